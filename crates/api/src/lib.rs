@@ -1,0 +1,103 @@
+//! The Tricircle admin API (`/v1.0/pods`, `/v1.0/routings`, `/v1.0/jobs`).
+//!
+//! A request flows through [`middleware::request_id`] (id, span, access
+//! log), [`middleware::auth`] (keystone token or noauth headers into a
+//! [`context::RequestContext`]), then a handler in [`routes`] which checks
+//! policy, reads and writes the database and, for jobs, calls the
+//! [`dispatch::JobDispatcher`]. [`error::ApiError`] renders every failure.
+
+pub mod body;
+pub mod context;
+pub mod dispatch;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpResponse};
+
+use routes::{jobs, pods, root, routings};
+pub use state::{AppState, Auth};
+
+/// Route table of the v1.0 API. Paths and methods not listed answer 404 and
+/// 405 respectively, as the reference.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::to(root::method_not_allowed);
+    cfg.service(
+        web::resource("/")
+            .route(web::get().to(root::versions))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1.0")
+            .route(web::get().to(root::v1))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1.0/pods")
+            .route(web::get().to(pods::list))
+            .route(web::post().to(pods::create)),
+    )
+    .service(
+        web::resource("/v1.0/pods/{id}")
+            .route(web::get().to(pods::show))
+            .route(web::delete().to(pods::delete)),
+    )
+    .service(
+        web::resource("/v1.0/routings")
+            .route(web::get().to(routings::list))
+            .route(web::post().to(routings::create)),
+    )
+    .service(
+        web::resource("/v1.0/routings/{id}")
+            .route(web::get().to(routings::show))
+            .route(web::put().to(routings::update))
+            .route(web::delete().to(routings::delete)),
+    )
+    .service(
+        web::resource("/v1.0/jobs")
+            .route(web::get().to(jobs::list))
+            .route(web::post().to(jobs::create)),
+    )
+    .service(
+        web::resource("/v1.0/jobs/{id}")
+            .route(web::get().to(jobs::show))
+            .route(web::put().to(jobs::redo))
+            .route(web::delete().to(jobs::delete)),
+    );
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "code": "404 Not Found",
+        "title": "Not Found",
+        "message": "The resource could not be found.",
+    }))
+}
+
+/// The whole application: routes, authentication and request ids.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(configure)
+        .default_service(web::to(not_found))
+        // Middleware runs bottom-up: the request id exists before auth runs,
+        // so even a 401 carries one and is logged with it.
+        .wrap(from_fn(middleware::auth::authenticate))
+        .wrap(NormalizePath::new(TrailingSlash::Trim))
+        .wrap(from_fn(middleware::request_id::request_id))
+}

@@ -1,0 +1,456 @@
+//! `/v1.0/jobs`: asynchronous jobs. Running and failed jobs live in
+//! `async_jobs`; finished ones in `async_job_logs`; listings merge both.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+use tricircle_db::jobs::{self, JobFilter};
+use tricircle_db::models::{AsyncJob, AsyncJobLog};
+use tricircle_db::routings::{self, RoutingFilter};
+use tricircle_db::DbError;
+use tricircle_jobs::catalog::{self, status, JobType};
+use tricircle_policy::rules;
+
+use super::{pagination_limit, python_datetime};
+use crate::body;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const PATH: &str = "/v1.0/jobs";
+const SUPPORTED_FILTERS: &[&str] = &["project_id", "type", "status"];
+/// Width of `async_jobs.resource_id`.
+const RESOURCE_ID_WIDTH: usize = 127;
+
+/// The job as the API shows it: status in words and `resource_id` split back
+/// into named resources.
+fn readable(
+    id: &str,
+    project_id: Option<&str>,
+    job_type: &str,
+    timestamp: Option<&chrono::NaiveDateTime>,
+    stored_status: &str,
+    resource_id: &str,
+) -> Value {
+    let resource: Map<String, Value> = catalog::job_type(job_type)
+        .map(|t| {
+            t.split_resource_id(resource_id)
+                .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "id": id,
+        "project_id": project_id,
+        "type": job_type,
+        "timestamp": timestamp.map(python_datetime),
+        "status": status::display(stored_status),
+        "resource": resource,
+    })
+}
+
+fn readable_job(j: &AsyncJob) -> Value {
+    readable(
+        &j.id,
+        j.project_id.as_deref(),
+        j.job_type.as_deref().unwrap_or_default(),
+        j.timestamp.as_ref(),
+        j.status.as_deref().unwrap_or_default(),
+        j.resource_id.as_deref().unwrap_or_default(),
+    )
+}
+
+fn readable_log(j: &AsyncJobLog) -> Value {
+    readable(
+        &j.id,
+        j.project_id.as_deref(),
+        j.job_type.as_deref().unwrap_or_default(),
+        j.timestamp.as_ref(),
+        status::SUCCESS,
+        j.resource_id.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Python's repr of a set of strings, which the reference puts in messages.
+fn python_set(items: &[&str]) -> String {
+    let inner: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+struct JobRequest {
+    job_type: &'static JobType,
+    project_id: String,
+    resource: Map<String, Value>,
+}
+
+fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> {
+    let job = body::member(body, "job")?.ok_or_else(|| ApiError::bad_request("Request body not found"))?;
+    let mut required = Vec::with_capacity(2);
+    for field in ["type", "project_id"] {
+        match body::string_field(job, field)? {
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "{field} isn't provided in request body"
+                )))
+            }
+            Some(v) if v.trim().is_empty() => {
+                return Err(ApiError::bad_request(format!("{field} can't be empty")))
+            }
+            Some(v) => required.push(v.to_owned()),
+        }
+    }
+    let [type_name, project_id]: [String; 2] = required.try_into().expect("two fields");
+    let job_type = catalog::job_type(&type_name).ok_or_else(|| {
+        ApiError::bad_request(format!("There is no such job type: {type_name}"))
+    })?;
+    let resource = body::member(job, "resource")?
+        .ok_or_else(|| {
+            ApiError::bad_request("Failed to create job, because the resource is not specified")
+        })?
+        .clone();
+
+    let missing: Vec<&str> = job_type
+        .field_names()
+        .filter(|f| !resource.contains_key(*f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Some required fields are not specified: {}",
+            python_set(&missing)
+        )));
+    }
+    let mut redundant: Vec<&str> = resource
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !job_type.field_names().any(|f| f == *k))
+        .collect();
+    if !redundant.is_empty() {
+        redundant.sort_unstable();
+        return Err(ApiError::bad_request(format!(
+            "Some fields are redundant: {}",
+            python_set(&redundant)
+        )));
+    }
+    for field in job_type.field_names() {
+        if !resource[field].is_string() {
+            return Err(ApiError::bad_request(format!(
+                "Resource field {field} must be a string"
+            )));
+        }
+    }
+    Ok(JobRequest {
+        job_type,
+        project_id,
+        resource,
+    })
+}
+
+/// Write the NEW row, then wake xjob up. The row is the job: if dispatch
+/// cannot be delivered the periodic task still runs it.
+async fn invoke(
+    state: &AppState,
+    ctx: &RequestContext,
+    project_id: &str,
+    job_type: &'static JobType,
+    resource_id: &str,
+) -> Result<AsyncJob, DbError> {
+    let (p, t, r) = (project_id.to_owned(), job_type.name, resource_id.to_owned());
+    let job = state.db.run(move |c| jobs::new_job(c, &p, t, &r)).await?;
+    state
+        .dispatcher
+        .dispatch(ctx, project_id, job_type.handler, job_type.name, resource_id)
+        .await;
+    Ok(job)
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::JOBS_CREATE) {
+        return Err(ApiError::forbidden("Unauthorized to create a job"));
+    }
+    let body = body::json_object(payload).await?;
+    let req = parse_job_request(&body)?;
+    let value_of = |f: &str| req.resource[f].as_str().unwrap_or_default().to_owned();
+
+    // The primary resource must be routed and belong to the job's project.
+    if let Some(resource_type) = req.job_type.primary_routed() {
+        let top_id = value_of(req.job_type.primary);
+        let filter = RoutingFilter {
+            top_id: Some(top_id.clone()),
+            project_id: Some(Some(req.project_id.clone())),
+            resource_type: Some(resource_type.to_owned()),
+            ..RoutingFilter::default()
+        };
+        let found = state
+            .db
+            .run(move |c| routings::list(c, &filter, 1, None))
+            .await
+            .map_err(|e| super::db_failure(e, "Failed to create a job"))?;
+        if found.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "{resource_type} {top_id} doesn't belong to the project {}",
+                req.project_id
+            )));
+        }
+    }
+    if matches!(req.job_type.name, catalog::SEG_RULE_SETUP | catalog::RESOURCE_RECYCLE) {
+        let resource_project = value_of("project_id");
+        if resource_project != req.project_id {
+            return Err(ApiError::bad_request(format!(
+                "Specified project_id {} and resource's project_id {resource_project} are different",
+                req.project_id
+            )));
+        }
+    }
+
+    let resource_id = req.job_type.resource_id(|f| req.resource[f].as_str().unwrap_or_default());
+    if resource_id.chars().count() > RESOURCE_ID_WIDTH {
+        return Err(ApiError::bad_request(format!(
+            "The joined resource id is longer than {RESOURCE_ID_WIDTH} characters"
+        )));
+    }
+    let job = invoke(&state, &ctx, &req.project_id, req.job_type, &resource_id)
+        .await
+        .map_err(|e| super::db_failure(e, "Failed to create a job"))?;
+    Ok(HttpResponse::Ok().json(json!({ "job": readable_job(&job) })))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::JOBS_LIST) {
+        return Err(ApiError::forbidden("Unauthorized to show all jobs"));
+    }
+    let mut limit_raw = None;
+    let mut marker = None;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned() {
+        match k.as_str() {
+            "limit" => limit_raw = Some(v),
+            "marker" => marker = Some(v),
+            _ => filters.push((k, v)),
+        }
+    }
+    let limit = pagination_limit(limit_raw.as_deref(), state.pagination_max_limit)?;
+    let unsupported: Vec<&str> = filters
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !SUPPORTED_FILTERS.contains(k))
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported filter type: {}",
+            unsupported.join(", ")
+        )));
+    }
+    let mut filter = JobFilter::default();
+    for (k, v) in &filters {
+        match k.as_str() {
+            "type" => filter.job_type = Some(v.clone()),
+            "status" => filter.status = Some(status::from_filter(v)),
+            // Overridden below with the caller's project, as the reference.
+            _ => {}
+        }
+    }
+    filter.project_id = Some(ctx.project_id.clone());
+
+    let items = state
+        .db
+        .run(move |c| -> Result<Result<Vec<Value>, String>, DbError> {
+            let mut out = Vec::new();
+            match marker {
+                None => {
+                    let live = jobs::list_jobs(c, &filter, limit, None)?;
+                    out.extend(live.iter().map(readable_job));
+                }
+                Some(m) => match jobs::get_job(c, &m) {
+                    Ok(marker_job) => {
+                        let live = jobs::list_jobs(c, &filter, limit, Some(&marker_job))?;
+                        out.extend(live.iter().map(readable_job));
+                    }
+                    Err(DbError::NotFound(_)) => match jobs::get_job_from_log(c, &m) {
+                        Ok(marker_log) => {
+                            let logs = jobs::list_jobs_from_log(c, &filter, limit, Some(&marker_log))?;
+                            out.extend(logs.iter().map(readable_log));
+                            return Ok(Ok(out));
+                        }
+                        Err(DbError::NotFound(_)) => return Ok(Err(m)),
+                        Err(e) => return Err(e),
+                    },
+                    Err(e) => return Err(e),
+                },
+            }
+            // Live jobs first, then finished ones to fill the page.
+            let room = limit - out.len() as i64;
+            if room > 0 {
+                let logs = jobs::list_jobs_from_log(c, &filter, room, None)?;
+                out.extend(logs.iter().map(readable_log));
+            }
+            Ok(Ok(out))
+        })
+        .await
+        .map_err(|e| super::db_failure(e, "Failed to show all asynchronous jobs"))?
+        .map_err(|m| ApiError::bad_request(format!("Invalid marker: {m}")))?;
+
+    let mut result = json!({});
+    if items.len() as i64 >= limit {
+        if let Some(last) = items.last().and_then(|j| j["id"].as_str()) {
+            let mut href = format!("{PATH}?limit={limit}&marker={last}");
+            for (k, v) in filters.iter().filter(|(k, _)| k != "project_id") {
+                href.push('&');
+                href.push_str(
+                    &url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair(k, v)
+                        .finish(),
+                );
+            }
+            result["jobs_links"] = json!([{"rel": "next", "href": href}]);
+        }
+    }
+    result["jobs"] = Value::Array(items);
+    Ok(HttpResponse::Ok().json(result))
+}
+
+fn schemas() -> Value {
+    let list: Vec<Value> = catalog::JOB_TYPES
+        .iter()
+        .map(|t| json!({"type": t.name, "resource": t.field_names().collect::<Vec<_>>()}))
+        .collect();
+    json!({ "schemas": list })
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::JOBS_SCHEMA_LIST) {
+        return Err(ApiError::forbidden("Unauthorized to show job information"));
+    }
+    let id = path.into_inner();
+    match id.as_str() {
+        "schemas" => return Ok(HttpResponse::Ok().json(schemas())),
+        "detail" => return list(state, ctx, req).await,
+        _ => {}
+    }
+    let job = state
+        .db
+        .run(move |c| match jobs::get_job(c, &id) {
+            Ok(j) => Ok(Some(readable_job(&j))),
+            Err(DbError::NotFound(_)) => match jobs::get_job_from_log(c, &id) {
+                Ok(l) => Ok(Some(readable_log(&l))),
+                Err(DbError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| super::db_failure(e, "Failed to show the job"))?;
+    match job {
+        Some(j) => Ok(HttpResponse::Ok().json(json!({ "job": j }))),
+        None => Err(ApiError::not_found("Resource not found")),
+    }
+}
+
+/// The live job `id`, with the reference's errors for finished or unknown ids.
+async fn live_job(state: &AppState, id: &str, failure: &str) -> Result<AsyncJob, ApiError> {
+    let lookup = id.to_owned();
+    let found = state
+        .db
+        .run(move |c| match jobs::get_job_from_log(c, &lookup) {
+            Ok(_) => Ok(Err(true)),
+            Err(DbError::NotFound(_)) => match jobs::get_job(c, &lookup) {
+                Ok(j) => Ok(Ok(j)),
+                Err(DbError::NotFound(_)) => Ok(Err(false)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| super::db_failure(e, failure))?;
+    match found {
+        Ok(job) => Ok(job),
+        Err(true) => Err(ApiError::bad_request(format!("Job {id} is from job log"))),
+        Err(false) => Err(ApiError::not_found(format!("Job {id} not found"))),
+    }
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::JOBS_DELETE) {
+        return Err(ApiError::forbidden("Unauthorized to delete a job"));
+    }
+    let id = path.into_inner();
+    let job = live_job(&state, &id, "Failed to delete the job").await?;
+    let stored = job.status.clone().unwrap_or_default();
+    let result = match stored.as_str() {
+        status::RUNNING => {
+            return Err(ApiError::bad_request(format!(
+                "Failed to delete the running job {id}"
+            )))
+        }
+        // A successful job that is still in the live table is moved to the
+        // log, which is what finishing it would have done.
+        status::SUCCESS => {
+            let now = chrono::Utc::now().naive_utc();
+            state
+                .db
+                .run(move |c| jobs::finish_job(c, &job.id, true, now))
+                .await
+        }
+        _ => state.db.run(move |c| jobs::delete_job(c, &job.id)).await,
+    };
+    match result {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
+        Err(DbError::NotFound(_)) => Err(ApiError::not_found(format!("Job {id} not found"))),
+        Err(e) => Err(super::db_failure(e, "Failed to delete the job")),
+    }
+}
+
+pub async fn redo(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::JOBS_REDO) {
+        return Err(ApiError::forbidden("Unauthorized to redo a job"));
+    }
+    let id = path.into_inner();
+    let job = live_job(&state, &id, "Failed to redo the job").await?;
+    match job.status.as_deref().unwrap_or_default() {
+        status::RUNNING => {
+            return Err(ApiError::bad_request(format!(
+                "Can't redo job {id} which is running"
+            )))
+        }
+        status::SUCCESS => {
+            return Err(ApiError::bad_request(format!(
+                "Can't redo job {id} which had run successfully"
+            )))
+        }
+        _ => {}
+    }
+    let job_type = job
+        .job_type
+        .as_deref()
+        .and_then(catalog::job_type)
+        .ok_or_else(|| ApiError::internal("Failed to redo the job"))?;
+    invoke(
+        &state,
+        &ctx,
+        job.project_id.as_deref().unwrap_or_default(),
+        job_type,
+        job.resource_id.as_deref().unwrap_or_default(),
+    )
+    .await
+    .map_err(|e| super::db_failure(e, "Failed to redo the job"))?;
+    Ok(HttpResponse::Ok().finish())
+}

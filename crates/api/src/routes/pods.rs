@@ -1,0 +1,170 @@
+//! `/v1.0/pods`: the regions Tricircle manages. The top pod (central region)
+//! has no `az_name`; there is only one, and no bottom pod may share its region.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::json;
+use tricircle_db::models::{NewPod, Pod};
+use tricircle_db::{pods, DbError};
+use tricircle_policy::rules;
+
+use crate::body;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct PodView<'a> {
+    pod_id: &'a str,
+    region_name: &'a str,
+    pod_az_name: Option<&'a str>,
+    dc_name: Option<&'a str>,
+    az_name: &'a str,
+}
+
+impl<'a> From<&'a Pod> for PodView<'a> {
+    fn from(p: &'a Pod) -> Self {
+        PodView {
+            pod_id: &p.pod_id,
+            region_name: &p.region_name,
+            pod_az_name: p.pod_az_name.as_deref(),
+            dc_name: p.dc_name.as_deref(),
+            az_name: &p.az_name,
+        }
+    }
+}
+
+fn trimmed(pod: &serde_json::Map<String, serde_json::Value>, field: &str) -> Result<String, ApiError> {
+    Ok(body::string_field(pod, field)?
+        .unwrap_or("")
+        .trim()
+        .to_owned())
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::PODS_CREATE) {
+        return Err(ApiError::abort(401, "Unauthorized to create pods"));
+    }
+    let body = body::json_object(payload).await?;
+    let pod = body::member(&body, "pod")?
+        .ok_or_else(|| ApiError::abort(400, "Request body pod not found"))?;
+
+    let region_name = trimmed(pod, "region_name")?;
+    let mut pod_az_name = trimmed(pod, "pod_az_name")?;
+    let dc_name = trimmed(pod, "dc_name")?;
+    let az_name = trimmed(pod, "az_name")?;
+
+    let db = state.db.clone();
+    let top = db
+        .run(pods::top_pod)
+        .await
+        .map_err(|e| super::db_failure(e, "Failed to create pod"))?;
+    let top_region = top.map(|p| p.region_name).unwrap_or_default();
+
+    if az_name.is_empty() {
+        if region_name.is_empty() {
+            return Err(ApiError::plain(422, "Valid region_name is required for top region"));
+        }
+        if !top_region.is_empty() {
+            return Err(ApiError::plain(409, "Top region already exists"));
+        }
+        // The top pod never carries a pod availability zone.
+        pod_az_name.clear();
+    } else {
+        if region_name.is_empty() {
+            return Err(ApiError::plain(422, "Valid region_name is required for pod"));
+        }
+        if top_region == region_name {
+            return Err(ApiError::plain(
+                409,
+                "Pod region name duplicated with the top region name",
+            ));
+        }
+    }
+
+    let new = NewPod {
+        pod_id: uuid::Uuid::new_v4().to_string(),
+        region_name,
+        pod_az_name: Some(pod_az_name),
+        dc_name: Some(dc_name),
+        az_name,
+    };
+    match state.db.run(move |c| pods::create(c, &new)).await {
+        Ok(pod) => Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) }))),
+        Err(DbError::Duplicate(detail)) => {
+            tracing::info!(%detail, "pod already exists");
+            Err(ApiError::plain(409, "Record already exists"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "failed to create pod");
+            Err(ApiError::plain(500, "Failed to create pod"))
+        }
+    }
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::PODS_SHOW) {
+        return Err(ApiError::abort(401, "Unauthorized to show pods"));
+    }
+    let id = path.into_inner();
+    match state.db.run(move |c| pods::get(c, &id)).await {
+        Ok(pod) => Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) }))),
+        Err(DbError::NotFound(_)) => Err(ApiError::abort(404, "Pod not found")),
+        Err(e) => {
+            tracing::error!(error = %e, "failed to show pod");
+            Err(ApiError::abort(500, "Failed to show pod"))
+        }
+    }
+}
+
+pub async fn list(state: web::Data<AppState>, ctx: RequestContext) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::PODS_LIST) {
+        return Err(ApiError::abort(401, "Unauthorized to list pods"));
+    }
+    match state.db.run(pods::list).await {
+        Ok(all) => {
+            let views: Vec<PodView> = all.iter().map(PodView::from).collect();
+            Ok(HttpResponse::Ok().json(json!({ "pods": views })))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "failed to list pods");
+            Err(ApiError::abort(500, "Failed to list pods"))
+        }
+    }
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::PODS_DELETE) {
+        return Err(ApiError::abort(401, "Unauthorized to delete pods"));
+    }
+    let id = path.into_inner();
+    match state.db.run(move |c| pods::delete(c, &id)).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
+        Err(DbError::NotFound(_)) => Err(ApiError::plain(404, "Pod not found")),
+        // Deliberate difference: the reference answers 500 when routings or
+        // cached endpoints still point at the pod; it is the caller's conflict.
+        Err(DbError::Conflict(detail)) => {
+            tracing::info!(%detail, "pod still referenced");
+            Err(ApiError::plain(
+                409,
+                "Pod is still referenced by resource routings or cached endpoints",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "failed to delete pod");
+            Err(ApiError::plain(500, "Failed to delete pod"))
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `GET /` (versions) and `GET /v1.0` (links to the resources).
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+/// `scheme://host` the client used, as WSGI's `application_url`.
+fn application_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+pub async fn versions(req: HttpRequest) -> HttpResponse {
+    let base = application_url(&req);
+    HttpResponse::Ok().json(json!({
+        "versions": [{
+            "status": "CURRENT",
+            "links": [{"rel": "self", "href": format!("{base}/v1.0/")}],
+            "id": "v1.0",
+            "updated": "2015-09-09",
+        }]
+    }))
+}
+
+pub async fn v1(req: HttpRequest) -> HttpResponse {
+    let base = application_url(&req);
+    let mut links = vec![json!({"rel": "self", "href": format!("{base}/v1.0")})];
+    links.extend(
+        ["jobs", "pods", "routings"]
+            .iter()
+            .map(|name| json!({"rel": name, "href": format!("{base}/v1.0/{name}")})),
+    );
+    HttpResponse::Ok().json(json!({"version": "1.0", "links": links}))
+}
+
+pub async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().finish()
+}

@@ -1,0 +1,339 @@
+//! `/v1.0/routings`: the resource routing table (top id -> bottom id per pod).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tricircle_db::models::{NewRouting, ResourceRouting, RoutingUpdate};
+use tricircle_db::routings::{self, RoutingFilter};
+use tricircle_db::{pods, DbError};
+use tricircle_jobs::catalog::ROUTING_RESOURCE_TYPES;
+use tricircle_policy::rules;
+
+use super::{pagination_limit, python_datetime};
+use crate::body;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const PATH: &str = "/v1.0/routings";
+const SUPPORTED_FILTERS: &[&str] = &[
+    "id",
+    "top_id",
+    "bottom_id",
+    "pod_id",
+    "project_id",
+    "resource_type",
+    "created_at",
+    "updated_at",
+];
+/// Column widths of `resource_routings`; longer values are refused up front
+/// instead of failing (or being truncated) in the database.
+const FIELD_WIDTHS: &[(&str, usize)] = &[
+    ("top_id", 127),
+    ("bottom_id", 36),
+    ("pod_id", 36),
+    ("project_id", 36),
+    ("resource_type", 64),
+];
+
+#[derive(Serialize)]
+pub(crate) struct RoutingView<'a> {
+    id: i64,
+    top_id: &'a str,
+    bottom_id: Option<&'a str>,
+    pod_id: &'a str,
+    project_id: Option<&'a str>,
+    resource_type: &'a str,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl<'a> From<&'a ResourceRouting> for RoutingView<'a> {
+    fn from(r: &'a ResourceRouting) -> Self {
+        RoutingView {
+            id: r.id,
+            top_id: &r.top_id,
+            bottom_id: r.bottom_id.as_deref(),
+            pod_id: &r.pod_id,
+            project_id: r.project_id.as_deref(),
+            resource_type: &r.resource_type,
+            created_at: r.created_at.as_ref().map(python_datetime),
+            updated_at: r.updated_at.as_ref().map(python_datetime),
+        }
+    }
+}
+
+fn check_width(field: &str, value: &str) -> Result<(), ApiError> {
+    match FIELD_WIDTHS.iter().find(|(f, _)| *f == field) {
+        Some((_, max)) if value.chars().count() > *max => Err(ApiError::bad_request(format!(
+            "Field {field} is longer than {max} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn non_empty<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    match body::string_field(obj, field)? {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ApiError::bad_request(format!(
+            "Field {field} can not be empty"
+        ))),
+    }
+}
+
+fn parse_id(raw: &str) -> Option<i64> {
+    raw.trim().parse().ok()
+}
+
+fn parse_timestamp(field: &str, raw: &str) -> Result<chrono::NaiveDateTime, ApiError> {
+    let raw = raw.trim();
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|fmt| chrono::NaiveDateTime::parse_from_str(raw, fmt).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{field} should be a timestamp like '2016-09-25 03:16:32' rather than '{raw}'"
+            ))
+        })
+}
+
+async fn fetch(state: &AppState, id: i64) -> Result<ResourceRouting, ApiError> {
+    match state.db.run(move |c| routings::get(c, id)).await {
+        Ok(r) => Ok(r),
+        Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
+        Err(e) => Err(super::db_failure(e, "Failed to get resource routing")),
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::ROUTINGS_CREATE) {
+        return Err(ApiError::forbidden("Unauthorized to create resource routing"));
+    }
+    let body = body::json_object(payload).await?;
+    let routing =
+        body::member(&body, "routing")?.ok_or_else(|| ApiError::bad_request("Request body not found"))?;
+    let mut values = Vec::with_capacity(5);
+    for field in ["top_id", "bottom_id", "pod_id", "project_id", "resource_type"] {
+        let v = non_empty(routing, field)?.trim().to_owned();
+        check_width(field, &v)?;
+        values.push(v);
+    }
+    let [top_id, bottom_id, pod_id, project_id, resource_type]: [String; 5] =
+        values.try_into().expect("five fields");
+    if !ROUTING_RESOURCE_TYPES.contains(&resource_type.as_str()) {
+        return Err(ApiError::bad_request("There is no such resource type"));
+    }
+
+    let new = NewRouting {
+        top_id,
+        bottom_id: Some(bottom_id),
+        pod_id: pod_id.clone(),
+        project_id: Some(project_id),
+        resource_type,
+    };
+    match state.db.run(move |c| routings::create(c, &new)).await {
+        Ok(Some(r)) => Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) }))),
+        Ok(None) => Err(ApiError::conflict("Resource routing already exists")),
+        // Deliberate difference: the reference answers 500 for an unknown pod.
+        Err(DbError::Conflict(_)) => Err(ApiError::bad_request(format!(
+            "The pod {pod_id} doesn't exist"
+        ))),
+        Err(e) => Err(super::db_failure(e, "Failed to create resource routing")),
+    }
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::ROUTINGS_LIST) {
+        return Err(ApiError::forbidden("Unauthorized to show all resource routings"));
+    }
+    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let take = |params: &mut Vec<(String, String)>, key: &str| {
+        let mut found = None;
+        params.retain(|(k, v)| {
+            if k == key {
+                found = Some(v.clone());
+                false
+            } else {
+                true
+            }
+        });
+        found
+    };
+    let limit = pagination_limit(take(&mut params, "limit").as_deref(), state.pagination_max_limit)?;
+    let marker = match take(&mut params, "marker") {
+        None => None,
+        Some(raw) => {
+            let id = parse_id(&raw).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Marker should be an integer or a valid literal for int() rather than '{raw}'"
+                ))
+            })?;
+            match state.db.run(move |c| routings::get(c, id)).await {
+                Ok(_) => Some(id),
+                Err(DbError::NotFound(_)) => {
+                    return Err(ApiError::bad_request(format!("Marker {id} is an invalid ID")))
+                }
+                Err(e) => return Err(super::db_failure(e, "Failed to show all resource routings")),
+            }
+        }
+    };
+
+    let unsupported: Vec<&str> = params
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !SUPPORTED_FILTERS.contains(k))
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported filter type: {}",
+            unsupported.join(", ")
+        )));
+    }
+
+    let mut filter = RoutingFilter::default();
+    for (key, value) in &params {
+        match key.as_str() {
+            "id" => {
+                filter.id = Some(parse_id(value).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Id should be an integer or a valid literal for int() rather than '{value}'"
+                    ))
+                })?)
+            }
+            "top_id" => filter.top_id = Some(value.clone()),
+            "bottom_id" => filter.bottom_id = Some(value.clone()),
+            "pod_id" => filter.pod_id = Some(value.clone()),
+            "resource_type" => filter.resource_type = Some(value.clone()),
+            "created_at" => filter.created_at = Some(parse_timestamp(key, value)?),
+            "updated_at" => filter.updated_at = Some(parse_timestamp(key, value)?),
+            // Callers only ever see their own project's routings, whatever
+            // project_id they ask for: the reference overrides the filter.
+            _ => {}
+        }
+    }
+    filter.project_id = Some(ctx.project_id.clone());
+
+    let found = state
+        .db
+        .run(move |c| routings::list(c, &filter, limit, marker))
+        .await
+        .map_err(|e| super::db_failure(e, "Failed to show all resource routings"))?;
+
+    let mut result = json!({
+        "routings": found.iter().map(RoutingView::from).collect::<Vec<_>>()
+    });
+    if found.len() as i64 >= limit {
+        if let Some(last) = found.last() {
+            // id 1 is the first row ever created: nothing can follow it.
+            if last.id != 1 {
+                let mut href = format!("{PATH}?limit={limit}&marker={}", last.id);
+                // Unlike the reference, keep the caller's filters in the link
+                // so the next page is the next page of the same listing.
+                for (k, v) in params.iter().filter(|(k, _)| k != "project_id") {
+                    href.push('&');
+                    href.push_str(
+                        &url::form_urlencoded::Serializer::new(String::new())
+                            .append_pair(k, v)
+                            .finish(),
+                    );
+                }
+                result["routings_links"] = json!([{"rel": "next", "href": href}]);
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(result))
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::ROUTINGS_SHOW) {
+        return Err(ApiError::forbidden("Unauthorized to show the resource routing"));
+    }
+    let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
+    let r = fetch(&state, id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) })))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::ROUTINGS_DELETE) {
+        return Err(ApiError::forbidden("Unauthorized to delete the resource routing"));
+    }
+    let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
+    fetch(&state, id).await?;
+    match state.db.run(move |c| routings::delete(c, id)).await {
+        // The reference answers 200 with an empty body.
+        Ok(()) => Ok(HttpResponse::Ok().finish()),
+        Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
+        Err(e) => Err(super::db_failure(e, "Failed to delete the resource routing")),
+    }
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if !ctx.allowed(&state, rules::ROUTINGS_PUT) {
+        return Err(ApiError::forbidden("Unauthorized to update resource routing"));
+    }
+    let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
+    fetch(&state, id).await?;
+    let body = body::json_object(payload).await?;
+    let routing =
+        body::member(&body, "routing")?.ok_or_else(|| ApiError::bad_request("Request body not found"))?;
+
+    let mut update = RoutingUpdate::default();
+    for field in routing.keys() {
+        let value = non_empty(routing, field)?.to_owned();
+        check_width(field, &value)?;
+        match field.as_str() {
+            "top_id" => update.top_id = Some(value),
+            "bottom_id" => update.bottom_id = Some(Some(value)),
+            "pod_id" => update.pod_id = Some(value),
+            "project_id" => update.project_id = Some(Some(value)),
+            "resource_type" => update.resource_type = Some(value),
+            // id and timestamps are not the caller's to set; other keys are
+            // ignored, as the reference does.
+            _ => {}
+        }
+    }
+    if let Some(rt) = &update.resource_type {
+        if !ROUTING_RESOURCE_TYPES.contains(&rt.as_str()) {
+            return Err(ApiError::bad_request("There is no such resource type"));
+        }
+    }
+    if let Some(pod_id) = update.pod_id.clone() {
+        let lookup = pod_id.clone();
+        match state.db.run(move |c| pods::get(c, &lookup)).await {
+            Ok(_) => {}
+            Err(DbError::NotFound(_)) => {
+                return Err(ApiError::bad_request(format!("The pod {pod_id} doesn't exist")))
+            }
+            Err(e) => return Err(super::db_failure(e, "Failed to update resource routing")),
+        }
+    }
+    match state.db.run(move |c| routings::update(c, id, &update)).await {
+        Ok(r) => Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) }))),
+        Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
+        Err(DbError::Duplicate(_)) => Err(ApiError::conflict("Resource routing already exists")),
+        Err(e) => Err(super::db_failure(e, "Failed to update resource routing")),
+    }
+}

@@ -1,0 +1,169 @@
+//! Building the API from its configuration and serving it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpServer};
+use tricircle_config::{Config, ConfigError};
+use tricircle_db::{Db, DbError, PoolOptions};
+use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
+use tricircle_policy::{Enforcer, PolicyError};
+
+use crate::dispatch::{DatabaseOnly, JobDispatcher};
+use crate::state::{AppState, Auth};
+
+/// Why the API could not start; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("policy: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Option(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// oslo.db sizes its pool as `max_pool_size` plus `max_overflow`.
+pub fn pool_options(config: &Config) -> PoolOptions {
+    let db = &config.database;
+    let size = db.max_pool_size.unwrap_or(5).max(1) + db.max_overflow.unwrap_or(0).max(0);
+    PoolOptions {
+        max_size: u32::try_from(size.min(1000)).unwrap_or(1000),
+        timeout: Duration::from_secs(db.pool_timeout.unwrap_or(30).max(1) as u64),
+    }
+}
+
+pub fn connect_db(config: &Config) -> Result<Db, StartupError> {
+    let url = config.database_url()?;
+    Ok(Db::connect(url.expose(), &pool_options(config))?)
+}
+
+/// Policy rules: the defaults, overridden by `[oslo_policy] policy_file` when
+/// that file is found (as oslo.policy looks it up), then by `policy_dirs`.
+pub fn load_policy(config: &Config) -> Result<Enforcer, StartupError> {
+    let opts = &config.oslo_policy;
+    let file = config.find_file(&opts.policy_file);
+    match &file {
+        Some(path) => tracing::info!(path = %path.display(), "loading policy file"),
+        None => tracing::info!(
+            policy_file = %opts.policy_file,
+            "policy file not found; using the default rules"
+        ),
+    }
+    let dirs: Vec<_> = opts
+        .policy_dirs
+        .iter()
+        .filter_map(|d| config.find_file(d))
+        .filter(|d| d.is_dir())
+        .collect();
+    Ok(Enforcer::load(
+        file.as_deref(),
+        &dirs,
+        &opts.policy_default_rule,
+    )?)
+}
+
+fn required<'a>(value: &'a Option<String>, option: &str) -> Result<&'a str, StartupError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            StartupError::Option(format!(
+                "[keystone_authtoken] {option} is required when [DEFAULT] auth_strategy = keystone"
+            ))
+        })
+}
+
+pub fn build_auth(config: &Config) -> Result<Auth, StartupError> {
+    if config.default.auth_strategy == "noauth" {
+        tracing::warn!("auth_strategy = noauth: identity headers are trusted without checks");
+        return Ok(Auth::NoAuth);
+    }
+    let ks = &config.keystone_authtoken;
+    let auth_url = required(&ks.auth_url, "auth_url")?;
+    let password = ks
+        .password
+        .as_ref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            StartupError::Option(
+                "[keystone_authtoken] password is required when [DEFAULT] auth_strategy = keystone"
+                    .into(),
+            )
+        })?;
+    let domain = |name: &Option<String>| {
+        name.clone()
+            .or_else(|| ks.default_domain_name.clone())
+            .unwrap_or_else(|| "Default".into())
+    };
+    let cfg = KeystoneAuthConfig {
+        auth_url: auth_url.to_owned(),
+        username: required(&ks.username, "username")?.to_owned(),
+        password: password.expose().into(),
+        project_name: required(&ks.project_name, "project_name")?.to_owned(),
+        user_domain_name: domain(&ks.user_domain_name),
+        project_domain_name: domain(&ks.project_domain_name),
+        // -1 disables caching in keystonemiddleware.
+        cache_ttl: Duration::from_secs(ks.token_cache_time.max(0) as u64),
+        timeout: Duration::from_secs(ks.http_connect_timeout.unwrap_or(30).max(1) as u64),
+        insecure: ks.insecure,
+        cafile: ks.cafile.clone().map(Into::into),
+    };
+    let validator = TokenValidator::new(cfg)
+        .map_err(|e| StartupError::Option(format!("[keystone_authtoken] {e}")))?;
+    let www_authenticate_uri = ks
+        .www_authenticate_uri
+        .clone()
+        .unwrap_or_else(|| auth_url.to_owned());
+    Ok(Auth::Keystone {
+        validator,
+        www_authenticate_uri,
+    })
+}
+
+/// Everything the handlers share, from the configuration.
+pub fn build_state(
+    config: &Config,
+    dispatcher: Arc<dyn JobDispatcher>,
+) -> Result<AppState, StartupError> {
+    Ok(AppState {
+        db: connect_db(config)?,
+        policy: load_policy(config)?,
+        auth: build_auth(config)?,
+        pagination_max_limit: config.default.pagination_max_limit,
+        dispatcher,
+    })
+}
+
+/// Serve until SIGTERM (graceful: in-flight requests finish, up to 30 s) or
+/// SIGINT.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    let state = web::Data::new(build_state(&config, Arc::new(DatabaseOnly))?);
+    let workers = config.default.api_workers.max(1) as usize;
+    let addr = (config.default.bind_host, config.default.bind_port);
+    let server = HttpServer::new(move || crate::app(state.clone()))
+        .workers(workers)
+        .shutdown_timeout(30)
+        .bind(addr)
+        .map_err(|source| StartupError::Bind {
+            addr: format!("{}:{}", addr.0, addr.1),
+            source,
+        })?;
+    tracing::info!(
+        host = %addr.0,
+        port = addr.1,
+        workers,
+        auth_strategy = %config.default.auth_strategy,
+        "admin API listening"
+    );
+    server.run().await.map_err(StartupError::Serve)
+}

@@ -1,0 +1,8 @@
+//! HTTP-level tests of the admin API, on every backend under test.
+
+mod common;
+mod jobs;
+mod keystone;
+mod pods;
+mod root;
+mod routings;

@@ -1,0 +1,95 @@
+//! What every Tricircle binary does before its real work: parse
+//! `--config-file` arguments, load the configuration, set up logging.
+
+pub mod status;
+
+use std::path::PathBuf;
+
+use tricircle_config::Config;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+/// The oslo.config command-line options every binary accepts.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Configuration file; may be repeated, later files override earlier ones.
+    #[arg(long = "config-file", value_name = "PATH")]
+    pub config_files: Vec<PathBuf>,
+    /// Directory whose `*.conf` files are loaded (sorted) after --config-file.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dirs: Vec<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// All files to load, in order.
+    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+        let mut files = self.config_files.clone();
+        for dir in &self.config_dirs {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| format!("cannot read --config-dir {}: {e}", dir.display()))?;
+            let mut confs: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                .collect();
+            confs.sort();
+            files.extend(confs);
+        }
+        Ok(files)
+    }
+}
+
+/// Load the configuration or exit with one clear line (status 1).
+pub fn load_config(args: &ConfigArgs) -> (Config, Vec<String>) {
+    let files = args.files().unwrap_or_else(|e| fail(&e));
+    Config::load(&files).unwrap_or_else(|e| fail(&format!("configuration error: {e}")))
+}
+
+pub fn fail(message: &str) -> ! {
+    eprintln!("ERROR: {message}");
+    std::process::exit(1)
+}
+
+/// Logging as oslo.log is configured: `debug` raises the level, `log_file`
+/// (under `log_dir`) redirects from standard error. `RUST_LOG` overrides the
+/// level for troubleshooting. Keep the guard alive: it flushes on drop.
+pub fn init_logging(config: &Config, program: &str) -> WorkerGuard {
+    let level = if config.default.debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},h2=info,hyper=info,rustls=info")));
+    let log_path = match (&config.default.log_dir, &config.default.log_file) {
+        (Some(dir), Some(file)) => Some(PathBuf::from(dir).join(file)),
+        (None, Some(file)) => Some(PathBuf::from(file)),
+        (Some(dir), None) => Some(PathBuf::from(dir).join(format!("{program}.log"))),
+        (None, None) => None,
+    };
+    let (writer, guard) = match log_path {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|e| {
+                    fail(&format!("cannot open log file {}: {e}", path.display()))
+                });
+            tracing_appender::non_blocking(file)
+        }
+        None => tracing_appender::non_blocking(std::io::stderr()),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false);
+    if config.default.use_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    guard
+}
+
+/// Log what the configuration loader warned about (unknown options...).
+pub fn log_warnings(warnings: &[String]) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+}

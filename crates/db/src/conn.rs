@@ -1,0 +1,344 @@
+//! Connection pool and the async entry points (`Db::run`, `Db::transaction`).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::{Connection, ConnectionError};
+
+use crate::dburl::DbUrl;
+use crate::DbError;
+
+/// One connection to any supported backend; every query in this crate is
+/// written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Sqlite(diesel::SqliteConnection),
+    Mysql(diesel::MysqlConnection),
+    Pg(diesel::PgConnection),
+}
+
+impl AnyConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+            AnyConnection::Mysql(_) => Backend::Mysql,
+            AnyConnection::Pg(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// The database server family behind a [`Db`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Mysql,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Mysql => "mysql",
+            Backend::Postgres => "postgresql",
+        })
+    }
+}
+
+/// Pool sizing, mirroring oslo.db's `max_pool_size` and `pool_timeout`.
+#[derive(Clone, Debug)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        // oslo.db defaults: max_pool_size=5, pool_timeout=30 (seconds).
+        PoolOptions {
+            max_size: 5,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long a SQLite connection waits for a competing writer before
+/// reporting "database is locked".
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+
+/// r2d2 manager that opens connections of the configured backend.
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectionError> {
+        match self.url.backend {
+            Backend::Sqlite => {
+                let mut c = diesel::SqliteConnection::establish(self.url.target())?;
+                // WAL lets readers proceed beside a writer; foreign keys are
+                // off by default in SQLite and the schema relies on them.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                     PRAGMA foreign_keys = ON; \
+                     PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL;"
+                ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(c))
+            }
+            Backend::Mysql => Ok(AnyConnection::Mysql(diesel::MysqlConnection::establish(
+                self.url.target(),
+            )?)),
+            Backend::Postgres => Ok(AnyConnection::Pg(diesel::PgConnection::establish(
+                self.url.target(),
+            )?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
+        conn.ping().map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+struct Inner {
+    pool: Pool<Manager>,
+    url: DbUrl,
+}
+
+/// A handle to the database: a connection pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.inner.url.backend)
+            .field("url", &self.inner.url.redacted())
+            .finish()
+    }
+}
+
+/// Bounded retry of transactions that hit a deadlock or serialization
+/// failure.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (the reference retries `finish_job` 5 times).
+    pub retries: u32,
+    /// Sleep before the first retry; doubled on each further retry.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 5,
+            backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Run `attempt` until it succeeds, fails with a non-retryable error, or the
+/// retries are used up.
+pub async fn retry_on_deadlock<T, Fut, F>(policy: RetryPolicy, mut attempt: F) -> Result<T, DbError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, DbError>>,
+{
+    let mut n = 0u32;
+    loop {
+        match attempt(n).await {
+            Err(e) if e.is_retryable() && n < policy.retries => {
+                let delay = policy.backoff.saturating_mul(1u32 << n.min(16));
+                tracing::warn!(attempt = n + 1, error = %e, "transaction hit a lock conflict; retrying");
+                tokio::time::sleep(delay).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Db {
+    /// Build a pool for an SQLAlchemy-style URL. Connections are opened
+    /// lazily (like SQLAlchemy), except for an in-memory SQLite database,
+    /// which lives in exactly one connection that is kept for the pool's
+    /// lifetime so every caller sees the same data.
+    pub fn connect(url: &str, opts: &PoolOptions) -> Result<Db, DbError> {
+        let url = DbUrl::parse(url)?;
+        Self::connect_parsed(url, opts)
+    }
+
+    pub(crate) fn connect_parsed(url: DbUrl, opts: &PoolOptions) -> Result<Db, DbError> {
+        if opts.max_size == 0 {
+            return Err(DbError::InvalidInput("max_pool_size must be at least 1".into()));
+        }
+        let manager = Manager { url: url.clone() };
+        let builder = r2d2::Pool::builder().connection_timeout(opts.timeout.max(Duration::from_millis(1)));
+        let pool = if url.in_memory {
+            builder
+                .max_size(1)
+                .min_idle(Some(1))
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .build(manager)
+                .map_err(|e| DbError::Pool(e.to_string()))?
+        } else {
+            builder
+                .max_size(opts.max_size)
+                .min_idle(Some(0))
+                .build_unchecked(manager)
+        };
+        tracing::debug!(backend = %url.backend, url = %url.redacted(), "database pool created");
+        Ok(Db {
+            inner: Arc::new(Inner { pool, url }),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Replace the deadlock retry policy (tests use a zero backoff).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Db {
+        self.retry = retry;
+        self
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.url.backend
+    }
+
+    /// The connection URL with the password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        self.inner.url.redacted()
+    }
+
+    /// Take a connection from the pool, blocking the current thread. For
+    /// synchronous callers (db_sync, tests); async code uses [`Db::run`].
+    pub fn get(&self) -> Result<PooledConnection<Manager>, DbError> {
+        self.inner.pool.get().map_err(|e| {
+            DbError::Pool(format!(
+                "cannot connect to {}: {e}",
+                self.inner.url.redacted()
+            ))
+        })
+    }
+
+    /// Run blocking diesel work on tokio's blocking pool with a pooled
+    /// connection.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Other(format!("database task failed: {e}")))?
+    }
+
+    /// Run `f` inside a transaction; the whole transaction is retried (with
+    /// a short, growing backoff) when it fails with [`DbError::Deadlock`].
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: Fn(&mut AnyConnection) -> Result<T, DbError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let f = Arc::new(f);
+        retry_on_deadlock(self.retry, |_| {
+            let f = Arc::clone(&f);
+            self.run(move |conn| conn.transaction(|c| f(c)))
+        })
+        .await
+    }
+
+    /// Synchronous variant of [`Db::transaction`] for blocking callers.
+    pub fn transaction_blocking<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: Fn(&mut AnyConnection) -> Result<T, DbError>,
+    {
+        let policy = self.retry;
+        let mut n = 0u32;
+        loop {
+            let res = self.get().and_then(|mut c| c.transaction(|c| f(c)));
+            match res {
+                Err(e) if e.is_retryable() && n < policy.retries => {
+                    tracing::warn!(attempt = n + 1, error = %e, "transaction hit a lock conflict; retrying");
+                    std::thread::sleep(policy.backoff.saturating_mul(1u32 << n.min(16)));
+                    n += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn fast(retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_deadlocks_then_succeeds() {
+        let calls = AtomicU32::new(0);
+        let r = retry_on_deadlock(fast(5), |n| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    Err(DbError::Deadlock("try again".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_bounded_retries() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = retry_on_deadlock(fast(2), |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(DbError::Deadlock("always".into())) }
+        })
+        .await;
+        assert!(matches!(r, Err(DbError::Deadlock(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn does_not_retry_other_errors() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = retry_on_deadlock(fast(5), |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(DbError::Duplicate("dup".into())) }
+        })
+        .await;
+        assert!(matches!(r, Err(DbError::Duplicate(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

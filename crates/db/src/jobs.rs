@@ -1,0 +1,335 @@
+//! The asynchronous job table and its state machine.
+//!
+//! A request inserts a NEW row. A worker takes the per-(type, resource) lock
+//! by inserting a RUNNING row with the fixed extra id [`SP_EXTRA_ID`]: the
+//! unique key on (type, status, resource_id, extra_id) lets only one such row
+//! exist. Finishing gives the row a fresh extra id (releasing the lock); on
+//! success the job moves to `async_job_logs` and older rows for the same
+//! type and resource are pruned, on failure it stays as FAIL.
+
+use chrono::{Duration as ChronoDuration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::models::{AsyncJob, AsyncJobLog};
+use crate::schema::{async_job_logs as logs, async_jobs as aj};
+use crate::{time, AnyConnection, Backend, DbError};
+
+pub const JS_NEW: &str = "3_New";
+pub const JS_RUNNING: &str = "2_Running";
+pub const JS_SUCCESS: &str = "1_Success";
+pub const JS_FAIL: &str = "0_Fail";
+/// extra_id of the RUNNING row that acts as the lock.
+pub const SP_EXTRA_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Equality filters for [`list_jobs`] / [`list_jobs_from_log`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// `Some(None)` selects rows whose project_id IS NULL.
+    pub project_id: Option<Option<String>>,
+    pub job_type: Option<String>,
+    /// A stored status (`JS_*`).
+    pub status: Option<String>,
+}
+
+fn insert_job(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    job_type: &str,
+    resource_id: &str,
+    status: &str,
+    extra_id: String,
+) -> Result<AsyncJob, DbError> {
+    let job = AsyncJob {
+        id: uuid(),
+        project_id: Some(project_id.to_string()),
+        job_type: Some(job_type.to_string()),
+        timestamp: Some(time::now(conn)),
+        status: Some(status.to_string()),
+        resource_id: Some(resource_id.to_string()),
+        extra_id: Some(extra_id),
+    };
+    diesel::insert_into(aj::table).values(&job).execute(conn)?;
+    Ok(job)
+}
+
+/// Record a NEW job (a request to run `job_type` on `resource_id`).
+pub fn new_job(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    job_type: &str,
+    resource_id: &str,
+) -> Result<AsyncJob, DbError> {
+    insert_job(conn, project_id, job_type, resource_id, JS_NEW, uuid())
+}
+
+/// Take the lock for (`job_type`, `resource_id`) by inserting the RUNNING
+/// lock row. `Ok(None)` when another worker holds it (duplicate key) or the
+/// insert deadlocked, as the reference.
+pub fn register_job(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    job_type: &str,
+    resource_id: &str,
+) -> Result<Option<AsyncJob>, DbError> {
+    // Savepoint: a duplicate must not abort a surrounding PostgreSQL transaction.
+    let r = conn.transaction(|c| {
+        insert_job(c, project_id, job_type, resource_id, JS_RUNNING, SP_EXTRA_ID.to_string())
+    });
+    match r {
+        Ok(j) => Ok(Some(j)),
+        Err(DbError::Duplicate(_)) | Err(DbError::Deadlock(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn get_job(conn: &mut AnyConnection, id: &str) -> Result<AsyncJob, DbError> {
+    aj::table
+        .find(id)
+        .select(AsyncJob::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("job {id}")))
+}
+
+pub fn get_job_from_log(conn: &mut AnyConnection, id: &str) -> Result<AsyncJobLog, DbError> {
+    logs::table
+        .find(id)
+        .select(AsyncJobLog::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("job {id}")))
+}
+
+pub fn delete_job(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    let n = diesel::delete(aj::table.find(id)).execute(conn)?;
+    if n == 0 {
+        return Err(DbError::NotFound(format!("job {id}")));
+    }
+    Ok(())
+}
+
+/// One page of `async_jobs`, newest first (timestamp DESC, id DESC),
+/// starting after `marker`. A negative `limit` means no limit.
+pub fn list_jobs(
+    conn: &mut AnyConnection,
+    filter: &JobFilter,
+    limit: i64,
+    marker: Option<&AsyncJob>,
+) -> Result<Vec<AsyncJob>, DbError> {
+    let mut q = aj::table.select(AsyncJob::as_select()).into_boxed();
+    match &filter.project_id {
+        Some(Some(p)) => q = q.filter(aj::project_id.eq(p.clone())),
+        Some(None) => q = q.filter(aj::project_id.is_null()),
+        None => {}
+    }
+    if let Some(t) = &filter.job_type {
+        q = q.filter(aj::job_type.eq(t.clone()));
+    }
+    if let Some(s) = &filter.status {
+        q = q.filter(aj::status.eq(s.clone()));
+    }
+    if let Some(m) = marker {
+        q = match m.timestamp {
+            Some(ts) => q.filter(
+                aj::timestamp
+                    .lt(ts)
+                    .or(aj::timestamp.eq(ts).and(aj::id.lt(m.id.clone()))),
+            ),
+            None => q.filter(aj::timestamp.is_null().and(aj::id.lt(m.id.clone()))),
+        };
+    }
+    q = q.order((aj::timestamp.desc(), aj::id.desc()));
+    if limit >= 0 {
+        q = q.limit(limit);
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Like [`list_jobs`] for finished jobs in `async_job_logs`. Log rows have no
+/// status: a status filter other than SUCCESS yields nothing, a SUCCESS
+/// filter is ignored (as the reference).
+pub fn list_jobs_from_log(
+    conn: &mut AnyConnection,
+    filter: &JobFilter,
+    limit: i64,
+    marker: Option<&AsyncJobLog>,
+) -> Result<Vec<AsyncJobLog>, DbError> {
+    if filter.status.as_deref().is_some_and(|s| s != JS_SUCCESS) {
+        return Ok(Vec::new());
+    }
+    let mut q = logs::table.select(AsyncJobLog::as_select()).into_boxed();
+    match &filter.project_id {
+        Some(Some(p)) => q = q.filter(logs::project_id.eq(p.clone())),
+        Some(None) => q = q.filter(logs::project_id.is_null()),
+        None => {}
+    }
+    if let Some(t) = &filter.job_type {
+        q = q.filter(logs::job_type.eq(t.clone()));
+    }
+    if let Some(m) = marker {
+        q = match m.timestamp {
+            Some(ts) => q.filter(
+                logs::timestamp
+                    .lt(ts)
+                    .or(logs::timestamp.eq(ts).and(logs::id.lt(m.id.clone()))),
+            ),
+            None => q.filter(logs::timestamp.is_null().and(logs::id.lt(m.id.clone()))),
+        };
+    }
+    q = q.order((logs::timestamp.desc(), logs::id.desc()));
+    if limit >= 0 {
+        q = q.limit(limit);
+    }
+    Ok(q.load(conn)?)
+}
+
+/// The newest job with this status, type and resource.
+pub fn get_latest_job(
+    conn: &mut AnyConnection,
+    status: &str,
+    job_type: &str,
+    resource_id: &str,
+) -> Result<Option<AsyncJob>, DbError> {
+    Ok(aj::table
+        .filter(aj::status.eq(status))
+        .filter(aj::job_type.eq(job_type))
+        .filter(aj::resource_id.eq(resource_id))
+        .order((aj::timestamp.desc(), aj::id.desc()))
+        .select(AsyncJob::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The RUNNING row (lock) of this type and resource, if any.
+pub fn get_running_job(
+    conn: &mut AnyConnection,
+    job_type: &str,
+    resource_id: &str,
+) -> Result<Option<AsyncJob>, DbError> {
+    Ok(aj::table
+        .filter(aj::resource_id.eq(resource_id))
+        .filter(aj::status.eq(JS_RUNNING))
+        .filter(aj::job_type.eq(job_type))
+        .select(AsyncJob::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Mark job `job_id` finished at `timestamp`.
+///
+/// The job gets the final status, `timestamp` and a fresh extra id (which
+/// releases the lock). On success every row of the same type and resource
+/// with timestamp <= `timestamp` (the job itself included) is deleted and a
+/// log row is written; on failure only strictly older rows are deleted.
+/// Runs in a transaction (a savepoint inside the caller's); callers retry
+/// deadlocks through [`crate::Db::transaction`].
+pub fn finish_job(
+    conn: &mut AnyConnection,
+    job_id: &str,
+    successful: bool,
+    timestamp: NaiveDateTime,
+) -> Result<(), DbError> {
+    // Compare at the precision stored, so "older than this job" means the
+    // same thing on every backend.
+    let timestamp = time::truncate_for(conn.backend(), timestamp);
+    conn.transaction(|c| {
+        let job = get_job(c, job_id)?;
+        let status = if successful { JS_SUCCESS } else { JS_FAIL };
+        diesel::update(aj::table.find(job_id))
+            .set((
+                aj::status.eq(status),
+                aj::timestamp.eq(timestamp),
+                aj::extra_id.eq(uuid()),
+            ))
+            .execute(c)?;
+        // SQL `=` never matches NULL; the reference's ORM filter behaves so too.
+        let prune_upto = if successful {
+            timestamp
+        } else {
+            // One tick below, so that the failed job itself survives.
+            timestamp - ChronoDuration::microseconds(1)
+        };
+        diesel::delete(
+            aj::table
+                .filter(aj::job_type.eq(job.job_type.clone()))
+                .filter(aj::resource_id.eq(job.resource_id.clone()))
+                .filter(aj::timestamp.le(prune_upto)),
+        )
+        .execute(c)?;
+        if successful {
+            let log = AsyncJobLog {
+                id: uuid(),
+                project_id: job.project_id.clone(),
+                resource_id: job.resource_id.clone(),
+                job_type: job.job_type.clone(),
+                timestamp: Some(timestamp),
+            };
+            diesel::insert_into(logs::table).values(&log).execute(c)?;
+        }
+        Ok(())
+    })
+}
+
+/// A (type, resource) pair picked for redo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, diesel::QueryableByName)]
+pub struct JobRef {
+    #[serde(rename = "type")]
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub job_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub resource_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub project_id: Option<String>,
+    #[serde(skip)]
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub status: Option<String>,
+}
+
+/// For every (type, resource) with a job in the last `redo_time_span`:
+/// take its newest row(s) and, per project, the "smallest" status among
+/// them (FAIL < SUCCESS < RUNNING < NEW). Returns the pairs whose status is
+/// FAIL and those whose status is NEW, as the reference.
+pub fn get_latest_failed_or_new_jobs(
+    conn: &mut AnyConnection,
+    redo_time_span: std::time::Duration,
+) -> Result<(Vec<JobRef>, Vec<JobRef>), DbError> {
+    let span = ChronoDuration::from_std(redo_time_span)
+        .map_err(|_| DbError::InvalidInput("redo_time_span is too large".into()))?;
+    let since = time::now(conn) - span;
+    // Raw SQL: diesel's DSL cannot join a grouped subquery. Identifier
+    // quoting and placeholders differ per backend.
+    let (q, p) = match conn.backend() {
+        Backend::Mysql => ('`', "?"),
+        Backend::Sqlite => ('"', "?"),
+        Backend::Postgres => ('"', "$1"),
+    };
+    let sql = format!(
+        "SELECT j.{q}type{q} AS job_type, j.resource_id AS resource_id, \
+                j.project_id AS project_id, MIN(j.status) AS status \
+         FROM async_jobs j \
+         JOIN (SELECT {q}type{q} AS t, resource_id AS r, MAX({q}timestamp{q}) AS ts \
+               FROM async_jobs WHERE {q}timestamp{q} >= {p} \
+               GROUP BY {q}type{q}, resource_id) latest \
+           ON j.{q}type{q} = latest.t AND j.resource_id = latest.r \
+              AND j.{q}timestamp{q} = latest.ts \
+         GROUP BY j.project_id, j.{q}type{q}, j.resource_id"
+    );
+    let rows: Vec<JobRef> = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Timestamp, _>(since)
+        .load(conn)?;
+    let mut failed = Vec::new();
+    let mut new = Vec::new();
+    for r in rows {
+        match r.status.as_deref() {
+            Some(JS_FAIL) => failed.push(r),
+            Some(JS_NEW) => new.push(r),
+            _ => {}
+        }
+    }
+    Ok((failed, new))
+}

@@ -1,0 +1,26 @@
+//! Database layer of the Tricircle control plane: the reference's schema
+//! (after its migration 011) on SQLite, MySQL/MariaDB and PostgreSQL, a
+//! connection pool, per-table query functions and the job state machine.
+//!
+//! Query functions are synchronous and take `&mut AnyConnection`, so callers
+//! compose several of them inside one [`Db::run`] or [`Db::transaction`]
+//! closure.
+
+mod conn;
+mod dburl;
+mod error;
+
+pub mod agents;
+pub mod jobs;
+pub mod migrate;
+pub mod models;
+pub mod pods;
+pub mod recycle;
+pub mod routings;
+pub mod schema;
+pub mod testing;
+pub mod time;
+
+pub use conn::{retry_on_deadlock, AnyConnection, Backend, Db, Manager, MultiBackend, PoolOptions, RetryPolicy};
+pub use dburl::{redact, DbUrl};
+pub use error::DbError;

@@ -1,0 +1,184 @@
+//! Throw-away databases for tests (this crate's and other crates').
+//!
+//! SQLite is always available (a file in a temporary directory). MySQL and
+//! PostgreSQL are used when `TRICIRCLE_TEST_MYSQL_URL` /
+//! `TRICIRCLE_TEST_PG_URL` name a server with an account allowed to create
+//! databases (scripts/lib/db-servers.sh starts such servers and exports
+//! them). Each [`TestDb`] gets a database of its own, dropped on `Drop`.
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+use crate::{Backend, Db, DbError, DbUrl, PoolOptions};
+
+pub const MYSQL_ENV: &str = "TRICIRCLE_TEST_MYSQL_URL";
+pub const PG_ENV: &str = "TRICIRCLE_TEST_PG_URL";
+/// When `1`, a backend whose variable is unset fails the test run instead
+/// of being skipped.
+pub const REQUIRE_ALL_ENV: &str = "TRICIRCLE_TEST_REQUIRE_ALL";
+
+fn env_for(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Mysql => Some(MYSQL_ENV),
+        Backend::Postgres => Some(PG_ENV),
+    }
+}
+
+fn admin_url(backend: Backend) -> Option<String> {
+    let var = env_for(backend)?;
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The backends to run tests against: SQLite always, MySQL and PostgreSQL
+/// when their server variables are set.
+///
+/// # Panics
+/// When `TRICIRCLE_TEST_REQUIRE_ALL=1` and a server variable is unset, so a
+/// CI run cannot silently skip a backend.
+pub fn backends_under_test() -> Vec<Backend> {
+    let require_all = std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1");
+    let mut out = vec![Backend::Sqlite];
+    for b in [Backend::Mysql, Backend::Postgres] {
+        if admin_url(b).is_some() {
+            out.push(b);
+        } else if require_all {
+            panic!(
+                "{REQUIRE_ALL_ENV}=1 but {} is not set: start the test servers \
+                 (source scripts/lib/db-servers.sh; mariadb_start; postgres_start)",
+                env_for(b).unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Server { admin: String, name: String },
+}
+
+/// A fresh database, removed when dropped.
+pub struct TestDb {
+    /// SQLAlchemy-style URL of the database (contains the password).
+    pub url: String,
+    pub db: Db,
+    pub backend: Backend,
+    cleanup: Option<Cleanup>,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("url", &crate::redact(&self.url))
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+fn unique_name() -> String {
+    format!("tricircle_test_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Replace the database part of a server URL.
+fn with_database(admin: &str, name: &str) -> Result<String, DbError> {
+    let mut u = url::Url::parse(admin)
+        .map_err(|e| DbError::InvalidUrl(format!("{e}: {}", crate::redact(admin))))?;
+    u.set_path(&format!("/{name}"));
+    Ok(u.to_string())
+}
+
+fn admin_exec(backend: Backend, admin: &str, sql: &str) -> Result<(), DbError> {
+    let target = DbUrl::parse(admin)?;
+    let err = |e: diesel::ConnectionError| {
+        DbError::Pool(format!("{}: {e}", crate::redact(admin)))
+    };
+    match backend {
+        Backend::Mysql => diesel::MysqlConnection::establish(target.target())
+            .map_err(err)?
+            .batch_execute(sql)?,
+        Backend::Postgres => diesel::PgConnection::establish(target.target())
+            .map_err(err)?
+            .batch_execute(sql)?,
+        Backend::Sqlite => {}
+    }
+    Ok(())
+}
+
+impl TestDb {
+    /// A fresh empty database on `backend`; `None` when the backend's server
+    /// variable is unset.
+    ///
+    /// # Panics
+    /// When the server is configured but the database cannot be created.
+    pub fn new(backend: Backend) -> Option<TestDb> {
+        Self::try_new(backend).unwrap_or_else(|e| panic!("cannot create a {backend} test database: {e}"))
+    }
+
+    /// Like [`TestDb::new`] but returns the error.
+    pub fn try_new(backend: Backend) -> Result<Option<TestDb>, DbError> {
+        let opts = PoolOptions {
+            max_size: 4,
+            ..PoolOptions::default()
+        };
+        let (url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().map_err(|e| DbError::Other(e.to_string()))?;
+                let path = dir.path().join("tricircle.db");
+                // sqlite:/// + an absolute path gives the four slashes SQLAlchemy uses.
+                (format!("sqlite:///{}", path.display()), Cleanup::Sqlite(dir))
+            }
+            Backend::Mysql | Backend::Postgres => {
+                let Some(admin) = admin_url(backend) else {
+                    return Ok(None);
+                };
+                let name = unique_name();
+                let create = match backend {
+                    // utf8 as devstack creates the Tricircle database.
+                    Backend::Mysql => format!("CREATE DATABASE {name} CHARACTER SET utf8"),
+                    _ => format!("CREATE DATABASE {name} ENCODING 'UTF8'"),
+                };
+                admin_exec(backend, &admin, &create)?;
+                (
+                    with_database(&admin, &name)?,
+                    Cleanup::Server { admin, name },
+                )
+            }
+        };
+        let db = Db::connect(&url, &opts)?;
+        Ok(Some(TestDb {
+            url,
+            db,
+            backend,
+            cleanup: Some(cleanup),
+        }))
+    }
+
+    /// A fresh database with the schema applied (`db_sync`).
+    pub fn synced(backend: Backend) -> Option<TestDb> {
+        let t = Self::new(backend)?;
+        crate::migrate::db_sync(&t.db)
+            .unwrap_or_else(|e| panic!("db_sync on a fresh {backend} database failed: {e}"));
+        Some(t)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(Cleanup::Server { admin, name }) = self.cleanup.take() {
+            // Close our pool first; other clones of `db` may still hold
+            // connections, hence FORCE on PostgreSQL.
+            let replacement = Db::connect("sqlite://", &PoolOptions::default());
+            if let Ok(r) = replacement {
+                drop(std::mem::replace(&mut self.db, r));
+            }
+            let sql = match self.backend {
+                Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                _ => format!("DROP DATABASE IF EXISTS {name}"),
+            };
+            if let Err(e) = admin_exec(self.backend, &admin, &sql) {
+                eprintln!("warning: could not drop test database {name}: {e}");
+            }
+        }
+    }
+}
