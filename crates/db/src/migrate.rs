@@ -176,6 +176,20 @@ fn run_pending(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
     Ok(done.iter().map(|v| v.to_string()).collect())
 }
 
+/// The schema version this release brings a database to: the number of the
+/// newest embedded migration (the same on every backend).
+pub fn latest_version() -> i64 {
+    use diesel::migration::MigrationSource;
+    MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE)
+        .ok()
+        .and_then(|ms| {
+            ms.iter()
+                .filter_map(|m| version_number(&m.name().version().to_string()))
+                .max()
+        })
+        .unwrap_or(BASELINE_VERSION)
+}
+
 /// Create diesel's bookkeeping table (if needed) and mark the baseline as
 /// applied.
 fn record_baseline(conn: &mut AnyConnection) -> Result<(), DbError> {
@@ -326,6 +340,11 @@ mod tests {
         assert_eq!(version_number("011"), Some(11));
         assert_eq!(version_number("012"), Some(12));
         assert_eq!(version_number("x"), None);
+    }
+
+    #[test]
+    fn latest_version_is_at_least_the_baseline() {
+        assert!(latest_version() >= BASELINE_VERSION);
     }
 
     #[test]
