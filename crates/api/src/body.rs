@@ -46,7 +46,9 @@ pub fn member<'a>(
     match body.get(key) {
         None => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
-        Some(_) => Err(ApiError::bad_request(format!("{key} must be a JSON object"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{key} must be a JSON object"
+        ))),
     }
 }
 

@@ -15,8 +15,10 @@ use crate::state::{AppState, Auth};
 /// Why the API could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    // Boxed: ConfigError is large and this error travels through every
+    // start-up function.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error("database: {0}")]
     Db(#[from] DbError),
     #[error("policy: {0}")]
@@ -30,6 +32,12 @@ pub enum StartupError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+}
+
+impl From<ConfigError> for StartupError {
+    fn from(e: ConfigError) -> Self {
+        StartupError::Config(Box::new(e))
+    }
 }
 
 /// oslo.db sizes its pool as `max_pool_size` plus `max_overflow`.
@@ -73,14 +81,11 @@ pub fn load_policy(config: &Config) -> Result<Enforcer, StartupError> {
 }
 
 fn required<'a>(value: &'a Option<String>, option: &str) -> Result<&'a str, StartupError> {
-    value
-        .as_deref()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            StartupError::Option(format!(
-                "[keystone_authtoken] {option} is required when [DEFAULT] auth_strategy = keystone"
-            ))
-        })
+    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
+        StartupError::Option(format!(
+            "[keystone_authtoken] {option} is required when [DEFAULT] auth_strategy = keystone"
+        ))
+    })
 }
 
 pub fn build_auth(config: &Config) -> Result<Auth, StartupError> {

@@ -5,9 +5,9 @@ pub mod status;
 
 use std::path::PathBuf;
 
-use tricircle_config::Config;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+use tricircle_config::Config;
 
 /// The oslo.config command-line options every binary accepts.
 #[derive(clap::Args, Debug, Clone)]
@@ -53,7 +53,11 @@ pub fn fail(message: &str) -> ! {
 /// (under `log_dir`) redirects from standard error. `RUST_LOG` overrides the
 /// level for troubleshooting. Keep the guard alive: it flushes on drop.
 pub fn init_logging(config: &Config, program: &str) -> WorkerGuard {
-    let level = if config.default.debug { "debug" } else { "info" };
+    let level = if config.default.debug {
+        "debug"
+    } else {
+        "info"
+    };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},h2=info,hyper=info,rustls=info")));
     let log_path = match (&config.default.log_dir, &config.default.log_file) {
@@ -68,9 +72,7 @@ pub fn init_logging(config: &Config, program: &str) -> WorkerGuard {
                 .create(true)
                 .append(true)
                 .open(&path)
-                .unwrap_or_else(|e| {
-                    fail(&format!("cannot open log file {}: {e}", path.display()))
-                });
+                .unwrap_or_else(|e| fail(&format!("cannot open log file {}: {e}", path.display())));
             tracing_appender::non_blocking(file)
         }
         None => tracing_appender::non_blocking(std::io::stderr()),

@@ -29,7 +29,11 @@ pub struct CheckResult {
 }
 
 fn check(name: &'static str, code: Code, details: Option<String>) -> CheckResult {
-    CheckResult { name, code, details }
+    CheckResult {
+        name,
+        code,
+        details,
+    }
 }
 
 /// The database is reachable and its schema is the one this release expects.
@@ -146,10 +150,7 @@ mod tests {
 
     #[test]
     fn renders_the_oslo_table() {
-        let out = render(
-            &[check("Database schema", Code::Success, None)],
-            false,
-        );
+        let out = render(&[check("Database schema", Code::Success, None)], false);
         assert_eq!(
             out,
             "+-----------------------+\n\

@@ -104,7 +104,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
-        conn.ping().map_err(ConnectionError::CouldntSetupConfiguration)
+        conn.ping()
+            .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
@@ -185,10 +186,13 @@ impl Db {
 
     pub(crate) fn connect_parsed(url: DbUrl, opts: &PoolOptions) -> Result<Db, DbError> {
         if opts.max_size == 0 {
-            return Err(DbError::InvalidInput("max_pool_size must be at least 1".into()));
+            return Err(DbError::InvalidInput(
+                "max_pool_size must be at least 1".into(),
+            ));
         }
         let manager = Manager { url: url.clone() };
-        let builder = r2d2::Pool::builder().connection_timeout(opts.timeout.max(Duration::from_millis(1)));
+        let builder =
+            r2d2::Pool::builder().connection_timeout(opts.timeout.max(Duration::from_millis(1)));
         let pool = if url.in_memory {
             builder
                 .max_size(1)

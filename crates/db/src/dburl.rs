@@ -83,9 +83,9 @@ impl DbUrl {
             r if r.starts_with('/') => Some(&r[1..]),
             _ => {
                 return Err(DbError::InvalidUrl(format!(
-                    "sqlite URLs have no host part (use sqlite:///relative or sqlite:////absolute): {}",
-                    redact(raw)
-                )))
+                "sqlite URLs have no host part (use sqlite:///relative or sqlite:////absolute): {}",
+                redact(raw)
+            )))
             }
         };
         match path {
@@ -108,9 +108,8 @@ impl DbUrl {
             _ => ("postgresql", PG_PARAMS),
         };
         let rest = &raw[raw.find("://").map(|i| i + 3).unwrap_or(0)..];
-        let mut url = Url::parse(&format!("{scheme}://{rest}")).map_err(|e| {
-            DbError::InvalidUrl(format!("{e}: {}", redact(raw)))
-        })?;
+        let mut url = Url::parse(&format!("{scheme}://{rest}"))
+            .map_err(|e| DbError::InvalidUrl(format!("{e}: {}", redact(raw))))?;
         let kept: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, v)| {
@@ -205,17 +204,17 @@ mod tests {
             assert_eq!(u.target(), "mysql://root:secret@127.0.0.1/tricircle", "{s}");
         }
         let u = p("mysql+pymysql://u:p@db.example:3307/tc?charset=utf8&unix_socket=/run/m.sock");
-        assert_eq!(u.target(), "mysql://u:p@db.example:3307/tc?unix_socket=%2Frun%2Fm.sock");
+        assert_eq!(
+            u.target(),
+            "mysql://u:p@db.example:3307/tc?unix_socket=%2Frun%2Fm.sock"
+        );
         // PyMySQL semantics: localhost means TCP.
         assert_eq!(
             p("mysql+pymysql://u:p@localhost/tc").target(),
             "mysql://u:p@127.0.0.1/tc"
         );
         // Percent-encoded passwords pass through untouched for the driver to decode.
-        assert_eq!(
-            p("mysql://u:p%40ss@h/tc").target(),
-            "mysql://u:p%40ss@h/tc"
-        );
+        assert_eq!(p("mysql://u:p%40ss@h/tc").target(), "mysql://u:p%40ss@h/tc");
     }
 
     #[test]
@@ -227,7 +226,11 @@ mod tests {
         ] {
             let u = p(s);
             assert_eq!(u.backend, Backend::Postgres);
-            assert_eq!(u.target(), "postgresql://tc:pw@10.0.0.1:5432/tricircle", "{s}");
+            assert_eq!(
+                u.target(),
+                "postgresql://tc:pw@10.0.0.1:5432/tricircle",
+                "{s}"
+            );
         }
         assert_eq!(
             p("postgresql://tc:pw@h/db?sslmode=require&foo=bar").target(),
@@ -238,7 +241,10 @@ mod tests {
     #[test]
     fn sqlite_variants() {
         let u = p("sqlite:///var/lib/tricircle.db");
-        assert_eq!((u.backend, u.target(), u.in_memory), (Backend::Sqlite, "var/lib/tricircle.db", false));
+        assert_eq!(
+            (u.backend, u.target(), u.in_memory),
+            (Backend::Sqlite, "var/lib/tricircle.db", false)
+        );
         let u = p("sqlite:////var/lib/tricircle.db");
         assert_eq!(u.target(), "/var/lib/tricircle.db");
         assert!(p("sqlite://").in_memory);

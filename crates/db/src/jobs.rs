@@ -78,7 +78,14 @@ pub fn register_job(
 ) -> Result<Option<AsyncJob>, DbError> {
     // Savepoint: a duplicate must not abort a surrounding PostgreSQL transaction.
     let r = conn.transaction(|c| {
-        insert_job(c, project_id, job_type, resource_id, JS_RUNNING, SP_EXTRA_ID.to_string())
+        insert_job(
+            c,
+            project_id,
+            job_type,
+            resource_id,
+            JS_RUNNING,
+            SP_EXTRA_ID.to_string(),
+        )
     });
     match r {
         Ok(j) => Ok(Some(j)),

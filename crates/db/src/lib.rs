@@ -21,6 +21,8 @@ pub mod schema;
 pub mod testing;
 pub mod time;
 
-pub use conn::{retry_on_deadlock, AnyConnection, Backend, Db, Manager, MultiBackend, PoolOptions, RetryPolicy};
+pub use conn::{
+    retry_on_deadlock, AnyConnection, Backend, Db, Manager, MultiBackend, PoolOptions, RetryPolicy,
+};
 pub use dburl::{redact, DbUrl};
 pub use error::DbError;

@@ -283,9 +283,7 @@ pub fn db_sync(db: &Db) -> Result<SyncReport, DbError> {
     if state.applied.is_empty() {
         match state.legacy {
             Some(BASELINE_VERSION) => {
-                tracing::info!(
-                    "adopting Tricircle database at schema version {BASELINE_VERSION}"
-                );
+                tracing::info!("adopting Tricircle database at schema version {BASELINE_VERSION}");
                 if conn.backend() == Backend::Sqlite {
                     repair_sqlite_routing_id(conn)?;
                 }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::*;
 
-#[derive(Queryable, Selectable, Identifiable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Queryable, Selectable, Identifiable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+)]
 #[diesel(table_name = pods, primary_key(pod_id))]
 pub struct Pod {
     pub pod_id: String,
@@ -35,7 +37,16 @@ pub struct NewPod {
 }
 
 #[derive(
-    Queryable, Selectable, Identifiable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
 )]
 #[diesel(table_name = cached_endpoints, primary_key(service_id))]
 pub struct CachedEndpoint {
@@ -45,7 +56,9 @@ pub struct CachedEndpoint {
     pub service_url: String,
 }
 
-#[derive(Queryable, Selectable, Identifiable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Queryable, Selectable, Identifiable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+)]
 #[diesel(table_name = resource_routings)]
 pub struct ResourceRouting {
     pub id: i64,
@@ -81,7 +94,16 @@ pub struct RoutingUpdate {
 }
 
 #[derive(
-    Queryable, Selectable, Identifiable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
 )]
 #[diesel(table_name = async_jobs)]
 pub struct AsyncJob {
@@ -96,7 +118,16 @@ pub struct AsyncJob {
 }
 
 #[derive(
-    Queryable, Selectable, Identifiable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
 )]
 #[diesel(table_name = async_job_logs)]
 pub struct AsyncJobLog {
@@ -109,7 +140,16 @@ pub struct AsyncJobLog {
 }
 
 #[derive(
-    Queryable, Selectable, Identifiable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
 )]
 #[diesel(table_name = shadow_agents)]
 pub struct ShadowAgent {
@@ -122,7 +162,16 @@ pub struct ShadowAgent {
 }
 
 #[derive(
-    Queryable, Selectable, Identifiable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
 )]
 #[diesel(table_name = recycle_resources, primary_key(resource_id))]
 pub struct RecycleResource {
@@ -131,7 +180,9 @@ pub struct RecycleResource {
     pub project_id: String,
 }
 
-#[derive(Queryable, Selectable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Queryable, Selectable, Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+)]
 #[diesel(table_name = deleting_resources)]
 pub struct DeletingResource {
     pub resource_id: String,

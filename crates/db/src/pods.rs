@@ -119,7 +119,9 @@ pub mod endpoints {
     use super::*;
 
     pub fn create(conn: &mut AnyConnection, e: &CachedEndpoint) -> Result<CachedEndpoint, DbError> {
-        diesel::insert_into(cached_endpoints::table).values(e).execute(conn)?;
+        diesel::insert_into(cached_endpoints::table)
+            .values(e)
+            .execute(conn)?;
         get(conn, &e.service_id)
     }
 

@@ -86,7 +86,10 @@ pub fn get_deleting_resource(
 }
 
 /// Remove the marks of `resource_id`; returns how many rows went.
-pub fn delete_deleting_resource(conn: &mut AnyConnection, resource_id: &str) -> Result<usize, DbError> {
+pub fn delete_deleting_resource(
+    conn: &mut AnyConnection,
+    resource_id: &str,
+) -> Result<usize, DbError> {
     Ok(diesel::delete(dr::table.filter(dr::resource_id.eq(resource_id))).execute(conn)?)
 }
 

@@ -70,7 +70,10 @@ struct RoutingRow<'a> {
 /// Insert a routing. `Ok(None)` when a routing with the same
 /// (top_id, pod_id, resource_type) exists, as the reference (callers use
 /// this as a creation lock). A missing pod is [`DbError::Conflict`].
-pub fn create(conn: &mut AnyConnection, new: &NewRouting) -> Result<Option<ResourceRouting>, DbError> {
+pub fn create(
+    conn: &mut AnyConnection,
+    new: &NewRouting,
+) -> Result<Option<ResourceRouting>, DbError> {
     let row = RoutingRow {
         top_id: &new.top_id,
         bottom_id: new.bottom_id.as_deref(),
@@ -123,7 +126,11 @@ struct Changes<'a> {
 
 /// Apply `upd` and return the new row. `updated_at` is set to now only when
 /// a value actually changes (the reference's ORM behaves so).
-pub fn update(conn: &mut AnyConnection, id: i64, upd: &RoutingUpdate) -> Result<ResourceRouting, DbError> {
+pub fn update(
+    conn: &mut AnyConnection,
+    id: i64,
+    upd: &RoutingUpdate,
+) -> Result<ResourceRouting, DbError> {
     let cur = get(conn, id)?;
     fn changed<'a, T: PartialEq + ?Sized>(new: Option<&'a T>, old: &T) -> Option<&'a T> {
         new.filter(|n| *n != old)
@@ -191,7 +198,10 @@ pub fn list(
 }
 
 /// Every routing matching `filter`, in id order.
-pub fn find(conn: &mut AnyConnection, filter: &RoutingFilter) -> Result<Vec<ResourceRouting>, DbError> {
+pub fn find(
+    conn: &mut AnyConnection,
+    filter: &RoutingFilter,
+) -> Result<Vec<ResourceRouting>, DbError> {
     Ok(filtered(filter)
         .order(rr::id.asc())
         .select(ResourceRouting::as_select())
@@ -281,15 +291,22 @@ pub fn delete_mappings_by_top_id(
     pod_id: Option<&str>,
 ) -> Result<usize, DbError> {
     let n = match pod_id.filter(|p| !p.is_empty()) {
-        Some(p) => diesel::delete(rr::table.filter(rr::top_id.eq(top_id)).filter(rr::pod_id.eq(p)))
-            .execute(conn)?,
+        Some(p) => diesel::delete(
+            rr::table
+                .filter(rr::top_id.eq(top_id))
+                .filter(rr::pod_id.eq(p)),
+        )
+        .execute(conn)?,
         None => diesel::delete(rr::table.filter(rr::top_id.eq(top_id))).execute(conn)?,
     };
     Ok(n)
 }
 
 /// Delete every routing whose bottom id is `bottom_id`.
-pub fn delete_mappings_by_bottom_id(conn: &mut AnyConnection, bottom_id: &str) -> Result<usize, DbError> {
+pub fn delete_mappings_by_bottom_id(
+    conn: &mut AnyConnection,
+    bottom_id: &str,
+) -> Result<usize, DbError> {
     Ok(diesel::delete(rr::table.filter(rr::bottom_id.eq(bottom_id))).execute(conn)?)
 }
 
@@ -310,7 +327,10 @@ pub fn get_pod_by_top_id(conn: &mut AnyConnection, top_id: &str) -> Result<Optio
 /// For resources pre-created under a name: the routing whose top id is
 /// `name` points (via bottom_id) at the real top id. Delete the routings of
 /// that real top id and the name routing itself.
-pub fn delete_pre_created_resource_mapping(conn: &mut AnyConnection, name: &str) -> Result<(), DbError> {
+pub fn delete_pre_created_resource_mapping(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<(), DbError> {
     let first: Option<ResourceRouting> = rr::table
         .filter(rr::top_id.eq(name))
         .order(rr::id.asc())

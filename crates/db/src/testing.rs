@@ -90,9 +90,7 @@ fn with_database(admin: &str, name: &str) -> Result<String, DbError> {
 
 fn admin_exec(backend: Backend, admin: &str, sql: &str) -> Result<(), DbError> {
     let target = DbUrl::parse(admin)?;
-    let err = |e: diesel::ConnectionError| {
-        DbError::Pool(format!("{}: {e}", crate::redact(admin)))
-    };
+    let err = |e: diesel::ConnectionError| DbError::Pool(format!("{}: {e}", crate::redact(admin)));
     match backend {
         Backend::Mysql => diesel::MysqlConnection::establish(target.target())
             .map_err(err)?
@@ -112,7 +110,8 @@ impl TestDb {
     /// # Panics
     /// When the server is configured but the database cannot be created.
     pub fn new(backend: Backend) -> Option<TestDb> {
-        Self::try_new(backend).unwrap_or_else(|e| panic!("cannot create a {backend} test database: {e}"))
+        Self::try_new(backend)
+            .unwrap_or_else(|e| panic!("cannot create a {backend} test database: {e}"))
     }
 
     /// Like [`TestDb::new`] but returns the error.
@@ -126,7 +125,10 @@ impl TestDb {
                 let dir = tempfile::tempdir().map_err(|e| DbError::Other(e.to_string()))?;
                 let path = dir.path().join("tricircle.db");
                 // sqlite:/// + an absolute path gives the four slashes SQLAlchemy uses.
-                (format!("sqlite:///{}", path.display()), Cleanup::Sqlite(dir))
+                (
+                    format!("sqlite:///{}", path.display()),
+                    Cleanup::Sqlite(dir),
+                )
             }
             Backend::Mysql | Backend::Postgres => {
                 let Some(admin) = admin_url(backend) else {

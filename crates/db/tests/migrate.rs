@@ -35,10 +35,19 @@ fn empty_database_is_not_versioned_then_sync_creates_baseline() {
             .select((migrate_version::repository_id, migrate_version::version))
             .load(&mut c)
             .unwrap();
-        assert_eq!(mv, vec![("tricircle".to_string(), Some(11))], "{}", t.backend);
+        assert_eq!(
+            mv,
+            vec![("tricircle".to_string(), Some(11))],
+            "{}",
+            t.backend
+        );
         let tables = list_tables(&mut c).unwrap();
         for name in tricircle_db::migrate::TABLES {
-            assert!(tables.iter().any(|x| x == name), "{}: {name} missing", t.backend);
+            assert!(
+                tables.iter().any(|x| x == name),
+                "{}: {name} missing",
+                t.backend
+            );
         }
     });
 }
@@ -48,7 +57,12 @@ fn sync_is_idempotent() {
     each_empty(|t| {
         db_sync(&t.db).unwrap();
         let again = db_sync(&t.db).unwrap();
-        assert!(again.applied.is_empty(), "{}: {:?}", t.backend, again.applied);
+        assert!(
+            again.applied.is_empty(),
+            "{}: {:?}",
+            t.backend,
+            again.applied
+        );
         assert!(!again.adopted);
         assert_eq!(again.version, 11);
         assert_eq!(db_version(&t.db).unwrap(), Some(11));
@@ -64,7 +78,12 @@ fn adopts_an_original_tricircle_database_without_touching_rows() {
 
         let r = db_sync(&t.db).unwrap();
         assert!(r.adopted, "{}", t.backend);
-        assert!(r.applied.is_empty(), "{}: baseline must not run: {:?}", t.backend, r.applied);
+        assert!(
+            r.applied.is_empty(),
+            "{}: baseline must not run: {:?}",
+            t.backend,
+            r.applied
+        );
         assert_eq!(r.version, 11);
         assert_eq!(db_version(&t.db).unwrap(), Some(11));
 
@@ -149,7 +168,9 @@ fn sqlite_adoption_rebuilds_bigint_routing_id() {
     let fresh = tricircle_db::testing::TestDb::synced(Backend::Sqlite).unwrap();
     // Same definition as a database created by the baseline.
     assert_eq!(
-        ddl(&t).replace("resource_routings__rebuild", "resource_routings").replace("\"", ""),
+        ddl(&t)
+            .replace("resource_routings__rebuild", "resource_routings")
+            .replace("\"", ""),
         ddl(&fresh)
     );
     let mut c = t.db.get().unwrap();
@@ -163,7 +184,10 @@ fn sqlite_adoption_rebuilds_bigint_routing_id() {
 fn older_original_schema_is_refused_with_a_clear_error() {
     each_empty(|t| {
         load_fixture(t);
-        exec_raw(t, "UPDATE migrate_version SET version = 9 WHERE repository_id = 'tricircle'");
+        exec_raw(
+            t,
+            "UPDATE migrate_version SET version = 9 WHERE repository_id = 'tricircle'",
+        );
         match db_sync(&t.db) {
             Err(DbError::Migration(m)) => {
                 assert!(m.contains("schema version 9"), "{m}");
@@ -185,16 +209,25 @@ fn older_original_schema_is_refused_with_a_clear_error() {
 fn newer_original_schema_is_refused() {
     each_empty(|t| {
         load_fixture(t);
-        exec_raw(t, "UPDATE migrate_version SET version = 12 WHERE repository_id = 'tricircle'");
+        exec_raw(
+            t,
+            "UPDATE migrate_version SET version = 12 WHERE repository_id = 'tricircle'",
+        );
         let e = db_sync(&t.db).unwrap_err();
-        assert!(matches!(&e, DbError::Migration(m) if m.contains("version 12")), "{e:?}");
+        assert!(
+            matches!(&e, DbError::Migration(m) if m.contains("version 12")),
+            "{e:?}"
+        );
     });
 }
 
 #[test]
 fn unversioned_tricircle_tables_are_refused() {
     each_empty(|t| {
-        exec_raw(t, "CREATE TABLE pods (pod_id VARCHAR(36) NOT NULL PRIMARY KEY)");
+        exec_raw(
+            t,
+            "CREATE TABLE pods (pod_id VARCHAR(36) NOT NULL PRIMARY KEY)",
+        );
         let e = db_sync(&t.db).unwrap_err();
         assert!(
             matches!(&e, DbError::Migration(m) if m.contains("pods") && m.contains("no schema version")),

@@ -27,13 +27,23 @@ fn create_get_list_delete() {
         pods::create(&mut c, &pod("p2", "Pod2", "az2")).unwrap();
 
         assert_eq!(pods::get(&mut c, "p2").unwrap().region_name, "Pod2");
-        let mut all: Vec<String> = pods::list(&mut c).unwrap().into_iter().map(|p| p.pod_id).collect();
+        let mut all: Vec<String> = pods::list(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.pod_id)
+            .collect();
         all.sort();
         assert_eq!(all, ["p1", "p2"], "{b}");
 
-        assert!(matches!(pods::get(&mut c, "nope"), Err(DbError::NotFound(_))));
+        assert!(matches!(
+            pods::get(&mut c, "nope"),
+            Err(DbError::NotFound(_))
+        ));
         pods::delete(&mut c, "p2").unwrap();
-        assert!(matches!(pods::delete(&mut c, "p2"), Err(DbError::NotFound(_))), "{b}");
+        assert!(
+            matches!(pods::delete(&mut c, "p2"), Err(DbError::NotFound(_))),
+            "{b}"
+        );
         assert!(matches!(pods::get(&mut c, "p2"), Err(DbError::NotFound(_))));
     });
 }
@@ -87,17 +97,29 @@ fn top_pod_and_lookups() {
         pods::create(&mut c, &pod("top", "RegionOne", "")).unwrap();
         assert_eq!(pods::top_pod(&mut c).unwrap().unwrap().pod_id, "top");
 
-        assert_eq!(pods::by_region_name(&mut c, "Pod1").unwrap().unwrap().pod_id, "b1");
+        assert_eq!(
+            pods::by_region_name(&mut c, "Pod1")
+                .unwrap()
+                .unwrap()
+                .pod_id,
+            "b1"
+        );
         assert_eq!(pods::by_region_name(&mut c, "PodX").unwrap(), None);
 
         // By region name.
         assert_eq!(
-            pods::find_by_az_or_region(&mut c, "Pod2").unwrap().unwrap().pod_id,
+            pods::find_by_az_or_region(&mut c, "Pod2")
+                .unwrap()
+                .unwrap()
+                .pod_id,
             "b2"
         );
         // By AZ, unique.
         assert_eq!(
-            pods::find_by_az_or_region(&mut c, "az3").unwrap().unwrap().pod_id,
+            pods::find_by_az_or_region(&mut c, "az3")
+                .unwrap()
+                .unwrap()
+                .pod_id,
             "b3"
         );
         // Region of one pod equals AZ of another: both match, which is ambiguous.
@@ -138,7 +160,10 @@ fn cached_endpoints() {
             service_url: "http://a/".into(),
         };
         endpoints::create(&mut c, &e).unwrap();
-        assert!(matches!(endpoints::create(&mut c, &e), Err(DbError::Duplicate(_))));
+        assert!(matches!(
+            endpoints::create(&mut c, &e),
+            Err(DbError::Duplicate(_))
+        ));
         let bad = CachedEndpoint {
             service_id: "s2".into(),
             pod_id: "missing".into(),
@@ -149,11 +174,19 @@ fn cached_endpoints() {
             "{}: foreign key enforced",
             t.backend
         );
-        assert_eq!(endpoints::list(&mut c, Some("p1"), Some("network")).unwrap(), vec![e.clone()]);
-        assert!(endpoints::list(&mut c, Some("p1"), Some("compute")).unwrap().is_empty());
+        assert_eq!(
+            endpoints::list(&mut c, Some("p1"), Some("network")).unwrap(),
+            vec![e.clone()]
+        );
+        assert!(endpoints::list(&mut c, Some("p1"), Some("compute"))
+            .unwrap()
+            .is_empty());
         let u = endpoints::update_url(&mut c, "s1", "http://b/").unwrap();
         assert_eq!(u.service_url, "http://b/");
         endpoints::delete(&mut c, "s1").unwrap();
-        assert!(matches!(endpoints::get(&mut c, "s1"), Err(DbError::NotFound(_))));
+        assert!(matches!(
+            endpoints::get(&mut c, "s1"),
+            Err(DbError::NotFound(_))
+        ));
     });
 }

@@ -8,7 +8,11 @@ use tricircle_db::routings::{self, RoutingFilter};
 use tricircle_db::{pods, AnyConnection, Backend, DbError};
 
 fn setup_pods(c: &mut AnyConnection) {
-    for (id, region, az) in [("top", "RegionOne", ""), ("p1", "Pod1", "az1"), ("p2", "Pod2", "az2")] {
+    for (id, region, az) in [
+        ("top", "RegionOne", ""),
+        ("p1", "Pod1", "az1"),
+        ("p2", "Pod2", "az2"),
+    ] {
         pods::create(
             c,
             &NewPod {
@@ -43,7 +47,10 @@ fn create_duplicate_get_update_delete() {
             .unwrap()
             .unwrap();
         assert!(r.id > 0);
-        assert_eq!((r.top_id.as_str(), r.bottom_id.as_deref()), ("t1", Some("b1")));
+        assert_eq!(
+            (r.top_id.as_str(), r.bottom_id.as_deref()),
+            ("t1", Some("b1"))
+        );
         assert!(r.created_at.is_some(), "{b}: created_at set");
         assert_eq!(r.updated_at, None);
 
@@ -58,17 +65,25 @@ fn create_duplicate_get_update_delete() {
             routings::create(&mut c, &nr("t1", None, "zz", None, "network")),
             Err(DbError::Conflict(_))
         ));
-        let r2 = routings::create(&mut c, &nr("t1", None, "p2", None, "network")).unwrap().unwrap();
+        let r2 = routings::create(&mut c, &nr("t1", None, "p2", None, "network"))
+            .unwrap()
+            .unwrap();
         assert!(r2.id > r.id);
 
         assert_eq!(routings::get(&mut c, r.id).unwrap(), r);
-        assert!(matches!(routings::get(&mut c, 999_999), Err(DbError::NotFound(_))));
+        assert!(matches!(
+            routings::get(&mut c, 999_999),
+            Err(DbError::NotFound(_))
+        ));
 
         // No actual change: untouched, updated_at stays NULL.
         let same = routings::update(
             &mut c,
             r.id,
-            &RoutingUpdate { bottom_id: Some(Some("b1".into())), ..Default::default() },
+            &RoutingUpdate {
+                bottom_id: Some(Some("b1".into())),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(same, r);
@@ -95,7 +110,10 @@ fn create_duplicate_get_update_delete() {
         let e = routings::update(
             &mut c,
             r2.id,
-            &RoutingUpdate { resource_type: Some("subnet".into()), ..Default::default() },
+            &RoutingUpdate {
+                resource_type: Some("subnet".into()),
+                ..Default::default()
+            },
         )
         .unwrap_err();
         assert!(matches!(e, DbError::Duplicate(_)), "{b}: {e:?}");
@@ -105,7 +123,10 @@ fn create_duplicate_get_update_delete() {
         ));
 
         routings::delete(&mut c, r.id).unwrap();
-        assert!(matches!(routings::delete(&mut c, r.id), Err(DbError::NotFound(_))));
+        assert!(matches!(
+            routings::delete(&mut c, r.id),
+            Err(DbError::NotFound(_))
+        ));
     });
 }
 
@@ -120,9 +141,8 @@ fn duplicate_inside_a_transaction_does_not_abort_it() {
             })
             .await
             .unwrap();
-            let n = t
-                .db
-                .transaction(|c| {
+            let n =
+                t.db.transaction(|c| {
                     routings::create(c, &nr("t", None, "p1", None, "port"))?.unwrap();
                     assert!(routings::create(c, &nr("t", None, "p1", None, "port"))?.is_none());
                     // The transaction is still usable after the duplicate.
@@ -146,15 +166,28 @@ fn list_filters_and_keyset_pagination() {
         for i in 0..7 {
             let pod = if i % 2 == 0 { "p1" } else { "p2" };
             let project = if i == 3 { None } else { Some("proj") };
-            let r = routings::create(&mut c, &nr(&format!("t{i}"), Some(&format!("b{i}")), pod, project, "port"))
-                .unwrap()
-                .unwrap();
+            let r = routings::create(
+                &mut c,
+                &nr(
+                    &format!("t{i}"),
+                    Some(&format!("b{i}")),
+                    pod,
+                    project,
+                    "port",
+                ),
+            )
+            .unwrap()
+            .unwrap();
             ids.push(r.id);
         }
         let desc: Vec<i64> = ids.iter().rev().copied().collect();
 
         let page = |c: &mut AnyConnection, f: &RoutingFilter, limit, marker| -> Vec<i64> {
-            routings::list(c, f, limit, marker).unwrap().into_iter().map(|r| r.id).collect()
+            routings::list(c, f, limit, marker)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
         };
         let all = RoutingFilter::default();
         assert_eq!(page(&mut c, &all, -1, None), desc, "{b}: newest first");
@@ -165,13 +198,25 @@ fn list_filters_and_keyset_pagination() {
         // A marker need not exist: everything below it.
         assert_eq!(page(&mut c, &all, 100, Some(desc[0] + 1000)), desc);
 
-        let p1 = RoutingFilter { pod_id: Some("p1".into()), ..Default::default() };
-        assert_eq!(page(&mut c, &p1, -1, None), vec![ids[6], ids[4], ids[2], ids[0]]);
+        let p1 = RoutingFilter {
+            pod_id: Some("p1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            page(&mut c, &p1, -1, None),
+            vec![ids[6], ids[4], ids[2], ids[0]]
+        );
         assert_eq!(page(&mut c, &p1, 2, Some(ids[4])), vec![ids[2], ids[0]]);
 
-        let null_project = RoutingFilter { project_id: Some(None), ..Default::default() };
+        let null_project = RoutingFilter {
+            project_id: Some(None),
+            ..Default::default()
+        };
         assert_eq!(page(&mut c, &null_project, -1, None), vec![ids[3]]);
-        let proj = RoutingFilter { project_id: Some(Some("proj".into())), ..Default::default() };
+        let proj = RoutingFilter {
+            project_id: Some(Some("proj".into())),
+            ..Default::default()
+        };
         assert_eq!(page(&mut c, &proj, -1, None).len(), 6);
 
         let one = routings::get(&mut c, ids[5]).unwrap();
@@ -185,8 +230,15 @@ fn list_filters_and_keyset_pagination() {
             created_at: one.created_at,
             updated_at: None,
         };
-        assert_eq!(page(&mut c, &exact, -1, None), vec![one.id], "{b}: every filter at once");
-        let wrong_type = RoutingFilter { resource_type: Some("network".into()), ..exact };
+        assert_eq!(
+            page(&mut c, &exact, -1, None),
+            vec![one.id],
+            "{b}: every filter at once"
+        );
+        let wrong_type = RoutingFilter {
+            resource_type: Some("network".into()),
+            ..exact
+        };
         assert!(page(&mut c, &wrong_type, -1, None).is_empty());
     });
 }
@@ -196,40 +248,87 @@ fn lookups_used_by_xjob() {
     each_synced(|t| {
         let mut c = t.db.get().unwrap();
         setup_pods(&mut c);
-        routings::create(&mut c, &nr("net", Some("net-b1"), "p1", Some("proj"), "network")).unwrap();
-        routings::create(&mut c, &nr("net", Some("net-b2"), "p2", Some("proj"), "network")).unwrap();
+        routings::create(
+            &mut c,
+            &nr("net", Some("net-b1"), "p1", Some("proj"), "network"),
+        )
+        .unwrap();
+        routings::create(
+            &mut c,
+            &nr("net", Some("net-b2"), "p2", Some("proj"), "network"),
+        )
+        .unwrap();
         // A creation lock row (no bottom id yet) is not a mapping.
         routings::create(&mut c, &nr("net", None, "top", Some("proj"), "network")).unwrap();
-        routings::create(&mut c, &nr("net", Some("sub-b1"), "p1", Some("proj"), "subnet")).unwrap();
-        routings::create(&mut c, &nr("port", Some("port-b"), "p1", Some("proj"), "port")).unwrap();
-        routings::create(&mut c, &nr("other", Some("o-b"), "p1", Some("proj2"), "network")).unwrap();
+        routings::create(
+            &mut c,
+            &nr("net", Some("sub-b1"), "p1", Some("proj"), "subnet"),
+        )
+        .unwrap();
+        routings::create(
+            &mut c,
+            &nr("port", Some("port-b"), "p1", Some("proj"), "port"),
+        )
+        .unwrap();
+        routings::create(
+            &mut c,
+            &nr("other", Some("o-b"), "p1", Some("proj2"), "network"),
+        )
+        .unwrap();
 
         let m = routings::get_bottom_mappings_by_top_id(&mut c, "net", "network").unwrap();
         let m: Vec<(String, String)> = m.into_iter().map(|(p, b)| (p.region_name, b)).collect();
-        assert_eq!(m, [("Pod1".to_string(), "net-b1".to_string()), ("Pod2".into(), "net-b2".into())]);
+        assert_eq!(
+            m,
+            [
+                ("Pod1".to_string(), "net-b1".to_string()),
+                ("Pod2".into(), "net-b2".into())
+            ]
+        );
 
         assert_eq!(
-            routings::get_bottom_id_by_top_id_region_name(&mut c, "net", "Pod2", "network").unwrap(),
+            routings::get_bottom_id_by_top_id_region_name(&mut c, "net", "Pod2", "network")
+                .unwrap(),
             Some("net-b2".into())
         );
         assert_eq!(
-            routings::get_bottom_id_by_top_id_region_name(&mut c, "net", "RegionOne", "network").unwrap(),
+            routings::get_bottom_id_by_top_id_region_name(&mut c, "net", "RegionOne", "network")
+                .unwrap(),
             None
         );
 
-        let by_tenant = routings::get_bottom_mappings_by_tenant_pod(&mut c, "proj", "p1", "network").unwrap();
+        let by_tenant =
+            routings::get_bottom_mappings_by_tenant_pod(&mut c, "proj", "p1", "network").unwrap();
         assert_eq!(by_tenant.keys().collect::<Vec<_>>(), ["net"]);
         assert_eq!(by_tenant["net"].bottom_id.as_deref(), Some("net-b1"));
 
         // Exactly one routing with a bottom id: its pod.
-        assert_eq!(routings::get_pod_by_top_id(&mut c, "port").unwrap().unwrap().pod_id, "p1");
+        assert_eq!(
+            routings::get_pod_by_top_id(&mut c, "port")
+                .unwrap()
+                .unwrap()
+                .pod_id,
+            "p1"
+        );
         // Several routings: none.
         assert_eq!(routings::get_pod_by_top_id(&mut c, "net").unwrap(), None);
-        assert_eq!(routings::get_pod_by_top_id(&mut c, "nothing").unwrap(), None);
+        assert_eq!(
+            routings::get_pod_by_top_id(&mut c, "nothing").unwrap(),
+            None
+        );
 
-        assert_eq!(routings::delete_mappings_by_top_id(&mut c, "net", Some("p2")).unwrap(), 1);
-        assert_eq!(routings::delete_mappings_by_bottom_id(&mut c, "sub-b1").unwrap(), 1);
-        assert_eq!(routings::delete_mappings_by_top_id(&mut c, "net", None).unwrap(), 2);
+        assert_eq!(
+            routings::delete_mappings_by_top_id(&mut c, "net", Some("p2")).unwrap(),
+            1
+        );
+        assert_eq!(
+            routings::delete_mappings_by_bottom_id(&mut c, "sub-b1").unwrap(),
+            1
+        );
+        assert_eq!(
+            routings::delete_mappings_by_top_id(&mut c, "net", None).unwrap(),
+            2
+        );
         let left: Vec<String> = routings::find(&mut c, &RoutingFilter::default())
             .unwrap()
             .into_iter()
@@ -245,10 +344,32 @@ fn delete_pre_created_resource_mapping() {
         let mut c = t.db.get().unwrap();
         setup_pods(&mut c);
         // name -> real top id, and the real top id's own routings.
-        routings::create(&mut c, &nr("sg-name", Some("sg-real"), "top", Some("p"), "security_group")).unwrap();
-        routings::create(&mut c, &nr("sg-real", Some("sg-b1"), "p1", Some("p"), "security_group")).unwrap();
-        routings::create(&mut c, &nr("sg-real", Some("sg-b2"), "p2", Some("p"), "security_group")).unwrap();
-        routings::create(&mut c, &nr("keep", Some("k"), "p2", Some("p"), "security_group")).unwrap();
+        routings::create(
+            &mut c,
+            &nr(
+                "sg-name",
+                Some("sg-real"),
+                "top",
+                Some("p"),
+                "security_group",
+            ),
+        )
+        .unwrap();
+        routings::create(
+            &mut c,
+            &nr("sg-real", Some("sg-b1"), "p1", Some("p"), "security_group"),
+        )
+        .unwrap();
+        routings::create(
+            &mut c,
+            &nr("sg-real", Some("sg-b2"), "p2", Some("p"), "security_group"),
+        )
+        .unwrap();
+        routings::create(
+            &mut c,
+            &nr("keep", Some("k"), "p2", Some("p"), "security_group"),
+        )
+        .unwrap();
         routings::delete_pre_created_resource_mapping(&mut c, "sg-name").unwrap();
         let left: Vec<String> = routings::find(&mut c, &RoutingFilter::default())
             .unwrap()
@@ -287,7 +408,10 @@ fn keyset_page_uses_the_primary_key() {
             c.batch_execute("ANALYZE TABLE resource_routings").unwrap();
         }
         let page = routings::list(&mut c, &RoutingFilter::default(), 5, Some(100_000)).unwrap();
-        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [99_999, 99_998, 99_997, 99_996, 99_995]);
+        assert_eq!(
+            page.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [99_999, 99_998, 99_997, 99_996, 99_995]
+        );
 
         // The statement `routings::list` issues for (limit, marker), as the
         // backend's EXPLAIN sees it.
@@ -321,11 +445,19 @@ fn plan_text(c: &mut AnyConnection, b: Backend, sql: &str) -> String {
         // EXPLAIN QUERY PLAN's `detail` column.
         Backend::Sqlite => {
             let rows: Vec<PlanDetail> = diesel::sql_query(sql).load(c).unwrap();
-            return rows.into_iter().map(|r| r.detail).collect::<Vec<_>>().join("\n");
+            return rows
+                .into_iter()
+                .map(|r| r.detail)
+                .collect::<Vec<_>>()
+                .join("\n");
         }
         Backend::Mysql => {
             let rows: Vec<PlanJson> = diesel::sql_query(sql).load(c).unwrap();
-            return rows.into_iter().map(|r| r.explain).collect::<Vec<_>>().join("\n");
+            return rows
+                .into_iter()
+                .map(|r| r.explain)
+                .collect::<Vec<_>>()
+                .join("\n");
         }
         Backend::Postgres => sql,
     };
@@ -335,7 +467,10 @@ fn plan_text(c: &mut AnyConnection, b: Backend, sql: &str) -> String {
         line: String,
     }
     let rows: Vec<PgPlan> = diesel::sql_query(wrapped).load(c).unwrap();
-    rows.into_iter().map(|r| r.line).collect::<Vec<_>>().join("\n")
+    rows.into_iter()
+        .map(|r| r.line)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[derive(QueryableByName)]

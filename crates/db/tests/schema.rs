@@ -23,8 +23,11 @@ enum Ty {
 }
 use Ty::*;
 
+/// (table, [(column, type, nullable)]).
+type Columns = Vec<(&'static str, Vec<(&'static str, Ty, bool)>)>;
+
 /// (column, type, nullable) in table order.
-fn expected_columns() -> Vec<(&'static str, Vec<(&'static str, Ty, bool)>)> {
+fn expected_columns() -> Columns {
     vec![
         (
             "pods",
@@ -231,9 +234,12 @@ fn indexes(c: &mut AnyConnection, table: &str) -> Indexes {
     out
 }
 
+/// (table, [(index name, unique, columns)]).
+type ExpectedIndexes = Vec<(&'static str, Vec<(String, bool, Vec<&'static str>)>)>;
+
 /// Expected indexes per table, by name; SQLite names the indexes behind
 /// PRIMARY KEY/UNIQUE constraints itself (checked separately).
-fn expected_indexes(b: Backend) -> Vec<(&'static str, Vec<(String, bool, Vec<&'static str>)>)> {
+fn expected_indexes(b: Backend) -> ExpectedIndexes {
     let pk = |table: &str| match b {
         Backend::Mysql => "PRIMARY".to_string(),
         Backend::Postgres => format!("{table}_pkey"),
@@ -264,16 +270,27 @@ fn expected_indexes(b: Backend) -> Vec<(&'static str, Vec<(String, bool, Vec<&'s
                 ),
             ],
         ),
-        ("cached_endpoints", vec![(pk("cached_endpoints"), true, vec!["service_id"])]),
+        (
+            "cached_endpoints",
+            vec![(pk("cached_endpoints"), true, vec!["service_id"])],
+        ),
         (
             "resource_routings",
             vec![
                 (
-                    auto("resource_routings", 1, "resource_routings0top_id0pod_id0resource_type"),
+                    auto(
+                        "resource_routings",
+                        1,
+                        "resource_routings0top_id0pod_id0resource_type",
+                    ),
                     true,
                     vec!["top_id", "pod_id", "resource_type"],
                 ),
-                ("resource_routings0bottom_id".to_string(), false, vec!["bottom_id"]),
+                (
+                    "resource_routings0bottom_id".to_string(),
+                    false,
+                    vec!["bottom_id"],
+                ),
             ],
         ),
         (
@@ -281,36 +298,59 @@ fn expected_indexes(b: Backend) -> Vec<(&'static str, Vec<(String, bool, Vec<&'s
             vec![
                 (pk("async_jobs"), true, vec!["id"]),
                 (
-                    auto("async_jobs", 2, "async_jobs0type0status0resource_id0extra_id"),
+                    auto(
+                        "async_jobs",
+                        2,
+                        "async_jobs0type0status0resource_id0extra_id",
+                    ),
                     true,
                     vec!["type", "status", "resource_id", "extra_id"],
                 ),
-                ("ix_async_jobs_timestamp".to_string(), false, vec!["timestamp"]),
+                (
+                    "ix_async_jobs_timestamp".to_string(),
+                    false,
+                    vec!["timestamp"],
+                ),
             ],
         ),
         (
             "async_job_logs",
             vec![
                 (pk("async_job_logs"), true, vec!["id"]),
-                ("ix_async_job_logs_timestamp".to_string(), false, vec!["timestamp"]),
+                (
+                    "ix_async_job_logs_timestamp".to_string(),
+                    false,
+                    vec!["timestamp"],
+                ),
             ],
         ),
         (
             "shadow_agents",
             vec![
                 (pk("shadow_agents"), true, vec!["id"]),
-                (auto("shadow_agents", 2, "host0type"), true, vec!["host", "type"]),
+                (
+                    auto("shadow_agents", 2, "host0type"),
+                    true,
+                    vec!["host", "type"],
+                ),
             ],
         ),
         (
             "recycle_resources",
             vec![
                 (pk("recycle_resources"), true, vec!["resource_id"]),
-                ("ix_recycle_resources_project_id".to_string(), false, vec!["project_id"]),
+                (
+                    "ix_recycle_resources_project_id".to_string(),
+                    false,
+                    vec!["project_id"],
+                ),
             ],
         ),
         ("deleting_resources", vec![]),
-        ("migrate_version", vec![(pk("migrate_version"), true, vec!["repository_id"])]),
+        (
+            "migrate_version",
+            vec![(pk("migrate_version"), true, vec!["repository_id"])],
+        ),
     ];
     // The id of resource_routings is the rowid on SQLite (no separate index).
     if b != Backend::Sqlite {
@@ -383,14 +423,22 @@ fn assert_schema(t: &TestDb, what: &str) {
             .iter()
             .map(|(n, ty, null)| (n.to_string(), spelled(b, *ty), *null))
             .collect();
-        assert_eq!(columns(&mut c, table), want, "{b} {what}: columns of {table}");
+        assert_eq!(
+            columns(&mut c, table),
+            want,
+            "{b} {what}: columns of {table}"
+        );
     }
     for (table, idx) in expected_indexes(b) {
         let want: Indexes = idx
             .into_iter()
             .map(|(n, u, cols)| (n, (u, cols.into_iter().map(String::from).collect())))
             .collect();
-        assert_eq!(indexes(&mut c, table), want, "{b} {what}: indexes of {table}");
+        assert_eq!(
+            indexes(&mut c, table),
+            want,
+            "{b} {what}: indexes of {table}"
+        );
     }
     for table in ["cached_endpoints", "resource_routings", "shadow_agents"] {
         let name = (b != Backend::Sqlite).then(|| format!("{table}_pod_id_fkey"));
@@ -405,14 +453,26 @@ fn assert_schema(t: &TestDb, what: &str) {
             "{b} {what}: foreign keys of {table}"
         );
     }
-    for table in ["pods", "async_jobs", "async_job_logs", "recycle_resources", "deleting_resources"] {
-        assert!(foreign_keys(&mut c, table).is_empty(), "{b} {what}: {table} has no FK");
+    for table in [
+        "pods",
+        "async_jobs",
+        "async_job_logs",
+        "recycle_resources",
+        "deleting_resources",
+    ] {
+        assert!(
+            foreign_keys(&mut c, table).is_empty(),
+            "{b} {what}: {table} has no FK"
+        );
     }
     match b {
         Backend::Sqlite => {
             // Unique constraint names live only in the table's SQL text.
             for (table, name) in [
-                ("resource_routings", "resource_routings0top_id0pod_id0resource_type"),
+                (
+                    "resource_routings",
+                    "resource_routings0top_id0pod_id0resource_type",
+                ),
                 ("async_jobs", "async_jobs0type0status0resource_id0extra_id"),
                 ("shadow_agents", "host0type"),
             ] {
@@ -422,14 +482,16 @@ fn assert_schema(t: &TestDb, what: &str) {
                 .get_result::<Sql>(&mut c)
                 .unwrap()
                 .sql;
-                assert!(s.contains(&format!("CONSTRAINT {name} UNIQUE")), "{what}: {s}");
+                assert!(
+                    s.contains(&format!("CONSTRAINT {name} UNIQUE")),
+                    "{what}: {s}"
+                );
             }
-            let s = diesel::sql_query(
-                "SELECT sql FROM sqlite_master WHERE name = 'resource_routings'",
-            )
-            .get_result::<Sql>(&mut c)
-            .unwrap()
-            .sql;
+            let s =
+                diesel::sql_query("SELECT sql FROM sqlite_master WHERE name = 'resource_routings'")
+                    .get_result::<Sql>(&mut c)
+                    .unwrap()
+                    .sql;
             assert!(s.contains("PRIMARY KEY AUTOINCREMENT"), "{what}: {s}");
         }
         Backend::Mysql => {
@@ -449,10 +511,17 @@ fn assert_schema(t: &TestDb, what: &str) {
             )
             .load(&mut c)
             .unwrap();
-            for r in rows.iter().filter(|r| tricircle_db::migrate::TABLES.contains(&r.name.as_str())) {
+            for r in rows
+                .iter()
+                .filter(|r| tricircle_db::migrate::TABLES.contains(&r.name.as_str()))
+            {
                 assert_eq!(r.engine, "InnoDB", "{what}: {}", r.name);
-                assert!(r.collation.starts_with("utf8_") || r.collation.starts_with("utf8mb3_"),
-                    "{what}: {} uses {}", r.name, r.collation);
+                assert!(
+                    r.collation.starts_with("utf8_") || r.collation.starts_with("utf8mb3_"),
+                    "{what}: {} uses {}",
+                    r.name,
+                    r.collation
+                );
             }
             #[derive(QueryableByName)]
             struct D {
@@ -468,8 +537,16 @@ fn assert_schema(t: &TestDb, what: &str) {
             )
             .get_result(&mut c)
             .unwrap();
-            assert!(ts.d.unwrap_or_default().to_lowercase().starts_with("current_timestamp"));
-            assert!(!ts.extra.to_lowercase().contains("on update"), "{what}: {}", ts.extra);
+            assert!(ts
+                .d
+                .unwrap_or_default()
+                .to_lowercase()
+                .starts_with("current_timestamp"));
+            assert!(
+                !ts.extra.to_lowercase().contains("on update"),
+                "{what}: {}",
+                ts.extra
+            );
             let id: D = diesel::sql_query(
                 "SELECT CAST(column_default AS CHAR) AS d, CAST(extra AS CHAR) AS extra \
                  FROM information_schema.columns WHERE table_schema = DATABASE() \

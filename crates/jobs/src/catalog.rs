@@ -95,7 +95,11 @@ pub static JOB_TYPES: &[JobType] = &[
     JobType {
         name: ROUTER_SETUP,
         handler: "setup_bottom_router",
-        fields: &[f("pod_id"), r("router", "router_id"), r("network", "network_id")],
+        fields: &[
+            f("pod_id"),
+            r("router", "router_id"),
+            r("network", "network_id"),
+        ],
         primary: "router_id",
     },
     JobType {
@@ -265,10 +269,19 @@ mod tests {
 
     #[test]
     fn primary_routed_types_match_the_reference() {
-        assert_eq!(job_type(CONFIGURE_ROUTE).unwrap().primary_routed(), Some("router"));
+        assert_eq!(
+            job_type(CONFIGURE_ROUTE).unwrap().primary_routed(),
+            Some("router")
+        );
         assert_eq!(job_type(SEG_RULE_SETUP).unwrap().primary_routed(), None);
-        assert_eq!(job_type(SFC_SYNC).unwrap().primary_routed(), Some("port_chain"));
-        assert_eq!(by_handler("setup_bottom_router").unwrap().name, ROUTER_SETUP);
+        assert_eq!(
+            job_type(SFC_SYNC).unwrap().primary_routed(),
+            Some("port_chain")
+        );
+        assert_eq!(
+            by_handler("setup_bottom_router").unwrap().name,
+            ROUTER_SETUP
+        );
         assert_eq!(JOB_TYPES.len(), 14);
     }
 

@@ -83,7 +83,8 @@ struct JobRequest {
 }
 
 fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> {
-    let job = body::member(body, "job")?.ok_or_else(|| ApiError::bad_request("Request body not found"))?;
+    let job = body::member(body, "job")?
+        .ok_or_else(|| ApiError::bad_request("Request body not found"))?;
     let mut required = Vec::with_capacity(2);
     for field in ["type", "project_id"] {
         match body::string_field(job, field)? {
@@ -99,9 +100,8 @@ fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> 
         }
     }
     let [type_name, project_id]: [String; 2] = required.try_into().expect("two fields");
-    let job_type = catalog::job_type(&type_name).ok_or_else(|| {
-        ApiError::bad_request(format!("There is no such job type: {type_name}"))
-    })?;
+    let job_type = catalog::job_type(&type_name)
+        .ok_or_else(|| ApiError::bad_request(format!("There is no such job type: {type_name}")))?;
     let resource = body::member(job, "resource")?
         .ok_or_else(|| {
             ApiError::bad_request("Failed to create job, because the resource is not specified")
@@ -157,7 +157,13 @@ async fn invoke(
     let job = state.db.run(move |c| jobs::new_job(c, &p, t, &r)).await?;
     state
         .dispatcher
-        .dispatch(ctx, project_id, job_type.handler, job_type.name, resource_id)
+        .dispatch(
+            ctx,
+            project_id,
+            job_type.handler,
+            job_type.name,
+            resource_id,
+        )
         .await;
     Ok(job)
 }
@@ -195,7 +201,10 @@ pub async fn create(
             )));
         }
     }
-    if matches!(req.job_type.name, catalog::SEG_RULE_SETUP | catalog::RESOURCE_RECYCLE) {
+    if matches!(
+        req.job_type.name,
+        catalog::SEG_RULE_SETUP | catalog::RESOURCE_RECYCLE
+    ) {
         let resource_project = value_of("project_id");
         if resource_project != req.project_id {
             return Err(ApiError::bad_request(format!(
@@ -205,7 +214,9 @@ pub async fn create(
         }
     }
 
-    let resource_id = req.job_type.resource_id(|f| req.resource[f].as_str().unwrap_or_default());
+    let resource_id = req
+        .job_type
+        .resource_id(|f| req.resource[f].as_str().unwrap_or_default());
     if resource_id.chars().count() > RESOURCE_ID_WIDTH {
         return Err(ApiError::bad_request(format!(
             "The joined resource id is longer than {RESOURCE_ID_WIDTH} characters"
@@ -274,7 +285,8 @@ pub async fn list(
                     }
                     Err(DbError::NotFound(_)) => match jobs::get_job_from_log(c, &m) {
                         Ok(marker_log) => {
-                            let logs = jobs::list_jobs_from_log(c, &filter, limit, Some(&marker_log))?;
+                            let logs =
+                                jobs::list_jobs_from_log(c, &filter, limit, Some(&marker_log))?;
                             out.extend(logs.iter().map(readable_log));
                             return Ok(Ok(out));
                         }

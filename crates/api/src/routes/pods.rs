@@ -34,7 +34,10 @@ impl<'a> From<&'a Pod> for PodView<'a> {
     }
 }
 
-fn trimmed(pod: &serde_json::Map<String, serde_json::Value>, field: &str) -> Result<String, ApiError> {
+fn trimmed(
+    pod: &serde_json::Map<String, serde_json::Value>,
+    field: &str,
+) -> Result<String, ApiError> {
     Ok(body::string_field(pod, field)?
         .unwrap_or("")
         .trim()
@@ -67,7 +70,10 @@ pub async fn create(
 
     if az_name.is_empty() {
         if region_name.is_empty() {
-            return Err(ApiError::plain(422, "Valid region_name is required for top region"));
+            return Err(ApiError::plain(
+                422,
+                "Valid region_name is required for top region",
+            ));
         }
         if !top_region.is_empty() {
             return Err(ApiError::plain(409, "Top region already exists"));
@@ -76,7 +82,10 @@ pub async fn create(
         pod_az_name.clear();
     } else {
         if region_name.is_empty() {
-            return Err(ApiError::plain(422, "Valid region_name is required for pod"));
+            return Err(ApiError::plain(
+                422,
+                "Valid region_name is required for pod",
+            ));
         }
         if top_region == region_name {
             return Err(ApiError::plain(
@@ -125,7 +134,10 @@ pub async fn show(
     }
 }
 
-pub async fn list(state: web::Data<AppState>, ctx: RequestContext) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state, rules::PODS_LIST) {
         return Err(ApiError::abort(401, "Unauthorized to list pods"));
     }

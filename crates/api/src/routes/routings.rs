@@ -87,14 +87,18 @@ fn parse_id(raw: &str) -> Option<i64> {
 
 fn parse_timestamp(field: &str, raw: &str) -> Result<chrono::NaiveDateTime, ApiError> {
     let raw = raw.trim();
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|fmt| chrono::NaiveDateTime::parse_from_str(raw, fmt).ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{field} should be a timestamp like '2016-09-25 03:16:32' rather than '{raw}'"
-            ))
-        })
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|fmt| chrono::NaiveDateTime::parse_from_str(raw, fmt).ok())
+    .ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{field} should be a timestamp like '2016-09-25 03:16:32' rather than '{raw}'"
+        ))
+    })
 }
 
 async fn fetch(state: &AppState, id: i64) -> Result<ResourceRouting, ApiError> {
@@ -111,13 +115,21 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state, rules::ROUTINGS_CREATE) {
-        return Err(ApiError::forbidden("Unauthorized to create resource routing"));
+        return Err(ApiError::forbidden(
+            "Unauthorized to create resource routing",
+        ));
     }
     let body = body::json_object(payload).await?;
-    let routing =
-        body::member(&body, "routing")?.ok_or_else(|| ApiError::bad_request("Request body not found"))?;
+    let routing = body::member(&body, "routing")?
+        .ok_or_else(|| ApiError::bad_request("Request body not found"))?;
     let mut values = Vec::with_capacity(5);
-    for field in ["top_id", "bottom_id", "pod_id", "project_id", "resource_type"] {
+    for field in [
+        "top_id",
+        "bottom_id",
+        "pod_id",
+        "project_id",
+        "resource_type",
+    ] {
         let v = non_empty(routing, field)?.trim().to_owned();
         check_width(field, &v)?;
         values.push(v);
@@ -152,11 +164,14 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state, rules::ROUTINGS_LIST) {
-        return Err(ApiError::forbidden("Unauthorized to show all resource routings"));
+        return Err(ApiError::forbidden(
+            "Unauthorized to show all resource routings",
+        ));
     }
-    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .into_owned()
+            .collect();
     let take = |params: &mut Vec<(String, String)>, key: &str| {
         let mut found = None;
         params.retain(|(k, v)| {
@@ -169,7 +184,10 @@ pub async fn list(
         });
         found
     };
-    let limit = pagination_limit(take(&mut params, "limit").as_deref(), state.pagination_max_limit)?;
+    let limit = pagination_limit(
+        take(&mut params, "limit").as_deref(),
+        state.pagination_max_limit,
+    )?;
     let marker = match take(&mut params, "marker") {
         None => None,
         Some(raw) => {
@@ -181,7 +199,9 @@ pub async fn list(
             match state.db.run(move |c| routings::get(c, id)).await {
                 Ok(_) => Some(id),
                 Err(DbError::NotFound(_)) => {
-                    return Err(ApiError::bad_request(format!("Marker {id} is an invalid ID")))
+                    return Err(ApiError::bad_request(format!(
+                        "Marker {id} is an invalid ID"
+                    )))
                 }
                 Err(e) => return Err(super::db_failure(e, "Failed to show all resource routings")),
             }
@@ -260,7 +280,9 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state, rules::ROUTINGS_SHOW) {
-        return Err(ApiError::forbidden("Unauthorized to show the resource routing"));
+        return Err(ApiError::forbidden(
+            "Unauthorized to show the resource routing",
+        ));
     }
     let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
     let r = fetch(&state, id).await?;
@@ -273,7 +295,9 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state, rules::ROUTINGS_DELETE) {
-        return Err(ApiError::forbidden("Unauthorized to delete the resource routing"));
+        return Err(ApiError::forbidden(
+            "Unauthorized to delete the resource routing",
+        ));
     }
     let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
     fetch(&state, id).await?;
@@ -281,7 +305,10 @@ pub async fn delete(
         // The reference answers 200 with an empty body.
         Ok(()) => Ok(HttpResponse::Ok().finish()),
         Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
-        Err(e) => Err(super::db_failure(e, "Failed to delete the resource routing")),
+        Err(e) => Err(super::db_failure(
+            e,
+            "Failed to delete the resource routing",
+        )),
     }
 }
 
@@ -292,13 +319,15 @@ pub async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state, rules::ROUTINGS_PUT) {
-        return Err(ApiError::forbidden("Unauthorized to update resource routing"));
+        return Err(ApiError::forbidden(
+            "Unauthorized to update resource routing",
+        ));
     }
     let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
     fetch(&state, id).await?;
     let body = body::json_object(payload).await?;
-    let routing =
-        body::member(&body, "routing")?.ok_or_else(|| ApiError::bad_request("Request body not found"))?;
+    let routing = body::member(&body, "routing")?
+        .ok_or_else(|| ApiError::bad_request("Request body not found"))?;
 
     let mut update = RoutingUpdate::default();
     for field in routing.keys() {
@@ -325,12 +354,18 @@ pub async fn update(
         match state.db.run(move |c| pods::get(c, &lookup)).await {
             Ok(_) => {}
             Err(DbError::NotFound(_)) => {
-                return Err(ApiError::bad_request(format!("The pod {pod_id} doesn't exist")))
+                return Err(ApiError::bad_request(format!(
+                    "The pod {pod_id} doesn't exist"
+                )))
             }
             Err(e) => return Err(super::db_failure(e, "Failed to update resource routing")),
         }
     }
-    match state.db.run(move |c| routings::update(c, id, &update)).await {
+    match state
+        .db
+        .run(move |c| routings::update(c, id, &update))
+        .await
+    {
         Ok(r) => Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) }))),
         Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
         Err(DbError::Duplicate(_)) => Err(ApiError::conflict("Resource routing already exists")),

@@ -8,14 +8,28 @@ use crate::pods::three_pods;
 use crate::routings::{create_routing, routing};
 
 async fn post_job(api: &TestApi, job: Value) -> (u16, Value) {
-    send(api.admin(Method::POST, "/v1.0/jobs").json(&json!({ "job": job }))).await
+    send(
+        api.admin(Method::POST, "/v1.0/jobs")
+            .json(&json!({ "job": job })),
+    )
+    .await
 }
 
 /// A router routed in PROJECT, so router jobs on it are accepted.
 async fn routed_router(api: &TestApi) -> (String, String) {
     let (_, one, _) = three_pods(api).await;
-    assert_eq!(create_routing(api, routing("router-1", &one, "router")).await.0, 200);
-    assert_eq!(create_routing(api, routing("net-1", &one, "network")).await.0, 200);
+    assert_eq!(
+        create_routing(api, routing("router-1", &one, "router"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        create_routing(api, routing("net-1", &one, "network"))
+            .await
+            .0,
+        200
+    );
     (one, "router-1".to_owned())
 }
 
@@ -28,9 +42,16 @@ async fn schemas(api: &TestApi) {
     assert_eq!(s, 200);
     let schemas = body["schemas"].as_array().unwrap();
     assert_eq!(schemas.len(), 14);
-    assert_eq!(schemas[0], json!({"type": "configure_route", "resource": ["router_id"]}));
-    assert!(schemas.contains(&json!({"type": "router_setup", "resource": ["pod_id", "router_id", "network_id"]})));
-    assert!(schemas.contains(&json!({"type": "qos_create", "resource": ["pod_id", "policy_id", "res_type", "res_id"]})));
+    assert_eq!(
+        schemas[0],
+        json!({"type": "configure_route", "resource": ["router_id"]})
+    );
+    assert!(schemas.contains(
+        &json!({"type": "router_setup", "resource": ["pod_id", "router_id", "network_id"]})
+    ));
+    assert!(schemas.contains(
+        &json!({"type": "qos_create", "resource": ["pod_id", "policy_id", "res_type", "res_id"]})
+    ));
 }
 
 async fn create_and_show(api: &TestApi) {
@@ -46,58 +67,126 @@ async fn create_and_show(api: &TestApi) {
     let id = job["id"].as_str().unwrap().to_owned();
 
     // The NEW row is in the database with the joined resource id.
-    let stored = api.db.db.run({ let id = id.clone(); move |c| db_jobs::get_job(c, &id) }).await.unwrap();
+    let stored = api
+        .db
+        .db
+        .run({
+            let id = id.clone();
+            move |c| db_jobs::get_job(c, &id)
+        })
+        .await
+        .unwrap();
     assert_eq!(stored.status.as_deref(), Some("3_New"));
     assert_eq!(stored.resource_id.as_deref(), Some("router-1"));
 
     let (s, body) = send(api.admin(Method::GET, &format!("/v1.0/jobs/{id}"))).await;
     assert_eq!((s, &body["job"]), (200, &job));
 
-    let (s, body) = post_job(api, json!({"type": "router_setup", "project_id": PROJECT,
-        "resource": {"pod_id": pod, "router_id": router, "network_id": "net-1"}})).await;
+    let (s, body) = post_job(
+        api,
+        json!({"type": "router_setup", "project_id": PROJECT,
+        "resource": {"pod_id": pod, "router_id": router, "network_id": "net-1"}}),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let rid = body["job"]["id"].as_str().unwrap().to_owned();
-    let stored = api.db.db.run(move |c| db_jobs::get_job(c, &rid)).await.unwrap();
+    let stored = api
+        .db
+        .db
+        .run(move |c| db_jobs::get_job(c, &rid))
+        .await
+        .unwrap();
     assert_eq!(stored.resource_id.unwrap(), format!("{pod}#router-1#net-1"));
 
     // Project-scoped types need no routing, but the projects must agree.
-    let (s, _) = post_job(api, json!({"type": "seg_rule_setup", "project_id": PROJECT,
-        "resource": {"project_id": PROJECT}})).await;
+    let (s, _) = post_job(
+        api,
+        json!({"type": "seg_rule_setup", "project_id": PROJECT,
+        "resource": {"project_id": PROJECT}}),
+    )
+    .await;
     assert_eq!(s, 200);
 
     let (s, body) = send(api.admin(Method::GET, "/v1.0/jobs/00000000-no-such-job")).await;
-    assert_eq!((s, body), (404, json!({"itemNotFound": {"code": 404, "message": "Resource not found"}})));
+    assert_eq!(
+        (s, body),
+        (
+            404,
+            json!({"itemNotFound": {"code": 404, "message": "Resource not found"}})
+        )
+    );
 }
 
 async fn create_errors(api: &TestApi) {
     let (_, router) = routed_router(api).await;
     let cases: Vec<(Value, String)> = vec![
         (json!({"job_xxx": {}}), "Request body not found".into()),
-        (json!({"job": {"project_id": PROJECT, "resource": {}}}), "type isn't provided in request body".into()),
-        (json!({"job": {"type": "configure_route", "resource": {}}}), "project_id isn't provided in request body".into()),
-        (json!({"job": {"type": " ", "project_id": PROJECT}}), "type can't be empty".into()),
-        (json!({"job": {"type": "configure_route", "project_id": ""}}), "project_id can't be empty".into()),
-        (json!({"job": {"type": "make_coffee", "project_id": PROJECT}}), "There is no such job type: make_coffee".into()),
-        (json!({"job": {"type": "configure_route", "project_id": PROJECT}}),
-         "Failed to create job, because the resource is not specified".into()),
-        (json!({"job": {"type": "router_setup", "project_id": PROJECT, "resource": {"router_id": router}}}),
-         "Some required fields are not specified: {'pod_id', 'network_id'}".into()),
-        (json!({"job": {"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": router, "zzz": "1", "aaa": "2"}}}),
-         "Some fields are redundant: {'aaa', 'zzz'}".into()),
-        (json!({"job": {"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": "other-router"}}}),
-         format!("router other-router doesn't belong to the project {PROJECT}")),
-        (json!({"job": {"type": "configure_route", "project_id": "project-b", "resource": {"router_id": router}}}),
-         "router router-1 doesn't belong to the project project-b".into()),
-        (json!({"job": {"type": "seg_rule_setup", "project_id": PROJECT, "resource": {"project_id": "project-b"}}}),
-         format!("Specified project_id {PROJECT} and resource's project_id project-b are different")),
-        (json!({"job": {"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": 5}}}),
-         "Resource field router_id must be a string".into()),
-        (json!({"job": {"type": 7, "project_id": PROJECT}}), "Field type must be a string".into()),
-        (json!({"job": "configure_route"}), "job must be a JSON object".into()),
+        (
+            json!({"job": {"project_id": PROJECT, "resource": {}}}),
+            "type isn't provided in request body".into(),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "resource": {}}}),
+            "project_id isn't provided in request body".into(),
+        ),
+        (
+            json!({"job": {"type": " ", "project_id": PROJECT}}),
+            "type can't be empty".into(),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "project_id": ""}}),
+            "project_id can't be empty".into(),
+        ),
+        (
+            json!({"job": {"type": "make_coffee", "project_id": PROJECT}}),
+            "There is no such job type: make_coffee".into(),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "project_id": PROJECT}}),
+            "Failed to create job, because the resource is not specified".into(),
+        ),
+        (
+            json!({"job": {"type": "router_setup", "project_id": PROJECT, "resource": {"router_id": router}}}),
+            "Some required fields are not specified: {'pod_id', 'network_id'}".into(),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": router, "zzz": "1", "aaa": "2"}}}),
+            "Some fields are redundant: {'aaa', 'zzz'}".into(),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": "other-router"}}}),
+            format!("router other-router doesn't belong to the project {PROJECT}"),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "project_id": "project-b", "resource": {"router_id": router}}}),
+            "router router-1 doesn't belong to the project project-b".into(),
+        ),
+        (
+            json!({"job": {"type": "seg_rule_setup", "project_id": PROJECT, "resource": {"project_id": "project-b"}}}),
+            format!(
+                "Specified project_id {PROJECT} and resource's project_id project-b are different"
+            ),
+        ),
+        (
+            json!({"job": {"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": 5}}}),
+            "Resource field router_id must be a string".into(),
+        ),
+        (
+            json!({"job": {"type": 7, "project_id": PROJECT}}),
+            "Field type must be a string".into(),
+        ),
+        (
+            json!({"job": "configure_route"}),
+            "job must be a JSON object".into(),
+        ),
     ];
     for (body, msg) in cases {
         let (s, got) = send(api.admin(Method::POST, "/v1.0/jobs").json(&body)).await;
-        assert_eq!((s, got), (400, json!({"badRequest": {"code": 400, "message": msg}})), "{body}");
+        assert_eq!(
+            (s, got),
+            (400, json!({"badRequest": {"code": 400, "message": msg}})),
+            "{body}"
+        );
     }
     let (s, _) = send(api.admin(Method::POST, "/v1.0/jobs").body("]")).await;
     assert_eq!(s, 400);
@@ -113,15 +202,27 @@ async fn list_merges_live_and_finished(api: &TestApi) {
         let (_, body) = post_job(api, configure_route(&router)).await;
         ids.push(body["job"]["id"].as_str().unwrap().to_owned());
     }
-    let (_, body) = post_job(api, json!({"type": "update_network", "project_id": PROJECT,
-        "resource": {"pod_id": pod, "network_id": "net-1"}})).await;
+    let (_, body) = post_job(
+        api,
+        json!({"type": "update_network", "project_id": PROJECT,
+        "resource": {"pod_id": pod, "network_id": "net-1"}}),
+    )
+    .await;
     let net_job = body["job"]["id"].as_str().unwrap().to_owned();
     // Finish the network job: it moves to the log table.
     let nj = net_job.clone();
     let ts = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(5);
-    api.db.db.run(move |c| db_jobs::finish_job(c, &nj, true, ts)).await.unwrap();
+    api.db
+        .db
+        .run(move |c| db_jobs::finish_job(c, &nj, true, ts))
+        .await
+        .unwrap();
     // Another project's job is invisible to this caller.
-    api.db.db.run(|c| db_jobs::new_job(c, "project-b", "configure_route", "r9")).await.unwrap();
+    api.db
+        .db
+        .run(|c| db_jobs::new_job(c, "project-b", "configure_route", "r9"))
+        .await
+        .unwrap();
 
     let (s, body) = send(api.admin(Method::GET, "/v1.0/jobs")).await;
     assert_eq!(s, 200);
@@ -133,7 +234,10 @@ async fn list_merges_live_and_finished(api: &TestApi) {
     assert_ne!(jobs[3]["id"], json!(net_job));
     let log_id = jobs[3]["id"].as_str().unwrap().to_owned();
     assert_eq!(jobs[3]["status"], "SUCCESS");
-    assert_eq!(jobs[3]["resource"], json!({"pod_id": pod, "network_id": "net-1"}));
+    assert_eq!(
+        jobs[3]["resource"],
+        json!({"pod_id": pod, "network_id": "net-1"})
+    );
     for j in &jobs[..3] {
         assert_eq!(j["status"], "NEW");
     }
@@ -141,7 +245,8 @@ async fn list_merges_live_and_finished(api: &TestApi) {
 
     let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs/detail?status=success")).await;
     assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
-    let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs?status=NEW&type=configure_route")).await;
+    let (_, body) =
+        send(api.admin(Method::GET, "/v1.0/jobs?status=NEW&type=configure_route")).await;
     assert_eq!(body["jobs"].as_array().unwrap().len(), 3);
     let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs?status=fail")).await;
     assert_eq!(body["jobs"], json!([]));
@@ -153,12 +258,22 @@ async fn list_merges_live_and_finished(api: &TestApi) {
     let page1: Vec<Value> = body["jobs"].as_array().unwrap().clone();
     assert_eq!(page1.len(), 2);
     let next = body["jobs_links"][0]["href"].as_str().unwrap().to_owned();
-    assert_eq!(next, format!("/v1.0/jobs?limit=2&marker={}", page1[1]["id"].as_str().unwrap()));
+    assert_eq!(
+        next,
+        format!(
+            "/v1.0/jobs?limit=2&marker={}",
+            page1[1]["id"].as_str().unwrap()
+        )
+    );
     let (_, body) = send(api.admin(Method::GET, &next)).await;
     let page2 = body["jobs"].as_array().unwrap().clone();
     assert_eq!(page2.len(), 2, "{body}");
     assert_eq!(page2[1]["id"], json!(log_id));
-    let mut seen: Vec<&str> = page1.iter().chain(page2.iter()).map(|j| j["id"].as_str().unwrap()).collect();
+    let mut seen: Vec<&str> = page1
+        .iter()
+        .chain(page2.iter())
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 4);
@@ -167,12 +282,21 @@ async fn list_merges_live_and_finished(api: &TestApi) {
     assert_eq!((s, body["jobs"].clone()), (200, json!([])));
 
     let (s, body) = send(api.admin(Method::GET, "/v1.0/jobs?marker=nope")).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some("Invalid marker: nope")));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some("Invalid marker: nope"))
+    );
     let (s, body) = send(api.admin(Method::GET, "/v1.0/jobs?limit=x")).await;
     assert_eq!(s, 400);
-    assert_eq!(body["badRequest"]["message"], "Limit should be an integer or a valid literal for int() rather than 'x'");
+    assert_eq!(
+        body["badRequest"]["message"],
+        "Limit should be an integer or a valid literal for int() rather than 'x'"
+    );
     let (s, body) = send(api.admin(Method::GET, "/v1.0/jobs?resource_id=1")).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some("Unsupported filter type: resource_id")));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some("Unsupported filter type: resource_id"))
+    );
 
     let (s, body) = send(api.admin(Method::GET, &format!("/v1.0/jobs/{log_id}"))).await;
     assert_eq!((s, body["job"]["status"].as_str()), (200, Some("SUCCESS")));
@@ -187,51 +311,106 @@ async fn delete_and_redo(api: &TestApi) {
     let new_id = body["job"]["id"].as_str().unwrap().to_owned();
 
     // Redo a NEW job: a fresh NEW row is written.
-    let resp = api.admin(Method::PUT, &format!("/v1.0/jobs/{new_id}")).send().await.unwrap();
+    let resp = api
+        .admin(Method::PUT, &format!("/v1.0/jobs/{new_id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs")).await;
     assert_eq!(body["jobs"].as_array().unwrap().len(), 2);
 
     // A FAILed job may be redone and deleted.
     let fid = new_id.clone();
-    api.db.db.run(move |c| db_jobs::finish_job(c, &fid, false, chrono::Utc::now().naive_utc())).await.unwrap();
+    api.db
+        .db
+        .run(move |c| db_jobs::finish_job(c, &fid, false, chrono::Utc::now().naive_utc()))
+        .await
+        .unwrap();
     let (_, body) = send(api.admin(Method::GET, &format!("/v1.0/jobs/{new_id}"))).await;
     assert_eq!(body["job"]["status"], "FAIL");
-    assert_eq!(api.admin(Method::PUT, &format!("/v1.0/jobs/{new_id}")).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        api.admin(Method::PUT, &format!("/v1.0/jobs/{new_id}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
     let (s, body) = send(api.admin(Method::DELETE, &format!("/v1.0/jobs/{new_id}"))).await;
     assert_eq!((s, body), (200, json!({})));
     let (s, body) = send(api.admin(Method::DELETE, &format!("/v1.0/jobs/{new_id}"))).await;
-    assert_eq!((s, body), (404, json!({"itemNotFound": {"code": 404, "message": format!("Job {new_id} not found")}})));
+    assert_eq!(
+        (s, body),
+        (
+            404,
+            json!({"itemNotFound": {"code": 404, "message": format!("Job {new_id} not found")}})
+        )
+    );
     let (s, body) = send(api.admin(Method::PUT, &format!("/v1.0/jobs/{new_id}"))).await;
-    assert_eq!((s, body["itemNotFound"]["message"].as_str()), (404, Some(format!("Job {new_id} not found").as_str())));
+    assert_eq!(
+        (s, body["itemNotFound"]["message"].as_str()),
+        (404, Some(format!("Job {new_id} not found").as_str()))
+    );
 
     // A RUNNING job can be neither redone nor deleted.
-    let running = api.db.db
+    let running = api
+        .db
+        .db
         .run(|c| db_jobs::register_job(c, PROJECT, "update_network", "p#net-1"))
         .await
         .unwrap()
         .expect("lock taken");
     let rid = running.id.clone();
     let (s, body) = send(api.admin(Method::PUT, &format!("/v1.0/jobs/{rid}"))).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some(format!("Can't redo job {rid} which is running").as_str())));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (
+            400,
+            Some(format!("Can't redo job {rid} which is running").as_str())
+        )
+    );
     let (s, body) = send(api.admin(Method::DELETE, &format!("/v1.0/jobs/{rid}"))).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some(format!("Failed to delete the running job {rid}").as_str())));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (
+            400,
+            Some(format!("Failed to delete the running job {rid}").as_str())
+        )
+    );
 
     // A job finished successfully lives in the log: no redo, no delete.
-    let (_, body) = post_job(api, json!({"type": "update_network", "project_id": PROJECT,
-        "resource": {"pod_id": pod, "network_id": "net-1"}})).await;
+    let (_, body) = post_job(
+        api,
+        json!({"type": "update_network", "project_id": PROJECT,
+        "resource": {"pod_id": pod, "network_id": "net-1"}}),
+    )
+    .await;
     let done = body["job"]["id"].as_str().unwrap().to_owned();
     let d = done.clone();
     let ts = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(5);
-    api.db.db.run(move |c| db_jobs::finish_job(c, &d, true, ts)).await.unwrap();
-    let log = api.db.db.run(move |c| {
-        let f = db_jobs::JobFilter::default();
-        db_jobs::list_jobs_from_log(c, &f, 10, None)
-    }).await.unwrap();
+    api.db
+        .db
+        .run(move |c| db_jobs::finish_job(c, &d, true, ts))
+        .await
+        .unwrap();
+    let log = api
+        .db
+        .db
+        .run(move |c| {
+            let f = db_jobs::JobFilter::default();
+            db_jobs::list_jobs_from_log(c, &f, 10, None)
+        })
+        .await
+        .unwrap();
     assert_eq!(log.len(), 1);
     let log_id = log[0].id.clone();
     let (s, body) = send(api.admin(Method::PUT, &format!("/v1.0/jobs/{log_id}"))).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some(format!("Job {log_id} is from job log").as_str())));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some(format!("Job {log_id} is from job log").as_str()))
+    );
     let (s, _) = send(api.admin(Method::DELETE, &format!("/v1.0/jobs/{log_id}"))).await;
     assert_eq!(s, 400);
 }
@@ -242,20 +421,48 @@ async fn non_admin_is_refused(api: &TestApi) {
     let id = body["job"]["id"].as_str().unwrap().to_owned();
     let m = |meth: Method, p: &str| api.as_roles(meth, p, "member", PROJECT);
     let cases = [
-        (m(Method::POST, "/v1.0/jobs").json(&json!({"job": configure_route(&router)})), "Unauthorized to create a job"),
-        (m(Method::GET, "/v1.0/jobs"), "Unauthorized to show all jobs"),
-        (m(Method::GET, "/v1.0/jobs/schemas"), "Unauthorized to show job information"),
-        (m(Method::GET, "/v1.0/jobs/detail"), "Unauthorized to show job information"),
-        (m(Method::GET, &format!("/v1.0/jobs/{id}")), "Unauthorized to show job information"),
-        (m(Method::PUT, &format!("/v1.0/jobs/{id}")), "Unauthorized to redo a job"),
-        (m(Method::DELETE, &format!("/v1.0/jobs/{id}")), "Unauthorized to delete a job"),
+        (
+            m(Method::POST, "/v1.0/jobs").json(&json!({"job": configure_route(&router)})),
+            "Unauthorized to create a job",
+        ),
+        (
+            m(Method::GET, "/v1.0/jobs"),
+            "Unauthorized to show all jobs",
+        ),
+        (
+            m(Method::GET, "/v1.0/jobs/schemas"),
+            "Unauthorized to show job information",
+        ),
+        (
+            m(Method::GET, "/v1.0/jobs/detail"),
+            "Unauthorized to show job information",
+        ),
+        (
+            m(Method::GET, &format!("/v1.0/jobs/{id}")),
+            "Unauthorized to show job information",
+        ),
+        (
+            m(Method::PUT, &format!("/v1.0/jobs/{id}")),
+            "Unauthorized to redo a job",
+        ),
+        (
+            m(Method::DELETE, &format!("/v1.0/jobs/{id}")),
+            "Unauthorized to delete a job",
+        ),
     ];
     for (req, msg) in cases {
         let (s, body) = send(req).await;
-        assert_eq!((s, body), (403, json!({"forbidden": {"code": 403, "message": msg}})));
+        assert_eq!(
+            (s, body),
+            (403, json!({"forbidden": {"code": 403, "message": msg}}))
+        );
     }
     let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs")).await;
-    assert_eq!(body["jobs"].as_array().unwrap().len(), 1, "nothing created or deleted");
+    assert_eq!(
+        body["jobs"].as_array().unwrap().len(),
+        1,
+        "nothing created or deleted"
+    );
 }
 
 #[actix_web::test]

@@ -26,7 +26,12 @@ async fn cloud() -> Cloud {
     let project = ks.add_project("demo");
     let admin_user = ks.add_user("alice", "pw-a", &project, &["admin", "member"]);
     let member_user = ks.add_user("bob", "pw-b", &project, &["member"]);
-    Cloud { ks, admin_user, member_user, project }
+    Cloud {
+        ks,
+        admin_user,
+        member_user,
+        project,
+    }
 }
 
 async fn api_for(cloud: &Cloud, cache_ttl: Duration) -> TestApi {
@@ -41,18 +46,27 @@ async fn api_for(cloud: &Cloud, cache_ttl: Duration) -> TestApi {
 }
 
 fn with_token(api: &TestApi, m: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-    api.http.request(m, api.url(path)).header("X-Auth-Token", token)
+    api.http
+        .request(m, api.url(path))
+        .header("X-Auth-Token", token)
 }
 
 #[actix_web::test]
 async fn valid_admin_token_is_accepted_and_member_refused() {
     let cloud = cloud().await;
     let api = api_for(&cloud, Duration::from_secs(300)).await;
-    let admin = cloud.ks.issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
-    let member = cloud.ks.issue_token(&cloud.member_user, &cloud.project, Duration::from_secs(600));
+    let admin = cloud
+        .ks
+        .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
+    let member = cloud
+        .ks
+        .issue_token(&cloud.member_user, &cloud.project, Duration::from_secs(600));
 
-    let (s, body) = send(with_token(&api, Method::POST, "/v1.0/pods", &admin)
-        .json(&json!({"pod": {"region_name": "CentralRegion"}}))).await;
+    let (s, body) = send(
+        with_token(&api, Method::POST, "/v1.0/pods", &admin)
+            .json(&json!({"pod": {"region_name": "CentralRegion"}})),
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let (s, body) = send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await;
     assert_eq!((s, body["pods"].as_array().unwrap().len()), (200, 1));
@@ -67,12 +81,26 @@ async fn valid_admin_token_is_accepted_and_member_refused() {
 
     // A member is refused by policy.
     let (s, body) = send(with_token(&api, Method::GET, "/v1.0/routings", &member)).await;
-    assert_eq!((s, body), (403, json!({"forbidden": {"code": 403, "message": "Unauthorized to show all resource routings"}})));
+    assert_eq!(
+        (s, body),
+        (
+            403,
+            json!({"forbidden": {"code": 403, "message": "Unauthorized to show all resource routings"}})
+        )
+    );
     let (s, _) = send(with_token(&api, Method::GET, "/v1.0/pods", &member)).await;
-    assert_eq!(s, 401, "pods answer policy failures with 401, as the reference");
+    assert_eq!(
+        s, 401,
+        "pods answer policy failures with 401, as the reference"
+    );
     // Forged identity headers change nothing for a member token.
-    let (s, _) = send(with_token(&api, Method::GET, "/v1.0/routings", &member)
-        .header("X-Roles", "admin").header("X-Role", "admin").header("X-Identity-Status", "Confirmed")).await;
+    let (s, _) = send(
+        with_token(&api, Method::GET, "/v1.0/routings", &member)
+            .header("X-Roles", "admin")
+            .header("X-Role", "admin")
+            .header("X-Identity-Status", "Confirmed"),
+    )
+    .await;
     assert_eq!(s, 403);
     api.stop().await;
 }
@@ -98,12 +126,17 @@ async fn missing_invalid_or_expired_tokens_are_401() {
             .header("X-Role", "admin")
             .header("X-Tenant-Id", "p")
             .header("X-Identity-Status", "Confirmed"),
-        api.http.get(api.url("/v1.0/pods")).header("X-Role", "admin"),
+        api.http
+            .get(api.url("/v1.0/pods"))
+            .header("X-Role", "admin"),
     ];
     for req in cases {
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 401);
-        assert_eq!(resp.headers()["www-authenticate"].to_str().unwrap(), expected_header);
+        assert_eq!(
+            resp.headers()["www-authenticate"].to_str().unwrap(),
+            expected_header
+        );
         assert!(resp.headers().contains_key("x-openstack-request-id"));
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["error"]["code"], 401);
@@ -115,19 +148,40 @@ async fn missing_invalid_or_expired_tokens_are_401() {
 async fn validation_results_are_cached_for_a_bounded_time() {
     let cloud = cloud().await;
     let api = api_for(&cloud, Duration::from_secs(1)).await;
-    let admin = cloud.ks.issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
+    let admin = cloud
+        .ks
+        .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
 
     for _ in 0..5 {
-        assert_eq!(send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await.0, 200);
+        assert_eq!(
+            send(with_token(&api, Method::GET, "/v1.0/pods", &admin))
+                .await
+                .0,
+            200
+        );
     }
-    assert_eq!(cloud.ks.request_count("GET", "/v3/auth/tokens"), 1, "one validation for five requests");
+    assert_eq!(
+        cloud.ks.request_count("GET", "/v3/auth/tokens"),
+        1,
+        "one validation for five requests"
+    );
 
     // Revoked: still accepted from the cache until the entry expires...
     cloud.ks.revoke(&admin);
-    assert_eq!(send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await.0, 200);
+    assert_eq!(
+        send(with_token(&api, Method::GET, "/v1.0/pods", &admin))
+            .await
+            .0,
+        200
+    );
     // ...then Keystone is asked again and says no.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await.0, 401);
+    assert_eq!(
+        send(with_token(&api, Method::GET, "/v1.0/pods", &admin))
+            .await
+            .0,
+        401
+    );
     assert_eq!(cloud.ks.request_count("GET", "/v3/auth/tokens"), 2);
     api.stop().await;
 }
@@ -136,10 +190,22 @@ async fn validation_results_are_cached_for_a_bounded_time() {
 async fn token_expiry_beats_the_cache() {
     let cloud = cloud().await;
     let api = api_for(&cloud, Duration::from_secs(300)).await;
-    let short = cloud.ks.issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(1));
-    assert_eq!(send(with_token(&api, Method::GET, "/v1.0/pods", &short)).await.0, 200);
+    let short = cloud
+        .ks
+        .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(1));
+    assert_eq!(
+        send(with_token(&api, Method::GET, "/v1.0/pods", &short))
+            .await
+            .0,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(send(with_token(&api, Method::GET, "/v1.0/pods", &short)).await.0, 401);
+    assert_eq!(
+        send(with_token(&api, Method::GET, "/v1.0/pods", &short))
+            .await
+            .0,
+        401
+    );
     api.stop().await;
 }
 
@@ -147,7 +213,9 @@ async fn token_expiry_beats_the_cache() {
 async fn keystone_down_is_503_not_401() {
     let cloud = cloud().await;
     let api = api_for(&cloud, Duration::from_secs(300)).await;
-    let admin = cloud.ks.issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
+    let admin = cloud
+        .ks
+        .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
     cloud.ks.set_down(true).await.unwrap();
     let (s, _) = send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await;
     assert_eq!(s, 503);

@@ -5,7 +5,11 @@ use crate::common::{self, send, TestApi};
 use crate::each_backend;
 
 pub async fn create_pod(api: &TestApi, pod: Value) -> (u16, Value) {
-    send(api.admin(Method::POST, "/v1.0/pods").json(&json!({ "pod": pod }))).await
+    send(
+        api.admin(Method::POST, "/v1.0/pods")
+            .json(&json!({ "pod": pod })),
+    )
+    .await
 }
 
 /// Register the top pod and two bottom pods; returns their ids.
@@ -24,7 +28,11 @@ pub async fn three_pods(api: &TestApi) -> (String, String, String) {
 }
 
 async fn lifecycle(api: &TestApi) {
-    let (s, body) = create_pod(api, json!({"region_name": " CentralRegion ", "pod_az_name": "ignored"})).await;
+    let (s, body) = create_pod(
+        api,
+        json!({"region_name": " CentralRegion ", "pod_az_name": "ignored"}),
+    )
+    .await;
     assert_eq!(s, 200);
     let top = &body["pod"];
     assert_eq!(top["region_name"], "CentralRegion", "values are trimmed");
@@ -70,40 +78,77 @@ async fn lifecycle(api: &TestApi) {
 async fn validation(api: &TestApi) {
     // No top region yet: a top pod needs a region name.
     let (s, body) = create_pod(api, json!({"region_name": "  "})).await;
-    assert_eq!((s, body), (422, json!("Valid region_name is required for top region")));
+    assert_eq!(
+        (s, body),
+        (422, json!("Valid region_name is required for top region"))
+    );
     let (s, body) = create_pod(api, json!({"az_name": "az1"})).await;
-    assert_eq!((s, body), (422, json!("Valid region_name is required for pod")));
+    assert_eq!(
+        (s, body),
+        (422, json!("Valid region_name is required for pod"))
+    );
 
-    assert_eq!(create_pod(api, json!({"region_name": "Central"})).await.0, 200);
+    assert_eq!(
+        create_pod(api, json!({"region_name": "Central"})).await.0,
+        200
+    );
     let (s, body) = create_pod(api, json!({"region_name": "Other"})).await;
     assert_eq!((s, body), (409, json!("Top region already exists")));
     let (s, body) = create_pod(api, json!({"region_name": "Central", "az_name": "az1"})).await;
-    assert_eq!((s, body), (409, json!("Pod region name duplicated with the top region name")));
+    assert_eq!(
+        (s, body),
+        (
+            409,
+            json!("Pod region name duplicated with the top region name")
+        )
+    );
 
-    assert_eq!(create_pod(api, json!({"region_name": "R1", "az_name": "az1"})).await.0, 200);
+    assert_eq!(
+        create_pod(api, json!({"region_name": "R1", "az_name": "az1"}))
+            .await
+            .0,
+        200
+    );
     let (s, body) = create_pod(api, json!({"region_name": "R1", "az_name": "az9"})).await;
     assert_eq!((s, body), (409, json!("Record already exists")));
 
     // Malformed requests: never a 500.
-    let (s, body) = send(api.admin(Method::POST, "/v1.0/pods").json(&json!({"pod_xxx": {}}))).await;
+    let (s, body) = send(
+        api.admin(Method::POST, "/v1.0/pods")
+            .json(&json!({"pod_xxx": {}})),
+    )
+    .await;
     assert_eq!(s, 400);
     assert_eq!(body["message"], "Request body pod not found");
     let (s, _) = send(api.admin(Method::POST, "/v1.0/pods")).await;
     assert_eq!(s, 400);
     let (s, body) = send(api.admin(Method::POST, "/v1.0/pods").body("{not json")).await;
     assert_eq!(s, 400);
-    assert!(body["badRequest"]["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(body["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
     let (s, _) = send(api.admin(Method::POST, "/v1.0/pods").json(&json!([1, 2]))).await;
     assert_eq!(s, 400);
-    let (s, _) = send(api.admin(Method::POST, "/v1.0/pods").json(&json!({"pod": "x"}))).await;
+    let (s, _) = send(
+        api.admin(Method::POST, "/v1.0/pods")
+            .json(&json!({"pod": "x"})),
+    )
+    .await;
     assert_eq!(s, 400);
     let (s, body) = create_pod(api, json!({"region_name": 42, "az_name": "az3"})).await;
     assert_eq!(s, 400);
-    assert_eq!(body["badRequest"]["message"], "Field region_name must be a string");
+    assert_eq!(
+        body["badRequest"]["message"],
+        "Field region_name must be a string"
+    );
     let huge = "x".repeat(2 * 1024 * 1024);
     let (s, body) = create_pod(api, json!({"region_name": huge, "az_name": "az3"})).await;
     assert_eq!(s, 400);
-    assert!(body["badRequest"]["message"].as_str().unwrap().contains("larger than"));
+    assert!(body["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("larger than"));
     // Nothing was stored by the refused requests.
     let (_, body) = send(api.admin(Method::GET, "/v1.0/pods")).await;
     assert_eq!(body["pods"].as_array().unwrap().len(), 2);
@@ -111,9 +156,13 @@ async fn validation(api: &TestApi) {
 
 async fn referenced_pod_is_kept(api: &TestApi) {
     let (_, one, _) = three_pods(api).await;
-    let (s, _) = send(api.admin(Method::POST, "/v1.0/routings").json(&json!({"routing": {
+    let (s, _) = send(
+        api.admin(Method::POST, "/v1.0/routings")
+            .json(&json!({"routing": {
         "top_id": "t1", "bottom_id": "b1", "pod_id": one, "project_id": common::PROJECT,
-        "resource_type": "network"}}))).await;
+        "resource_type": "network"}})),
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, body) = send(api.admin(Method::DELETE, &format!("/v1.0/pods/{one}"))).await;
     assert_eq!(s, 409, "{body}");
@@ -124,19 +173,47 @@ async fn referenced_pod_is_kept(api: &TestApi) {
 async fn non_admin_is_refused(api: &TestApi) {
     let (top, _, _) = three_pods(api).await;
     let member = |m: Method, p: &str| api.as_roles(m, p, "member,reader", common::PROJECT);
-    let (s, body) = send(member(Method::POST, "/v1.0/pods").json(&json!({"pod": {"region_name": "X", "az_name": "a"}}))).await;
+    let (s, body) = send(
+        member(Method::POST, "/v1.0/pods")
+            .json(&json!({"pod": {"region_name": "X", "az_name": "a"}})),
+    )
+    .await;
     assert_eq!(s, 401);
     assert_eq!(body["message"], "Unauthorized to create pods");
     assert_eq!(send(member(Method::GET, "/v1.0/pods")).await.0, 401);
-    assert_eq!(send(member(Method::GET, &format!("/v1.0/pods/{top}"))).await.0, 401);
-    assert_eq!(send(member(Method::DELETE, &format!("/v1.0/pods/{top}"))).await.0, 401);
+    assert_eq!(
+        send(member(Method::GET, &format!("/v1.0/pods/{top}")))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        send(member(Method::DELETE, &format!("/v1.0/pods/{top}")))
+            .await
+            .0,
+        401
+    );
     // "admin" must be a whole role name.
-    assert_eq!(send(api.as_roles(Method::GET, "/v1.0/pods", "administrator", "p")).await.0, 401);
+    assert_eq!(
+        send(api.as_roles(Method::GET, "/v1.0/pods", "administrator", "p"))
+            .await
+            .0,
+        401
+    );
     // noauth reads X-Role, not X-Roles.
-    let (s, _) = send(api.http.get(api.url("/v1.0/pods")).header("X-Roles", "admin")).await;
+    let (s, _) = send(
+        api.http
+            .get(api.url("/v1.0/pods"))
+            .header("X-Roles", "admin"),
+    )
+    .await;
     assert_eq!(s, 401);
     let (_, body) = send(api.admin(Method::GET, "/v1.0/pods")).await;
-    assert_eq!(body["pods"].as_array().unwrap().len(), 3, "nothing was deleted");
+    assert_eq!(
+        body["pods"].as_array().unwrap().len(),
+        3,
+        "nothing was deleted"
+    );
 }
 
 #[actix_web::test]

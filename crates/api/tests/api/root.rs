@@ -25,10 +25,19 @@ async fn versions_and_links(api: &TestApi) {
         .map(|l| l["rel"].as_str().unwrap())
         .collect();
     assert_eq!(rels, vec!["self", "jobs", "pods", "routings"]);
-    assert_eq!(body["links"][2]["href"], json!(format!("{}/v1.0/pods", api.base)));
+    assert_eq!(
+        body["links"][2]["href"],
+        json!(format!("{}/v1.0/pods", api.base))
+    );
 
     for path in ["/", "/v1.0"] {
-        for m in [Method::POST, Method::PUT, Method::DELETE, Method::HEAD, Method::PATCH] {
+        for m in [
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::HEAD,
+            Method::PATCH,
+        ] {
             let resp = api.admin(m.clone(), path).send().await.unwrap();
             assert_eq!(resp.status().as_u16(), 405, "{m} {path}");
         }

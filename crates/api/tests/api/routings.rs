@@ -6,7 +6,11 @@ use crate::each_backend;
 use crate::pods::three_pods;
 
 pub async fn create_routing(api: &TestApi, routing: Value) -> (u16, Value) {
-    send(api.admin(Method::POST, "/v1.0/routings").json(&json!({ "routing": routing }))).await
+    send(
+        api.admin(Method::POST, "/v1.0/routings")
+            .json(&json!({ "routing": routing })),
+    )
+    .await
 }
 
 pub fn routing(top: &str, pod: &str, rtype: &str) -> Value {
@@ -41,7 +45,9 @@ async fn lifecycle(api: &TestApi) {
 
     let (s, body) = send(
         api.admin(Method::PUT, &format!("/v1.0/routings/{id}"))
-            .json(&json!({"routing": {"bottom_id": "b-2", "pod_id": two, "id": "999", "bogus": "x"}})),
+            .json(
+                &json!({"routing": {"bottom_id": "b-2", "pod_id": two, "id": "999", "bogus": "x"}}),
+            ),
     )
     .await;
     assert_eq!(s, 200, "{body}");
@@ -50,12 +56,19 @@ async fn lifecycle(api: &TestApi) {
     assert_eq!(body["routing"]["id"], json!(id), "the id is not updatable");
     assert!(body["routing"]["updated_at"].is_string());
 
-    let resp = api.admin(Method::DELETE, &format!("/v1.0/routings/{id}")).send().await.unwrap();
+    let resp = api
+        .admin(Method::DELETE, &format!("/v1.0/routings/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.text().await.unwrap(), "");
     let (s, body) = send(api.admin(Method::GET, &format!("/v1.0/routings/{id}"))).await;
     assert_eq!(s, 404);
-    assert_eq!(body, json!({"itemNotFound": {"code": 404, "message": "Resource routing not found"}}));
+    assert_eq!(
+        body,
+        json!({"itemNotFound": {"code": 404, "message": "Resource routing not found"}})
+    );
     let (s, _) = send(api.admin(Method::DELETE, &format!("/v1.0/routings/{id}"))).await;
     assert_eq!(s, 404);
     let (s, _) = send(api.admin(Method::GET, "/v1.0/routings/not-a-number")).await;
@@ -64,9 +77,25 @@ async fn lifecycle(api: &TestApi) {
 
 async fn create_errors(api: &TestApi) {
     let (_, one, _) = three_pods(api).await;
-    let (s, body) = send(api.admin(Method::POST, "/v1.0/routings").json(&json!({"nothing": {}}))).await;
-    assert_eq!((s, body), (400, json!({"badRequest": {"code": 400, "message": "Request body not found"}})));
-    for field in ["top_id", "bottom_id", "pod_id", "project_id", "resource_type"] {
+    let (s, body) = send(
+        api.admin(Method::POST, "/v1.0/routings")
+            .json(&json!({"nothing": {}})),
+    )
+    .await;
+    assert_eq!(
+        (s, body),
+        (
+            400,
+            json!({"badRequest": {"code": 400, "message": "Request body not found"}})
+        )
+    );
+    for field in [
+        "top_id",
+        "bottom_id",
+        "pod_id",
+        "project_id",
+        "resource_type",
+    ] {
         for bad in [json!(null), json!("  ")] {
             let mut r = routing("t", &one, "network");
             if bad.is_null() {
@@ -76,11 +105,17 @@ async fn create_errors(api: &TestApi) {
             }
             let (s, body) = create_routing(api, r).await;
             assert_eq!(s, 400);
-            assert_eq!(body["badRequest"]["message"], format!("Field {field} can not be empty"));
+            assert_eq!(
+                body["badRequest"]["message"],
+                format!("Field {field} can not be empty")
+            );
         }
     }
     let (s, body) = create_routing(api, routing("t", &one, "volume")).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some("There is no such resource type")));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some("There is no such resource type"))
+    );
     let mut r = routing("t", &one, "network");
     r["top_id"] = json!(17);
     assert_eq!(create_routing(api, r).await.0, 400);
@@ -89,14 +124,26 @@ async fn create_errors(api: &TestApi) {
     assert_eq!(create_routing(api, r).await.0, 400);
     let (s, body) = create_routing(api, routing("t", "no-such-pod", "network")).await;
     assert_eq!(s, 400);
-    assert_eq!(body["badRequest"]["message"], "The pod no-such-pod doesn't exist");
+    assert_eq!(
+        body["badRequest"]["message"],
+        "The pod no-such-pod doesn't exist"
+    );
 
-    assert_eq!(create_routing(api, routing("t", &one, "network")).await.0, 200);
+    assert_eq!(
+        create_routing(api, routing("t", &one, "network")).await.0,
+        200
+    );
     let (s, body) = create_routing(api, routing("t", &one, "network")).await;
     assert_eq!(s, 409);
-    assert_eq!(body["conflictingRequest"]["message"], "Resource routing already exists");
+    assert_eq!(
+        body["conflictingRequest"]["message"],
+        "Resource routing already exists"
+    );
     // Same top id, other type: a different routing.
-    assert_eq!(create_routing(api, routing("t", &one, "subnet")).await.0, 200);
+    assert_eq!(
+        create_routing(api, routing("t", &one, "subnet")).await.0,
+        200
+    );
 }
 
 async fn update_errors(api: &TestApi) {
@@ -105,14 +152,33 @@ async fn update_errors(api: &TestApi) {
     let id = body["routing"]["id"].as_i64().unwrap();
     let path = format!("/v1.0/routings/{id}");
     let put = |b: Value| send(api.admin(Method::PUT, &path).json(&b));
-    assert_eq!(put(json!({"x": {}})).await, (400, json!({"badRequest": {"code": 400, "message": "Request body not found"}})));
+    assert_eq!(
+        put(json!({"x": {}})).await,
+        (
+            400,
+            json!({"badRequest": {"code": 400, "message": "Request body not found"}})
+        )
+    );
     let (s, body) = put(json!({"routing": {"top_id": ""}})).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some("Field top_id can not be empty")));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some("Field top_id can not be empty"))
+    );
     let (s, body) = put(json!({"routing": {"resource_type": "volume"}})).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some("There is no such resource type")));
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some("There is no such resource type"))
+    );
     let (s, body) = put(json!({"routing": {"pod_id": "nope"}})).await;
-    assert_eq!((s, body["badRequest"]["message"].as_str()), (400, Some("The pod nope doesn't exist")));
-    let (s, _) = send(api.admin(Method::PUT, "/v1.0/routings/99999").json(&json!({"routing": {"top_id": "x"}}))).await;
+    assert_eq!(
+        (s, body["badRequest"]["message"].as_str()),
+        (400, Some("The pod nope doesn't exist"))
+    );
+    let (s, _) = send(
+        api.admin(Method::PUT, "/v1.0/routings/99999")
+            .json(&json!({"routing": {"top_id": "x"}})),
+    )
+    .await;
     assert_eq!(s, 404);
     // Nothing changed.
     let (_, body) = send(api.admin(Method::GET, &path)).await;
@@ -136,7 +202,12 @@ async fn list_filters_and_pages(api: &TestApi) {
 
     let list = |q: &str| send(api.admin(Method::GET, &format!("/v1.0/routings{q}")));
     let ids_of = |b: &Value| -> Vec<i64> {
-        b["routings"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect()
+        b["routings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
     };
     let (s, body) = list("").await;
     assert_eq!(s, 200);
@@ -152,19 +223,29 @@ async fn list_filters_and_pages(api: &TestApi) {
     let (_, body) = list(&format!("?id={}", ids[4])).await;
     assert_eq!(ids_of(&body), vec![ids[4]]);
     let (_, body) = list("?project_id=project-b").await;
-    assert_eq!(ids_of(&body), newest_first, "project filter is the caller's own");
+    assert_eq!(
+        ids_of(&body),
+        newest_first,
+        "project filter is the caller's own"
+    );
     let (_, body) = send(api.as_roles(Method::GET, "/v1.0/routings", "admin", "project-b")).await;
     assert_eq!(body["routings"].as_array().unwrap().len(), 1);
 
     // Pages of two, following the links.
     let (_, body) = list("?limit=2").await;
     assert_eq!(ids_of(&body), newest_first[..2].to_vec());
-    let next = body["routings_links"][0]["href"].as_str().unwrap().to_owned();
+    let next = body["routings_links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(body["routings_links"][0]["rel"], "next");
     assert_eq!(next, format!("/v1.0/routings?limit=2&marker={}", ids[3]));
     let (_, body) = send(api.admin(Method::GET, &next)).await;
     assert_eq!(ids_of(&body), newest_first[2..4].to_vec());
-    let next = body["routings_links"][0]["href"].as_str().unwrap().to_owned();
+    let next = body["routings_links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (_, body) = send(api.admin(Method::GET, &next)).await;
     assert_eq!(ids_of(&body), newest_first[4..].to_vec());
     assert!(body.get("routings_links").is_none());
@@ -178,11 +259,27 @@ async fn list_filters_and_pages(api: &TestApi) {
         assert_eq!(s, 400, "{q}");
         assert_eq!(body["badRequest"]["message"], msg, "{q}");
     };
-    bad("?limit=abc", "Limit should be an integer or a valid literal for int() rather than 'abc'").await;
-    bad("?marker=abc", "Marker should be an integer or a valid literal for int() rather than 'abc'").await;
+    bad(
+        "?limit=abc",
+        "Limit should be an integer or a valid literal for int() rather than 'abc'",
+    )
+    .await;
+    bad(
+        "?marker=abc",
+        "Marker should be an integer or a valid literal for int() rather than 'abc'",
+    )
+    .await;
     bad("?marker=999999", "Marker 999999 is an invalid ID").await;
-    bad("?id=x1", "Id should be an integer or a valid literal for int() rather than 'x1'").await;
-    bad("?colour=red&size=9", "Unsupported filter type: colour, size").await;
+    bad(
+        "?id=x1",
+        "Id should be an integer or a valid literal for int() rather than 'x1'",
+    )
+    .await;
+    bad(
+        "?colour=red&size=9",
+        "Unsupported filter type: colour, size",
+    )
+    .await;
     let (s, _) = list("?created_at=yesterday").await;
     assert_eq!(s, 400);
 }
@@ -193,17 +290,35 @@ async fn non_admin_is_refused(api: &TestApi) {
     let id = body["routing"]["id"].as_i64().unwrap();
     let m = |meth: Method, p: &str| api.as_roles(meth, p, "member", PROJECT);
     let cases = [
-        (m(Method::POST, "/v1.0/routings").json(&json!({"routing": routing("u", &one, "network")})),
-         "Unauthorized to create resource routing"),
-        (m(Method::GET, "/v1.0/routings"), "Unauthorized to show all resource routings"),
-        (m(Method::GET, &format!("/v1.0/routings/{id}")), "Unauthorized to show the resource routing"),
-        (m(Method::PUT, &format!("/v1.0/routings/{id}")).json(&json!({"routing": {"top_id": "z"}})),
-         "Unauthorized to update resource routing"),
-        (m(Method::DELETE, &format!("/v1.0/routings/{id}")), "Unauthorized to delete the resource routing"),
+        (
+            m(Method::POST, "/v1.0/routings")
+                .json(&json!({"routing": routing("u", &one, "network")})),
+            "Unauthorized to create resource routing",
+        ),
+        (
+            m(Method::GET, "/v1.0/routings"),
+            "Unauthorized to show all resource routings",
+        ),
+        (
+            m(Method::GET, &format!("/v1.0/routings/{id}")),
+            "Unauthorized to show the resource routing",
+        ),
+        (
+            m(Method::PUT, &format!("/v1.0/routings/{id}"))
+                .json(&json!({"routing": {"top_id": "z"}})),
+            "Unauthorized to update resource routing",
+        ),
+        (
+            m(Method::DELETE, &format!("/v1.0/routings/{id}")),
+            "Unauthorized to delete the resource routing",
+        ),
     ];
     for (req, msg) in cases {
         let (s, body) = send(req).await;
-        assert_eq!((s, body), (403, json!({"forbidden": {"code": 403, "message": msg}})));
+        assert_eq!(
+            (s, body),
+            (403, json!({"forbidden": {"code": 403, "message": msg}}))
+        );
     }
     let (_, body) = send(api.admin(Method::GET, &format!("/v1.0/routings/{id}"))).await;
     assert_eq!(body["routing"]["top_id"], "t");

@@ -2,8 +2,8 @@
 //! with the exit codes of oslo.upgradecheck (0 success, 1 warning, 2 failure).
 
 use clap::{Parser, Subcommand};
+use tricircle_cmd::status::{render, run_checks, Code};
 use tricircle_cmd::{load_config, ConfigArgs};
-use tricircle_cmd::status::{run_checks, render, Code};
 
 #[derive(Parser)]
 #[command(version, about = "Tricircle status checks")]
@@ -35,10 +35,16 @@ enum UpgradeCommand {
 
 fn main() {
     let args = Args::parse();
-    let Command::Upgrade { what: UpgradeCommand::Check { json } } = args.command;
+    let Command::Upgrade {
+        what: UpgradeCommand::Check { json },
+    } = args.command;
     let (config, _) = load_config(&args.config);
     let results = run_checks(&config);
     print!("{}", render(&results, json));
-    let worst = results.iter().map(|r| r.code).max().unwrap_or(Code::Success);
+    let worst = results
+        .iter()
+        .map(|r| r.code)
+        .max()
+        .unwrap_or(Code::Success);
     std::process::exit(worst as i32);
 }
