@@ -184,3 +184,44 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// A dump of a database as the original Tricircle leaves it at schema
+/// version 11 (its `migrate_version` row included), with a few rows in
+/// every table: what an existing deployment brings to `db_sync`.
+pub fn legacy_fixture(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => include_str!("../tests/fixtures/tricircle-011-sqlite.sql"),
+        Backend::Mysql => include_str!("../tests/fixtures/tricircle-011-mysql.sql"),
+        Backend::Postgres => include_str!("../tests/fixtures/tricircle-011-postgres.sql"),
+    }
+}
+
+impl TestDb {
+    /// Execute SQL on a connection of its own (outside the pool, so session
+    /// settings in a dump do not leak, and SQLite's foreign key enforcement
+    /// is off as in the tool that wrote the dump).
+    ///
+    /// # Panics
+    /// When the SQL fails.
+    pub fn exec_raw(&self, sql: &str) {
+        let url = DbUrl::parse(&self.url).expect("test database URL parses");
+        let target = url.target();
+        let r = match self.backend {
+            Backend::Sqlite => diesel::SqliteConnection::establish(target)
+                .expect("connect")
+                .batch_execute(sql),
+            Backend::Mysql => diesel::MysqlConnection::establish(target)
+                .expect("connect")
+                .batch_execute(sql),
+            Backend::Postgres => diesel::PgConnection::establish(target)
+                .expect("connect")
+                .batch_execute(sql),
+        };
+        r.unwrap_or_else(|e| panic!("{}: {e}", self.backend));
+    }
+
+    /// Load [`legacy_fixture`] into this (empty) database.
+    pub fn load_legacy_fixture(&self) {
+        self.exec_raw(legacy_fixture(self.backend));
+    }
+}

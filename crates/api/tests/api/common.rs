@@ -30,6 +30,11 @@ impl TestApi {
 
     pub async fn start_with(backend: Backend, auth: Auth, policy: Enforcer) -> TestApi {
         let db = TestDb::synced(backend).expect("backend under test is configured");
+        Self::start_on(db, auth, policy).await
+    }
+
+    /// Serve an existing database (already synced by the caller).
+    pub async fn start_on(db: TestDb, auth: Auth, policy: Enforcer) -> TestApi {
         let state = web::Data::new(AppState {
             db: db.db.clone(),
             policy,

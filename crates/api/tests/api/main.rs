@@ -3,6 +3,7 @@
 mod common;
 mod jobs;
 mod keystone;
+mod legacy;
 mod pods;
 mod root;
 mod routings;
