@@ -14,6 +14,9 @@
 # ${TRICIRCLE_STATE:-$PWD/target/test-services}/{mariadb,postgres}; nothing
 # touches the system's own instances, no systemd or docker is needed.
 
+# shellcheck source=packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
+
 TRICIRCLE_MARIADB_PORT="${TRICIRCLE_MARIADB_PORT:-13306}"
 TRICIRCLE_PG_PORT="${TRICIRCLE_PG_PORT:-15432}"
 
@@ -94,37 +97,7 @@ _dbs_stop_pid() {
 }
 
 db_servers_install() {
-    local pkgs=(mariadb-server postgresql libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev)
-    local missing=() p
-    for p in "${pkgs[@]}"; do
-        if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
-            missing+=("$p")
-        fi
-    done
-    if ((${#missing[@]} == 0)); then
-        return 0
-    fi
-    if ! _dbs_is_root; then
-        _dbs_log "missing packages: ${missing[*]} (run as root to install them)"
-        return 1
-    fi
-    _dbs_log "installing ${missing[*]}"
-    # Keep the packages' maintainer scripts from starting system daemons:
-    # the tests run their own servers.
-    local policy=/usr/sbin/policy-rc.d created_policy=0 rc=0
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        created_policy=1
-    fi
-    {
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    } || rc=$?
-    if ((created_policy)); then
-        rm -f "$policy"
-    fi
-    return "$rc"
+    packages_install mariadb-server postgresql libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev
 }
 
 _mariadb_dirs() {

@@ -1,6 +1,7 @@
 //! What every Tricircle binary does before its real work: parse
 //! `--config-file` arguments, load the configuration, set up logging.
 
+pub mod samples;
 pub mod status;
 
 use std::path::PathBuf;

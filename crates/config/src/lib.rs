@@ -124,7 +124,13 @@ impl Config {
     /// A commented sample configuration file listing every option with its
     /// default and a one-line help.
     pub fn sample() -> String {
-        sample::sample()
+        sample::sample(&[])
+    }
+
+    /// The sample limited to the given sections, in their usual order: what
+    /// one program reads (e.g. `etc/api.conf.sample`).
+    pub fn sample_of(sections: &[&str]) -> String {
+        sample::sample(sections)
     }
 }
 

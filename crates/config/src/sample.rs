@@ -10,10 +10,11 @@ const HEADER: &str = "\
 # write $$ for a literal dollar sign. Lists are comma-separated.
 ";
 
-pub(crate) fn sample() -> String {
+/// The sample for the options of `sections` (all when empty).
+pub(crate) fn sample(sections: &[&str]) -> String {
     let mut out = String::from(HEADER);
     let mut section = "";
-    for spec in all_specs() {
+    for spec in all_specs().filter(|s| sections.is_empty() || sections.contains(&s.section)) {
         if spec.section != section {
             section = spec.section;
             out.push_str(&format!("\n[{section}]\n"));

@@ -1,0 +1,31 @@
+//! The sample files shipped in `etc/`, generated from the code so they
+//! never drift from the options and rules the binaries really use.
+
+use tricircle_config::Config;
+
+/// Sections `tricircle-api` reads.
+pub const API_SECTIONS: &[&str] = &[
+    "DEFAULT",
+    "database",
+    "keystone_authtoken",
+    "oslo_policy",
+    "oslo_messaging_rabbit",
+];
+
+/// Sections `tricircle-xjob` reads.
+pub const XJOB_SECTIONS: &[&str] = &[
+    "DEFAULT",
+    "database",
+    "client",
+    "tricircle",
+    "oslo_messaging_rabbit",
+];
+
+/// (file under `etc/`, its generated content).
+pub fn all() -> Vec<(&'static str, String)> {
+    vec![
+        ("api.conf.sample", Config::sample_of(API_SECTIONS)),
+        ("xjob.conf.sample", Config::sample_of(XJOB_SECTIONS)),
+        ("policy.yaml.sample", tricircle_policy::sample_yaml()),
+    ]
+}

@@ -1,0 +1,39 @@
+//! The committed samples in etc/ are exactly what the code generates
+//! (regenerate with `scripts/gen-samples`).
+
+#[test]
+fn etc_samples_are_up_to_date() {
+    let etc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc");
+    for (name, want) in tricircle_cmd::samples::all() {
+        let got = std::fs::read_to_string(etc.join(name))
+            .unwrap_or_else(|e| panic!("etc/{name}: {e}; run scripts/gen-samples"));
+        assert!(got == want, "etc/{name} is stale: run scripts/gen-samples");
+    }
+}
+
+#[test]
+fn api_sample_has_what_the_install_guide_edits() {
+    let api = tricircle_cmd::samples::all().remove(0).1;
+    for line in [
+        "#tricircle_db_connection = <None>",
+        "#transport_url = <None>",
+        "[keystone_authtoken]",
+        "#www_authenticate_uri = <None>",
+    ] {
+        assert!(
+            api.lines().any(|l| l == line),
+            "api.conf.sample lacks {line:?}"
+        );
+    }
+    let xjob = tricircle_cmd::samples::all().remove(1).1;
+    for line in [
+        "[client]",
+        "#auto_refresh_endpoint = false",
+        "#top_region_name = <None>",
+    ] {
+        assert!(
+            xjob.lines().any(|l| l == line),
+            "xjob.conf.sample lacks {line:?}"
+        );
+    }
+}
