@@ -70,6 +70,42 @@ impl RequestContext {
     }
 }
 
+impl RequestContext {
+    /// The context as the reference's `ContextBase.to_dict()` gives it
+    /// (oslo.context's keys plus Tricircle's), which oslo.messaging sends
+    /// as `_context_*` keys: xjob and Python consumers rebuild it from these.
+    pub fn to_dict(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::{json, Value};
+        let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+        let json = json!({
+            "user": opt(&self.user_id),
+            "user_id": opt(&self.user_id),
+            "tenant": opt(&self.project_id),
+            "tenant_id": opt(&self.project_id),
+            "project_id": opt(&self.project_id),
+            "domain": opt(&self.domain_id),
+            "user_domain": opt(&self.user_domain_id),
+            "project_domain": opt(&self.project_domain_id),
+            "user_name": opt(&self.user_name),
+            "tenant_name": opt(&self.project_name),
+            "project_name": opt(&self.project_name),
+            "is_admin": self.is_admin,
+            "read_only": false,
+            "show_deleted": false,
+            "read_deleted": "no",
+            "auth_token": opt(&self.auth_token),
+            "request_id": self.request_id,
+            "global_request_id": Value::Null,
+            "resource_uuid": Value::Null,
+            "roles": self.roles,
+        });
+        match json {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
+    }
+}
+
 impl FromRequest for RequestContext {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
@@ -82,5 +118,33 @@ impl FromRequest for RequestContext {
             .get::<RequestContext>()
             .cloned()
             .unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dict_has_the_reference_keys() {
+        let ctx = RequestContext {
+            request_id: "req-1".into(),
+            auth_token: Some("tok".into()),
+            user_id: Some("u".into()),
+            project_id: Some("p".into()),
+            roles: vec!["admin".into()],
+            is_admin: true,
+            ..Default::default()
+        };
+        let d = ctx.to_dict();
+        assert_eq!(d["user"], "u");
+        assert_eq!(d["tenant"], "p");
+        assert_eq!(d["project_id"], "p");
+        assert_eq!(d["tenant_id"], "p");
+        assert_eq!(d["is_admin"], true);
+        assert_eq!(d["request_id"], "req-1");
+        assert_eq!(d["auth_token"], "tok");
+        assert_eq!(d["roles"], serde_json::json!(["admin"]));
+        assert_eq!(d["read_deleted"], "no");
     }
 }
