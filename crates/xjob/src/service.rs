@@ -56,7 +56,7 @@ impl ServiceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("configuration error: {0}")]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error("database {url}: {source}")]
     Db {
         /// Redacted.
@@ -66,6 +66,12 @@ pub enum ServiceError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signal(#[from] std::io::Error),
+}
+
+impl From<ConfigError> for ServiceError {
+    fn from(e: ConfigError) -> Self {
+        ServiceError::Config(Box::new(e))
+    }
 }
 
 /// oslo.db sizes its pool as `max_pool_size` plus `max_overflow`.
