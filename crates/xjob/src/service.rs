@@ -64,6 +64,16 @@ pub enum ServiceError {
         #[source]
         source: DbError,
     },
+    #[error(
+        "database {url} is not usable: {source} (unreachable, or no schema: \
+         run tricircle-db-manage db_sync)"
+    )]
+    DbCheck {
+        /// Redacted.
+        url: String,
+        #[source]
+        source: DbError,
+    },
     #[error("cannot install signal handlers: {0}")]
     Signal(#[from] std::io::Error),
 }
@@ -141,7 +151,7 @@ impl Service {
         let db = self.engine.db().clone();
         db.run(|c| jobs::list_jobs(c, &Default::default(), 1, None).map(drop))
             .await
-            .map_err(|source| ServiceError::Db {
+            .map_err(|source| ServiceError::DbCheck {
                 url: db.redacted_url(),
                 source,
             })
