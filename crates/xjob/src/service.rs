@@ -194,19 +194,24 @@ impl Service {
             while let Some(done) = jobs.try_join_next() {
                 log_join(done);
             }
-            // A slot first, so a busy engine leaves casts in the queue (and
-            // the consumer waits) instead of piling up tasks.
-            let slot = tokio::select! {
-                biased;
-                _ = &mut stop => break,
-                s = engine.slot() => s,
-            };
             let cast = tokio::select! {
                 biased;
                 _ = &mut stop => break,
                 c = rx.recv() => c,
             };
             let Some(cast) = cast else { break };
+            // Wait for a slot before taking the next cast, so a busy engine
+            // leaves casts in the queue (and the consumer waits) instead of
+            // piling up tasks. Not before `recv`: an idle loop must not sit
+            // on a slot the periodic task needs.
+            let slot = tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    tracing::warn!(method = %cast.method, "stop requested; cast not started");
+                    break;
+                }
+                s = engine.slot() => s,
+            };
             jobs.spawn(serve_cast(engine.clone(), slot, cast));
         }
 

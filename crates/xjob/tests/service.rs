@@ -49,7 +49,7 @@ fn service(db: &Db, h: impl Handler + 'static, options: ServiceOptions) -> Servi
     let mut r = Registry::new();
     r.register(CONFIGURE_ROUTE, h).unwrap();
     let settings = Settings {
-        workers: 2,
+        workers: 1,
         worker_sleep_time: Duration::from_millis(5),
         redo_time_span: Duration::from_secs(3600),
         ..Settings::default()
