@@ -51,3 +51,35 @@ pub fn watchdog_interval() -> Option<Duration> {
     }
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test: the variables are process-wide.
+    #[test]
+    fn notifications_and_watchdog_follow_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        std::env::remove_var("NOTIFY_SOCKET");
+        assert!(!notify("READY=1").unwrap(), "no socket, no notification");
+        std::env::set_var("NOTIFY_SOCKET", &path);
+        assert!(notify("READY=1").unwrap());
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+
+        std::env::remove_var("WATCHDOG_PID");
+        std::env::remove_var("WATCHDOG_USEC");
+        assert_eq!(watchdog_interval(), None);
+        std::env::set_var("WATCHDOG_USEC", "30000000");
+        assert_eq!(watchdog_interval(), Some(Duration::from_secs(15)));
+        std::env::set_var("WATCHDOG_PID", "1");
+        assert_eq!(watchdog_interval(), None, "meant for another process");
+        std::env::set_var("WATCHDOG_PID", std::process::id().to_string());
+        assert_eq!(watchdog_interval(), Some(Duration::from_secs(15)));
+        std::env::set_var("WATCHDOG_USEC", "0");
+        assert_eq!(watchdog_interval(), None);
+    }
+}
