@@ -38,7 +38,7 @@ pub struct JobFilter {
 
 fn insert_job(
     conn: &mut AnyConnection,
-    project_id: &str,
+    project_id: Option<&str>,
     job_type: &str,
     resource_id: &str,
     status: &str,
@@ -46,7 +46,7 @@ fn insert_job(
 ) -> Result<AsyncJob, DbError> {
     let job = AsyncJob {
         id: uuid(),
-        project_id: Some(project_id.to_string()),
+        project_id: project_id.map(str::to_string),
         job_type: Some(job_type.to_string()),
         timestamp: Some(time::now(conn)),
         status: Some(status.to_string()),
@@ -64,6 +64,17 @@ pub fn new_job(
     job_type: &str,
     resource_id: &str,
 ) -> Result<AsyncJob, DbError> {
+    new_job_for(conn, Some(project_id), job_type, resource_id)
+}
+
+/// [`new_job`] for a project that may be unknown: the periodic redo copies
+/// the project of an existing row, which the schema allows to be NULL.
+pub fn new_job_for(
+    conn: &mut AnyConnection,
+    project_id: Option<&str>,
+    job_type: &str,
+    resource_id: &str,
+) -> Result<AsyncJob, DbError> {
     insert_job(conn, project_id, job_type, resource_id, JS_NEW, uuid())
 }
 
@@ -73,6 +84,16 @@ pub fn new_job(
 pub fn register_job(
     conn: &mut AnyConnection,
     project_id: &str,
+    job_type: &str,
+    resource_id: &str,
+) -> Result<Option<AsyncJob>, DbError> {
+    register_job_for(conn, Some(project_id), job_type, resource_id)
+}
+
+/// [`register_job`] for a project that may be unknown (see [`new_job_for`]).
+pub fn register_job_for(
+    conn: &mut AnyConnection,
+    project_id: Option<&str>,
     job_type: &str,
     resource_id: &str,
 ) -> Result<Option<AsyncJob>, DbError> {
@@ -225,6 +246,23 @@ pub fn get_running_job(
         .select(AsyncJob::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Whether the RUNNING row `running` is older than `job_run_expire` at
+/// `now`, i.e. its worker is presumed dead and the lock may be taken over.
+/// The taker marks it FAIL with [`finish_job`] (which also releases the lock)
+/// and registers again, as the reference does. A row without a timestamp
+/// cannot be dated and counts as expired.
+pub fn is_expired(
+    running: &AsyncJob,
+    now: NaiveDateTime,
+    job_run_expire: std::time::Duration,
+) -> bool {
+    let Some(ts) = running.timestamp else {
+        return true;
+    };
+    let expire = ChronoDuration::from_std(job_run_expire).unwrap_or(ChronoDuration::MAX);
+    now.signed_duration_since(ts) > expire
 }
 
 /// Mark job `job_id` finished at `timestamp`.

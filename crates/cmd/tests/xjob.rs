@@ -1,0 +1,146 @@
+//! The real `tricircle-xjob` binary: start-up, systemd notifications,
+//! SIGTERM and configuration errors. (Job handling is tested in-process in
+//! crates/jobs and crates/xjob, where tests can register handlers.)
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tricircle_db::{Db, PoolOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tricircle-xjob");
+
+fn write_config(dir: &Path, db_path: &Path, extra: &str) -> std::path::PathBuf {
+    let conf = dir.join("xjob.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n\
+             periodic_fuzzy_delay = 0\nworker_sleep_time = 0.01\n{extra}",
+            db_path.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn synced_db(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("tricircle.db");
+    let db = Db::connect(
+        &format!("sqlite:///{}", path.display()),
+        &PoolOptions::default(),
+    )
+    .unwrap();
+    tricircle_db::migrate::db_sync(&db).unwrap();
+    path
+}
+
+/// Wait for the child, killing it (and failing) after a generous deadline.
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tricircle-xjob did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Read notifications until one equals or starts with `want`.
+fn expect_notification(sock: &UnixDatagram, want: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no {want:?} notification ({e}); got {seen:?}"));
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let hit = msg.lines().any(|l| l == want);
+        seen.push(msg);
+        if hit {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn notifies_systemd_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_db(dir.path());
+    let conf = write_config(dir.path(), &db, "");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config-file")
+        .arg(&conf)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "100000")
+        .env_remove("WATCHDOG_PID")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+
+    expect_notification(&sock, "READY=1");
+    expect_notification(&sock, "WATCHDOG=1");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    expect_notification(&sock, "STOPPING=1");
+    let status = wait_exit(&mut child);
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+#[test]
+fn a_bad_option_value_is_one_line_naming_file_section_and_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_db(dir.path());
+    let conf = write_config(dir.path(), &db, "workers = many\n");
+    let out = Command::new(BIN)
+        .arg("--config-file")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let line = lines[0];
+    assert!(line.contains(&conf.display().to_string()), "{line}");
+    assert!(line.contains("[DEFAULT]"), "{line}");
+    assert!(line.contains("workers"), "{line}");
+    assert!(line.contains("many"), "{line}");
+}
+
+#[test]
+fn a_database_without_schema_fails_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_config(dir.path(), &dir.path().join("empty.db"), "");
+    let mut child = Command::new(BIN)
+        .arg("--config-file")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ERROR:") && last.contains("database"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,299 @@
+//! The job state machine on every backend under test.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, NaiveDateTime};
+use common::each_synced;
+use diesel::prelude::*;
+use tricircle_db::jobs::{self, JS_FAIL, JS_NEW, JS_RUNNING, JS_SUCCESS, SP_EXTRA_ID};
+use tricircle_db::models::AsyncJob;
+use tricircle_db::schema::{async_job_logs, async_jobs};
+use tricircle_db::{time, AnyConnection, DbError};
+
+const T: &str = "configure_route";
+
+/// A whole-second base time in the past, so explicit timestamps order the
+/// same way on MySQL (whole seconds) as elsewhere.
+fn base(c: &AnyConnection) -> NaiveDateTime {
+    let now = time::now(c);
+    chrono::SubsecRound::trunc_subsecs(now, 0) - ChronoDuration::minutes(10)
+}
+
+fn secs(n: i64) -> ChronoDuration {
+    ChronoDuration::seconds(n)
+}
+
+fn set_ts(c: &mut AnyConnection, id: &str, ts: NaiveDateTime) {
+    diesel::update(async_jobs::table.find(id))
+        .set(async_jobs::timestamp.eq(ts))
+        .execute(c)
+        .unwrap();
+}
+
+fn new_at(c: &mut AnyConnection, resource: &str, ts: NaiveDateTime) -> AsyncJob {
+    let j = jobs::new_job(c, "proj", T, resource).unwrap();
+    set_ts(c, &j.id, ts);
+    jobs::get_job(c, &j.id).unwrap()
+}
+
+fn rows(c: &mut AnyConnection, resource: &str) -> Vec<AsyncJob> {
+    async_jobs::table
+        .filter(async_jobs::resource_id.eq(resource))
+        .order(async_jobs::timestamp.asc())
+        .select(AsyncJob::as_select())
+        .load(c)
+        .unwrap()
+}
+
+fn log_count(c: &mut AnyConnection, resource: &str) -> i64 {
+    async_job_logs::table
+        .filter(async_job_logs::resource_id.eq(resource))
+        .count()
+        .get_result(c)
+        .unwrap()
+}
+
+#[test]
+fn new_job_inserts_a_new_row_with_a_fresh_extra_id() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let a = jobs::new_job(&mut c, "proj", T, "r1").unwrap();
+        let b = jobs::new_job(&mut c, "proj", T, "r1").unwrap();
+        assert_eq!(a.status.as_deref(), Some(JS_NEW));
+        assert_ne!(a.extra_id, b.extra_id, "{}", t.backend);
+        assert_ne!(a.extra_id.as_deref(), Some(SP_EXTRA_ID));
+        assert_eq!(rows(&mut c, "r1").len(), 2);
+        let none = jobs::new_job_for(&mut c, None, T, "r2").unwrap();
+        assert_eq!(jobs::get_job(&mut c, &none.id).unwrap().project_id, None);
+    });
+}
+
+#[test]
+fn register_job_is_a_lock_per_type_and_resource() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let lock = jobs::register_job(&mut c, "proj", T, "r1")
+            .unwrap()
+            .expect("first registration takes the lock");
+        assert_eq!(lock.status.as_deref(), Some(JS_RUNNING));
+        assert_eq!(lock.extra_id.as_deref(), Some(SP_EXTRA_ID));
+        assert!(
+            jobs::register_job(&mut c, "proj", T, "r1")
+                .unwrap()
+                .is_none(),
+            "{}: a second registration must not get the lock",
+            t.backend
+        );
+        // Other resources and other types have locks of their own.
+        assert!(jobs::register_job(&mut c, "proj", T, "r2")
+            .unwrap()
+            .is_some());
+        assert!(jobs::register_job(&mut c, "proj", "router_setup", "r1")
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap().id,
+            lock.id
+        );
+        assert!(jobs::get_running_job(&mut c, T, "r3").unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_failed_registration_does_not_abort_the_surrounding_transaction() {
+    each_synced(|t| {
+        let r = t.db.transaction_blocking(|c| {
+            jobs::register_job(c, "proj", T, "r1")?;
+            let second = jobs::register_job(c, "proj", T, "r1")?;
+            // Still usable afterwards (PostgreSQL aborts a transaction on error).
+            let n = jobs::new_job(c, "proj", T, "r1")?;
+            Ok((second, n))
+        });
+        let (second, _) = r.unwrap_or_else(|e| panic!("{}: {e}", t.backend));
+        assert!(second.is_none());
+    });
+}
+
+#[test]
+fn success_moves_the_job_to_the_log_prunes_older_rows_and_releases_the_lock() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let old = new_at(&mut c, "r1", b);
+        let run = new_at(&mut c, "r1", b + secs(1));
+        let newer = new_at(&mut c, "r1", b + secs(5));
+        let other = new_at(&mut c, "r2", b);
+        let lock = jobs::register_job(&mut c, "proj", T, "r1")
+            .unwrap()
+            .unwrap();
+        jobs::finish_job(&mut c, &lock.id, true, run.timestamp.unwrap()).unwrap();
+
+        let left = rows(&mut c, "r1");
+        assert_eq!(
+            left.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            vec![newer.id.as_str()],
+            "{}: only the newer NEW job survives",
+            t.backend
+        );
+        assert!(matches!(
+            jobs::get_job(&mut c, &old.id),
+            Err(DbError::NotFound(_))
+        ));
+        assert_eq!(log_count(&mut c, "r1"), 1);
+        let log = jobs::list_jobs_from_log(&mut c, &Default::default(), -1, None).unwrap();
+        assert_eq!(log[0].timestamp, run.timestamp);
+        assert_eq!(log[0].project_id.as_deref(), Some("proj"));
+        assert_eq!(rows(&mut c, "r2")[0].id, other.id);
+        assert!(jobs::get_running_job(&mut c, T, "r1").unwrap().is_none());
+        assert!(jobs::register_job(&mut c, "proj", T, "r1")
+            .unwrap()
+            .is_some());
+    });
+}
+
+#[test]
+fn failure_marks_fail_keeps_the_job_and_releases_the_lock() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let old = new_at(&mut c, "r1", b);
+        let run = new_at(&mut c, "r1", b + secs(1));
+        let newer = new_at(&mut c, "r1", b + secs(5));
+        let lock = jobs::register_job(&mut c, "proj", T, "r1")
+            .unwrap()
+            .unwrap();
+        jobs::finish_job(&mut c, &lock.id, false, run.timestamp.unwrap()).unwrap();
+
+        let failed = jobs::get_job(&mut c, &lock.id).unwrap();
+        assert_eq!(failed.status.as_deref(), Some(JS_FAIL));
+        assert_eq!(failed.timestamp, run.timestamp);
+        assert_ne!(failed.extra_id.as_deref(), Some(SP_EXTRA_ID));
+        // Strictly older rows go; the job run (same timestamp) and newer stay.
+        assert!(jobs::get_job(&mut c, &old.id).is_err(), "{}", t.backend);
+        assert!(jobs::get_job(&mut c, &run.id).is_ok());
+        assert!(jobs::get_job(&mut c, &newer.id).is_ok());
+        assert_eq!(log_count(&mut c, "r1"), 0);
+        assert!(jobs::register_job(&mut c, "proj", T, "r1")
+            .unwrap()
+            .is_some());
+    });
+}
+
+#[test]
+fn finishing_a_vanished_job_is_not_found() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let now = time::now(&c);
+        assert!(matches!(
+            jobs::finish_job(&mut c, "no-such-job", true, now),
+            Err(DbError::NotFound(_))
+        ));
+    });
+}
+
+#[test]
+fn an_expired_running_job_can_be_taken_over() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let pending = new_at(&mut c, "r1", b + secs(2));
+        let stale = jobs::register_job(&mut c, "proj", T, "r1")
+            .unwrap()
+            .unwrap();
+        let expire = Duration::from_secs(180);
+
+        let now = time::now(&c);
+        let running = jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap();
+        assert!(!jobs::is_expired(&running, now, expire), "fresh lock");
+
+        set_ts(&mut c, &stale.id, b);
+        let running = jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap();
+        assert!(jobs::is_expired(&running, now, expire), "{}", t.backend);
+
+        // The reference's take-over: mark the stale lock FAIL at the pending
+        // job's timestamp, then register again.
+        jobs::finish_job(&mut c, &running.id, false, pending.timestamp.unwrap()).unwrap();
+        assert_eq!(
+            jobs::get_job(&mut c, &stale.id).unwrap().status.as_deref(),
+            Some(JS_FAIL)
+        );
+        let lock = jobs::register_job(&mut c, "proj", T, "r1").unwrap();
+        assert!(lock.is_some(), "{}: lock free after take-over", t.backend);
+    });
+}
+
+#[test]
+fn latest_job_is_the_newest_of_its_status() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        new_at(&mut c, "r1", b);
+        let newest = new_at(&mut c, "r1", b + secs(3));
+        new_at(&mut c, "r1", b + secs(1));
+        new_at(&mut c, "r2", b + secs(9));
+        let got = jobs::get_latest_job(&mut c, JS_NEW, T, "r1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.id, newest.id, "{}", t.backend);
+        assert!(jobs::get_latest_job(&mut c, JS_SUCCESS, T, "r1")
+            .unwrap()
+            .is_none());
+        assert!(jobs::get_latest_job(&mut c, JS_NEW, "router_setup", "r1")
+            .unwrap()
+            .is_none());
+    });
+}
+
+#[test]
+fn latest_failed_or_new_jobs_within_the_redo_span() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        // r_new: newest row NEW.
+        new_at(&mut c, "r_new", b);
+        // r_fail: a NEW then a FAIL at a later time; the newest row is FAIL.
+        new_at(&mut c, "r_fail", b);
+        let l = jobs::register_job(&mut c, "proj", T, "r_fail")
+            .unwrap()
+            .unwrap();
+        jobs::finish_job(&mut c, &l.id, false, b + secs(1)).unwrap();
+        // r_tie: FAIL and NEW with the same newest timestamp: MIN picks FAIL.
+        let n = new_at(&mut c, "r_tie", b + secs(2));
+        let l = jobs::register_job(&mut c, "proj", T, "r_tie")
+            .unwrap()
+            .unwrap();
+        jobs::finish_job(&mut c, &l.id, false, n.timestamp.unwrap()).unwrap();
+        // r_run: newest row RUNNING -> neither.
+        new_at(&mut c, "r_run", b);
+        let l = jobs::register_job(&mut c, "proj", T, "r_run")
+            .unwrap()
+            .unwrap();
+        set_ts(&mut c, &l.id, b + secs(1));
+        // r_old: NEW but outside the span.
+        new_at(&mut c, "r_old", b - ChronoDuration::hours(2));
+        // r_done: succeeded, nothing left in async_jobs.
+        let n = new_at(&mut c, "r_done", b);
+        let l = jobs::register_job(&mut c, "proj", T, "r_done")
+            .unwrap()
+            .unwrap();
+        jobs::finish_job(&mut c, &l.id, true, n.timestamp.unwrap()).unwrap();
+
+        let (failed, new) =
+            jobs::get_latest_failed_or_new_jobs(&mut c, Duration::from_secs(3600)).unwrap();
+        let mut failed: Vec<_> = failed.iter().map(|j| j.resource_id.as_str()).collect();
+        failed.sort();
+        let new: Vec<_> = new.iter().map(|j| j.resource_id.as_str()).collect();
+        assert_eq!(failed, vec!["r_fail", "r_tie"], "{}", t.backend);
+        assert_eq!(new, vec!["r_new"], "{}", t.backend);
+
+        let (failed, new) =
+            jobs::get_latest_failed_or_new_jobs(&mut c, Duration::from_secs(86400)).unwrap();
+        assert_eq!(failed.len(), 2);
+        assert_eq!(new.len(), 2, "{}: r_old within a day", t.backend);
+        let r = new.iter().find(|j| j.resource_id == "r_old").unwrap();
+        assert_eq!(r.job_type, T);
+        assert_eq!(r.project_id.as_deref(), Some("proj"));
+    });
+}

@@ -1,0 +1,500 @@
+//! The worker side of the job state machine, as the reference's
+//! `_job_handle`: take the lock, run the handler, finish the job, and keep
+//! going while newer NEW jobs for the same resource arrive.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tricircle_config::DefaultOptions;
+use tricircle_db::jobs::{self, JS_NEW, JS_SUCCESS};
+use tricircle_db::models::AsyncJob;
+use tricircle_db::{time, Db, DbError};
+
+use crate::catalog::JobType;
+use crate::handler::{Handler, JobContext};
+use crate::registry::Registry;
+
+/// The `[DEFAULT]` options that drive the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Jobs run at the same time in this process (`workers`).
+    pub workers: usize,
+    /// One call stops looping for newer jobs after this long.
+    pub worker_handle_timeout: Duration,
+    /// A RUNNING row older than this belongs to a dead worker.
+    pub job_run_expire: Duration,
+    /// Pause after a run and between lock attempts.
+    pub worker_sleep_time: Duration,
+    /// How far back the periodic redo looks.
+    pub redo_time_span: Duration,
+}
+
+impl Default for Settings {
+    /// The reference's defaults.
+    fn default() -> Settings {
+        Settings {
+            workers: 1,
+            worker_handle_timeout: Duration::from_secs(1800),
+            job_run_expire: Duration::from_secs(180),
+            worker_sleep_time: Duration::from_millis(100),
+            redo_time_span: Duration::from_secs(172_800),
+        }
+    }
+}
+
+fn secs(v: i64) -> Duration {
+    Duration::from_secs(u64::try_from(v).unwrap_or(0))
+}
+
+impl Settings {
+    pub fn from_config(o: &DefaultOptions) -> Settings {
+        let sleep = if o.worker_sleep_time.is_finite() && o.worker_sleep_time > 0.0 {
+            Duration::from_secs_f64(o.worker_sleep_time.min(86_400.0))
+        } else {
+            Duration::ZERO
+        };
+        Settings {
+            workers: usize::try_from(o.workers).unwrap_or(1).max(1),
+            worker_handle_timeout: secs(o.worker_handle_timeout),
+            job_run_expire: secs(o.job_run_expire),
+            worker_sleep_time: sleep,
+            redo_time_span: secs(o.redo_time_span),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no handler is registered for RPC method {0:?}")]
+    UnknownMethod(String),
+    #[error("no handler is registered for job type {0:?}")]
+    UnknownJobType(String),
+    #[error("bad payload for {method}: {reason}")]
+    BadPayload { method: String, reason: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// One handler run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The NEW job served.
+    pub job_id: String,
+    /// The RUNNING (lock) row, which is what ends FAIL or in the log.
+    pub lock_id: String,
+    pub success: bool,
+}
+
+/// Why a [`Engine::handle`] call stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopEnd {
+    /// No NEW job is left for the resource.
+    NoNewJob,
+    /// A success at least as new as the newest NEW job exists.
+    AlreadyDone,
+    /// Another live worker holds the lock and will serve newer jobs.
+    LockHeld,
+    /// The handler failed; the periodic redo retries it.
+    HandlerFailed,
+    /// `worker_handle_timeout` elapsed.
+    Timeout,
+    /// The service is stopping.
+    ShuttingDown,
+    /// Our lock row vanished while we ran (another worker took it over after
+    /// it expired); our result is not recorded.
+    LockLost,
+}
+
+/// What a [`Engine::handle`] call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub runs: Vec<Run>,
+    pub end: LoopEnd,
+}
+
+/// A counter snapshot for heartbeat logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Calls currently holding a worker slot.
+    pub busy: usize,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+/// The right to run one job loop; `workers` of them exist.
+#[derive(Debug)]
+pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+struct Inner {
+    db: Db,
+    registry: Registry,
+    settings: Settings,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Runs jobs. Cheap to clone; clones share slots, counters and shutdown.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("db", &self.inner.db)
+            .field("registry", &self.inner.registry)
+            .field("settings", &self.inner.settings)
+            .finish()
+    }
+}
+
+enum Attempt {
+    Ran(Run),
+    Retry,
+    LockHeld,
+    LockLost(Run),
+}
+
+impl Engine {
+    pub fn new(db: Db, registry: Registry, settings: Settings) -> Engine {
+        let slots = Arc::new(Semaphore::new(settings.workers.max(1)));
+        Engine {
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                settings,
+                slots,
+                shutdown: CancellationToken::new(),
+                succeeded: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Stop looping: running handlers complete and their jobs are finished,
+    /// but no further job is started by any call.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Cancelled when [`Engine::shutdown`] is called.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let total = self.inner.settings.workers.max(1);
+        Stats {
+            busy: total.saturating_sub(self.inner.slots.available_permits()),
+            succeeded: self.inner.succeeded.load(Ordering::Relaxed),
+            failed: self.inner.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Wait for a free worker slot. Callers that feed the engine from a
+    /// queue take the slot before taking the next message (back-pressure).
+    pub async fn slot(&self) -> Slot {
+        let permit = Arc::clone(&self.inner.slots)
+            .acquire_owned()
+            .await
+            .expect("the engine never closes its semaphore");
+        Slot(permit)
+    }
+
+    /// The job type and resource id a cast of `method` with `payload`
+    /// (`{"<job type>": "<resource_id>"}`) asks for.
+    pub fn resolve(
+        &self,
+        method: &str,
+        payload: &Value,
+    ) -> Result<(&'static JobType, String), EngineError> {
+        let (t, _) = self
+            .inner
+            .registry
+            .by_method(method)
+            .ok_or_else(|| EngineError::UnknownMethod(method.to_owned()))?;
+        let bad = |reason: String| EngineError::BadPayload {
+            method: method.to_owned(),
+            reason,
+        };
+        let resource_id = payload
+            .get(t.name)
+            .ok_or_else(|| bad(format!("no {:?} key", t.name)))?
+            .as_str()
+            .ok_or_else(|| bad(format!("{:?} is not a string", t.name)))?;
+        Ok((t, resource_id.to_owned()))
+    }
+
+    /// Serve an RPC cast: [`Engine::resolve`] then [`Engine::handle`].
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        payload: &Value,
+        request: Map<String, Value>,
+    ) -> Result<Report, EngineError> {
+        let (t, resource_id) = self.resolve(method, payload)?;
+        self.handle(t.name, &resource_id, request).await
+    }
+
+    /// Run NEW jobs of `job_type` for `resource_id` (waits for a slot).
+    pub async fn handle(
+        &self,
+        job_type: &str,
+        resource_id: &str,
+        request: Map<String, Value>,
+    ) -> Result<Report, EngineError> {
+        let slot = self.slot().await;
+        self.handle_in(slot, job_type, resource_id, request).await
+    }
+
+    /// [`Engine::handle`] in a slot the caller already holds.
+    pub async fn handle_in(
+        &self,
+        slot: Slot,
+        job_type: &str,
+        resource_id: &str,
+        request: Map<String, Value>,
+    ) -> Result<Report, EngineError> {
+        let (t, handler) = self
+            .inner
+            .registry
+            .get(job_type)
+            .ok_or_else(|| EngineError::UnknownJobType(job_type.to_owned()))?;
+        let span = tracing::info_span!("job_loop", job_type = t.name, resource_id);
+        let r = self
+            .job_loop(t, handler, resource_id.to_owned(), request)
+            .instrument(span)
+            .await;
+        drop(slot);
+        r
+    }
+
+    async fn sleep(&self) {
+        let d = self.inner.settings.worker_sleep_time;
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    async fn job_loop(
+        &self,
+        t: &'static JobType,
+        handler: Arc<dyn Handler>,
+        resource_id: String,
+        request: Map<String, Value>,
+    ) -> Result<Report, EngineError> {
+        let start = Instant::now();
+        let mut runs = Vec::new();
+        let end = loop {
+            if start.elapsed() >= self.inner.settings.worker_handle_timeout {
+                tracing::info!("worker_handle_timeout reached; leaving newer jobs to others");
+                break LoopEnd::Timeout;
+            }
+            if self.is_shutting_down() {
+                break LoopEnd::ShuttingDown;
+            }
+            let (ty, rid) = (t.name, resource_id.clone());
+            let (newest, success) = self
+                .inner
+                .db
+                .run(move |c| {
+                    Ok((
+                        jobs::get_latest_job(c, JS_NEW, ty, &rid)?,
+                        jobs::get_latest_job(c, JS_SUCCESS, ty, &rid)?,
+                    ))
+                })
+                .await?;
+            let Some(job_new) = newest else {
+                break LoopEnd::NoNewJob;
+            };
+            if let Some(done) = success {
+                if done.timestamp >= job_new.timestamp {
+                    break LoopEnd::AlreadyDone;
+                }
+            }
+            let span = tracing::info_span!("job", job_id = %job_new.id);
+            let attempt = self
+                .attempt(t, &handler, &job_new, &request)
+                .instrument(span)
+                .await?;
+            match attempt {
+                Attempt::Ran(run) => {
+                    let ok = run.success;
+                    runs.push(run);
+                    if !ok {
+                        break LoopEnd::HandlerFailed;
+                    }
+                    self.sleep().await;
+                }
+                Attempt::Retry => self.sleep().await,
+                Attempt::LockHeld => break LoopEnd::LockHeld,
+                Attempt::LockLost(run) => {
+                    runs.push(run);
+                    break LoopEnd::LockLost;
+                }
+            }
+        };
+        tracing::debug!(runs = runs.len(), end = ?end, "job loop done");
+        Ok(Report { runs, end })
+    }
+
+    async fn attempt(
+        &self,
+        t: &'static JobType,
+        handler: &Arc<dyn Handler>,
+        job_new: &AsyncJob,
+        request: &Map<String, Value>,
+    ) -> Result<Attempt, EngineError> {
+        let db = &self.inner.db;
+        let backend = db.backend();
+        // The run is recorded at the NEW job's time, so that finishing prunes
+        // exactly the requests this run served (reference behaviour).
+        let served_at = job_new.timestamp.unwrap_or_else(|| time::now_for(backend));
+        let (ty, rid) = (t.name, job_new.resource_id.clone().unwrap_or_default());
+        let project = job_new.project_id.clone();
+        let lock = {
+            let (rid, project) = (rid.clone(), project.clone());
+            db.run(move |c| jobs::register_job_for(c, project.as_deref(), ty, &rid))
+                .await?
+        };
+        let Some(lock) = lock else {
+            let rid2 = rid.clone();
+            let running = db.run(move |c| jobs::get_running_job(c, ty, &rid2)).await?;
+            let Some(running) = running else {
+                // The holder just finished, or every worker deadlocked on
+                // the insert: try again after a pause.
+                tracing::debug!("lock not taken and no running job; retrying");
+                return Ok(Attempt::Retry);
+            };
+            let expire = self.inner.settings.job_run_expire;
+            if !jobs::is_expired(&running, time::now_for(backend), expire) {
+                tracing::debug!(running = %running.id, "another worker holds the lock");
+                return Ok(Attempt::LockHeld);
+            }
+            let stale = running.id.clone();
+            let r = db
+                .transaction(move |c| jobs::finish_job(c, &stale, false, served_at))
+                .await;
+            match r {
+                Ok(()) => tracing::warn!(
+                    running = %running.id,
+                    "running job expired; marked FAIL, taking the lock over"
+                ),
+                // Its holder finished it meanwhile.
+                Err(DbError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(Attempt::Retry);
+        };
+
+        tracing::info!(lock_id = %lock.id, "job started");
+        let ctx = JobContext::new(
+            job_new.id.clone(),
+            lock.id.clone(),
+            t,
+            rid,
+            project,
+            request.clone(),
+        );
+        let outcome = AssertUnwindSafe(handler.handle(&ctx)).catch_unwind().await;
+        let success = match outcome {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "job failed");
+                false
+            }
+            Err(panic) => {
+                tracing::error!(panic = panic_message(&*panic), "job handler panicked");
+                false
+            }
+        };
+        let counter = if success {
+            &self.inner.succeeded
+        } else {
+            &self.inner.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let run = Run {
+            job_id: job_new.id.clone(),
+            lock_id: lock.id.clone(),
+            success,
+        };
+        let lock_id = lock.id.clone();
+        let r = db
+            .transaction(move |c| jobs::finish_job(c, &lock_id, success, served_at))
+            .await;
+        match r {
+            Ok(()) => {
+                if success {
+                    tracing::info!("job succeeded");
+                }
+                Ok(Attempt::Ran(run))
+            }
+            Err(DbError::NotFound(_)) => {
+                tracing::warn!(
+                    "our lock row is gone (taken over after expiry); result not recorded"
+                );
+                Ok(Attempt::LockLost(run))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_clamp_odd_config_values() {
+        let mut o = tricircle_config::Config::load(&[]).unwrap().0.default;
+        assert_eq!(Settings::from_config(&o), Settings::default());
+        o.workers = 0;
+        o.worker_sleep_time = -1.0;
+        o.job_run_expire = -5;
+        let s = Settings::from_config(&o);
+        assert_eq!(s.workers, 1);
+        assert_eq!(s.worker_sleep_time, Duration::ZERO);
+        assert_eq!(s.job_run_expire, Duration::ZERO);
+    }
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        assert_eq!(panic_message(&"static"), "static");
+        assert_eq!(panic_message(&String::from("owned")), "owned");
+        assert_eq!(panic_message(&42u8), "non-string panic payload");
+    }
+}

@@ -1,0 +1,499 @@
+//! The engine against real databases (SQLite always; MariaDB and PostgreSQL
+//! when their test servers are configured), with handlers made up here.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::{json, Map, Value};
+use tricircle_db::jobs::{self, JS_FAIL, JS_NEW, JS_RUNNING};
+use tricircle_db::models::AsyncJob;
+use tricircle_db::schema::{async_job_logs, async_jobs};
+use tricircle_db::testing::{backends_under_test, TestDb};
+use tricircle_db::{time, Db, PoolOptions};
+use tricircle_jobs::catalog::CONFIGURE_ROUTE;
+use tricircle_jobs::{
+    handler_fn, redo_failed_or_new_job, Engine, EngineError, HandlerError, JobContext, LoopEnd,
+    Registry, Settings,
+};
+
+const METHOD: &str = "configure_route";
+
+fn settings() -> Settings {
+    Settings {
+        workers: 4,
+        worker_handle_timeout: Duration::from_secs(120),
+        job_run_expire: Duration::from_secs(180),
+        worker_sleep_time: Duration::from_millis(5),
+        redo_time_span: Duration::from_secs(3600),
+    }
+}
+
+fn payload(resource: &str) -> Value {
+    json!({ CONFIGURE_ROUTE: resource })
+}
+
+fn request() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("request_id".into(), json!("req-test"));
+    m
+}
+
+/// Run `f` on a fresh synced database of every backend under test.
+fn each_backend<F, Fut>(f: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for b in backends_under_test() {
+        let t = TestDb::synced(b).expect("backend under test");
+        rt.block_on(f(t));
+    }
+}
+
+fn engine_with(db: Db, registry: Registry) -> Engine {
+    Engine::new(db, registry, settings())
+}
+
+fn registry_of(h: impl tricircle_jobs::Handler + 'static) -> Registry {
+    let mut r = Registry::new();
+    r.register(CONFIGURE_ROUTE, h).unwrap();
+    r
+}
+
+async fn new_job(db: &Db, resource: &str) -> AsyncJob {
+    let r = resource.to_owned();
+    db.run(move |c| jobs::new_job(c, "proj", CONFIGURE_ROUTE, &r))
+        .await
+        .unwrap()
+}
+
+async fn set_ts(db: &Db, id: &str, ts: NaiveDateTime) {
+    let id = id.to_owned();
+    db.run(move |c| {
+        diesel::update(async_jobs::table.find(&id))
+            .set(async_jobs::timestamp.eq(ts))
+            .execute(c)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+/// Statuses of the `async_jobs` rows of a resource, sorted.
+async fn statuses(db: &Db, resource: &str) -> Vec<String> {
+    let r = resource.to_owned();
+    let mut v: Vec<String> = db
+        .run(move |c| {
+            Ok(async_jobs::table
+                .filter(async_jobs::resource_id.eq(r))
+                .select(async_jobs::status)
+                .load::<Option<String>>(c)?)
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    v.sort();
+    v
+}
+
+async fn logged(db: &Db, resource: &str) -> i64 {
+    let r = resource.to_owned();
+    db.run(move |c| {
+        Ok(async_job_logs::table
+            .filter(async_job_logs::resource_id.eq(r))
+            .count()
+            .get_result(c)?)
+    })
+    .await
+    .unwrap()
+}
+
+#[test]
+fn success_moves_the_job_to_the_log() {
+    each_backend(|t| async move {
+        let seen: Arc<Mutex<Vec<JobContext>>> = Arc::default();
+        let s = Arc::clone(&seen);
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |ctx| {
+                let s = Arc::clone(&s);
+                async move {
+                    s.lock().unwrap().push(ctx);
+                    Ok(())
+                }
+            })),
+        );
+        let job = new_job(&t.db, "router-1").await;
+        let report = engine
+            .dispatch(METHOD, &payload("router-1"), request())
+            .await
+            .unwrap();
+        assert_eq!(report.end, LoopEnd::NoNewJob, "{}", t.backend);
+        assert_eq!(report.runs.len(), 1);
+        assert!(report.runs[0].success);
+        assert_eq!(report.runs[0].job_id, job.id);
+
+        assert!(
+            statuses(&t.db, "router-1").await.is_empty(),
+            "{}",
+            t.backend
+        );
+        assert_eq!(logged(&t.db, "router-1").await, 1);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].job_id, job.id);
+        assert_eq!(seen[0].field("router_id"), Some("router-1"));
+        assert_eq!(seen[0].project_id.as_deref(), Some("proj"));
+        assert_eq!(seen[0].request.get("request_id"), Some(&json!("req-test")));
+        assert_eq!(engine.stats().succeeded, 1);
+    });
+}
+
+#[test]
+fn failures_are_redone_by_the_periodic_task_until_success() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&calls);
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |_| {
+                let n = c2.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 2 {
+                        Err(HandlerError::msg(format!("attempt {n} fails")))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })),
+        );
+        new_job(&t.db, "r1").await;
+        let first = engine
+            .dispatch(METHOD, &payload("r1"), request())
+            .await
+            .unwrap();
+        assert_eq!(first.end, LoopEnd::HandlerFailed, "{}", t.backend);
+        assert!(statuses(&t.db, "r1").await.contains(&JS_FAIL.to_owned()));
+        assert!(!statuses(&t.db, "r1").await.contains(&JS_RUNNING.to_owned()));
+
+        let second = redo_failed_or_new_job(&engine).await.unwrap().unwrap();
+        assert!(!second.was_new);
+        assert_eq!(second.report.end, LoopEnd::HandlerFailed, "{}", t.backend);
+        assert!(statuses(&t.db, "r1").await.contains(&JS_FAIL.to_owned()));
+
+        let third = redo_failed_or_new_job(&engine).await.unwrap().unwrap();
+        assert_eq!(third.job.resource_id, "r1");
+        assert_eq!(third.report.end, LoopEnd::NoNewJob, "{}", t.backend);
+        let outcomes: Vec<bool> = [&first.runs, &second.report.runs, &third.report.runs]
+            .into_iter()
+            .flatten()
+            .map(|r| r.success)
+            .collect();
+        assert_eq!(outcomes, vec![false, false, true]);
+        assert!(statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(logged(&t.db, "r1").await, 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert!(redo_failed_or_new_job(&engine).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn the_periodic_task_picks_up_forgotten_new_jobs_of_served_types_only() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&calls);
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |_| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            })),
+        );
+        new_job(&t.db, "r1").await;
+        // A type without a handler is left alone.
+        t.db.run(|c| jobs::new_job(c, "proj", "router_setup", "p#r#n"))
+            .await
+            .unwrap();
+        let redo = redo_failed_or_new_job(&engine).await.unwrap().unwrap();
+        assert!(redo.was_new);
+        assert_eq!(redo.report.runs.len(), 1, "{}", t.backend);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(redo_failed_or_new_job(&engine).await.unwrap().is_none());
+        assert_eq!(statuses(&t.db, "p#r#n").await, vec![JS_NEW.to_owned()]);
+    });
+}
+
+#[test]
+fn a_panicking_handler_counts_as_a_failure() {
+    each_backend(|t| async move {
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(|_| async { panic!("handler bug") })),
+        );
+        new_job(&t.db, "r1").await;
+        let report = engine
+            .dispatch(METHOD, &payload("r1"), request())
+            .await
+            .unwrap();
+        assert_eq!(report.end, LoopEnd::HandlerFailed);
+        assert_eq!(
+            statuses(&t.db, "r1").await,
+            vec![JS_FAIL.to_owned(), JS_NEW.to_owned()],
+            "{}",
+            t.backend
+        );
+        assert_eq!(engine.stats().failed, 1);
+    });
+}
+
+#[test]
+fn two_workers_never_run_one_resource_concurrently() {
+    each_backend(|t| async move {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_seen = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let make = || {
+            let (f, m, r) = (
+                Arc::clone(&in_flight),
+                Arc::clone(&max_seen),
+                Arc::clone(&runs),
+            );
+            handler_fn(move |_| {
+                let (f, m, r) = (Arc::clone(&f), Arc::clone(&m), Arc::clone(&r));
+                async move {
+                    let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    r.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    f.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+        };
+        // Two pools on one database: two independent workers.
+        let other_db = Db::connect(&t.url, &PoolOptions::default()).unwrap();
+        let a = engine_with(t.db.clone(), registry_of(make()));
+        let b = engine_with(other_db, registry_of(make()));
+        let base = time::now_for(t.backend) - ChronoDuration::seconds(60);
+        for i in 0..4 {
+            let j = new_job(&t.db, "shared").await;
+            set_ts(&t.db, &j.id, base + ChronoDuration::seconds(i)).await;
+        }
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let e = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                e.dispatch(METHOD, &payload("shared"), request()).await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(max_seen.load(Ordering::SeqCst), 1, "{}", t.backend);
+        assert!(runs.load(Ordering::SeqCst) >= 1);
+        // Every request was served: no NEW (or lock) row is left.
+        assert!(statuses(&t.db, "shared").await.is_empty(), "{}", t.backend);
+        assert!(logged(&t.db, "shared").await >= 1);
+    });
+}
+
+#[test]
+fn workers_bound_concurrent_jobs_across_resources() {
+    each_backend(|t| async move {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_seen = Arc::new(AtomicUsize::new(0));
+        let (f, m) = (Arc::clone(&in_flight), Arc::clone(&max_seen));
+        let engine = Engine::new(
+            t.db.clone(),
+            registry_of(handler_fn(move |_| {
+                let (f, m) = (Arc::clone(&f), Arc::clone(&m));
+                async move {
+                    let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    f.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })),
+            Settings {
+                workers: 1,
+                ..settings()
+            },
+        );
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let r = format!("r{i}");
+            new_job(&t.db, &r).await;
+            let e = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                e.dispatch(METHOD, &payload(&r), request()).await
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().runs.len(), 1);
+        }
+        assert_eq!(max_seen.load(Ordering::SeqCst), 1, "{}", t.backend);
+    });
+}
+
+#[test]
+fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&calls);
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |_| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            })),
+        );
+        new_job(&t.db, "r1").await;
+        // A worker took the lock and died.
+        let stale =
+            t.db.run(|c| jobs::register_job(c, "proj", CONFIGURE_ROUTE, "r1"))
+                .await
+                .unwrap()
+                .unwrap();
+
+        // Still fresh: left to its holder.
+        let report = engine
+            .dispatch(METHOD, &payload("r1"), request())
+            .await
+            .unwrap();
+        assert_eq!(report.end, LoopEnd::LockHeld, "{}", t.backend);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert!(statuses(&t.db, "r1").await.contains(&JS_RUNNING.to_owned()));
+
+        // Older than job_run_expire: taken over.
+        let old = time::now_for(t.backend) - ChronoDuration::seconds(3600);
+        set_ts(&t.db, &stale.id, old).await;
+        let report = engine
+            .dispatch(METHOD, &payload("r1"), request())
+            .await
+            .unwrap();
+        assert_eq!(report.end, LoopEnd::NoNewJob, "{}", t.backend);
+        assert_eq!(report.runs.len(), 1);
+        assert_ne!(report.runs[0].lock_id, stale.id);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(logged(&t.db, "r1").await, 1);
+    });
+}
+
+#[test]
+fn a_newer_job_arriving_during_a_run_is_picked_up_by_the_loop() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (c2, db) = (Arc::clone(&calls), t.db.clone());
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |ctx| {
+                let n = c2.fetch_add(1, Ordering::SeqCst);
+                let db = db.clone();
+                async move {
+                    if n == 0 {
+                        // A request arriving while we run; dated after the
+                        // served job even at MySQL's whole seconds.
+                        let served = db
+                            .run(move |c| jobs::get_job(c, &ctx.job_id))
+                            .await
+                            .unwrap();
+                        let j = new_job(&db, "r1").await;
+                        set_ts(
+                            &db,
+                            &j.id,
+                            served.timestamp.unwrap() + ChronoDuration::seconds(2),
+                        )
+                        .await;
+                    }
+                    Ok(())
+                }
+            })),
+        );
+        new_job(&t.db, "r1").await;
+        let report = engine
+            .dispatch(METHOD, &payload("r1"), request())
+            .await
+            .unwrap();
+        assert_eq!(report.runs.len(), 2, "{}", t.backend);
+        assert!(report.runs.iter().all(|r| r.success));
+        assert_ne!(report.runs[0].job_id, report.runs[1].job_id);
+        assert_eq!(report.end, LoopEnd::NoNewJob);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(logged(&t.db, "r1").await, 2);
+    });
+}
+
+#[test]
+fn unknown_methods_and_bad_payloads_are_rejected_without_touching_jobs() {
+    each_backend(|t| async move {
+        let engine = engine_with(t.db.clone(), registry_of(handler_fn(|_| async { Ok(()) })));
+        new_job(&t.db, "r1").await;
+        for (method, p) in [
+            ("no_such_method", payload("r1")),
+            // In the catalog but without a registered handler.
+            ("setup_bottom_router", json!({"router_setup": "p#r1#n"})),
+        ] {
+            let e = engine.dispatch(method, &p, request()).await.unwrap_err();
+            assert!(matches!(e, EngineError::UnknownMethod(_)), "{e}");
+        }
+        for p in [
+            json!({"router_setup": "r1"}),
+            json!({METHOD: 5}),
+            json!("r1"),
+        ] {
+            let e = engine.dispatch(METHOD, &p, request()).await.unwrap_err();
+            assert!(matches!(e, EngineError::BadPayload { .. }), "{e}");
+        }
+        assert_eq!(statuses(&t.db, "r1").await, vec![JS_NEW.to_owned()]);
+        assert_eq!(logged(&t.db, "r1").await, 0, "{}", t.backend);
+    });
+}
+
+#[test]
+fn timeout_and_shutdown_stop_before_running() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let make = || {
+            let c2 = Arc::clone(&calls);
+            handler_fn(move |_| {
+                c2.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            })
+        };
+        new_job(&t.db, "r1").await;
+        let timed = Engine::new(
+            t.db.clone(),
+            registry_of(make()),
+            Settings {
+                worker_handle_timeout: Duration::ZERO,
+                ..settings()
+            },
+        );
+        let r = timed.dispatch(METHOD, &payload("r1"), request()).await;
+        assert_eq!(r.unwrap().end, LoopEnd::Timeout);
+        let stopping = engine_with(t.db.clone(), registry_of(make()));
+        stopping.shutdown();
+        let r = stopping.dispatch(METHOD, &payload("r1"), request()).await;
+        assert_eq!(r.unwrap().end, LoopEnd::ShuttingDown);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            statuses(&t.db, "r1").await,
+            vec![JS_NEW.to_owned()],
+            "{}",
+            t.backend
+        );
+    });
+}

@@ -1,0 +1,275 @@
+//! The service in-process, with handlers registered by the test.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use serde_json::{json, Map, Value};
+use tokio::sync::{oneshot, Notify};
+use tricircle_db::jobs::{self, JS_NEW, JS_RUNNING};
+use tricircle_db::schema::{async_job_logs, async_jobs};
+use tricircle_db::testing::{backends_under_test, TestDb};
+use tricircle_db::Db;
+use tricircle_jobs::catalog::CONFIGURE_ROUTE;
+use tricircle_jobs::{
+    handler_fn, Engine, Handler, HandlerError, PeriodicSettings, Registry, Settings,
+};
+use tricircle_xjob::{Cast, Service, ServiceOptions};
+
+fn each_backend<F, Fut>(f: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for b in backends_under_test() {
+        rt.block_on(f(TestDb::synced(b).expect("backend under test")));
+    }
+}
+
+fn options(periodic: bool) -> ServiceOptions {
+    ServiceOptions {
+        periodic: PeriodicSettings {
+            enabled: periodic,
+            fuzzy_delay: Duration::ZERO,
+            interval: Duration::from_millis(20),
+        },
+        grace_period: Duration::from_secs(30),
+        heartbeat: Duration::from_secs(1),
+        queue: 8,
+    }
+}
+
+fn service(db: &Db, h: impl Handler + 'static, options: ServiceOptions) -> Service {
+    let mut r = Registry::new();
+    r.register(CONFIGURE_ROUTE, h).unwrap();
+    let settings = Settings {
+        workers: 1,
+        worker_sleep_time: Duration::from_millis(5),
+        redo_time_span: Duration::from_secs(3600),
+        ..Settings::default()
+    };
+    Service::new(Engine::new(db.clone(), r, settings), options)
+}
+
+fn cast(method: &str, payload: Value) -> Cast {
+    let mut context = Map::new();
+    context.insert("request_id".into(), json!("req-1"));
+    context.insert("auth_token".into(), json!("secret-token"));
+    Cast {
+        method: method.into(),
+        payload,
+        context,
+    }
+}
+
+async fn logged(db: &Db, resource: &str) -> i64 {
+    let r = resource.to_owned();
+    db.run(move |c| {
+        Ok(async_job_logs::table
+            .filter(async_job_logs::resource_id.eq(r))
+            .count()
+            .get_result(c)?)
+    })
+    .await
+    .unwrap()
+}
+
+async fn statuses(db: &Db, resource: &str) -> Vec<String> {
+    let r = resource.to_owned();
+    let mut v: Vec<String> = db
+        .run(move |c| {
+            Ok(async_jobs::table
+                .filter(async_jobs::resource_id.eq(r))
+                .select(async_jobs::status)
+                .load::<Option<String>>(c)?)
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    v.sort();
+    v
+}
+
+/// Poll until `cond` holds; panics after a generous deadline so a broken
+/// service fails the test instead of hanging it.
+async fn wait_for<F, Fut>(what: &str, cond: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn new_job(db: &Db, resource: &str) {
+    let r = resource.to_owned();
+    db.run(move |c| jobs::new_job(c, "proj", CONFIGURE_ROUTE, &r))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn casts_run_jobs_and_bad_casts_are_ignored() {
+    each_backend(|t| async move {
+        let svc = service(&t.db, handler_fn(|_| async { Ok(()) }), options(false));
+        let tx = svc.casts_sender();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let running = tokio::spawn(svc.run(async {
+            let _ = stop_rx.await;
+        }));
+
+        new_job(&t.db, "r-unknown").await;
+        new_job(&t.db, "r1").await;
+        // Unknown method, a catalog method without handler, bad payloads:
+        // each is dropped and the service keeps serving.
+        for c in [
+            cast("no_such_method", json!({CONFIGURE_ROUTE: "r-unknown"})),
+            cast("setup_bottom_router", json!({"router_setup": "r-unknown"})),
+            cast(CONFIGURE_ROUTE, json!({"wrong": "r-unknown"})),
+            cast(CONFIGURE_ROUTE, json!(null)),
+            cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})),
+        ] {
+            tx.send(c).await.unwrap();
+        }
+        let db = t.db.clone();
+        wait_for("r1 to be logged", || {
+            let db = db.clone();
+            async move { logged(&db, "r1").await == 1 }
+        })
+        .await;
+        assert!(statuses(&t.db, "r1").await.is_empty());
+        assert_eq!(statuses(&t.db, "r-unknown").await, vec![JS_NEW.to_owned()]);
+
+        stop_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert!(
+            tx.send(cast("x", json!({}))).await.is_err(),
+            "closed after stop"
+        );
+    });
+}
+
+#[test]
+fn the_periodic_task_redoes_a_failing_job_until_it_succeeds() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&calls);
+        let h = handler_fn(move |_| {
+            let n = c2.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(HandlerError::msg("not yet"))
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        let svc = service(&t.db, h, options(true));
+        new_job(&t.db, "r1").await;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let running = tokio::spawn(svc.run(async {
+            let _ = stop_rx.await;
+        }));
+        let db = t.db.clone();
+        wait_for("the redo to succeed", || {
+            let db = db.clone();
+            async move { logged(&db, "r1").await == 1 }
+        })
+        .await;
+        stop_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "{}", t.backend);
+        assert!(statuses(&t.db, "r1").await.is_empty());
+    });
+}
+
+#[test]
+fn stop_lets_a_running_job_finish() {
+    each_backend(|t| async move {
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (s2, r2) = (Arc::clone(&started), Arc::clone(&release));
+        let h = handler_fn(move |_| {
+            let (s, r) = (Arc::clone(&s2), Arc::clone(&r2));
+            async move {
+                s.notify_one();
+                r.notified().await;
+                Ok(())
+            }
+        });
+        let svc = service(&t.db, h, options(false));
+        let tx = svc.casts_sender();
+        new_job(&t.db, "r1").await;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let running = tokio::spawn(svc.run(async {
+            let _ = stop_rx.await;
+        }));
+        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})))
+            .await
+            .unwrap();
+        started.notified().await;
+        stop_tx.send(()).unwrap();
+        // The service waits for the job: release it only after the stop.
+        tokio::task::yield_now().await;
+        assert!(!running.is_finished());
+        release.notify_one();
+        running.await.unwrap().unwrap();
+        assert_eq!(logged(&t.db, "r1").await, 1, "{}", t.backend);
+        assert!(statuses(&t.db, "r1").await.is_empty());
+    });
+}
+
+#[test]
+fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
+    each_backend(|t| async move {
+        let started = Arc::new(Notify::new());
+        let s2 = Arc::clone(&started);
+        let h = handler_fn(move |_| {
+            let s = Arc::clone(&s2);
+            async move {
+                s.notify_one();
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        let svc = service(
+            &t.db,
+            h,
+            ServiceOptions {
+                grace_period: Duration::from_millis(50),
+                ..options(false)
+            },
+        );
+        let tx = svc.casts_sender();
+        new_job(&t.db, "r1").await;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let running = tokio::spawn(svc.run(async {
+            let _ = stop_rx.await;
+        }));
+        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})))
+            .await
+            .unwrap();
+        started.notified().await;
+        stop_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        // The lock stays until job_run_expire lets another worker take over.
+        assert_eq!(
+            statuses(&t.db, "r1").await,
+            vec![JS_RUNNING.to_owned(), JS_NEW.to_owned()],
+            "{}",
+            t.backend
+        );
+        assert_eq!(logged(&t.db, "r1").await, 0);
+    });
+}
