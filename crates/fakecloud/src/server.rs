@@ -173,6 +173,9 @@ impl LoopbackServer {
                 .wrap(from_fn(gate))
         })
         .workers(1)
+        // One connection per request, so that once a fake is down no
+        // kept-alive connection can still reach it.
+        .keep_alive(actix_web::http::KeepAlive::Disabled)
         .disable_signals()
         .shutdown_timeout(0)
         .listen(listener)?

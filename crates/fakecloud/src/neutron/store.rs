@@ -200,7 +200,8 @@ impl Store {
         resource: &str,
     ) -> Res<()> {
         for (k, v) in body {
-            if matches!(k.as_str(), "tenant_id" | "project_id") && !target.contains_key("id") {
+            // The owner given on create was applied by `base`.
+            if matches!(k.as_str(), "tenant_id" | "project_id") && target.get(k) == Some(v) {
                 continue;
             }
             if allowed.contains(&k.as_str()) {

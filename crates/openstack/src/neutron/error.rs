@@ -148,7 +148,7 @@ impl NeutronError {
             (404, _) => NeutronError::NotFound(e),
             (409, "IpAddressInUse") => NeutronError::IpAddressInUse(e),
             (409, "OverQuota") => NeutronError::OverQuota(e),
-            (409, k) if k.ends_with("InUse") || k.contains("InUseBy") => NeutronError::InUse(e),
+            (409, k) if k.contains("InUse") => NeutronError::InUse(e),
             (409, _) => NeutronError::Conflict(e),
             (500..=599, _) => NeutronError::Server(e),
             _ => NeutronError::Http(e),

@@ -97,12 +97,19 @@ macro_rules! resource {
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 
+        impl $name {
+            /// The id Neutron gave it (empty before creation).
+            pub fn id(&self) -> &str {
+                self.id.as_deref().unwrap_or_default()
+            }
+        }
+
         impl $crate::neutron::Resource for $name {
             const SINGULAR: &'static str = $singular;
             const PLURAL: &'static str = $plural;
             const PATH: &'static str = $path;
             fn id(&self) -> &str {
-                self.id.as_deref().unwrap_or_default()
+                $name::id(self)
             }
         }
     };
