@@ -11,6 +11,7 @@ mod dburl;
 mod error;
 
 pub mod agents;
+pub mod endpoints;
 pub mod jobs;
 pub mod migrate;
 pub mod models;

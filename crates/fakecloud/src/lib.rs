@@ -5,9 +5,17 @@
 //! headers redacted) for assertions, and a fake can be taken down to test
 //! how clients behave when a service is unreachable or failing.
 
+mod cloud;
 pub mod keystone;
+pub mod neutron;
 mod record;
 mod server;
 
+pub use cloud::{AdminCredentials, FakeCloud, FakeCloudBuilder};
 pub use keystone::FakeKeystone;
+pub use neutron::FakeNeutron;
 pub use record::RecordedRequest;
+
+/// Decides whether a token is valid and for which project; lets a fake
+/// service accept exactly the tokens a fake Keystone issued.
+pub type TokenCheck = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

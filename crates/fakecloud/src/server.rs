@@ -4,6 +4,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
@@ -25,9 +26,30 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// What an injected fault does to a matching request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FaultAction {
+    /// Answer this status (with the service's error body) instead.
+    Status(StatusCode),
+    /// Sleep this long before handling the request normally, so a client
+    /// with a shorter timeout gives up.
+    Delay(Duration),
+}
+
+/// The next `remaining` requests whose path starts with `path_prefix`
+/// (and whose method is `method`, when given) suffer `action`.
+#[derive(Debug, Clone)]
+pub(crate) struct Fault {
+    pub(crate) method: Option<String>,
+    pub(crate) path_prefix: String,
+    pub(crate) remaining: usize,
+    pub(crate) action: FaultAction,
+}
+
 pub(crate) struct Control {
     requests: Mutex<Vec<RecordedRequest>>,
     forced_status: Mutex<Option<StatusCode>>,
+    faults: Mutex<Vec<Fault>>,
     render_error: RenderError,
 }
 
@@ -42,6 +64,32 @@ impl Control {
 
     pub(crate) fn set_forced_status(&self, status: Option<StatusCode>) {
         *lock(&self.forced_status) = status;
+    }
+
+    pub(crate) fn add_fault(&self, fault: Fault) {
+        lock(&self.faults).push(fault);
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    /// Consumes one use of the first fault matching the request.
+    fn take_fault(&self, method: &str, path: &str) -> Option<FaultAction> {
+        let mut faults = lock(&self.faults);
+        let i = faults.iter().position(|f| {
+            f.remaining > 0
+                && path.starts_with(&f.path_prefix)
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        faults[i].remaining -= 1;
+        let action = faults[i].action;
+        if faults[i].remaining == 0 {
+            faults.remove(i);
+        }
+        Some(action)
     }
 }
 
@@ -58,12 +106,19 @@ async fn gate(
         if let Some(status) = forced {
             return Ok(req.into_response((control.render_error)(status)));
         }
+        match control.take_fault(req.method().as_str(), req.path()) {
+            Some(FaultAction::Status(status)) => {
+                return Ok(req.into_response((control.render_error)(status)));
+            }
+            Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+            None => {}
+        }
     }
     next.call(req).await
 }
 
 pub(crate) struct LoopbackServer {
-    addr: SocketAddr,
+    addr: Mutex<SocketAddr>,
     control: Arc<Control>,
     configure: Configure,
     handle: Mutex<Option<ServerHandle>>,
@@ -81,10 +136,11 @@ impl LoopbackServer {
         let addr = listener.local_addr()?;
         let configure = configure_for(&format!("http://{addr}"));
         let server = Self {
-            addr,
+            addr: Mutex::new(addr),
             control: Arc::new(Control {
                 requests: Mutex::new(Vec::new()),
                 forced_status: Mutex::new(None),
+                faults: Mutex::new(Vec::new()),
                 render_error,
             }),
             configure,
@@ -95,7 +151,7 @@ impl LoopbackServer {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", *lock(&self.addr))
     }
 
     pub(crate) fn control(&self) -> &Control {
@@ -117,6 +173,9 @@ impl LoopbackServer {
                 .wrap(from_fn(gate))
         })
         .workers(1)
+        // One connection per request, so that once a fake is down no
+        // kept-alive connection can still reach it.
+        .keep_alive(actix_web::http::KeepAlive::Disabled)
         .disable_signals()
         .shutdown_timeout(0)
         .listen(listener)?
@@ -136,10 +195,21 @@ impl LoopbackServer {
             }
             Ok(())
         } else if lock(&self.handle).is_none() {
-            self.serve(TcpListener::bind(self.addr)?)
+            let addr = *lock(&self.addr);
+            self.serve(TcpListener::bind(addr)?)
         } else {
             Ok(())
         }
+    }
+
+    /// Stop, then serve the same routes and data on a new free port, as a
+    /// service moved to another address does. Returns the new URL.
+    pub(crate) async fn move_to_new_port(&self) -> io::Result<String> {
+        self.set_down(true).await?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        *lock(&self.addr) = listener.local_addr()?;
+        self.serve(listener)?;
+        Ok(self.url())
     }
 }
 

@@ -8,10 +8,16 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tricircle_fakecloud::FakeKeystone;
-use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator, ValidateError};
+use tricircle_fakecloud::{FakeCloud, FakeKeystone};
+use tricircle_openstack::endpoints::MemoryEndpointCache;
+use tricircle_openstack::keystone::{
+    Interface, KeystoneAuthConfig, PasswordAuth, TokenValidator, ValidateError,
+};
+use tricircle_openstack::neutron::{Filters, Network, NeutronError, RetryPolicy, Subnet};
+use tricircle_openstack::{Clients, ClientsConfig, Secret};
 
 const SERVICE_PASSWORD: &str = "Sekr1t-service-pw";
+const ADMIN_PASSWORD: &str = "Xjob-Adm1n-pw";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -82,13 +88,80 @@ async fn auth_and_validation_log_no_secrets() {
         Err(ValidateError::Unavailable(_))
     ));
 
+    // The job daemon's clients: auth, catalog refresh, Neutron calls,
+    // errors, retries and a renewal after revocation.
+    let cloud = FakeCloud::builder()
+        .region("RegionOne")
+        .admin("xjob-admin", ADMIN_PASSWORD, "service")
+        .build()
+        .await;
+    let a = cloud.admin().clone();
+    let clients = Clients::new(
+        ClientsConfig {
+            auth: PasswordAuth {
+                auth_url: a.auth_url,
+                username: a.username,
+                password: Secret::new(a.password),
+                user_domain_name: a.user_domain_name,
+                project_name: a.project_name,
+                project_domain_name: a.project_domain_name,
+            },
+            timeout: Duration::from_secs(5),
+            auto_refresh_endpoint: true,
+            retry: RetryPolicy {
+                retries: 1,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(5),
+            },
+            interface: Interface::Public,
+            insecure: false,
+            cafile: None,
+        },
+        Arc::new(MemoryEndpointCache::new()),
+    )
+    .unwrap();
+    let n = clients.neutron("RegionOne");
+    let net = n
+        .create_network(&Network {
+            name: Some("n1".into()),
+            ..Network::default()
+        })
+        .await
+        .unwrap();
+    let first_admin_token = clients.session().token().await.unwrap();
+    let bad = n
+        .create_subnet(&Subnet {
+            network_id: net.id.clone(),
+            cidr: Some("not-a-cidr".into()),
+            ..Subnet::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, NeutronError::BadRequest(_)));
+    cloud
+        .neutron("RegionOne")
+        .fail_next(None, "/v2.0/ports", 1, 500);
+    n.list_ports(&Filters::new()).await.unwrap();
+    cloud.keystone().revoke_user_tokens(&cloud.admin_user_id);
+    n.list_networks(&Filters::new()).await.unwrap();
+    let second_admin_token = clients.session().token().await.unwrap();
+    assert!(!Arc::ptr_eq(&first_admin_token, &second_admin_token));
+    cloud.move_region("RegionOne").await;
+    n.list_networks(&Filters::new()).await.unwrap();
+
     let logs = captured.text();
+    assert!(logs.contains("retrying Neutron call"), "{logs}");
+    assert!(logs.contains("Neutron endpoint moved"), "{logs}");
+    assert!(logs.contains("Neutron refused the service token"), "{logs}");
     // The capture works and saw this crate's events.
     assert!(logs.contains("obtained a service token"), "{logs}");
     assert!(logs.contains("token rejected"), "{logs}");
     assert!(logs.contains("TRACE"), "{logs}");
     for secret in [
         SERVICE_PASSWORD,
+        ADMIN_PASSWORD,
+        first_admin_token.secret().expose(),
+        second_admin_token.secret().expose(),
         first_service_token.secret().expose(),
         second_service_token.secret().expose(),
         good.as_str(),

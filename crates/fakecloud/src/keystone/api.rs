@@ -21,6 +21,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, store: Shared, base: BaseU
         .app_data(web::Data::new(base))
         .service(web::resource("/").route(web::get().to(versions)))
         .service(web::resource(["/v3", "/v3/"]).route(web::get().to(version_v3)))
+        .service(web::resource("/v3/auth/catalog").route(web::get().to(catalog)))
         .service(
             web::resource("/v3/auth/tokens")
                 .route(web::post().to(issue_token))
@@ -160,4 +161,21 @@ async fn validate_token(req: HttpRequest, store: Shared, base: web::Data<BaseUrl
             .json(body),
         None => error_response(StatusCode::INTERNAL_SERVER_ERROR),
     }
+}
+
+async fn catalog(req: HttpRequest, store: Shared, base: web::Data<BaseUrl>) -> HttpResponse {
+    let store = lock(&store);
+    let Some(caller) = header_str(&req, "X-Auth-Token").and_then(|t| store.live_token(t)) else {
+        return unauthorized(&base, "The request you have made requires authentication.");
+    };
+    if matches!(caller.scope, super::store::Scope::Unscoped) {
+        return HttpResponse::Forbidden().json(error_body(
+            StatusCode::FORBIDDEN,
+            "The service catalog is empty.",
+        ));
+    }
+    HttpResponse::Ok().json(json!({
+        "catalog": store.current_catalog(),
+        "links": {"self": format!("{}/v3/auth/catalog", base.0), "previous": null, "next": null},
+    }))
 }

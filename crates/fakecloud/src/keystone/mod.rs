@@ -122,6 +122,18 @@ impl FakeKeystone {
         lock(&self.store).add_endpoint(service_type, region_id, interface, url)
     }
 
+    /// Points an endpoint at a new URL, as `openstack endpoint set --url`.
+    pub fn set_endpoint_url(&self, endpoint_id: &str, url: &str) {
+        lock(&self.store).set_endpoint_url(endpoint_id, url);
+    }
+
+    /// A check other fakes use to accept only tokens this Keystone would:
+    /// the project of a live project-scoped token.
+    pub fn token_checker(&self) -> crate::TokenCheck {
+        let store = self.store.clone();
+        std::sync::Arc::new(move |token: &str| lock(&store).token_project(token))
+    }
+
     /// Mints a project-scoped token for `user_id`, valid for `ttl` by the
     /// fake's clock, as if the user had authenticated with a password.
     pub fn issue_token(&self, user_id: &str, project_id: &str, ttl: Duration) -> String {

@@ -248,6 +248,28 @@ impl Store {
         id
     }
 
+    pub(crate) fn set_endpoint_url(&mut self, endpoint_id: &str, url: &str) {
+        let ep = self
+            .endpoints
+            .iter_mut()
+            .find(|e| e.id == endpoint_id)
+            .unwrap_or_else(|| panic!("fake keystone: no endpoint with id {endpoint_id}"));
+        ep.url = url.into();
+    }
+
+    /// The catalog a token sees now (`GET /v3/auth/catalog`).
+    pub(crate) fn current_catalog(&self) -> Value {
+        self.catalog()
+    }
+
+    /// The project a live project-scoped token is for.
+    pub(crate) fn token_project(&self, id: &str) -> Option<String> {
+        match &self.live_token(id)?.scope {
+            Scope::Project(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
     // ----- tokens ---------------------------------------------------------
 
     pub(crate) fn issue(

@@ -132,6 +132,20 @@ impl Catalog {
             })
     }
 
+    /// `region -> url` of every `service_type` endpoint with `interface`
+    /// that names a region.
+    pub fn urls_by_region(
+        &self,
+        service_type: &str,
+        interface: Interface,
+    ) -> BTreeMap<String, String> {
+        self.endpoints
+            .iter()
+            .filter(|((t, i, _), _)| t == service_type && *i == interface)
+            .filter_map(|((_, _, r), url)| r.clone().map(|r| (r, url.clone())))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.endpoints.len()
     }

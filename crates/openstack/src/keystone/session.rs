@@ -190,6 +190,56 @@ impl Session {
             .map(str::to_owned)
     }
 
+    /// The catalog as Keystone has it now (`GET /v3/auth/catalog`), which
+    /// may differ from the one in the current token when endpoints moved
+    /// after it was issued.
+    pub async fn fetch_catalog(&self) -> Result<Catalog, Error> {
+        let url = format!(
+            "{}/auth/catalog",
+            self.identity_url.as_str().trim_end_matches('/')
+        );
+        let mut retried = false;
+        loop {
+            let tok = self.token().await?;
+            let resp = self
+                .http
+                .get(&url)
+                .header("X-Auth-Token", tok.header_value())
+                .send()
+                .await
+                .map_err(|e| Error::unreachable(&url, &e))?;
+            let status = resp.status();
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| Error::unreachable(&url, &e))?;
+            if status == reqwest::StatusCode::UNAUTHORIZED && !retried {
+                self.invalidate(&tok).await;
+                retried = true;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(Error::Status {
+                    method: "GET".into(),
+                    url,
+                    status: status.as_u16(),
+                    message: keystone_error_message(&bytes),
+                });
+            }
+            #[derive(serde::Deserialize)]
+            struct Body {
+                catalog: Vec<super::catalog::CatalogService>,
+            }
+            let body: Body = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+                url: url.clone(),
+                reason: format!("bad catalog body: {e}"),
+            })?;
+            let catalog = Catalog::from_services(body.catalog);
+            tracing::debug!(url = %url, endpoints = catalog.len(), "read the service catalog");
+            return Ok(catalog);
+        }
+    }
+
     async fn authenticate(&self) -> Result<AuthToken, Error> {
         let url = self.tokens_url.as_str();
         tracing::debug!(

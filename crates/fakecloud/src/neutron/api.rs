@@ -1,0 +1,491 @@
+//! The fake Neutron's HTTP surface: `/v2.0/...` routing, token checks,
+//! bulk bodies, filters and `fields`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::store::{fault, Fault, Res, Store};
+use crate::server::lock;
+use crate::TokenCheck;
+
+pub(crate) type Shared = web::Data<Mutex<Store>>;
+
+/// Who may call; `None` accepts any non-empty token.
+#[derive(Clone)]
+pub(crate) struct Auth(pub(crate) Option<TokenCheck>);
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, store: Shared, auth: Auth) {
+    cfg.app_data(store)
+        .app_data(web::Data::new(auth))
+        .service(web::resource("/").route(web::get().to(versions)))
+        .service(web::scope("/v2.0").default_service(web::to(dispatch)));
+}
+
+async fn versions() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"versions": [{"id": "v2.0", "status": "CURRENT", "links": []}]}))
+}
+
+fn neutron_error(status: u16, kind: &str, message: &str) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .json(json!({"NeutronError": {"type": kind, "message": message, "detail": ""}}))
+}
+
+/// Neutron's body for a status forced by a fault or an unknown path.
+pub(crate) fn error_response(status: StatusCode) -> HttpResponse {
+    let (kind, message) = match status.as_u16() {
+        404 => ("HTTPNotFound", "The resource could not be found."),
+        405 => (
+            "HTTPMethodNotAllowed",
+            "The method is not allowed for this resource.",
+        ),
+        503 => (
+            "HTTPServiceUnavailable",
+            "The server is currently unavailable.",
+        ),
+        _ => (
+            "HTTPInternalServerError",
+            "Request Failed: internal server error while processing your request.",
+        ),
+    };
+    neutron_error(status.as_u16(), kind, message)
+}
+
+fn from_fault(f: Fault) -> HttpResponse {
+    neutron_error(f.status, &f.kind, &f.message)
+}
+
+/// keystonemiddleware's answer to a missing or bad token.
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Keystone uri=\"fake\""))
+        .json(json!({"error": {"code": 401, "title": "Unauthorized",
+            "message": "The request you have made requires authentication."}}))
+}
+
+/// Collection segment -> (store collection, singular, plural).
+fn collection(seg: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match seg {
+        "networks" => ("networks", "network", "networks"),
+        "subnets" => ("subnets", "subnet", "subnets"),
+        "ports" => ("ports", "port", "ports"),
+        "routers" => ("routers", "router", "routers"),
+        "floatingips" => ("floatingips", "floatingip", "floatingips"),
+        "security-groups" => ("security_groups", "security_group", "security_groups"),
+        "security-group-rules" => (
+            "security_group_rules",
+            "security_group_rule",
+            "security_group_rules",
+        ),
+        "trunks" => ("trunks", "trunk", "trunks"),
+        "qos/policies" => ("policies", "policy", "policies"),
+        _ => return None,
+    })
+}
+
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+const NOT_FILTERS: &[&str] = &[
+    "fields",
+    "limit",
+    "marker",
+    "sort_key",
+    "sort_dir",
+    "page_reverse",
+];
+
+fn scalar_matches(v: &Value, want: &str) -> bool {
+    match v {
+        Value::String(s) => s == want,
+        Value::Bool(b) => match want.to_ascii_lowercase().as_str() {
+            "true" | "1" => *b,
+            "false" | "0" => !*b,
+            _ => false,
+        },
+        Value::Number(n) => n.to_string() == want,
+        Value::Null => want.is_empty() || want == "None",
+        _ => false,
+    }
+}
+
+fn matches(res: &Value, key: &str, wants: &[String]) -> bool {
+    let Some(v) = res.get(key) else {
+        return false;
+    };
+    if key == "fixed_ips" {
+        // `fixed_ips=ip_address=10.0.0.3` / `fixed_ips=subnet_id=...`
+        return wants.iter().any(|w| {
+            let (k, want) = w.split_once('=').unwrap_or(("", w));
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f.get(k).is_some_and(|x| scalar_matches(x, want)))
+        });
+    }
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .any(|i| wants.iter().any(|w| scalar_matches(i, w))),
+        _ => wants.iter().any(|w| scalar_matches(v, w)),
+    }
+}
+
+/// Filters and `fields` over a rendered collection, as Neutron's API
+/// layer applies them.
+fn list(items: Vec<Value>, query: &[(String, String)]) -> Res<Vec<Value>> {
+    let mut filters: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut fields: Vec<&str> = Vec::new();
+    for (k, v) in query {
+        if k == "fields" {
+            fields.push(v);
+        } else if !NOT_FILTERS.contains(&k.as_str()) {
+            filters.entry(k).or_default().push(v.clone());
+        }
+    }
+    for key in filters.keys() {
+        if !items.is_empty() && !items.iter().any(|i| i.get(*key).is_some()) {
+            return Err(fault(
+                400,
+                "HTTPBadRequest",
+                format!("[{key}] is invalid attribute for filtering"),
+            ));
+        }
+    }
+    Ok(items
+        .into_iter()
+        .filter(|i| filters.iter().all(|(k, w)| matches(i, k, w)))
+        .map(|i| select_fields(i, &fields))
+        .collect())
+}
+
+fn select_fields(v: Value, fields: &[&str]) -> Value {
+    if fields.is_empty() {
+        return v;
+    }
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| fields.contains(&k.as_str()))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn project_of(req: &HttpRequest, auth: &Auth) -> Option<String> {
+    let token = req
+        .headers()
+        .get("X-Auth-Token")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())?;
+    match &auth.0 {
+        Some(check) => check(token),
+        None => Some("fake-project".into()),
+    }
+}
+
+fn body_object<'a>(body: &'a Value, key: &str) -> Res<&'a Map<String, Value>> {
+    body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        fault(
+            400,
+            "BadRequest",
+            format!("Bad {key} request: Unable to find '{key}' in request body."),
+        )
+    })
+}
+
+type Create = fn(&mut Store, &str, &Map<String, Value>) -> Res<Value>;
+type Update = fn(&mut Store, &str, &Map<String, Value>) -> Res<Value>;
+type Delete = fn(&mut Store, &str) -> Res<()>;
+
+fn handlers(coll: &str) -> (Create, Update, Delete) {
+    match coll {
+        "networks" => (
+            Store::create_network,
+            Store::update_network,
+            Store::delete_network,
+        ),
+        "subnets" => (
+            Store::create_subnet,
+            Store::update_subnet,
+            Store::delete_subnet,
+        ),
+        "ports" => (Store::create_port, Store::update_port, Store::delete_port),
+        "routers" => (
+            Store::create_router,
+            Store::update_router,
+            Store::delete_router,
+        ),
+        "floatingips" => (
+            Store::create_floatingip,
+            Store::update_floatingip,
+            Store::delete_floatingip,
+        ),
+        "security_groups" => (
+            Store::create_security_group,
+            Store::update_security_group,
+            Store::delete_security_group,
+        ),
+        "security_group_rules" => (
+            Store::create_security_group_rule,
+            |_, _, _| {
+                Err(fault(
+                    405,
+                    "HTTPMethodNotAllowed",
+                    "Security group rules cannot be updated.",
+                ))
+            },
+            Store::delete_security_group_rule,
+        ),
+        "trunks" => (
+            Store::create_trunk,
+            Store::update_trunk,
+            Store::delete_trunk,
+        ),
+        _ => (
+            Store::create_qos_policy,
+            Store::update_qos_policy,
+            Store::delete_qos_policy,
+        ),
+    }
+}
+
+async fn dispatch(
+    req: HttpRequest,
+    body: web::Bytes,
+    store: Shared,
+    auth: web::Data<Auth>,
+) -> HttpResponse {
+    let Some(project) = project_of(&req, &auth) else {
+        return unauthorized();
+    };
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return neutron_error(400, "HTTPBadRequest", "Malformed request body");
+            }
+        }
+    };
+    let path = req
+        .path()
+        .trim_start_matches("/v2.0/")
+        .trim_end_matches(".json")
+        .to_owned();
+    let query = query_pairs(req.query_string());
+    let mut store = lock(&store);
+    // Every write is all-or-nothing, as in Neutron's DB transactions.
+    let before = (req.method() != Method::GET).then(|| store.clone());
+    let result = route(&mut store, req.method(), &path, &query, &body, &project);
+    match result {
+        Ok((status, v)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            match v {
+                Some(v) => HttpResponse::build(status).json(v),
+                None => HttpResponse::build(status).finish(),
+            }
+        }
+        Err(f) => {
+            if let Some(b) = before {
+                *store = b;
+            }
+            from_fault(f)
+        }
+    }
+}
+
+fn route(
+    store: &mut Store,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &Value,
+    project: &str,
+) -> Res<(u16, Option<Value>)> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // QoS rules: qos/policies/{id}/{kind}_rules[/{rule}]
+    if segs.len() >= 4 && segs[0] == "qos" && segs[1] == "policies" {
+        return qos_rules(store, method, &segs[2..], query, body);
+    }
+    let (head, rest) = if segs.first() == Some(&"qos") && segs.len() >= 2 {
+        ("qos/policies".to_owned(), &segs[2.min(segs.len())..])
+    } else if let Some((h, r)) = segs.split_first() {
+        ((*h).to_owned(), r)
+    } else {
+        return Err(fault(
+            404,
+            "HTTPNotFound",
+            "The resource could not be found.",
+        ));
+    };
+    let Some((coll, singular, plural)) = collection(&head) else {
+        return Err(fault(
+            404,
+            "HTTPNotFound",
+            "The resource could not be found.",
+        ));
+    };
+    let (create, update, delete) = handlers(coll);
+    let not_allowed = || {
+        fault(
+            405,
+            "HTTPMethodNotAllowed",
+            "The method is not allowed for this resource.",
+        )
+    };
+    match (method.as_str(), rest) {
+        ("GET", []) => {
+            let items: Vec<Value> = store
+                .all(coll)
+                .iter()
+                .map(|v| store.render(coll, v))
+                .collect();
+            Ok((200, Some(json!({ plural: list(items, query)? }))))
+        }
+        ("POST", []) => {
+            if let Some(many) = body.get(plural).and_then(Value::as_array) {
+                let mut out = Vec::new();
+                for one in many {
+                    let obj = one
+                        .as_object()
+                        .ok_or_else(|| fault(400, "BadRequest", "Bulk items must be objects"))?;
+                    out.push(create(store, project, obj)?);
+                }
+                return Ok((201, Some(json!({ plural: out }))));
+            }
+            let v = create(store, project, body_object(body, singular)?)?;
+            Ok((201, Some(json!({ singular: v }))))
+        }
+        ("GET", [id]) => {
+            let v = store
+                .find(coll, id)
+                .map(|v| store.render(coll, v))
+                .ok_or_else(|| missing(coll, id))?;
+            let fields: Vec<&str> = query
+                .iter()
+                .filter(|(k, _)| k == "fields")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            Ok((200, Some(json!({ singular: select_fields(v, &fields) }))))
+        }
+        ("PUT", [id]) => {
+            if store.find(coll, id).is_none() {
+                return Err(missing(coll, id));
+            }
+            let v = update(store, id, body_object(body, singular)?)?;
+            Ok((200, Some(json!({ singular: v }))))
+        }
+        ("DELETE", [id]) => {
+            delete(store, id)?;
+            Ok((204, None))
+        }
+        ("PUT", [id, action]) => {
+            let obj = body.as_object().cloned().unwrap_or_default();
+            let v = match (coll, *action) {
+                ("routers", "add_router_interface") => store.add_router_interface(id, &obj)?,
+                ("routers", "remove_router_interface") => {
+                    store.remove_router_interface(id, &obj)?
+                }
+                ("trunks", "add_subports") => store.add_subports(id, &obj)?,
+                ("trunks", "remove_subports") => store.remove_subports(id, &obj)?,
+                _ => return Err(not_allowed()),
+            };
+            Ok((200, Some(v)))
+        }
+        ("GET", [id, "get_subports"]) if coll == "trunks" => {
+            let t = store
+                .find(coll, id)
+                .cloned()
+                .ok_or_else(|| missing(coll, id))?;
+            Ok((200, Some(json!({"sub_ports": t["sub_ports"]}))))
+        }
+        _ => Err(not_allowed()),
+    }
+}
+
+fn missing(coll: &str, id: &str) -> Fault {
+    let (kind, what) = match coll {
+        "networks" => ("NetworkNotFound", "Network"),
+        "subnets" => ("SubnetNotFound", "Subnet"),
+        "ports" => ("PortNotFound", "Port"),
+        "routers" => ("RouterNotFound", "Router"),
+        "floatingips" => ("FloatingIPNotFound", "Floating IP"),
+        "security_groups" => ("SecurityGroupNotFound", "Security group"),
+        "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
+        "trunks" => ("TrunkNotFound", "Trunk"),
+        _ => ("QosPolicyNotFound", "QoS policy"),
+    };
+    fault(404, kind, format!("{what} {id} could not be found."))
+}
+
+fn qos_rules(
+    store: &mut Store,
+    method: &Method,
+    segs: &[&str],
+    query: &[(String, String)],
+    body: &Value,
+) -> Res<(u16, Option<Value>)> {
+    let policy = segs[0];
+    let plural = segs[1];
+    let kind = match plural {
+        "bandwidth_limit_rules" => "bandwidth_limit",
+        "dscp_marking_rules" => "dscp_marking",
+        "minimum_bandwidth_rules" => "minimum_bandwidth",
+        _ => {
+            return Err(fault(
+                404,
+                "HTTPNotFound",
+                "The resource could not be found.",
+            ))
+        }
+    };
+    let singular = &plural[..plural.len() - 1];
+    let strip = |mut v: Value| {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("qos_policy_id");
+            m.remove("type");
+        }
+        v
+    };
+    match (method.as_str(), &segs[2..]) {
+        ("GET", []) => {
+            let items = store
+                .qos_rules(policy, kind)?
+                .into_iter()
+                .map(strip)
+                .collect();
+            Ok((200, Some(json!({ plural: list(items, query)? }))))
+        }
+        ("POST", []) => {
+            let v = store.create_qos_rule(policy, kind, body_object(body, singular)?)?;
+            Ok((201, Some(json!({ singular: strip(v) }))))
+        }
+        ("GET", [id]) => Ok((
+            200,
+            Some(json!({ singular: strip(store.qos_rule(policy, kind, id)?) })),
+        )),
+        ("PUT", [id]) => {
+            let v = store.update_qos_rule(policy, kind, id, body_object(body, singular)?)?;
+            Ok((200, Some(json!({ singular: strip(v) }))))
+        }
+        ("DELETE", [id]) => {
+            store.delete_qos_rule(policy, kind, id)?;
+            Ok((204, None))
+        }
+        _ => Err(fault(
+            405,
+            "HTTPMethodNotAllowed",
+            "The method is not allowed for this resource.",
+        )),
+    }
+}

@@ -1,0 +1,148 @@
+//! A fake Neutron v2.0 server for one region.
+//!
+//! It answers the calls Tricircle's client makes with Neutron's status
+//! codes, bodies and rules (IPAM from allocation pools, router interface
+//! and gateway ports, extra-route and floating-IP reachability checks,
+//! in-use conflicts, filters and `fields`); see `doc/fakecloud.md` for what
+//! it reproduces and what it does not. Tests inject faults per path, take
+//! the region down or move it to another port.
+
+mod api;
+mod ipam;
+mod store;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use serde_json::Value;
+
+use self::store::Store;
+use crate::record::RecordedRequest;
+use crate::server::{lock, Configure, Fault, FaultAction, LoopbackServer};
+use crate::TokenCheck;
+
+pub struct FakeNeutron {
+    region: String,
+    server: LoopbackServer,
+    store: web::Data<Mutex<Store>>,
+}
+
+impl std::fmt::Debug for FakeNeutron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeNeutron")
+            .field("region", &self.region)
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeNeutron {
+    /// Starts on a free loopback port, accepting any non-empty token (as
+    /// the project `fake-project`). Panics if no port can be bound.
+    pub async fn start(region: &str) -> Self {
+        Self::try_start(region, None)
+            .await
+            .expect("fake neutron: cannot listen on 127.0.0.1")
+    }
+
+    /// Starts with `check` deciding which tokens are valid (and for which
+    /// project), as keystonemiddleware does against Keystone.
+    pub async fn try_start(region: &str, check: Option<TokenCheck>) -> io::Result<Self> {
+        let store = web::Data::new(Mutex::new(Store::new()));
+        let auth = api::Auth(check);
+        let configure_for = |_: &str| -> Configure {
+            let store = store.clone();
+            Arc::new(move |cfg: &mut web::ServiceConfig| {
+                api::configure(cfg, store.clone(), auth.clone());
+            })
+        };
+        let server = LoopbackServer::start(configure_for, api::error_response)?;
+        Ok(Self {
+            region: region.to_owned(),
+            server,
+            store,
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:40123` (`/v2.0` is under
+    /// it, as in a devstack catalog).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Lets networks and routers name `zone` in `availability_zone_hints`
+    /// (real Neutron learns zones from its agents).
+    pub fn add_availability_zone(&self, zone: &str) {
+        lock(&self.store).availability_zones.insert(zone.to_owned());
+    }
+
+    /// Everything in a collection (`networks`, `subnets`, `ports`,
+    /// `routers`, `floatingips`, `security_groups`, `security_group_rules`,
+    /// `trunks`, `policies`, `qos_rules`), as stored.
+    pub fn dump(&self, collection: &str) -> Vec<Value> {
+        lock(&self.store).all(collection).to_vec()
+    }
+
+    /// The next `n` requests whose path starts with `path_prefix` (and use
+    /// `method`, if given) are answered with `status` and Neutron's error
+    /// body, without being handled.
+    pub fn fail_next(&self, method: Option<&str>, path_prefix: &str, n: usize, status: u16) {
+        let status = StatusCode::from_u16(status)
+            .unwrap_or_else(|_| panic!("fake neutron: {status} is not an HTTP status"));
+        self.server.control().add_fault(Fault {
+            method: method.map(str::to_owned),
+            path_prefix: path_prefix.to_owned(),
+            remaining: n,
+            action: FaultAction::Status(status),
+        });
+    }
+
+    /// The next `n` matching requests are held for `delay` before being
+    /// handled, so a client with a shorter timeout gives up on them.
+    pub fn delay_next(&self, method: Option<&str>, path_prefix: &str, n: usize, delay: Duration) {
+        self.server.control().add_fault(Fault {
+            method: method.map(str::to_owned),
+            path_prefix: path_prefix.to_owned(),
+            remaining: n,
+            action: FaultAction::Delay(delay),
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.server.control().clear_faults();
+    }
+
+    /// Down: connections are refused. Up again: same port, same data.
+    pub async fn set_down(&self, down: bool) -> io::Result<()> {
+        self.server.set_down(down).await
+    }
+
+    /// Serve the same data from a new port; returns the new URL. The old
+    /// port refuses connections from now on.
+    pub async fn move_to_new_port(&self) -> io::Result<String> {
+        self.server.move_to_new_port().await
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.server.control().requests()
+    }
+
+    /// How many requests had this method and path (query ignored).
+    pub fn request_count(&self, method: &str, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+            .count()
+    }
+
+    pub fn clear_requests(&self) {
+        self.server.control().clear_requests();
+    }
+}

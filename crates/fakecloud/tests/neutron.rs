@@ -1,0 +1,173 @@
+//! The fake Neutron over raw HTTP: auth, error bodies, filters, faults.
+
+use serde_json::{json, Value};
+use tricircle_fakecloud::{FakeCloud, FakeNeutron};
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, url);
+    if let Some(t) = token {
+        req = req.header("X-Auth-Token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn tokens_are_checked_against_keystone() {
+    let cloud = FakeCloud::builder().region("RegionOne").build().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v2.0/networks", cloud.neutron("RegionOne").url());
+    let (status, body) = call(&http, reqwest::Method::GET, url.clone(), None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], 401);
+    let (status, _) = call(
+        &http,
+        reqwest::Method::GET,
+        url.clone(),
+        Some("bogus"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let token = cloud.keystone().issue_token(
+        &cloud.admin_user_id,
+        &cloud.admin_project_id,
+        std::time::Duration::from_secs(60),
+    );
+    let (status, body) = call(
+        &http,
+        reqwest::Method::POST,
+        url.clone(),
+        Some(&token),
+        Some(json!({"network": {"name": "n"}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["network"]["tenant_id"], json!(cloud.admin_project_id));
+    assert!(cloud.admin().client_section().contains("admin_password = "));
+}
+
+#[tokio::test]
+async fn error_bodies_filters_and_fields() {
+    let n = FakeNeutron::start("RegionOne").await;
+    let http = reqwest::Client::new();
+    let t = Some("any-token");
+    let base = format!("{}/v2.0", n.url());
+    let (status, body) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/networks/nope"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["NeutronError"]["type"], "NetworkNotFound");
+    assert_eq!(body["NeutronError"]["detail"], "");
+    let (_, a) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/networks"),
+        t,
+        Some(json!({"network": {"name": "a"}})),
+    )
+    .await;
+    call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/networks"),
+        t,
+        Some(json!({"network": {"name": "b", "router:external": true}})),
+    )
+    .await;
+    let (_, l) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/networks?name=a&name=b&fields=name"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(l, json!({"networks": [{"name": "a"}, {"name": "b"}]}));
+    let (_, l) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/networks?router%3Aexternal=True&fields=name"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(l, json!({"networks": [{"name": "b"}]}));
+    let (status, body) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/networks?colour=red"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let id = a["network"]["id"].as_str().unwrap();
+    let (status, body) = call(
+        &http,
+        reqwest::Method::PUT,
+        format!("{base}/networks/{id}"),
+        t,
+        Some(json!({"network": {"status": "DOWN"}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = call(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{base}/networks/{id}"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn faults_down_and_moves() {
+    let n = FakeNeutron::start("RegionOne").await;
+    let http = reqwest::Client::new();
+    let t = Some("tok");
+    let url = || format!("{}/v2.0/ports", n.url());
+    n.fail_next(Some("GET"), "/v2.0/ports", 2, 503);
+    let (s1, b1) = call(&http, reqwest::Method::GET, url(), t, None).await;
+    let (s2, _) = call(&http, reqwest::Method::GET, url(), t, None).await;
+    let (s3, _) = call(&http, reqwest::Method::GET, url(), t, None).await;
+    assert_eq!((s1, s2, s3), (503, 503, 200));
+    assert_eq!(b1["NeutronError"]["type"], "HTTPServiceUnavailable");
+    assert_eq!(n.request_count("GET", "/v2.0/ports"), 3);
+
+    let old = n.url();
+    n.set_down(true).await.unwrap();
+    assert!(http.get(url()).send().await.is_err(), "connection refused");
+    n.set_down(false).await.unwrap();
+    assert_eq!(n.url(), old);
+    assert_eq!(
+        call(&http, reqwest::Method::GET, url(), t, None).await.0,
+        200
+    );
+
+    let new = n.move_to_new_port().await.unwrap();
+    assert_ne!(new, old);
+    assert!(http.get(format!("{old}/v2.0/ports")).send().await.is_err());
+    assert_eq!(
+        call(&http, reqwest::Method::GET, url(), t, None).await.0,
+        200
+    );
+}

@@ -1,0 +1,438 @@
+//! A typed Neutron v2.0 client for one region.
+//!
+//! Every call resolves the region's endpoint through the shared
+//! [`EndpointResolver`](crate::endpoints::EndpointResolver), sends the
+//! service token, renews that token once on a 401, retries connection
+//! failures and 5xx answers with backoff (never a 4xx), and, when the
+//! endpoint does not answer at all and `auto_refresh_endpoint` is on, reads
+//! the catalog again and retries once at the new address.
+
+mod error;
+mod filters;
+mod floatingips;
+mod networks;
+mod ports;
+mod qos;
+mod retry;
+mod routers;
+mod security_groups;
+mod subnets;
+mod trunks;
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+pub use self::error::{ApiError, NeutronError};
+pub use self::filters::Filters;
+pub use self::floatingips::FloatingIp;
+pub use self::networks::Network;
+pub use self::ports::{FixedIp, Port};
+pub use self::qos::{QosPolicy, QosRule, QosRuleKind};
+pub use self::retry::RetryPolicy;
+pub use self::routers::{ExternalGatewayInfo, Route, Router, RouterInterface};
+pub use self::security_groups::{SecurityGroup, SecurityGroupRule};
+pub use self::subnets::{AllocationPool, HostRoute, Subnet};
+pub use self::trunks::{SubPort, Trunk};
+
+use crate::endpoints::EndpointResolver;
+use crate::keystone::Session;
+
+/// Device owners Neutron itself gives ports.
+pub mod device_owner {
+    pub const ROUTER_INTERFACE: &str = "network:router_interface";
+    pub const ROUTER_GATEWAY: &str = "network:router_gateway";
+    pub const FLOATING_IP: &str = "network:floatingip";
+    pub const DHCP: &str = "network:dhcp";
+    pub const TRUNK_SUBPORT: &str = "trunk:subport";
+}
+
+/// A Neutron resource with a collection under `/v2.0/`.
+pub trait Resource: Serialize + DeserializeOwned + Send + Sync {
+    /// Body key of one, e.g. `network`.
+    const SINGULAR: &'static str;
+    /// Body key of many, e.g. `networks`.
+    const PLURAL: &'static str;
+    /// Collection path under `/v2.0/`, e.g. `networks`, `qos/policies`.
+    const PATH: &'static str;
+
+    /// The id Neutron gave it (empty before creation).
+    fn id(&self) -> &str;
+}
+
+/// Deserializes `"k": null` as `Some(None)` and a missing key (via
+/// `default`) as `None`, for attributes where an explicit null means
+/// something (no gateway, disassociate).
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Declares a resource struct whose fields are all optional (so the same
+/// struct is a create/update body and an answer) and which keeps the
+/// attributes it does not name in `extra`.
+macro_rules! resource {
+    (
+        $(#[$m:meta])*
+        $name:ident [$singular:literal, $plural:literal, $path:literal] {
+            $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            $(
+                $(#[$fm])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+            /// Attributes this client does not model, kept as they came.
+            #[serde(flatten)]
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+
+        impl $name {
+            /// The id Neutron gave it (empty before creation).
+            pub fn id(&self) -> &str {
+                self.id.as_deref().unwrap_or_default()
+            }
+        }
+
+        impl $crate::neutron::Resource for $name {
+            const SINGULAR: &'static str = $singular;
+            const PLURAL: &'static str = $plural;
+            const PATH: &'static str = $path;
+            fn id(&self) -> &str {
+                $name::id(self)
+            }
+        }
+    };
+}
+pub(crate) use resource;
+
+/// Typed list/get/create/bulk-create/update/delete wrappers for a
+/// resource.
+macro_rules! crud {
+    ($ty:ty, $list:ident, $get:ident, $create:ident, $bulk:ident, $update:ident, $delete:ident) => {
+        impl $crate::neutron::NeutronClient {
+            pub async fn $list(
+                &self,
+                filters: &$crate::neutron::Filters,
+            ) -> Result<Vec<$ty>, $crate::neutron::NeutronError> {
+                self.list::<$ty>(filters).await
+            }
+            pub async fn $get(&self, id: &str) -> Result<$ty, $crate::neutron::NeutronError> {
+                self.get::<$ty>(id).await
+            }
+            pub async fn $create(&self, body: &$ty) -> Result<$ty, $crate::neutron::NeutronError> {
+                self.create::<$ty>(body).await
+            }
+            pub async fn $bulk(
+                &self,
+                bodies: &[$ty],
+            ) -> Result<Vec<$ty>, $crate::neutron::NeutronError> {
+                self.create_bulk::<$ty>(bodies).await
+            }
+            pub async fn $update(
+                &self,
+                id: &str,
+                body: &$ty,
+            ) -> Result<$ty, $crate::neutron::NeutronError> {
+                self.update::<$ty>(id, body).await
+            }
+            pub async fn $delete(&self, id: &str) -> Result<(), $crate::neutron::NeutronError> {
+                self.delete::<$ty>(id).await
+            }
+        }
+    };
+}
+pub(crate) use crud;
+
+/// Neutron in one region. Cheap to clone.
+#[derive(Clone)]
+pub struct NeutronClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    region: String,
+    session: Arc<Session>,
+    http: reqwest::Client,
+    resolver: Arc<EndpointResolver>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for NeutronClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NeutronClient")
+            .field("region", &self.inner.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done(Option<Value>),
+    /// Worth trying again after a backoff.
+    Retry(NeutronError),
+    Fail(NeutronError),
+}
+
+impl NeutronClient {
+    pub(crate) fn new(
+        region: String,
+        session: Arc<Session>,
+        http: reqwest::Client,
+        resolver: Arc<EndpointResolver>,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                region,
+                session,
+                http,
+                resolver,
+                retry,
+            }),
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// One Neutron call: `path` is relative to `/v2.0/`. Answers the body,
+    /// or `None` for 204.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, NeutronError> {
+        let resolver = &self.inner.resolver;
+        let region = self.region();
+        let mut refreshed = false;
+        loop {
+            let base = resolver.resolve(region).await?;
+            let result = self
+                .with_retries(&base, method.clone(), path, query, body)
+                .await;
+            match result {
+                Err(e) if e.is_connection_failure() && resolver.auto_refresh() && !refreshed => {
+                    refreshed = true;
+                    tracing::warn!(region, error = %e, "Neutron endpoint not answering; reading the catalog again");
+                    resolver.forget(region, &base).await;
+                    resolver.refresh().await?;
+                    let now = resolver.resolve(region).await?;
+                    if now == base {
+                        // The catalog still says the same: it is down, not moved.
+                        return Err(e);
+                    }
+                    tracing::info!(region, url = %now, "Neutron endpoint moved");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn with_retries(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, NeutronError> {
+        let url = format!("{}/v2.0/{}", base.trim_end_matches('/'), path);
+        let retry = self.inner.retry;
+        let mut reauthenticated = false;
+        let mut retries = 0;
+        loop {
+            let token = self.inner.session.token().await?;
+            let attempt = self
+                .attempt(&url, method.clone(), query, body, &token)
+                .await;
+            match attempt {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Fail(NeutronError::Unauthorized(e)) if !reauthenticated => {
+                    // Our token was revoked or expired early: renew once.
+                    tracing::info!(url = %url, "Neutron refused the service token; renewing it");
+                    self.inner.session.invalidate(&token).await;
+                    reauthenticated = true;
+                    let _ = e;
+                }
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(e) if retries < retry.retries => {
+                    let wait = retry.backoff(retries);
+                    retries += 1;
+                    tracing::warn!(url = %url, method = %method, error = %e, attempt = retries, ?wait, "retrying Neutron call");
+                    tokio::time::sleep(wait).await;
+                }
+                Attempt::Retry(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        method: Method,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        token: &crate::keystone::AuthToken,
+    ) -> Attempt {
+        tracing::debug!(method = %method, url, "Neutron request");
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .header("X-Auth-Token", token.header_value())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                NeutronError::Timeout {
+                    url: url.to_owned(),
+                }
+            } else {
+                match crate::Error::unreachable(url, &e) {
+                    crate::Error::Unreachable { url, reason } => {
+                        NeutronError::Unreachable { url, reason }
+                    }
+                    other => NeutronError::Keystone(other),
+                }
+            }
+        };
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(transport(e)),
+        };
+        let status = resp.status();
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Attempt::Retry(transport(e)),
+        };
+        tracing::trace!(method = %method, url, status = status.as_u16(), "Neutron answered");
+        if status.is_success() {
+            if bytes.is_empty() || status == reqwest::StatusCode::NO_CONTENT {
+                return Attempt::Done(None);
+            }
+            return match serde_json::from_slice(&bytes) {
+                Ok(v) => Attempt::Done(Some(v)),
+                Err(e) => Attempt::Fail(NeutronError::Protocol {
+                    url: url.to_owned(),
+                    reason: format!("body is not JSON: {e}"),
+                }),
+            };
+        }
+        let err = NeutronError::from_response(method.as_str(), url, status.as_u16(), &bytes);
+        if status.is_server_error() {
+            Attempt::Retry(err)
+        } else {
+            Attempt::Fail(err)
+        }
+    }
+
+    fn take<T: DeserializeOwned>(
+        &self,
+        body: Option<Value>,
+        key: &str,
+        path: &str,
+    ) -> Result<T, NeutronError> {
+        let protocol = |reason: String| NeutronError::Protocol {
+            url: format!("{}: /v2.0/{path}", self.region()),
+            reason,
+        };
+        let mut body = body.ok_or_else(|| protocol("empty body".into()))?;
+        let v = body
+            .get_mut(key)
+            .map(Value::take)
+            .ok_or_else(|| protocol(format!("no '{key}' in the body")))?;
+        serde_json::from_value(v).map_err(|e| protocol(format!("bad '{key}': {e}")))
+    }
+
+    /// `GET /v2.0/<path>` with filters, for collections the typed helpers
+    /// do not cover.
+    pub async fn list_at<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        filters: &Filters,
+    ) -> Result<Vec<R>, NeutronError> {
+        let body = self
+            .request(Method::GET, path, filters.pairs(), None)
+            .await?;
+        self.take(body, key, path)
+    }
+
+    pub async fn list<R: Resource>(&self, filters: &Filters) -> Result<Vec<R>, NeutronError> {
+        self.list_at(R::PATH, R::PLURAL, filters).await
+    }
+
+    pub async fn get<R: Resource>(&self, id: &str) -> Result<R, NeutronError> {
+        let path = format!("{}/{id}", R::PATH);
+        let body = self.request(Method::GET, &path, &[], None).await?;
+        self.take(body, R::SINGULAR, &path)
+    }
+
+    /// Like [`NeutronClient::get`] but a 404 is `Ok(None)`.
+    pub async fn find<R: Resource>(&self, id: &str) -> Result<Option<R>, NeutronError> {
+        match self.get::<R>(id).await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create<R: Resource>(&self, body: &R) -> Result<R, NeutronError> {
+        let doc = serde_json::json!({ R::SINGULAR: body });
+        let resp = self.request(Method::POST, R::PATH, &[], Some(&doc)).await?;
+        self.take(resp, R::SINGULAR, R::PATH)
+    }
+
+    /// One request creating all of `bodies` (`{"<plural>": [...]}`);
+    /// Neutron creates all or none.
+    pub async fn create_bulk<R: Resource>(&self, bodies: &[R]) -> Result<Vec<R>, NeutronError> {
+        let doc = serde_json::json!({ R::PLURAL: bodies });
+        let resp = self.request(Method::POST, R::PATH, &[], Some(&doc)).await?;
+        self.take(resp, R::PLURAL, R::PATH)
+    }
+
+    pub async fn update<R: Resource>(&self, id: &str, body: &R) -> Result<R, NeutronError> {
+        let path = format!("{}/{id}", R::PATH);
+        let doc = serde_json::json!({ R::SINGULAR: body });
+        let resp = self.request(Method::PUT, &path, &[], Some(&doc)).await?;
+        self.take(resp, R::SINGULAR, &path)
+    }
+
+    pub async fn delete<R: Resource>(&self, id: &str) -> Result<(), NeutronError> {
+        let path = format!("{}/{id}", R::PATH);
+        self.request(Method::DELETE, &path, &[], None).await?;
+        Ok(())
+    }
+
+    /// `PUT /v2.0/<collection>/<id>/<action>` with `body`, answering the
+    /// raw body (router interfaces, trunk subports, extra routes).
+    pub async fn action(
+        &self,
+        collection: &str,
+        id: &str,
+        action: &str,
+        body: &Value,
+    ) -> Result<Option<Value>, NeutronError> {
+        let path = format!("{collection}/{id}/{action}");
+        self.request(Method::PUT, &path, &[], Some(body)).await
+    }
+}
