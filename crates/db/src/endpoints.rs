@@ -117,3 +117,58 @@ pub fn refresh(
     }
     Ok(out)
 }
+
+pub fn create(conn: &mut AnyConnection, e: &CachedEndpoint) -> Result<CachedEndpoint, DbError> {
+    diesel::insert_into(cached_endpoints::table)
+        .values(e)
+        .execute(conn)?;
+    get(conn, &e.service_id)
+}
+
+pub fn get(conn: &mut AnyConnection, service_id: &str) -> Result<CachedEndpoint, DbError> {
+    cached_endpoints::table
+        .find(service_id)
+        .select(CachedEndpoint::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("cached endpoint {service_id}")))
+}
+
+/// Endpoints, optionally only those of one pod and/or service type.
+pub fn list(
+    conn: &mut AnyConnection,
+    pod_id: Option<&str>,
+    service_type: Option<&str>,
+) -> Result<Vec<CachedEndpoint>, DbError> {
+    let mut q = cached_endpoints::table
+        .select(CachedEndpoint::as_select())
+        .into_boxed();
+    if let Some(p) = pod_id {
+        q = q.filter(cached_endpoints::pod_id.eq(p.to_string()));
+    }
+    if let Some(t) = service_type {
+        q = q.filter(cached_endpoints::service_type.eq(t.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Change the URL of an endpoint; [`DbError::NotFound`] when absent.
+pub fn update_url(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    service_url: &str,
+) -> Result<CachedEndpoint, DbError> {
+    get(conn, service_id)?;
+    diesel::update(cached_endpoints::table.find(service_id))
+        .set(cached_endpoints::service_url.eq(service_url))
+        .execute(conn)?;
+    get(conn, service_id)
+}
+
+pub fn delete(conn: &mut AnyConnection, service_id: &str) -> Result<(), DbError> {
+    let n = diesel::delete(cached_endpoints::table.find(service_id)).execute(conn)?;
+    if n == 0 {
+        return Err(DbError::NotFound(format!("cached endpoint {service_id}")));
+    }
+    Ok(())
+}

@@ -50,7 +50,7 @@ fn ambiguous_rows_are_left_alone() {
         let mut c = t.db.get().unwrap();
         pods::create(&mut c, &pod("p1", "RegionOne", "az1")).unwrap();
         for (id, url) in [("e1", "http://a"), ("e2", "http://b")] {
-            pods::endpoints::create(
+            endpoints::create(
                 &mut c,
                 &tricircle_db::models::CachedEndpoint {
                     service_id: id.into(),

@@ -2,7 +2,7 @@ mod common;
 
 use common::each_synced;
 use tricircle_db::models::{CachedEndpoint, NewPod, NewRouting};
-use tricircle_db::pods::{self, endpoints};
+use tricircle_db::{endpoints, pods};
 use tricircle_db::{routings, DbError};
 
 fn pod(id: &str, region: &str, az: &str) -> NewPod {
