@@ -185,8 +185,11 @@ rabbitmq_start() {
         _rmq_write_config "$(_rmq_password)"
         rm -f "$RMQ_PID"
         _rmq_log "starting RabbitMQ node $RMQ_NODE on 127.0.0.1:$TRICIRCLE_RABBIT_PORT"
-        (cd "$RMQ_STATE" && setsid "$(_rmq_bin rabbitmq-server)" \
-            </dev/null >"$RMQ_LOG_DIR/startup.log" 2>&1 &)
+        # Detached, every standard stream redirected and no shell left
+        # waiting on it: callers' pipes (cargo, tee) must not stay open.
+        local server
+        server="$(_rmq_bin rabbitmq-server)"
+        (cd "$RMQ_STATE" && exec setsid "$server" </dev/null >"$RMQ_LOG_DIR/startup.log" 2>&1) &
         if ! _rmq_ctl wait --timeout 90 "$RMQ_PID" >/dev/null 2>&1; then
             _rmq_log "RabbitMQ did not start; last log lines:"
             tail -n 20 "$RMQ_LOG_DIR/startup.log" >&2 || true
