@@ -1,0 +1,108 @@
+//! Test helpers: the broker from `TRICIRCLE_TEST_RABBIT_URL` (started by
+//! scripts/lib/rabbitmq.sh) and the oslo.messaging venv. When either is
+//! missing the tests are skipped with a note, or fail when
+//! `TRICIRCLE_TEST_REQUIRE_ALL=1` (as crates/db/src/testing.rs does).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tricircle_rpc::{RpcConfig, TransportUrl};
+
+pub const RABBIT_ENV: &str = "TRICIRCLE_TEST_RABBIT_URL";
+pub const RESTART_ENV: &str = "TRICIRCLE_TEST_RABBIT_RESTART";
+pub const REQUIRE_ALL_ENV: &str = "TRICIRCLE_TEST_REQUIRE_ALL";
+
+fn require_all() -> bool {
+    std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1")
+}
+
+fn missing(what: &str, how: &str) {
+    if require_all() {
+        panic!("{REQUIRE_ALL_ENV}=1 but {what}: {how}");
+    }
+    eprintln!("skipping: {what} ({how})");
+}
+
+const START_HINT: &str = "source scripts/lib/rabbitmq.sh; rabbitmq_start";
+
+pub fn rabbit_url() -> Option<TransportUrl> {
+    match std::env::var(RABBIT_ENV) {
+        Ok(v) if !v.trim().is_empty() => Some(TransportUrl::parse(&v).expect("valid test URL")),
+        _ => {
+            missing(&format!("{RABBIT_ENV} is not set"), START_HINT);
+            None
+        }
+    }
+}
+
+pub fn restart_command() -> Option<String> {
+    match std::env::var(RESTART_ENV) {
+        Ok(v) if !v.trim().is_empty() => Some(v),
+        _ => {
+            missing(&format!("{RESTART_ENV} is not set"), START_HINT);
+            None
+        }
+    }
+}
+
+/// The venv's interpreter (`$TRICIRCLE_OSLO_VENV` or target/oslo-venv).
+pub fn oslo_python() -> Option<PathBuf> {
+    let venv = std::env::var("TRICIRCLE_OSLO_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/oslo-venv")
+        });
+    let py = venv.join("bin/python");
+    if py.exists() {
+        Some(py)
+    } else {
+        missing(
+            &format!("no oslo.messaging venv at {}", venv.display()),
+            "source scripts/lib/oslo-venv.sh; oslo_venv",
+        );
+        None
+    }
+}
+
+pub fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+pub fn config(url: TransportUrl, exchange: &str, durable: bool) -> RpcConfig {
+    let mut cfg = RpcConfig::new(url);
+    cfg.control_exchange = exchange.to_string();
+    cfg.durable = durable;
+    cfg.cast_timeout = Duration::from_secs(10);
+    cfg
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A context as oslo.context's to_dict() (plus Tricircle's tenant keys).
+pub fn context() -> Map<String, Value> {
+    json!({
+        "user": "user-1", "user_id": "user-1", "tenant": "project-1",
+        "project_id": "project-1", "roles": ["admin", "member"], "is_admin": true,
+        "request_id": "req-0b6f", "auth_token": "secret-token-value",
+        "user_name": "alice", "tenant_name": "demo"
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,165 @@
+//! Wire interop with Python oslo.messaging (scripts in tests/interop/).
+//! Both tests use the reference's real names (exchange `openstack`, topic
+//! `xjob`), so they run one at a time.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, Mutex};
+use tricircle_rpc::{consume, CancellationToken, Publisher, TOPIC_XJOB};
+
+static XJOB: Mutex<()> = Mutex::const_new(());
+
+fn python_command(py: &std::path::Path, script: &str) -> Command {
+    let mut cmd = Command::new(py);
+    cmd.current_dir(common::interop_dir())
+        .arg(script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn python_cast_reaches_our_consumer() {
+    common::init_tracing();
+    let Some(url) = common::rabbit_url() else {
+        return;
+    };
+    let Some(py) = common::oslo_python() else {
+        return;
+    };
+    let _serial = XJOB.lock().await;
+    let cfg = common::config(url, "openstack", false);
+    let server = common::unique("node");
+    let (tx, mut rx) = mpsc::channel(16);
+    let stop = CancellationToken::new();
+    let task = {
+        let (cfg, server, stop) = (cfg.clone(), server.clone(), stop.clone());
+        tokio::spawn(async move { consume(cfg, TOPIC_XJOB, &server, tx, stop).await.unwrap() })
+    };
+    // Wait until our queues are bound: probe through our server's topic.
+    let publisher = Publisher::new(cfg);
+    let probe_topic = format!("{TOPIC_XJOB}.{server}");
+    let mut ready = false;
+    for _ in 0..60 {
+        publisher
+            .cast(&probe_topic, &common::context(), "probe", json!({}))
+            .await
+            .unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+            if m.method == "probe" {
+                ready = true;
+                break;
+            }
+        }
+    }
+    assert!(ready, "consumer never became ready");
+
+    let router = common::unique("router");
+    let ctx = json!({"user_id": "user-1", "project_id": "project-1", "is_admin": true,
+                     "roles": ["admin"], "auth_token": "py-secret-token", "request_id": "req-py-1"});
+    let status = python_command(&py, "cast.py")
+        .args([
+            "--method",
+            "configure_route",
+            "--job-type",
+            "configure_route",
+            "--resource-id",
+            &router,
+        ])
+        .args(["--context", &ctx.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .expect("run cast.py");
+    assert!(status.success(), "cast.py failed: {status}");
+
+    let got = loop {
+        let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("python cast not received")
+            .expect("consumer ended");
+        if m.args["payload"]["configure_route"] == json!(router) {
+            break m;
+        }
+    };
+    assert_eq!(got.method, "configure_route");
+    assert_eq!(got.args, json!({"payload": {"configure_route": router}}));
+    assert_eq!(got.version.as_deref(), Some("1.0"));
+    assert_eq!(got.unique_id.as_ref().map(|u| u.len()), Some(32));
+    let c = &got.context;
+    assert_eq!(c["user"], "user-1");
+    assert_eq!(c["project_id"], "project-1");
+    assert_eq!(c["is_admin"], true);
+    assert_eq!(c["roles"], json!(["admin"]));
+    assert_eq!(c["request_id"], "req-py-1");
+    assert_eq!(c["auth_token"], "py-secret-token");
+    assert!(!format!("{got:?}").contains("py-secret-token"));
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn our_cast_reaches_python_rpc_server() {
+    common::init_tracing();
+    let Some(url) = common::rabbit_url() else {
+        return;
+    };
+    let Some(py) = common::oslo_python() else {
+        return;
+    };
+    let _serial = XJOB.lock().await;
+    let mut child = python_command(&py, "server.py")
+        .args([
+            "--server",
+            &common::unique("pynode"),
+            "--count",
+            "1000",
+            "--timeout",
+            "120",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start server.py");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("server.py not ready")
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("READY"));
+
+    let publisher = Publisher::new(common::config(url, "openstack", false));
+    let resource = format!("pod-1#{}#net-1", common::unique("router"));
+    publisher
+        .cast(
+            TOPIC_XJOB,
+            &common::context(),
+            "setup_bottom_router",
+            json!({"payload": {"router_setup": resource}}),
+        )
+        .await
+        .expect("cast");
+    let got: Value = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("python server received nothing")
+            .unwrap()
+            .expect("server.py exited");
+        let v: Value = serde_json::from_str(&line).expect("JSON line");
+        if v["payload"]["router_setup"] == json!(resource) {
+            break v;
+        }
+    };
+    assert_eq!(got["method"], "setup_bottom_router");
+    assert_eq!(got["payload"], json!({"router_setup": resource}));
+    assert_eq!(got["context"]["user"], "user-1");
+    assert_eq!(got["context"]["project_id"], "project-1");
+    assert_eq!(got["context"]["auth_token"], "secret-token-value");
+    let _ = child.kill().await;
+}

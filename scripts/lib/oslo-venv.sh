@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# A Python virtualenv with oslo.messaging and oslo.context, for the RPC
+# wire-interop tests (crates/rpc/tests/interop).
+#
+# Source this file, then call:
+#   oslo_venv   create (or reuse) target/oslo-venv; installs python3-venv
+#               first when it is missing (Debian, as root)
+#
+# The tests find the interpreter at target/oslo-venv/bin/python
+# (or $TRICIRCLE_OSLO_VENV/bin/python).
+
+oslo_venv() {
+    local venv="${TRICIRCLE_OSLO_VENV:-$PWD/target/oslo-venv}"
+    local py="$venv/bin/python"
+    if [[ -x "$py" ]] && "$py" -c 'import oslo_messaging, oslo_context' 2>/dev/null; then
+        return 0
+    fi
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+            echo "oslo-venv: installing python3-venv" >&2
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv || return 1
+        else
+            echo "oslo-venv: python3 venv/ensurepip missing (install python3-venv)" >&2
+            return 1
+        fi
+    fi
+    echo "oslo-venv: creating $venv with oslo.messaging and oslo.context" >&2
+    python3 -m venv "$venv" &&
+        "$venv/bin/pip" install -q --disable-pip-version-check oslo.messaging oslo.context &&
+        "$py" -c 'import oslo_messaging, oslo_context'
+}
