@@ -9,6 +9,9 @@
 # The tests find the interpreter at target/oslo-venv/bin/python
 # (or $TRICIRCLE_OSLO_VENV/bin/python).
 
+# shellcheck source=packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
+
 oslo_venv() {
     local venv="${TRICIRCLE_OSLO_VENV:-$PWD/target/oslo-venv}"
     local py="$venv/bin/python"
@@ -16,14 +19,7 @@ oslo_venv() {
         return 0
     fi
     if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-        if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-            echo "oslo-venv: installing python3-venv" >&2
-            DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv || return 1
-        else
-            echo "oslo-venv: python3 venv/ensurepip missing (install python3-venv)" >&2
-            return 1
-        fi
+        packages_install python3-venv || return 1
     fi
     echo "oslo-venv: creating $venv with oslo.messaging and oslo.context" >&2
     python3 -m venv "$venv" &&

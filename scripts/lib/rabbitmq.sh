@@ -22,6 +22,9 @@
 # No plugins are enabled (so nothing listens on 15672 or 25672).
 # The test URL is rabbit://tricircle:<password>@127.0.0.1:<port>/tricircle.
 
+# shellcheck source=packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
+
 TRICIRCLE_RABBIT_PORT="${TRICIRCLE_RABBIT_PORT:-15673}"
 TRICIRCLE_RABBIT_DIST_PORT="${TRICIRCLE_RABBIT_DIST_PORT:-25673}"
 TRICIRCLE_RABBIT_EPMD_PORT="${TRICIRCLE_RABBIT_EPMD_PORT:-14369}"
@@ -40,30 +43,7 @@ _rmq_bin() {
 }
 
 rabbitmq_install() {
-    if [[ "$(dpkg-query -W -f='${Status}' rabbitmq-server 2>/dev/null)" == "install ok installed" ]]; then
-        return 0
-    fi
-    if [[ "$(id -u)" != 0 ]]; then
-        _rmq_log "rabbitmq-server is missing (run as root to install it)"
-        return 1
-    fi
-    _rmq_log "installing rabbitmq-server"
-    # Keep the package's maintainer scripts from starting the system node:
-    # the tests run their own.
-    local policy=/usr/sbin/policy-rc.d created_policy=0 rc=0
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        created_policy=1
-    fi
-    {
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server
-    } || rc=$?
-    if ((created_policy)); then
-        rm -f "$policy"
-    fi
-    return "$rc"
+    packages_install rabbitmq-server
 }
 
 # Sets the RMQ_* paths and exports the environment every rabbitmq script
