@@ -9,7 +9,7 @@ use tricircle_db::{Db, DbError, PoolOptions};
 use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
 use tricircle_policy::{Enforcer, PolicyError};
 
-use crate::dispatch::{DatabaseOnly, JobDispatcher};
+use crate::dispatch::{JobDispatcher, RpcDispatcher};
 use crate::state::{AppState, Auth};
 
 /// Why the API could not start; each names what to fix.
@@ -152,7 +152,12 @@ pub fn build_state(
 /// Serve until SIGTERM (graceful: in-flight requests finish, up to 30 s) or
 /// SIGINT.
 pub async fn run(config: Config) -> Result<(), StartupError> {
-    let state = web::Data::new(build_state(&config, Arc::new(DatabaseOnly))?);
+    let rpc =
+        tricircle_rpc::config_from(&config).map_err(|e| StartupError::Option(e.to_string()))?;
+    tracing::info!(broker = %rpc.transport_url, "jobs are cast to xjob over this message bus");
+    let dispatcher = RpcDispatcher::start(rpc)
+        .map_err(|e| StartupError::Option(format!("cannot start the caster thread: {e}")))?;
+    let state = web::Data::new(build_state(&config, Arc::new(dispatcher))?);
     let workers = config.default.api_workers.max(1) as usize;
     let addr = (config.default.bind_host, config.default.bind_port);
     let server = HttpServer::new(move || crate::app(state.clone()))

@@ -110,6 +110,8 @@ options! {
         periodic_enable: bool = Kind::Bool, Some("true"), "Run the periodic task that redoes jobs";
         periodic_fuzzy_delay: i64 = INT, Some("60"),
             "The first periodic run waits a random 0..N seconds; 0 starts it at once";
+        periodic_interval: i64 = Kind::Int(Some(1), None), Some("60"),
+            "Seconds between two runs of the periodic task that redoes jobs (not in the original, which always waits 60)";
         debug: bool = Kind::Bool, Some("false"), "Log at debug level instead of info";
         verbose: bool = Kind::Bool, Some("false"),
             "Obsolete oslo.log switch; still accepted, has no effect";

@@ -31,7 +31,10 @@ impl PeriodicSettings {
         PeriodicSettings {
             enabled: o.periodic_enable,
             fuzzy_delay: Duration::from_secs(u64::try_from(o.periodic_fuzzy_delay).unwrap_or(0)),
-            interval: INTERVAL,
+            interval: u64::try_from(o.periodic_interval)
+                .ok()
+                .filter(|s| *s > 0)
+                .map_or(INTERVAL, Duration::from_secs),
         }
     }
 }

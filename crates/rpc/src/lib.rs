@@ -15,6 +15,7 @@ mod connection;
 mod consumer;
 pub mod message;
 mod publisher;
+pub mod testing;
 mod transport_url;
 
 pub use consumer::{consume, topology, Declaration, DeclarationKind, FANOUT_QUEUE_EXPIRES_MS};
@@ -72,4 +73,55 @@ impl RpcConfig {
             cast_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// The message bus the configuration names, as oslo.messaging reads it:
+/// `[DEFAULT] transport_url`, or, when that is unset, the deprecated
+/// `[oslo_messaging_rabbit] rabbit_hosts`/`rabbit_userid`/`rabbit_password`/
+/// `rabbit_virtual_host` options (whose defaults point at guest@localhost).
+pub fn config_from(config: &tricircle_config::Config) -> Result<RpcConfig, RpcError> {
+    let rabbit = &config.rabbit;
+    let mut url = match &config.default.transport_url {
+        Some(url) => TransportUrl::parse(url.expose()).map_err(|e| match e {
+            RpcError::InvalidUrl(why) => {
+                RpcError::InvalidUrl(format!("[DEFAULT] transport_url: {why}"))
+            }
+            other => other,
+        })?,
+        None => {
+            let hosts = rabbit
+                .rabbit_hosts
+                .iter()
+                .map(|hp| {
+                    let (host, port) = match hp.rsplit_once(':') {
+                        Some((h, p)) => (
+                            h,
+                            p.parse().map_err(|_| {
+                                RpcError::InvalidUrl(format!(
+                                    "[oslo_messaging_rabbit] rabbit_hosts: bad port in {hp:?}"
+                                ))
+                            })?,
+                        ),
+                        None => (hp.as_str(), rabbit.rabbit_port),
+                    };
+                    Ok(BrokerHost::new(
+                        host,
+                        port,
+                        &rabbit.rabbit_userid,
+                        rabbit.rabbit_password.expose(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, RpcError>>()?;
+            TransportUrl {
+                hosts,
+                virtual_host: rabbit.rabbit_virtual_host.clone(),
+                tls: false,
+            }
+        }
+    };
+    url.tls |= rabbit.ssl;
+    let mut cfg = RpcConfig::new(url);
+    cfg.control_exchange = config.default.control_exchange.clone();
+    cfg.durable = rabbit.amqp_durable_queues;
+    Ok(cfg)
 }

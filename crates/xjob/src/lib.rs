@@ -3,10 +3,12 @@
 //! job engine, runs the periodic redo task, talks to systemd, and stops
 //! gracefully.
 //!
+//! - [`bus`]: the AMQP consumer feeding casts to the service.
 //! - [`service`]: the service, its options and the cast loop.
 //! - [`notify`]: systemd's `sd_notify` protocol (READY, WATCHDOG, STOPPING).
 //! - [`signal`]: SIGTERM / SIGINT as a future.
 
+pub mod bus;
 pub mod notify;
 pub mod service;
 pub mod signal;

@@ -3,7 +3,8 @@
 use clap::Parser;
 use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
 use tricircle_jobs::{handlers, Registry};
-use tricircle_xjob::{termination_signal, Service};
+use tricircle_rpc::CancellationToken;
+use tricircle_xjob::{bus, termination_signal, Service};
 
 #[derive(Parser)]
 #[command(version, about = "Tricircle job daemon")]
@@ -27,16 +28,24 @@ fn main() {
         handlers::register_all(&mut registry).unwrap_or_else(|e| fail(&e.to_string()));
         let service = Service::from_config(&config, registry)?;
         service.check_database().await?;
-        // Casts reach the engine through `service.casts_sender()`; no AMQP
-        // consumer is attached in this build, so jobs run through the
-        // periodic redo task only.
-        tracing::info!("no message bus consumer attached; serving periodic redos only");
-        service
+        let rpc = tricircle_rpc::config_from(&config).unwrap_or_else(|e| fail(&e.to_string()));
+        let consumer_stop = CancellationToken::new();
+        let consumer = bus::attach(
+            rpc,
+            config.default.host.clone(),
+            service.casts_sender(),
+            consumer_stop.clone(),
+        );
+        let result = service
             .run(async {
                 let name = stop.await;
                 tracing::info!(signal = name, "stop requested");
+                consumer_stop.cancel();
             })
-            .await
+            .await;
+        consumer_stop.cancel();
+        let _ = consumer.await;
+        result
     });
     if let Err(e) = result {
         tracing::error!("{e}");

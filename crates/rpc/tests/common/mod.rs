@@ -10,42 +10,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tricircle_rpc::{RpcConfig, TransportUrl};
 
-pub const RABBIT_ENV: &str = "TRICIRCLE_TEST_RABBIT_URL";
-pub const RESTART_ENV: &str = "TRICIRCLE_TEST_RABBIT_RESTART";
-pub const REQUIRE_ALL_ENV: &str = "TRICIRCLE_TEST_REQUIRE_ALL";
-
-fn require_all() -> bool {
-    std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1")
-}
-
-fn missing(what: &str, how: &str) {
-    if require_all() {
-        panic!("{REQUIRE_ALL_ENV}=1 but {what}: {how}");
-    }
-    eprintln!("skipping: {what} ({how})");
-}
-
-const START_HINT: &str = "source scripts/lib/rabbitmq.sh; rabbitmq_start";
-
-pub fn rabbit_url() -> Option<TransportUrl> {
-    match std::env::var(RABBIT_ENV) {
-        Ok(v) if !v.trim().is_empty() => Some(TransportUrl::parse(&v).expect("valid test URL")),
-        _ => {
-            missing(&format!("{RABBIT_ENV} is not set"), START_HINT);
-            None
-        }
-    }
-}
-
-pub fn restart_command() -> Option<String> {
-    match std::env::var(RESTART_ENV) {
-        Ok(v) if !v.trim().is_empty() => Some(v),
-        _ => {
-            missing(&format!("{RESTART_ENV} is not set"), START_HINT);
-            None
-        }
-    }
-}
+#[allow(unused_imports)]
+pub use tricircle_rpc::testing::{missing, rabbit_url, restart_command};
 
 /// The venv's interpreter (`$TRICIRCLE_OSLO_VENV` or target/oslo-venv).
 pub fn oslo_python() -> Option<PathBuf> {
