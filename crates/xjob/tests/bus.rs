@@ -24,6 +24,9 @@ use tricircle_xjob::{bus, Service, ServiceOptions};
 
 const PROJECT: &str = "project-bus";
 
+/// (router id, request id) of one handler run.
+type Seen = (String, Option<String>);
+
 fn seed(db: &Db, router: &str) {
     db.get()
         .map(|mut c| {
@@ -79,7 +82,7 @@ async fn post_to_success(db: TestDb, rpc: RpcConfig) {
     seed(&db.db, &router);
 
     // xjob: a handler that records what it ran; no periodic task.
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let runs = Arc::new(AtomicUsize::new(0));
     let mut registry = Registry::new();
     registry
