@@ -43,3 +43,28 @@ pub fn rabbit_url() -> Option<crate::TransportUrl> {
 pub fn restart_command() -> Option<String> {
     env_or_missing(RESTART_ENV)
 }
+
+/// The oslo.messaging venv's interpreter (`$TRICIRCLE_OSLO_VENV` or
+/// target/oslo-venv, made by scripts/lib/oslo-venv.sh).
+pub fn oslo_python() -> Option<std::path::PathBuf> {
+    let venv = std::env::var("TRICIRCLE_OSLO_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/oslo-venv")
+        });
+    let py = venv.join("bin/python");
+    if py.exists() {
+        Some(py)
+    } else {
+        missing(
+            &format!("no oslo.messaging venv at {}", venv.display()),
+            "source scripts/lib/oslo-venv.sh; oslo_venv",
+        );
+        None
+    }
+}
+
+/// The Python oslo.messaging peers used by the interop tests.
+pub fn interop_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}

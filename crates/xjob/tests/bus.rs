@@ -77,6 +77,45 @@ fn open_rows(db: &Db, resource: &str) -> usize {
         .unwrap() as usize
 }
 
+/// The admin API on loopback, casting jobs through the broker.
+fn start_api(db: &Db, rpc: RpcConfig) -> (String, actix_web::dev::ServerHandle) {
+    let state = web::Data::new(AppState {
+        db: db.clone(),
+        policy: Enforcer::with_defaults(),
+        auth: Auth::NoAuth,
+        pagination_max_limit: 2000,
+        dispatcher: Arc::new(RpcDispatcher::start(rpc).unwrap()),
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || tricircle_api::app(state.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (base, handle)
+}
+
+async fn post_job(http: &reqwest::Client, base: &str, router: &str) -> Value {
+    let resp = http
+        .post(format!("{base}/v1.0/jobs"))
+        .header("X-Role", "admin")
+        .header("X-Tenant-Id", PROJECT)
+        .header("X-User-Id", "user-1")
+        .json(
+            &json!({"job": {"type": "configure_route", "project_id": PROJECT,
+                               "resource": {"router_id": router}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 async fn post_to_success(db: TestDb, rpc: RpcConfig) {
     let router = format!("router-{}", uuid::Uuid::new_v4().simple());
     seed(&db.db, &router);
@@ -134,44 +173,14 @@ async fn post_to_success(db: TestDb, rpc: RpcConfig) {
         async move { stop.cancelled().await }
     }));
 
-    // The API, casting through the broker.
-    let state = web::Data::new(AppState {
-        db: db.db.clone(),
-        policy: Enforcer::with_defaults(),
-        auth: Auth::NoAuth,
-        pagination_max_limit: 2000,
-        dispatcher: Arc::new(RpcDispatcher::start(rpc).unwrap()),
-    });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || tricircle_api::app(state.clone()))
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-    let api = server.handle();
-    tokio::spawn(server);
+    let (base, api) = start_api(&db.db, rpc);
 
     // The consumer declares its queues asynchronously: post until a job
     // has been run through the bus (each post is a NEW row and a cast).
     let http = reqwest::Client::new();
     let mut posted = Vec::new();
     for _ in 0..100 {
-        let resp = http
-            .post(format!("{base}/v1.0/jobs"))
-            .header("X-Role", "admin")
-            .header("X-Tenant-Id", PROJECT)
-            .header("X-OpenStack-Request-ID", "req-bus-test")
-            .json(
-                &json!({"job": {"type": "configure_route", "project_id": PROJECT,
-                                   "resource": {"router_id": router}}}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let body: Value = resp.json().await.unwrap();
+        let body = post_job(&http, &base, &router).await;
         posted.push(body["job"]["id"].as_str().unwrap().to_owned());
         tokio::time::sleep(Duration::from_millis(100)).await;
         if !log_rows(&db.db, &router).is_empty() && open_rows(&db.db, &router) == 0 {
@@ -211,8 +220,12 @@ async fn post_to_success(db: TestDb, rpc: RpcConfig) {
     consumer.await.unwrap();
 }
 
+/// Both tests use the real topic `xjob` on the test vhost: one at a time.
+static XJOB_TOPIC: Mutex<()> = Mutex::new(());
+
 #[test]
 fn api_post_runs_through_the_broker_to_success() {
+    let _serial = XJOB_TOPIC.lock().unwrap_or_else(|e| e.into_inner());
     let Some(url) = tricircle_rpc::testing::rabbit_url() else {
         return;
     };
@@ -222,4 +235,72 @@ fn api_post_runs_through_the_broker_to_success() {
         let db = TestDb::synced(backend).expect("backend under test");
         actix_web::rt::System::new().block_on(post_to_success(db, rpc.clone()));
     }
+}
+
+/// Wire interop: what our API casts is what a Python oslo.messaging RPC
+/// server (an xjob-shaped endpoint) receives, method, payload and context.
+#[test]
+fn api_cast_reaches_a_python_oslo_messaging_server() {
+    let _serial = XJOB_TOPIC.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(url) = tricircle_rpc::testing::rabbit_url() else {
+        return;
+    };
+    let Some(py) = tricircle_rpc::testing::oslo_python() else {
+        return;
+    };
+    let mut rpc = RpcConfig::new(url);
+    rpc.cast_timeout = Duration::from_secs(10);
+    let db = TestDb::synced(tricircle_db::Backend::Sqlite).unwrap();
+    actix_web::rt::System::new().block_on(async move {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rpc/tests/interop");
+        let mut child = tokio::process::Command::new(py)
+            .current_dir(&interop)
+            .arg("server.py")
+            .args(["--server", &format!("py-{}", uuid::Uuid::new_v4().simple())])
+            .args(["--count", "1000", "--timeout", "120"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start server.py");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("server.py not ready")
+            .unwrap();
+        assert_eq!(first.as_deref(), Some("READY"));
+
+        let router = format!("router-{}", uuid::Uuid::new_v4().simple());
+        seed(&db.db, &router);
+        let (base, api) = start_api(&db.db, rpc);
+        post_job(&reqwest::Client::new(), &base, &router).await;
+        let got: Value = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .expect("the Python server received nothing")
+                .unwrap()
+                .expect("server.py exited");
+            let v: Value = serde_json::from_str(&line).expect("a JSON line");
+            if v["payload"]["configure_route"] == json!(router) {
+                break v;
+            }
+        };
+        assert_eq!(got["method"], "configure_route");
+        assert_eq!(got["payload"], json!({"configure_route": router}));
+        let c = &got["context"];
+        assert_eq!(c["user"], "user-1");
+        assert_eq!(c["project_id"], PROJECT);
+        assert_eq!(c["tenant"], PROJECT);
+        assert_eq!(c["roles"], json!(["admin"]));
+        assert_eq!(c["is_admin"], true);
+        assert!(
+            c["request_id"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("req-")),
+            "{c}"
+        );
+        api.stop(true).await;
+        let _ = child.kill().await;
+    });
 }

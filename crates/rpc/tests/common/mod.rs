@@ -4,37 +4,13 @@
 //! `TRICIRCLE_TEST_REQUIRE_ALL=1` (as crates/db/src/testing.rs does).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tricircle_rpc::{RpcConfig, TransportUrl};
 
 #[allow(unused_imports)]
-pub use tricircle_rpc::testing::{missing, rabbit_url, restart_command};
-
-/// The venv's interpreter (`$TRICIRCLE_OSLO_VENV` or target/oslo-venv).
-pub fn oslo_python() -> Option<PathBuf> {
-    let venv = std::env::var("TRICIRCLE_OSLO_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/oslo-venv")
-        });
-    let py = venv.join("bin/python");
-    if py.exists() {
-        Some(py)
-    } else {
-        missing(
-            &format!("no oslo.messaging venv at {}", venv.display()),
-            "source scripts/lib/oslo-venv.sh; oslo_venv",
-        );
-        None
-    }
-}
-
-pub fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
+pub use tricircle_rpc::testing::{interop_dir, missing, oslo_python, rabbit_url, restart_command};
 
 pub fn config(url: TransportUrl, exchange: &str, durable: bool) -> RpcConfig {
     let mut cfg = RpcConfig::new(url);
