@@ -27,6 +27,14 @@ pub(crate) fn fault(status: u16, kind: &str, message: impl Into<String>) -> Faul
     }
 }
 
+/// A string attribute the request must carry (400 otherwise, as Neutron).
+fn required(body: &Map<String, Value>, key: &str) -> Res<String> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| bad(format!("{key} is required")))
+}
+
 fn bad(message: impl Into<String>) -> Fault {
     fault(
         400,
@@ -550,16 +558,9 @@ impl Store {
     }
 
     pub(crate) fn create_subnet(&mut self, project: &str, body: &Map<String, Value>) -> Res<Value> {
-        let net_id = body
-            .get("network_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("network_id is required"))?
-            .to_owned();
+        let net_id = required(body, "network_id")?;
         let net = self.must("networks", &net_id)?;
-        let cidr_s = body
-            .get("cidr")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("cidr is required"))?;
+        let cidr_s = &required(body, "cidr")?;
         let c = Cidr::parse(cidr_s)
             .ok_or_else(|| bad(format!("'{cidr_s}' is not a valid IP subnet")))?;
         let version = body.get("ip_version").and_then(Value::as_i64).unwrap_or(4);
@@ -870,11 +871,7 @@ impl Store {
     }
 
     pub(crate) fn create_port(&mut self, project: &str, body: &Map<String, Value>) -> Res<Value> {
-        let net_id = body
-            .get("network_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("network_id is required"))?
-            .to_owned();
+        let net_id = required(body, "network_id")?;
         self.must("networks", &net_id)?;
         let mut m = self.base(project, body);
         let mac = self.mac();
@@ -1443,11 +1440,7 @@ impl Store {
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let net_id = body
-            .get("floating_network_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("floating_network_id is required"))?
-            .to_owned();
+        let net_id = required(body, "floating_network_id")?;
         let net = self.must("networks", &net_id)?;
         if net["router:external"] != json!(true) {
             return Err(bad_request(
@@ -1608,11 +1601,7 @@ impl Store {
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let sg = body
-            .get("security_group_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("security_group_id is required"))?
-            .to_owned();
+        let sg = required(body, "security_group_id")?;
         self.must("security_groups", &sg)?;
         let mut m = self.base(project, body);
         for (k, v) in [
@@ -1772,11 +1761,7 @@ impl Store {
     }
 
     pub(crate) fn create_trunk(&mut self, project: &str, body: &Map<String, Value>) -> Res<Value> {
-        let pid = body
-            .get("port_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("port_id is required"))?
-            .to_owned();
+        let pid = required(body, "port_id")?;
         self.must("ports", &pid)?;
         if self.all("trunks").iter().any(|t| s(t, "port_id") == pid) {
             return Err(fault(
