@@ -304,3 +304,29 @@ fn api_cast_reaches_a_python_oslo_messaging_server() {
         let _ = child.kill().await;
     });
 }
+
+/// With the broker unreachable the API still answers, and the job waits as
+/// a NEW row for xjob's periodic task: nothing is lost.
+#[test]
+fn broker_down_leaves_the_job_new() {
+    // Port 1 on loopback: connection refused.
+    let url = tricircle_rpc::TransportUrl::parse("rabbit://u:p@127.0.0.1:1/").unwrap();
+    let db = TestDb::synced(tricircle_db::Backend::Sqlite).unwrap();
+    actix_web::rt::System::new().block_on(async move {
+        let router = format!("router-{}", uuid::Uuid::new_v4().simple());
+        seed(&db.db, &router);
+        let (base, api) = start_api(&db.db, RpcConfig::new(url));
+        let http = reqwest::Client::new();
+        for _ in 0..3 {
+            let body = post_job(&http, &base, &router).await;
+            assert_eq!(body["job"]["status"], "NEW", "{body}");
+        }
+        assert_eq!(
+            open_rows(&db.db, &router),
+            3,
+            "every job is kept as a NEW row"
+        );
+        assert!(log_rows(&db.db, &router).is_empty());
+        api.stop(true).await;
+    });
+}
