@@ -16,6 +16,7 @@
 #   openstack_env_start          start (or reuse) everything, register the
 #                                catalog and the fake availability zones
 #   openstack_env_stop           stop everything started from this state dir
+#   openstack_env_wipe           stop, then delete the state dir
 #   neutron_stop REGION          stop one region's neutron-server (fault tests)
 #   neutron_start REGION         start it again and wait until it answers
 #   neutron_fake_az_agent REGION AZ
@@ -39,6 +40,9 @@
 #   TRICIRCLE_E2E_NEUTRON_CENTRAL_PORT 19601
 #   TRICIRCLE_E2E_NEUTRON_R1_PORT     19602
 #   TRICIRCLE_E2E_NEUTRON_R2_PORT     19603
+#   TRICIRCLE_E2E_API_PORT            19999  (not listened on here: the port our
+#                                     tricircle-api is to use; Keystone's
+#                                     catalog has it as service "tricircle")
 #
 # Availability zones come from agents, and there are none: a zone is made to
 # exist by casting the report_state RPC a DHCP agent would send
@@ -60,6 +64,7 @@ TRICIRCLE_E2E_KEYSTONE_PORT="${TRICIRCLE_E2E_KEYSTONE_PORT:-15000}"
 TRICIRCLE_E2E_NEUTRON_CENTRAL_PORT="${TRICIRCLE_E2E_NEUTRON_CENTRAL_PORT:-19601}"
 TRICIRCLE_E2E_NEUTRON_R1_PORT="${TRICIRCLE_E2E_NEUTRON_R1_PORT:-19602}"
 TRICIRCLE_E2E_NEUTRON_R2_PORT="${TRICIRCLE_E2E_NEUTRON_R2_PORT:-19603}"
+TRICIRCLE_E2E_API_PORT="${TRICIRCLE_E2E_API_PORT:-19999}"
 
 OPENSTACK_E2E_REGIONS=(CentralRegion RegionOne RegionTwo)
 
@@ -243,6 +248,11 @@ _ose_mariadb_password_inner() {
     cat "$MARIADB_STATE/password"
 }
 
+_ose_mariadb_state_inner() {
+    _mariadb_dirs
+    echo "$MARIADB_STATE"
+}
+
 _ose_mariadb_password() { _ose_mariadb _ose_mariadb_password_inner; }
 
 _ose_sql() {
@@ -293,8 +303,12 @@ _ose_transport_url() {
 }
 
 _ose_rabbit_start() {
-    _ose_rabbit rabbitmq_start || return 1
-    local have r
+    local have r rc=0 out="$OSE_LOGS/rabbitmq-start.log"
+    # rabbitmq.sh leaves a shell waiting on the node that keeps the caller's
+    # stdout and stderr open: give it a file, or `scripts/e2e | tee` never ends.
+    _ose_rabbit rabbitmq_start >"$out" 2>&1 || rc=$?
+    cat "$out" >&2
+    ((rc == 0)) || return 1
     have="$(_ose_rabbit_ctl list_vhosts name 2>/dev/null)"
     for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
         if ! grep -qx "$r" <<<"$have"; then
@@ -404,6 +418,7 @@ _ose_keystone_catalog() {
     done
     _ose_log "Keystone: regions, endpoints, projects and users"
     OSE_KS="$OSE_KEYSTONE_URL" OSE_PORTS="$ports" OSE_ADMIN_PASS="$OSE_ADMIN_PASS" \
+        OSE_API_URL="http://127.0.0.1:$TRICIRCLE_E2E_API_PORT/v1.0" \
         OSE_NEUTRON_PASS="$OSE_NEUTRON_PASS" OSE_TRICIRCLE_PASS="$OSE_TRICIRCLE_PASS" \
         OSE_DEMO_PASS="$OSE_DEMO_PASS" env -u PYTHONPATH "$_OSE_PY" - <<'PY' || return 1
 import os
@@ -468,6 +483,13 @@ for region, port in ports.items():
                                 interface=interface, region=region)
         if (identity.id, region, interface) not in have:
             kc.endpoints.create(identity, ks, interface=interface, region=region)
+# Our own admin API, in the central region (as the original's devstack does).
+tricircle = (find(kc.services, type="tricircle")
+             or kc.services.create("tricircle", type="tricircle", description="Tricircle admin API"))
+for interface in ("public", "internal", "admin"):
+    if (tricircle.id, "CentralRegion", interface) not in have:
+        kc.endpoints.create(tricircle, env["OSE_API_URL"], interface=interface,
+                            region="CentralRegion")
 PY
     touch "$marker"
 }
@@ -695,23 +717,37 @@ openstack_env_start() {
     _ose_check_installed || return 1
     _ose_dirs
     _ose_secrets
-    _ose_mariadb_start || return 1
-    _ose_rabbit_start || return 1
-    _ose_keystone_start || return 1
-    _ose_keystone_catalog || return 1
+    _ose_phase MariaDB _ose_mariadb_start || return 1
+    _ose_phase RabbitMQ _ose_rabbit_start || return 1
+    _ose_phase Keystone _ose_keystone_start || return 1
+    _ose_phase "Keystone catalog" _ose_keystone_catalog || return 1
     for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
         _ose_neutron_conf "$r" || return 1
     done
-    _ose_neutron_migrate || return 1
+    _ose_phase "Neutron migrations" _ose_neutron_migrate || return 1
+    _ose_phase "Neutron servers" _ose_neutron_start_all || return 1
+    _ose_phase "availability zones" _ose_register_azs || return 1
+    _ose_write_openrc
+    _ose_log "environment up in $(_ose_since "$t0")s (state in $OSE_STATE)"
+}
+
+_ose_neutron_start_all() {
+    local r
     for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
         _ose_neutron_spawn "$r" || return 1
     done
     for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
         _ose_neutron_wait "$r" || return 1
     done
-    _ose_register_azs || return 1
-    _ose_write_openrc
-    _ose_log "environment up in $(_ose_since "$t0")s (state in $OSE_STATE)"
+}
+
+# Runs a step of the start and logs how long it took.
+_ose_phase() {
+    local name="$1" t0
+    shift
+    t0="$(_ose_now)"
+    "$@" || return 1
+    _ose_log "$name: $(_ose_since "$t0")s"
 }
 
 openstack_env_stop() {
@@ -724,6 +760,16 @@ openstack_env_stop() {
     _ose_stop_pidfile Keystone "$OSE_RUN/keystone.pid"
     _ose_rabbit_stop
     _ose_mariadb mariadb_stop
+}
+
+# Stops everything and removes the state dir (the next start is from scratch).
+openstack_env_wipe() {
+    local mariadb_state
+    openstack_env_stop
+    _ose_dirs
+    mariadb_state="$(_ose_mariadb _ose_mariadb_state_inner)"
+    rm -rf "$mariadb_state" "$OSE_STATE"
+    _ose_log "removed $OSE_STATE"
 }
 
 # openrc files for the openstack CLI (etc/admin-openrc, etc/demo-openrc).
@@ -766,6 +812,7 @@ openstack_env_info() {
     export TRICIRCLE_E2E_NEUTRON_CENTRAL_URL="http://127.0.0.1:$TRICIRCLE_E2E_NEUTRON_CENTRAL_PORT"
     export TRICIRCLE_E2E_NEUTRON_R1_URL="http://127.0.0.1:$TRICIRCLE_E2E_NEUTRON_R1_PORT"
     export TRICIRCLE_E2E_NEUTRON_R2_URL="http://127.0.0.1:$TRICIRCLE_E2E_NEUTRON_R2_PORT"
+    export TRICIRCLE_E2E_API_URL="http://127.0.0.1:$TRICIRCLE_E2E_API_PORT/v1.0"
     export TRICIRCLE_E2E_RABBIT_URL=""
     [[ -s "$OSE_DATA/rabbitmq/password" ]] && TRICIRCLE_E2E_RABBIT_URL="$(_ose_transport_url tricircle)"
     TRICIRCLE_E2E_DB_URL="mysql://root:$(_ose_mariadb_password 2>/dev/null)@127.0.0.1:$TRICIRCLE_E2E_MARIADB_PORT/"
@@ -777,7 +824,7 @@ openstack_env_info() {
         TRICIRCLE_E2E_DEMO_USER TRICIRCLE_E2E_DEMO_PROJECT TRICIRCLE_E2E_DEMO_PASSWORD \
         TRICIRCLE_E2E_SERVICE_USER TRICIRCLE_E2E_SERVICE_PROJECT TRICIRCLE_E2E_SERVICE_PASSWORD \
         TRICIRCLE_E2E_NEUTRON_CENTRAL_URL TRICIRCLE_E2E_NEUTRON_R1_URL TRICIRCLE_E2E_NEUTRON_R2_URL \
-        TRICIRCLE_E2E_RABBIT_URL TRICIRCLE_E2E_DB_URL; do
+        TRICIRCLE_E2E_API_URL TRICIRCLE_E2E_RABBIT_URL TRICIRCLE_E2E_DB_URL; do
         printf '%s=%s\n' "$v" "${!v}"
     done
 }
