@@ -68,6 +68,8 @@ TRICIRCLE_E2E_API_PORT="${TRICIRCLE_E2E_API_PORT:-19999}"
 
 OPENSTACK_E2E_REGIONS=(CentralRegion RegionOne RegionTwo)
 
+_OSE_LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
 # The Debian OpenStack libraries belong to Debian's interpreter, whatever
 # python3 comes first on PATH.
 _OSE_PY=/usr/bin/python3
@@ -304,9 +306,13 @@ _ose_transport_url() {
 
 _ose_rabbit_start() {
     local have r rc=0 out="$OSE_LOGS/rabbitmq-start.log"
-    # rabbitmq.sh leaves a shell waiting on the node that keeps the caller's
-    # stdout and stderr open: give it a file, or `scripts/e2e | tee` never ends.
-    _ose_rabbit rabbitmq_start >"$out" 2>&1 || rc=$?
+    # rabbitmq.sh leaves a shell waiting on the node for as long as it runs,
+    # holding every descriptor of its caller (bash's saved copies included):
+    # start it from a fresh bash whose only descriptors are /dev/null and a
+    # file, or `scripts/e2e | tee` never ends.
+    # shellcheck disable=SC2016
+    _ose_rabbit bash -c 'source "$1" && rabbitmq_start' _ \
+        "$_OSE_LIB/rabbitmq.sh" </dev/null >"$out" 2>&1 || rc=$?
     cat "$out" >&2
     ((rc == 0)) || return 1
     have="$(_ose_rabbit_ctl list_vhosts name 2>/dev/null)"
