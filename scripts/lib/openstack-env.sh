@@ -757,12 +757,17 @@ _ose_phase() {
 }
 
 openstack_env_stop() {
-    local r
+    local r pids=() p
     _ose_dirs
     for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
         _ose_stop_pidfile "neutron-server $r" "$OSE_RUN/neutron-$r.pid" &
+        pids+=("$!")
     done
-    wait
+    # Only these: a bare `wait` would also wait for the servers this shell
+    # started itself.
+    for p in "${pids[@]}"; do
+        wait "$p" || true
+    done
     _ose_stop_pidfile Keystone "$OSE_RUN/keystone.pid"
     _ose_rabbit_stop
     _ose_mariadb mariadb_stop
