@@ -82,8 +82,8 @@ e2e_tricircle_start() {
         echo $! >"$dir/xjob.pid"
     fi
     # Any HTTP answer will do: with keystone auth even / wants a token.
-    local i up=0
-    for i in $(seq 100); do
+    local up=0 _
+    for _ in $(seq 100); do
         if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TRICIRCLE_E2E_API_PORT/")" != 000 ]]; then
             up=1
             break
@@ -104,13 +104,13 @@ e2e_tricircle_start() {
 }
 
 e2e_tricircle_stop() {
-    local dir name pid i
+    local dir name pid _
     dir="$(_e2e_tc_dir)"
     for name in api xjob; do
         _e2e_tc_pid_alive "$dir/$name.pid" || continue
         pid="$(cat "$dir/$name.pid")"
         kill -TERM "$pid"
-        for i in $(seq 150); do
+        for _ in $(seq 150); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.2
         done
