@@ -18,6 +18,7 @@ pub const XJOB_SECTIONS: &[&str] = &[
     "database",
     "client",
     "tricircle",
+    "xjob",
     "oslo_messaging_rabbit",
 ];
 

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use options::{
     ClientOptions, DatabaseOptions, DefaultOptions, KeystoneAuthtokenOptions, OsloPolicyOptions,
-    RabbitOptions, TricircleOptions,
+    RabbitOptions, TricircleOptions, XjobOptions,
 };
 pub use secret::Secret;
 
@@ -56,6 +56,7 @@ pub struct Config {
     pub oslo_policy: OsloPolicyOptions,
     pub client: ClientOptions,
     pub tricircle: TricircleOptions,
+    pub xjob: XjobOptions,
     pub rabbit: RabbitOptions,
     /// The files loaded, in command-line order.
     pub files: Vec<PathBuf>,
@@ -78,6 +79,7 @@ impl Config {
             oslo_policy: OsloPolicyOptions::from_store(&store)?,
             client: ClientOptions::from_store(&store)?,
             tricircle: TricircleOptions::from_store(&store)?,
+            xjob: XjobOptions::from_store(&store)?,
             rabbit: RabbitOptions::from_store(&store)?,
             files: files.to_vec(),
         };

@@ -313,6 +313,14 @@ options! {
 }
 
 options! {
+    /// `[xjob]`: behaviour of the job daemon beyond the reference's options.
+    XjobOptions ["xjob"] {
+        stock_neutron: bool = Kind::Bool, Some("false"),
+            "Also create what the original's Neutron plugins create (bridge subnet pool, network and subnet, bottom networks, north-south router), for central and pod Neutron servers running stock ML2";
+    }
+}
+
+options! {
     /// `[oslo_messaging_rabbit]` (oslo.messaging's rabbit driver, including
     /// the pre-`transport_url` connection options old files still carry).
     RabbitOptions ["oslo_messaging_rabbit"] {
@@ -377,6 +385,7 @@ pub(crate) fn all_specs() -> impl Iterator<Item = &'static OptSpec> {
         OsloPolicyOptions::SPECS,
         ClientOptions::SPECS,
         TricircleOptions::SPECS,
+        XjobOptions::SPECS,
         RabbitOptions::SPECS,
     ]
     .into_iter()

@@ -16,6 +16,7 @@ fn sample_lists_options_with_defaults() {
             "[oslo_policy]",
             "[client]",
             "[tricircle]",
+            "[xjob]",
             "[oslo_messaging_rabbit]",
         ]
     );
@@ -26,6 +27,7 @@ fn sample_lists_options_with_defaults() {
         "#tricircle_db_connection = <None>",
         "#policy_file = policy.json",
         "#bridge_cidr = 100.0.0.0/9",
+        "#stock_neutron = false",
         "#rabbit_hosts = $rabbit_host:$rabbit_port",
         "# Deprecated names: [keystone_authtoken] auth_uri",
         "# Largest number of items one API response returns (integer value, minimum 1)",

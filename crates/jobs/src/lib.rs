@@ -7,11 +7,14 @@
 //! - [`engine`]: the worker loop (lock, run, finish, loop for newer jobs).
 //! - [`periodic`]: the redo task for failed and forgotten jobs.
 //! - [`handlers`]: one module per job type.
+//! - [`network`]: what the networking handlers share (routing-table lock,
+//!   bridge elements, bottom copies, floating IP sync).
 
 pub mod catalog;
 pub mod engine;
 pub mod handler;
 pub mod handlers;
+pub mod network;
 pub mod periodic;
 pub mod registry;
 

@@ -4,7 +4,36 @@ use clap::Parser;
 use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
 use tricircle_jobs::{handlers, Registry};
 use tricircle_rpc::CancellationToken;
-use tricircle_xjob::{bus, termination_signal, Service};
+use tricircle_xjob::{bus, termination_signal, Cast, Service};
+
+use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc;
+use tricircle_config::Config;
+use tricircle_jobs::network::{cast_of, NetworkContext};
+
+/// The networking handlers' context: its own small database pool, clients
+/// from `[client]`, and a waker casting recorded jobs to this daemon.
+fn network_context(
+    config: &Config,
+    casts: Arc<OnceLock<mpsc::Sender<Cast>>>,
+) -> Result<NetworkContext, String> {
+    let url = config.database_url().map_err(|e| e.to_string())?;
+    let db = tricircle_db::Db::connect(url.expose(), &tricircle_db::PoolOptions::default())
+        .map_err(|e| e.to_string())?;
+    let net = NetworkContext::from_config(config, db).map_err(|e| e.to_string())?;
+    Ok(net.with_waker(Arc::new(move |job, request| {
+        let (Some(tx), Some((method, payload))) = (casts.get(), cast_of(job)) else {
+            return;
+        };
+        let cast = Cast {
+            method: method.to_owned(),
+            payload,
+            context: request.clone(),
+        };
+        // A full queue is fine: the periodic redo runs NEW jobs too.
+        let _ = tx.try_send(cast);
+    })))
+}
 
 #[derive(Parser)]
 #[command(version, about = "Tricircle job daemon")]
@@ -25,8 +54,16 @@ fn main() {
     let result = rt.block_on(async {
         let stop = termination_signal()?;
         let mut registry = Registry::new();
-        handlers::register_all(&mut registry).unwrap_or_else(|e| fail(&e.to_string()));
+        // Jobs the handlers record are cast to this very daemon once it runs.
+        let casts: Arc<OnceLock<mpsc::Sender<Cast>>> = Arc::default();
+        match network_context(&config, casts.clone()) {
+            Ok(net) => {
+                handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()))
+            }
+            Err(e) => tracing::warn!("networking jobs are not served: {e}"),
+        }
         let service = Service::from_config(&config, registry)?;
+        let _ = casts.set(service.casts_sender());
         service.check_database().await?;
         let rpc = tricircle_rpc::config_from(&config).unwrap_or_else(|e| fail(&e.to_string()));
         let consumer_stop = CancellationToken::new();

@@ -83,6 +83,14 @@ impl FakeNeutron {
         lock(&self.store).availability_zones.insert(zone.to_owned());
     }
 
+    /// Associate floating IPs as a pod running Tricircle's local L3 plugin
+    /// does: through any router whose gateway is on the floating IP's
+    /// external network (stock Neutron also wants an interface on the
+    /// port's subnet).
+    pub fn set_tricircle_l3(&self, on: bool) {
+        lock(&self.store).tricircle_l3 = on;
+    }
+
     /// Everything in a collection (`networks`, `subnets`, `ports`,
     /// `routers`, `floatingips`, `security_groups`, `security_group_rules`,
     /// `trunks`, `policies`, `qos_rules`), as stored.

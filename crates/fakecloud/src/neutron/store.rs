@@ -92,6 +92,10 @@ pub(crate) struct Store {
     next_vni: i64,
     next_vlan: i64,
     next_mac: u32,
+    /// Floating IP association as Tricircle's local L3 plugin
+    /// (`TricircleL3Plugin`) does it: any router with a gateway on the
+    /// external network will do, no interface on the port's subnet needed.
+    pub(crate) tricircle_l3: bool,
 }
 
 impl Store {
@@ -826,14 +830,21 @@ impl Store {
     // ----- ports ----------------------------------------------------------
 
     fn mac(&mut self) -> String {
-        self.next_mac += 1;
-        let n = self.next_mac;
-        format!(
-            "fa:16:3e:{:02x}:{:02x}:{:02x}",
-            (n >> 16) & 0xff,
-            (n >> 8) & 0xff,
-            n & 0xff
-        )
+        // Neutron draws random MACs and retries on a clash; the fake counts,
+        // skipping MACs ports were given explicitly.
+        loop {
+            self.next_mac += 1;
+            let n = self.next_mac;
+            let mac = format!(
+                "fa:16:3e:{:02x}:{:02x}:{:02x}",
+                (n >> 16) & 0xff,
+                (n >> 8) & 0xff,
+                n & 0xff
+            );
+            if !self.all("ports").iter().any(|p| s(p, "mac_address") == mac) {
+                return mac;
+            }
+        }
     }
 
     const PORT_WRITABLE: &'static [&'static str] = &[
@@ -1421,10 +1432,11 @@ impl Store {
             self.router_ports(rid, RG)
                 .iter()
                 .any(|g| s(g, "network_id") == ext)
-                && self
-                    .router_ports(rid, RI)
-                    .iter()
-                    .any(|p| Self::port_on_subnet(p, &sid))
+                && (self.tricircle_l3
+                    || self
+                        .router_ports(rid, RI)
+                        .iter()
+                        .any(|p| Self::port_on_subnet(p, &sid)))
         });
         let Some(router) = router else {
             return Err(fault(404, "ExternalGatewayForFloatingIPNotFound", format!("External network {ext} is not reachable from subnet {sid}.  Therefore, cannot associate Port {port_id} with a Floating IP.")));

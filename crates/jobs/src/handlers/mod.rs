@@ -6,11 +6,23 @@
 //! served: their casts are logged and ignored, and the periodic redo skips
 //! their jobs.
 
+pub mod configure_route;
+pub mod router_setup;
+
+use crate::catalog;
+use crate::network::NetworkContext;
 use crate::registry::{Registry, RegistryError};
 
-/// Register every job type handler this crate implements.
-pub fn register_all(registry: &mut Registry) -> Result<(), RegistryError> {
-    // Nothing yet: the networking handlers are written in later issues.
-    let _ = registry;
+/// Register every job type handler this crate implements; the networking
+/// handlers reach the clouds through `net`.
+pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(), RegistryError> {
+    registry.register(
+        catalog::ROUTER_SETUP,
+        router_setup::RouterSetup::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::CONFIGURE_ROUTE,
+        configure_route::ConfigureRoute::new(net.clone()),
+    )?;
     Ok(())
 }

@@ -1,0 +1,395 @@
+//! `router_setup` (RPC `setup_bottom_router`): build the bottom side of a
+//! top router for one network in one pod.
+//!
+//! With `pod_id = not_specified_pod` it records one new job per pod the
+//! network is mapped to (so that no two workers operate the same pod at
+//! once) and stops. In a pod it makes sure of: the bottom router (named by
+//! the top router id); for a non-local router the top bridge port of that
+//! router and the bottom bridge network/subnet, and the router's gateway on
+//! the bridge network with SNAT off at the bridge port's address; the
+//! interface on the tenant subnet; the floating IPs; and finally it records
+//! a configure_route job for the router.
+
+use tricircle_db::models::Pod;
+use tricircle_openstack::neutron::{
+    device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, Port, Router,
+};
+
+use crate::catalog;
+use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::network::bottom::{self, Copy};
+use crate::network::bridge::{self, TopBridge};
+use crate::network::lock::{self, Element};
+use crate::network::{floatingip, ip, rt, NetError, NetResult, NetworkContext, POD_NOT_SPECIFIED};
+
+pub struct RouterSetup {
+    net: NetworkContext,
+}
+
+impl RouterSetup {
+    pub fn new(net: NetworkContext) -> RouterSetup {
+        RouterSetup { net }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for RouterSetup {
+    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
+        let field = |name: &str| {
+            ctx.field(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| HandlerError::msg(format!("router_setup job without {name}")))
+        };
+        let (pod_id, router_id, net_id) =
+            (field("pod_id")?, field("router_id")?, field("network_id")?);
+        setup(&self.net, ctx, pod_id, router_id, net_id).await?;
+        Ok(())
+    }
+}
+
+/// The availability-zone hints of a router or network.
+fn az_hints(
+    extra: &serde_json::Map<String, serde_json::Value>,
+    typed: Option<&Vec<String>>,
+) -> Vec<String> {
+    if let Some(h) = typed {
+        return h.clone();
+    }
+    extra
+        .get("availability_zone_hints")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// A local router has exactly one hint naming a pod: it lives in that pod
+/// only and needs no bridge.
+async fn local_router_pod(net: &NetworkContext, t_router: &Router) -> NetResult<Option<String>> {
+    let hints = az_hints(&t_router.extra, t_router.availability_zone_hints.as_ref());
+    if hints.len() != 1 {
+        return Ok(None);
+    }
+    let name = hints[0].clone();
+    let found = net
+        .db
+        .run(move |c| tricircle_db::pods::by_region_name(c, &name))
+        .await?;
+    Ok(found.map(|p| p.region_name))
+}
+
+async fn setup(
+    net: &NetworkContext,
+    ctx: &JobContext,
+    pod_id: &str,
+    router_id: &str,
+    net_id: &str,
+) -> NetResult<()> {
+    let top_pod = net.top_pod().await?;
+    let top = net.neutron(&top_pod);
+    let Some(t_router) = top.find::<Router>(router_id).await? else {
+        tracing::info!(router_id, "top router is gone; nothing to set up");
+        return Ok(());
+    };
+    let project_id = t_router
+        .tenant_id
+        .clone()
+        .or_else(|| ctx.project_id.clone())
+        .unwrap_or_default();
+    if pod_id == POD_NOT_SPECIFIED {
+        for (pod, _) in net.mappings(net_id, rt::NETWORK).await? {
+            let resource = format!("{}#{router_id}#{net_id}", pod.pod_id);
+            net.submit_job(catalog::ROUTER_SETUP, &resource, &project_id, &ctx.request)
+                .await?;
+        }
+        return Ok(());
+    }
+    let Some(t_net) = top.find::<Network>(net_id).await? else {
+        tracing::info!(net_id, "top network is gone; nothing to set up");
+        return Ok(());
+    };
+    let b_pod = net.pod(pod_id).await?;
+    let local = local_router_pod(net, &t_router).await?;
+    if let Some(region) = &local {
+        if *region != b_pod.region_name {
+            // A cross-pod network on a local router: only its own pod counts.
+            return Ok(());
+        }
+    }
+    let bridge = match local {
+        Some(_) => None,
+        None => Some(bridge::top_bridge(net, &top_pod, &project_id).await?),
+    };
+    one_pod(
+        net,
+        &top_pod,
+        &b_pod,
+        &project_id,
+        &t_net,
+        &t_router,
+        bridge.as_ref(),
+    )
+    .await?;
+    if local.is_none() {
+        net.submit_job(
+            catalog::CONFIGURE_ROUTE,
+            router_id,
+            &project_id,
+            &ctx.request,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn one_pod(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    b_pod: &Pod,
+    project_id: &str,
+    t_net: &Network,
+    t_router: &Router,
+    bridge: Option<&TopBridge>,
+) -> NetResult<()> {
+    let b_client = net.neutron(b_pod);
+    let distributed = t_router.distributed.unwrap_or(false);
+    let body = Router {
+        tenant_id: Some(project_id.to_owned()),
+        name: Some(t_router.id().to_owned()),
+        admin_state_up: Some(true),
+        // Only sent when asked: pods without DVR refuse the attribute.
+        distributed: distributed.then_some(true),
+        ..Router::default()
+    };
+    let b_router = lock::get_or_create(
+        net,
+        project_id,
+        b_pod,
+        Element {
+            top_id: t_router.id(),
+            resource_type: rt::ROUTER,
+            name: t_router.id(),
+            body,
+        },
+    )
+    .await?
+    .id;
+
+    if let Some(bridge) = bridge {
+        let t_port =
+            bridge::top_bridge_port(net, top_pod, project_id, bridge, &b_router, None).await?;
+        let (b_bridge_net, b_bridge_sub) =
+            bridge::bottom_bridge(net, b_pod, project_id, bridge).await?;
+        let gw_ip = bridge::first_ip(&t_port).ok_or_else(|| {
+            NetError::Missing(format!("bridge port {} has no address", t_port.id()))
+        })?;
+        let want = ExternalGatewayInfo {
+            network_id: b_bridge_net.clone(),
+            enable_snat: Some(false),
+            external_fixed_ips: Some(vec![FixedIp::address(b_bridge_sub.id(), &gw_ip)]),
+        };
+        let current = b_client.get_router(&b_router).await?;
+        if !same_gateway(current.external_gateway_info.clone().flatten(), &want) {
+            b_client.set_gateway(&b_router, Some(want)).await?;
+        }
+    }
+
+    interface(
+        net,
+        top_pod,
+        b_pod,
+        project_id,
+        t_net,
+        t_router,
+        &b_router,
+        bridge.is_none(),
+    )
+    .await?;
+
+    let Some(gw) = t_router.external_gateway_info.clone().flatten() else {
+        return Ok(());
+    };
+    let done = floatingip::sync(net, top_pod, b_pod, project_id, t_net, &gw.network_id).await?;
+    if done != Default::default() {
+        tracing::info!(router = t_router.id(), pod = %b_pod.region_name, ?done, "floating IPs synced");
+    }
+    Ok(())
+}
+
+fn same_gateway(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
+    let Some(cur) = cur else { return false };
+    let addrs = |g: &ExternalGatewayInfo| -> Vec<String> {
+        g.external_fixed_ips
+            .iter()
+            .flatten()
+            .filter_map(|f| f.ip_address.clone())
+            .collect()
+    };
+    cur.network_id == want.network_id
+        && cur.enable_snat == want.enable_snat
+        && addrs(&cur) == addrs(want)
+}
+
+/// Router interface ports of `router_id` on `net_id`.
+async fn router_interfaces(
+    client: &NeutronClient,
+    router_id: &str,
+    net_id: &str,
+) -> NetResult<Vec<Port>> {
+    let ports = client
+        .list_ports(
+            &Filters::new()
+                .eq("network_id", net_id)
+                .eq("device_id", router_id),
+        )
+        .await?;
+    Ok(ports
+        .into_iter()
+        .filter(|p| {
+            matches!(
+                p.device_owner.as_deref(),
+                Some(device_owner::ROUTER_INTERFACE) | Some("network:router_interface_distributed")
+            )
+        })
+        .collect())
+}
+
+/// Mirror the top router's interface on `t_net` onto the bottom router.
+#[allow(clippy::too_many_arguments)]
+async fn interface(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    b_pod: &Pod,
+    project_id: &str,
+    t_net: &Network,
+    t_router: &Router,
+    b_router: &str,
+    is_local: bool,
+) -> NetResult<()> {
+    let top = net.neutron(top_pod);
+    let b_client = net.neutron(b_pod);
+    let t_ports = router_interfaces(&top, t_router.id(), t_net.id()).await?;
+    let b_net_id = net.bottom_id(t_net.id(), b_pod, rt::NETWORK).await?;
+    let b_ports = match &b_net_id {
+        Some(b) => router_interfaces(&b_client, b_router, b).await?,
+        None => Vec::new(),
+    };
+    match (t_ports.first(), b_ports.first()) {
+        (None, Some(b_port)) => {
+            // The top interface was removed: remove the bottom one too.
+            b_client
+                .remove_interface_port(b_router, b_port.id())
+                .await?;
+        }
+        (Some(t_port), None) => {
+            let fixed = t_port
+                .fixed_ips
+                .iter()
+                .flatten()
+                .next()
+                .cloned()
+                .unwrap_or_default();
+            let t_subnet_id = fixed.subnet_id.clone().unwrap_or_default();
+            let t_port_ip = fixed.ip_address.clone().unwrap_or_default();
+            let t_subnet = top.get_subnet(&t_subnet_id).await?;
+            let t_gw = t_subnet.gateway_ip.clone().flatten();
+            let (b_net_id, b_subnet_id) =
+                bottom_subnet(net, top_pod, b_pod, project_id, t_net, &t_subnet).await?;
+            if is_local {
+                // The local router owns the subnet: its gateway becomes the
+                // interface address.
+                let pools = ip::bottom_pools(
+                    t_subnet.allocation_pools.as_deref().unwrap_or_default(),
+                    t_gw.as_deref(),
+                    &t_port_ip,
+                );
+                let upd = tricircle_openstack::neutron::Subnet {
+                    gateway_ip: Some(Some(t_port_ip.clone())),
+                    allocation_pools: Some(pools),
+                    ..Default::default()
+                };
+                b_client.update_subnet(&b_subnet_id, &upd).await?;
+                b_client
+                    .add_interface_subnet(b_router, &b_subnet_id)
+                    .await?;
+            } else if t_gw.as_deref() == Some(t_port_ip.as_str()) {
+                // Default gateway: the bottom subnet's gateway is this pod's
+                // reserved address; Neutron gives it to the interface.
+                b_client
+                    .add_interface_subnet(b_router, &b_subnet_id)
+                    .await?;
+            } else {
+                // An explicit interface address: copy the pod's reserved
+                // gateway port and attach it.
+                let name = bottom::interface_port_name(&b_pod.region_name, t_subnet.id());
+                let gw_port = top
+                    .list_ports(&Filters::new().eq("name", &name))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| NetError::Missing(format!("top port {name} does not exist")))?;
+                let ip = bridge::first_ip(&gw_port).unwrap_or_default();
+                let body = Port {
+                    tenant_id: Some(project_id.to_owned()),
+                    admin_state_up: Some(true),
+                    name: Some(gw_port.id().to_owned()),
+                    network_id: Some(b_net_id.clone()),
+                    mac_address: gw_port.mac_address.clone(),
+                    fixed_ips: Some(vec![FixedIp::address(&b_subnet_id, &ip)]),
+                    device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
+                    ..Port::default()
+                };
+                let b_port = lock::get_or_create(
+                    net,
+                    project_id,
+                    b_pod,
+                    Element {
+                        top_id: gw_port.id(),
+                        resource_type: rt::PORT,
+                        name: gw_port.id(),
+                        body,
+                    },
+                )
+                .await?;
+                b_client.add_interface_port(b_router, &b_port.id).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The bottom network and subnet of a top subnet in `b_pod`: from the
+/// routing table (the local plugin created them with the VM), or in stock
+/// mode created here.
+async fn bottom_subnet(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    b_pod: &Pod,
+    project_id: &str,
+    t_net: &Network,
+    t_subnet: &tricircle_openstack::neutron::Subnet,
+) -> NetResult<(String, String)> {
+    let b_net = net.bottom_id(t_net.id(), b_pod, rt::NETWORK).await?;
+    let b_sub = net.bottom_id(t_subnet.id(), b_pod, rt::SUBNET).await?;
+    if let (Some(n), Some(s)) = (&b_net, &b_sub) {
+        return Ok((n.clone(), s.clone()));
+    }
+    if !net.settings.stock_neutron {
+        return Err(NetError::Missing(format!(
+            "subnet {} has no bottom copy in {}",
+            t_subnet.id(),
+            b_pod.region_name
+        )));
+    }
+    let (n, map) = bottom::network_subnets(
+        net,
+        top_pod,
+        b_pod,
+        project_id,
+        t_net,
+        std::slice::from_ref(t_subnet),
+        Copy::Own,
+    )
+    .await?;
+    let s = map[t_subnet.id()].clone();
+    Ok((n, s))
+}

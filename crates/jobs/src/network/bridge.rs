@@ -1,0 +1,173 @@
+//! The per-project bridge elements: one top bridge network and subnet per
+//! project (`bridge_net_<project>`, `bridge_subnet_<project>`, a /24 of
+//! `[client] bridge_cidr`), one top bridge port per bottom router
+//! (`bridge_port_<project>_<bottom router>`, its address is the router's
+//! address on the bridge) and a bottom copy of the bridge network and subnet
+//! in every pod a router reaches.
+
+use tricircle_db::models::Pod;
+use tricircle_openstack::neutron::{Filters, FixedIp, Network, Port, Subnet};
+
+use super::lock::{self, Element};
+use super::{rt, NetError, NetResult, NetworkContext};
+
+pub const SUBNET_POOL_NAME: &str = "bridge_subnet_pool";
+
+pub fn net_name(project_id: &str) -> String {
+    format!("bridge_net_{project_id}")
+}
+
+pub fn subnet_name(project_id: &str) -> String {
+    format!("bridge_subnet_{project_id}")
+}
+
+pub fn port_name(project_id: &str, b_router_id: &str) -> String {
+    format!("bridge_port_{project_id}_{b_router_id}")
+}
+
+/// A project's top bridge network and subnet.
+#[derive(Debug, Clone)]
+pub struct TopBridge {
+    pub net: Network,
+    pub subnet: Subnet,
+}
+
+/// The project's top bridge network and subnet, which the central plugin
+/// creates when a router gets an interface or a gateway.
+pub async fn top_bridge(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+) -> NetResult<TopBridge> {
+    let top = net.neutron(top_pod);
+    let nets = top
+        .list_networks(&Filters::new().eq("name", net_name(project_id)))
+        .await?;
+    let subnets = top
+        .list_subnets(&Filters::new().eq("name", subnet_name(project_id)))
+        .await?;
+    match (nets.into_iter().next(), subnets.into_iter().next()) {
+        (Some(n), Some(s)) => Ok(TopBridge { net: n, subnet: s }),
+        _ => Err(NetError::Missing(format!(
+            "the top bridge network/subnet of project {project_id} do not exist \
+             (the central plugin creates them)"
+        ))),
+    }
+}
+
+/// The top bridge port of bottom router `b_router_id`, created when
+/// missing; `fixed_ip` asks for a given address of the bridge subnet.
+pub async fn top_bridge_port(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+    bridge: &TopBridge,
+    b_router_id: &str,
+    fixed_ip: Option<&str>,
+) -> NetResult<Port> {
+    let name = port_name(project_id, b_router_id);
+    let body = Port {
+        tenant_id: Some(project_id.to_owned()),
+        admin_state_up: Some(true),
+        name: Some(name.clone()),
+        network_id: Some(bridge.net.id().to_owned()),
+        device_id: Some(String::new()),
+        device_owner: Some(String::new()),
+        fixed_ips: fixed_ip.map(|ip| vec![FixedIp::address(bridge.subnet.id(), ip)]),
+        ..Port::default()
+    };
+    let got = lock::get_or_create(
+        net,
+        project_id,
+        top_pod,
+        Element {
+            top_id: &name,
+            resource_type: rt::PORT,
+            name: &name,
+            body,
+        },
+    )
+    .await?;
+    Ok(net.neutron(top_pod).get_port(&got.id).await?)
+}
+
+/// Provider attributes of a bottom copy of `t_net` (type, segment).
+pub fn provider_of(t_net: &Network, body: &mut Network) {
+    let kind = t_net.network_type.clone().unwrap_or_default();
+    match kind.as_str() {
+        "vlan" | "flat" => {
+            body.network_type = Some(kind.clone());
+            body.physical_network = t_net.physical_network.clone();
+            if kind == "vlan" {
+                body.segmentation_id = t_net.segmentation_id;
+            }
+        }
+        "vxlan" => {
+            body.network_type = Some(kind);
+            body.segmentation_id = t_net.segmentation_id;
+        }
+        _ => {}
+    }
+}
+
+/// The bottom copy of the bridge network and subnet in `pod`, external
+/// (it carries router gateways). Returns (bottom network, bottom subnet).
+pub async fn bottom_bridge(
+    net: &NetworkContext,
+    pod: &Pod,
+    project_id: &str,
+    bridge: &TopBridge,
+) -> NetResult<(String, Subnet)> {
+    let t_net = &bridge.net;
+    let mut nbody = Network {
+        tenant_id: Some(project_id.to_owned()),
+        name: Some(t_net.id().to_owned()),
+        admin_state_up: Some(true),
+        external: Some(true),
+        ..Network::default()
+    };
+    provider_of(t_net, &mut nbody);
+    let b_net = lock::get_or_create(
+        net,
+        project_id,
+        pod,
+        Element {
+            top_id: t_net.id(),
+            resource_type: rt::NETWORK,
+            name: t_net.id(),
+            body: nbody,
+        },
+    )
+    .await?;
+    let t_sub = &bridge.subnet;
+    let sbody = Subnet {
+        network_id: Some(b_net.id.clone()),
+        name: Some(t_sub.id().to_owned()),
+        ip_version: Some(4),
+        cidr: t_sub.cidr.clone(),
+        // Same gateway as the top: the north-south router holds it.
+        gateway_ip: t_sub.gateway_ip.clone(),
+        enable_dhcp: Some(false),
+        tenant_id: Some(project_id.to_owned()),
+        ..Subnet::default()
+    };
+    let b_sub = lock::get_or_create(
+        net,
+        project_id,
+        pod,
+        Element {
+            top_id: t_sub.id(),
+            resource_type: rt::SUBNET,
+            name: t_sub.id(),
+            body: sbody,
+        },
+    )
+    .await?;
+    let sub = net.neutron(pod).get_subnet(&b_sub.id).await?;
+    Ok((b_net.id, sub))
+}
+
+/// The first address of a port, if any.
+pub fn first_ip(port: &Port) -> Option<String> {
+    port.ip_addresses().next().map(str::to_owned)
+}

@@ -1,0 +1,173 @@
+//! Floating IPs of a top external network mirrored into the pod hosting
+//! that external network: created at the same address, pointed at the
+//! bottom copy of the VM's port (a shadow port when the VM lives in another
+//! pod), re-pointed when the top moved, deleted when the top lost them.
+
+use std::collections::BTreeMap;
+
+use tricircle_db::models::Pod;
+use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
+
+use super::bottom::{self, Copy};
+use super::{rt, NetError, NetResult, NetworkContext};
+
+/// What the sync did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FipSync {
+    pub created: Vec<String>,
+    pub reassociated: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+/// Sync the floating IPs of top external network `t_ext_net_id` whose
+/// ports are on `t_net`, for VMs in `b_pod`.
+#[allow(clippy::too_many_arguments)]
+pub async fn sync(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    b_pod: &Pod,
+    project_id: &str,
+    t_net: &Network,
+    t_ext_net_id: &str,
+) -> NetResult<FipSync> {
+    let top = net.neutron(top_pod);
+    let t_fips = top
+        .list_floatingips(&Filters::new().eq("floating_network_id", t_ext_net_id))
+        .await?;
+    // Unassociated top floating IPs have nothing to mirror.
+    let t_by_ip: BTreeMap<String, FloatingIp> = t_fips
+        .into_iter()
+        .filter(|f| f.port_id.clone().flatten().is_some())
+        .map(|f| (f.floating_ip_address.clone().unwrap_or_default(), f))
+        .collect();
+    let (ext_pod, b_ext_net_id) = net
+        .mappings(t_ext_net_id, rt::NETWORK)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            NetError::Missing(format!(
+                "external network {t_ext_net_id} has no bottom network yet"
+            ))
+        })?;
+    let ext = net.neutron(&ext_pod);
+    let b_fips = ext
+        .list_floatingips(&Filters::new().eq("floating_network_id", &b_ext_net_id))
+        .await?;
+    let b_by_ip: BTreeMap<String, FloatingIp> = b_fips
+        .into_iter()
+        .map(|f| (f.floating_ip_address.clone().unwrap_or_default(), f))
+        .collect();
+    let b_client = net.neutron(b_pod);
+    let mut out = FipSync::default();
+    for (addr, t_fip) in &t_by_ip {
+        let t_port_id = t_fip.port_id.clone().flatten().unwrap_or_default();
+        let Some(b_port_id) = net.bottom_id(&t_port_id, b_pod, rt::PORT).await? else {
+            // The VM's port lives in another pod (or not yet anywhere).
+            continue;
+        };
+        let t_port = top.get_port(&t_port_id).await?;
+        if t_port.network_id.as_deref() != Some(t_net.id()) {
+            continue;
+        }
+        let target = if ext_pod.pod_id == b_pod.pod_id {
+            b_port_id
+        } else {
+            let b_port = b_client.get_port(&b_port_id).await?;
+            shadow_for(net, top_pod, &ext_pod, project_id, &t_port, &b_port).await?
+        };
+        match b_by_ip.get(addr) {
+            None => {
+                create(&ext, &b_ext_net_id, addr, &target).await?;
+                out.created.push(addr.clone());
+            }
+            Some(b) if b.port_id.clone().flatten().as_deref() != Some(target.as_str()) => {
+                ext.associate_floatingip(b.id(), &target, None).await?;
+                out.reassociated.push(addr.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    for (addr, b_fip) in &b_by_ip {
+        if !t_by_ip.contains_key(addr) {
+            // Shadow ports stay: the plugin removes them with the VM port.
+            ext.delete_floatingip(b_fip.id()).await?;
+            out.deleted.push(addr.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The shadow of a VM port in the external network's pod, with the shadow
+/// copies of its network and subnet there.
+async fn shadow_for(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    ext_pod: &Pod,
+    project_id: &str,
+    t_port: &Port,
+    b_port: &Port,
+) -> NetResult<String> {
+    let top = net.neutron(top_pod);
+    let t_net_id = t_port.network_id.clone().unwrap_or_default();
+    let t_subnet_id = t_port
+        .fixed_ips
+        .iter()
+        .flatten()
+        .find_map(|f| f.subnet_id.clone())
+        .ok_or_else(|| NetError::Missing(format!("port {} has no subnet", t_port.id())))?;
+    let t_net = top.get_network(&t_net_id).await?;
+    let t_sub = top.get_subnet(&t_subnet_id).await?;
+    let (b_net_id, map) = bottom::network_subnets(
+        net,
+        top_pod,
+        ext_pod,
+        project_id,
+        &t_net,
+        std::slice::from_ref(&t_sub),
+        Copy::Shadow,
+    )
+    .await?;
+    let b_sub = &map[t_sub.id()];
+    bottom::shadow_port(
+        net,
+        ext_pod,
+        project_id,
+        t_port.id(),
+        b_port,
+        &b_net_id,
+        b_sub,
+    )
+    .await
+}
+
+/// Create a bottom floating IP at `addr`; when the address is taken by an
+/// unassociated (or already right) floating IP, adopt it.
+async fn create(ext: &NeutronClient, b_ext_net_id: &str, addr: &str, port: &str) -> NetResult<()> {
+    let body = FloatingIp {
+        floating_network_id: Some(b_ext_net_id.to_owned()),
+        floating_ip_address: Some(addr.to_owned()),
+        port_id: Some(Some(port.to_owned())),
+        ..FloatingIp::default()
+    };
+    match ext.create_floatingip(&body).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == Some("IpAddressInUse") => {
+            let found = ext
+                .list_floatingips(&Filters::new().eq("floating_ip_address", addr))
+                .await?;
+            let Some(f) = found.first() else {
+                return Err(e.into());
+            };
+            match f.port_id.clone().flatten() {
+                Some(p) if p == port => Ok(()),
+                None => {
+                    ext.associate_floatingip(f.id(), port, None).await?;
+                    Ok(())
+                }
+                Some(_) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,197 @@
+//! The routing table as a creation lock, so that two workers never create
+//! the same bottom (or top) resource twice.
+//!
+//! A worker first inserts the routing (top_id, pod, type) with an empty
+//! bottom_id; the unique key makes it the only creator. It then creates the
+//! resource and fills in bottom_id. A row left empty for more than
+//! [`EXPIRE_SECONDS`] belongs to a worker that died half-way: the next one
+//! looks the resource up by name in the pod and either adopts it or removes
+//! the row and tries again.
+
+use std::time::Duration;
+
+use tricircle_db::models::{NewRouting, Pod, RoutingUpdate};
+use tricircle_db::{routings, time};
+use tricircle_openstack::neutron::{Filters, Resource};
+
+use super::{NetError, NetResult, NetworkContext};
+
+/// Age after which an unbound routing is considered abandoned.
+pub const EXPIRE_SECONDS: i64 = 30;
+/// Attempts before giving up on a routing another worker holds.
+const MAX_TRIES: usize = 5;
+/// Pause between attempts while another worker holds the routing.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// What the caller asks the lock to get or create.
+#[derive(Debug, Clone)]
+pub struct Element<'a, R> {
+    /// The routing's top_id: a top resource id, or a name for resources
+    /// without a top counterpart (bridge ports, the subnet pool).
+    pub top_id: &'a str,
+    /// The routing's resource_type.
+    pub resource_type: &'a str,
+    /// The name the resource is created with, to find it again.
+    pub name: &'a str,
+    /// The create body.
+    pub body: R,
+}
+
+/// The outcome: the resource's id in the pod, and whether this call had to
+/// bind the routing (created or recovered) rather than finding it complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Got {
+    pub id: String,
+    pub bound_now: bool,
+}
+
+enum Step {
+    Done(String),
+    Recovered(String),
+    Mine(i64),
+    Busy,
+}
+
+/// Get the resource routed for `el` in `pod`, or create it there.
+pub async fn get_or_create<R: Resource + Clone + 'static>(
+    net: &NetworkContext,
+    project_id: &str,
+    pod: &Pod,
+    el: Element<'_, R>,
+) -> NetResult<Got> {
+    let client = net.neutron(pod);
+    for attempt in 0..MAX_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        match take(net, project_id, pod, &el, &client).await? {
+            Step::Done(id) => {
+                return Ok(Got {
+                    id,
+                    bound_now: false,
+                })
+            }
+            Step::Recovered(id) => {
+                return Ok(Got {
+                    id,
+                    bound_now: true,
+                })
+            }
+            Step::Busy => continue,
+            Step::Mine(routing_id) => {
+                // A failed earlier attempt may have created it after all (a
+                // timeout that took effect): adopt it rather than duplicate.
+                let found = match client.list::<R>(&Filters::new().eq("name", el.name)).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        release(net, routing_id).await;
+                        return Err(e.into());
+                    }
+                };
+                if let Some(r) = found.first() {
+                    let id = r.id().to_owned();
+                    bind(net, routing_id, &id).await?;
+                    return Ok(Got {
+                        id,
+                        bound_now: true,
+                    });
+                }
+                let created = match client.create::<R>(&el.body).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // If the request did take effect, the next run's
+                        // name lookup adopts the resource.
+                        release(net, routing_id).await;
+                        return Err(e.into());
+                    }
+                };
+                let id = created.id().to_owned();
+                bind(net, routing_id, &id).await?;
+                return Ok(Got {
+                    id,
+                    bound_now: true,
+                });
+            }
+        }
+    }
+    Err(NetError::Lock(format!(
+        "routing of {} {} in pod {} is held by another worker",
+        el.resource_type, el.top_id, pod.region_name
+    )))
+}
+
+/// Remove our unbound routing after a failure, so a later run starts
+/// afresh instead of waiting for it to expire.
+async fn release(net: &NetworkContext, routing_id: i64) {
+    if let Err(e) = net.db.run(move |c| routings::delete(c, routing_id)).await {
+        tracing::warn!(routing_id, error = %e, "cannot release a routing lock");
+    }
+}
+
+async fn bind(net: &NetworkContext, routing_id: i64, bottom_id: &str) -> NetResult<()> {
+    let upd = RoutingUpdate {
+        bottom_id: Some(Some(bottom_id.to_owned())),
+        ..RoutingUpdate::default()
+    };
+    net.db
+        .run(move |c| routings::update(c, routing_id, &upd))
+        .await
+        .map_err(|e| NetError::Lock(format!("cannot bind routing {routing_id}: {e}")))?;
+    Ok(())
+}
+
+async fn take<R: Resource + Clone + 'static>(
+    net: &NetworkContext,
+    project_id: &str,
+    pod: &Pod,
+    el: &Element<'_, R>,
+    client: &tricircle_openstack::neutron::NeutronClient,
+) -> NetResult<Step> {
+    let (top, pod_id, rtype) = (
+        el.top_id.to_owned(),
+        pod.pod_id.clone(),
+        el.resource_type.to_owned(),
+    );
+    let existing = net
+        .db
+        .run(move |c| {
+            let r = routings::get_by_top_pod_type(c, &top, &pod_id, &rtype)?;
+            Ok(r.map(|r| (r, time::now(c))))
+        })
+        .await?;
+    if let Some((route, now)) = existing {
+        if let Some(b) = route.bottom_id.as_deref().filter(|b| !b.is_empty()) {
+            return Ok(Step::Done(b.to_owned()));
+        }
+        let since = route.updated_at.or(route.created_at).unwrap_or(now);
+        if (now - since).num_seconds() <= EXPIRE_SECONDS {
+            return Ok(Step::Busy);
+        }
+        // Abandoned: the creator may have died after creating the resource.
+        let found: Vec<R> = client.list(&Filters::new().eq("name", el.name)).await?;
+        if let Some(r) = found.first() {
+            let id = r.id().to_owned();
+            bind(net, route.id, &id).await?;
+            tracing::info!(top_id = el.top_id, pod = %pod.region_name, bottom_id = %id,
+                "recovered an abandoned routing by name");
+            return Ok(Step::Recovered(id));
+        }
+        let rid = route.id;
+        match net.db.run(move |c| routings::delete(c, rid)).await {
+            Ok(()) | Err(tricircle_db::DbError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let new = NewRouting {
+        top_id: el.top_id.to_owned(),
+        bottom_id: None,
+        pod_id: pod.pod_id.clone(),
+        project_id: Some(project_id.to_owned()),
+        resource_type: el.resource_type.to_owned(),
+    };
+    let created = net.db.run(move |c| routings::create(c, &new)).await?;
+    Ok(match created {
+        Some(r) => Step::Mine(r.id),
+        None => Step::Busy,
+    })
+}

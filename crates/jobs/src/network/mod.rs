@@ -1,0 +1,235 @@
+//! Networking building blocks of the xjob handlers: what a handler needs
+//! to reach the clouds ([`NetworkContext`]), the routing-table creation lock
+//! ([`lock`]), the per-project bridge elements ([`bridge`]), bottom copies
+//! of top resources ([`bottom`]) and IPv4 arithmetic ([`ip`]).
+
+pub mod bottom;
+pub mod bridge;
+pub mod floatingip;
+pub mod ip;
+pub mod lock;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tricircle_config::Config;
+use tricircle_db::models::{AsyncJob, Pod};
+use tricircle_db::{Db, DbError};
+use tricircle_openstack::neutron::{NeutronClient, NeutronError};
+use tricircle_openstack::Clients;
+
+use crate::catalog;
+
+/// Routing-table resource types (the reference's `RT_*`).
+pub mod rt {
+    pub const NETWORK: &str = "network";
+    pub const SD_NETWORK: &str = "shadow_network";
+    pub const SUBNET: &str = "subnet";
+    pub const SD_SUBNET: &str = "shadow_subnet";
+    pub const PORT: &str = "port";
+    pub const SD_PORT: &str = "shadow_port";
+    pub const ROUTER: &str = "router";
+    pub const NS_ROUTER: &str = "ns_router";
+    pub const SUBNETPOOL: &str = "subnetpool";
+}
+
+/// `pod_id` of a router_setup job that fans out to every pod of the network.
+pub const POD_NOT_SPECIFIED: &str = "not_specified_pod";
+/// Device owner of shadow ports (copies of a VM port in another pod).
+pub const DEVICE_OWNER_SHADOW: &str = "compute:shadow";
+
+/// Why a networking step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Neutron(#[from] NeutronError),
+    /// The routing-table lock could not be taken or bound.
+    #[error("{0}")]
+    Lock(String),
+    /// Something the job needs does not exist (yet).
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type NetResult<T> = Result<T, NetError>;
+
+/// Called after a handler recorded a NEW job, so the daemon can run it now
+/// rather than at the next periodic redo (the row alone is already durable).
+pub type JobWaker = Arc<dyn Fn(&AsyncJob, &Map<String, Value>) + Send + Sync>;
+
+/// The RPC method and payload that ask xjob to run `job` (what the
+/// reference casts): `("configure_route", {"configure_route": "<id>"})`.
+pub fn cast_of(job: &AsyncJob) -> Option<(&'static str, Value)> {
+    let t = catalog::job_type(job.job_type.as_deref()?)?;
+    let mut payload = Map::new();
+    let resource = job.resource_id.clone().unwrap_or_default();
+    payload.insert(t.name.to_owned(), Value::String(resource));
+    Some((t.handler, Value::Object(payload)))
+}
+
+/// Options of the networking handlers, from the configuration.
+#[derive(Debug, Clone)]
+pub struct NetworkSettings {
+    /// `[client] bridge_cidr`.
+    pub bridge_cidr: ip::Cidr,
+    /// `[tricircle] bridge_network_type`.
+    pub bridge_network_type: String,
+    /// `[client] top_region_name`; the top pod of the pods table otherwise.
+    pub top_region_name: Option<String>,
+    /// `[xjob] stock_neutron`.
+    pub stock_neutron: bool,
+}
+
+impl NetworkSettings {
+    pub fn from_config(config: &Config) -> NetResult<NetworkSettings> {
+        let cidr = ip::Cidr::parse(&config.client.bridge_cidr).ok_or_else(|| {
+            NetError::Config(format!(
+                "[client] bridge_cidr is not an IPv4 CIDR: {:?}",
+                config.client.bridge_cidr
+            ))
+        })?;
+        Ok(NetworkSettings {
+            bridge_cidr: cidr,
+            bridge_network_type: config.tricircle.bridge_network_type.clone(),
+            top_region_name: config.client.top_region_name.clone(),
+            stock_neutron: config.xjob.stock_neutron,
+        })
+    }
+}
+
+/// What the networking handlers share: the database, the clients of every
+/// region and the settings. Cheap to clone.
+#[derive(Clone)]
+pub struct NetworkContext {
+    pub db: Db,
+    pub clients: Clients,
+    pub settings: NetworkSettings,
+    pub waker: Option<JobWaker>,
+}
+
+impl std::fmt::Debug for NetworkContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkContext")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkContext {
+    pub fn new(db: Db, clients: Clients, settings: NetworkSettings) -> NetworkContext {
+        NetworkContext {
+            db,
+            clients,
+            settings,
+            waker: None,
+        }
+    }
+
+    /// The context the daemon runs with: clients from `[client]` (endpoints
+    /// cached in the database), settings from the configuration.
+    pub fn from_config(config: &Config, db: Db) -> NetResult<NetworkContext> {
+        let cfg = tricircle_openstack::ClientsConfig::from_options(&config.client)
+            .map_err(|e| NetError::Config(e.to_string()))?;
+        let cache = Arc::new(tricircle_openstack::endpoints::DbEndpointCache::new(
+            db.clone(),
+        ));
+        let clients = Clients::new(cfg, cache).map_err(|e| NetError::Config(e.to_string()))?;
+        Ok(NetworkContext::new(
+            db,
+            clients,
+            NetworkSettings::from_config(config)?,
+        ))
+    }
+
+    pub fn with_waker(mut self, waker: JobWaker) -> NetworkContext {
+        self.waker = Some(waker);
+        self
+    }
+
+    /// The top pod (central Neutron's region).
+    pub async fn top_pod(&self) -> NetResult<Pod> {
+        let name = self.settings.top_region_name.clone();
+        let pod = self
+            .db
+            .run(move |c| match name {
+                Some(n) => tricircle_db::pods::by_region_name(c, &n),
+                None => tricircle_db::pods::top_pod(c),
+            })
+            .await?;
+        pod.ok_or_else(|| NetError::Missing("no top pod is registered".into()))
+    }
+
+    pub async fn pod(&self, pod_id: &str) -> NetResult<Pod> {
+        let id = pod_id.to_owned();
+        Ok(self
+            .db
+            .run(move |c| tricircle_db::pods::get(c, &id))
+            .await?)
+    }
+
+    /// The pod whose region name or availability zone is `name`.
+    pub async fn pod_by_az_or_region(&self, name: &str) -> NetResult<Option<Pod>> {
+        let n = name.to_owned();
+        let found = self
+            .db
+            .run(move |c| tricircle_db::pods::find_by_az_or_region_all(c, &n))
+            .await?;
+        Ok(found.into_iter().find(|p| !p.is_top()))
+    }
+
+    pub fn neutron(&self, pod: &Pod) -> NeutronClient {
+        self.clients.neutron(&pod.region_name)
+    }
+
+    /// (pod, bottom id) of every routing of `top_id` with a bottom resource.
+    pub async fn mappings(&self, top_id: &str, rtype: &str) -> NetResult<Vec<(Pod, String)>> {
+        let (t, r) = (top_id.to_owned(), rtype.to_owned());
+        Ok(self
+            .db
+            .run(move |c| tricircle_db::routings::get_bottom_mappings_by_top_id(c, &t, &r))
+            .await?)
+    }
+
+    /// The bottom id of `top_id` in `pod`, if routed.
+    pub async fn bottom_id(
+        &self,
+        top_id: &str,
+        pod: &Pod,
+        rtype: &str,
+    ) -> NetResult<Option<String>> {
+        Ok(self
+            .mappings(top_id, rtype)
+            .await?
+            .into_iter()
+            .find(|(p, _)| p.pod_id == pod.pod_id)
+            .map(|(_, b)| b))
+    }
+
+    /// Record a NEW job and wake the daemon for it (the reference casts it).
+    pub async fn submit_job(
+        &self,
+        job_type: &str,
+        resource_id: &str,
+        project_id: &str,
+        request: &Map<String, Value>,
+    ) -> NetResult<AsyncJob> {
+        debug_assert!(catalog::job_type(job_type).is_some());
+        let (t, r, p) = (
+            job_type.to_owned(),
+            resource_id.to_owned(),
+            project_id.to_owned(),
+        );
+        let job = self
+            .db
+            .run(move |c| tricircle_db::jobs::new_job(c, &p, &t, &r))
+            .await?;
+        if let Some(w) = &self.waker {
+            w(&job, request);
+        }
+        Ok(job)
+    }
+}

@@ -1,0 +1,240 @@
+//! The multi-pod scenario of the install guide on the fake cloud: a top
+//! (CentralRegion) and two pods, RegionOne (az1) and RegionTwo (az2).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tricircle_db::models::NewPod;
+use tricircle_db::testing::TestDb;
+use tricircle_db::{jobs, Backend};
+use tricircle_fakecloud::FakeCloud;
+use tricircle_jobs::handlers::register_all;
+use tricircle_jobs::network::{ip::Cidr, NetworkContext, NetworkSettings};
+use tricircle_jobs::{Engine, Registry, Settings};
+use tricircle_openstack::endpoints::{EndpointCache, MemoryEndpointCache};
+use tricircle_openstack::keystone::{Interface, PasswordAuth};
+use tricircle_openstack::neutron::{NeutronClient, RetryPolicy};
+use tricircle_openstack::{Clients, ClientsConfig, Secret};
+
+pub const TOP: &str = "CentralRegion";
+pub const R1: &str = "RegionOne";
+pub const R2: &str = "RegionTwo";
+pub const PROJECT: &str = "3f6a1c0e5b8d4f2a9c7e1d0b2a4c6e8f";
+
+pub struct Env {
+    pub cloud: FakeCloud,
+    pub db: TestDb,
+    pub net: NetworkContext,
+    pub engine: Engine,
+}
+
+pub async fn env(stock: bool) -> Env {
+    // Handler errors only show in the logs; keep them in the test output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
+    let cloud = FakeCloud::builder()
+        .region(TOP)
+        .region(R1)
+        .region(R2)
+        .admin("tricircle", "Adm1n-Secret-pw", "service")
+        .build()
+        .await;
+    let a = cloud.admin();
+    let cfg = ClientsConfig {
+        auth: PasswordAuth {
+            auth_url: a.auth_url.clone(),
+            username: a.username.clone(),
+            password: Secret::new(a.password.clone()),
+            user_domain_name: a.user_domain_name.clone(),
+            project_name: a.project_name.clone(),
+            project_domain_name: a.project_domain_name.clone(),
+        },
+        timeout: Duration::from_secs(5),
+        auto_refresh_endpoint: false,
+        retry: RetryPolicy {
+            retries: 1,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(10),
+        },
+        interface: Interface::Public,
+        insecure: false,
+        cafile: None,
+    };
+    let cache: Arc<dyn EndpointCache> = Arc::new(MemoryEndpointCache::new());
+    let clients = Clients::new(cfg, cache).unwrap();
+    clients.refresh_endpoints().await.unwrap();
+    let db = TestDb::synced(Backend::Sqlite).unwrap();
+    for (id, region, az) in [
+        ("pod-top", TOP, ""),
+        ("pod-1", R1, "az1"),
+        ("pod-2", R2, "az2"),
+    ] {
+        let p = NewPod {
+            pod_id: id.into(),
+            region_name: region.into(),
+            pod_az_name: None,
+            dc_name: None,
+            az_name: az.into(),
+        };
+        db.db
+            .run(move |c| tricircle_db::pods::create(c, &p))
+            .await
+            .unwrap();
+    }
+    let settings = NetworkSettings {
+        bridge_cidr: Cidr::parse("100.0.0.0/9").unwrap(),
+        bridge_network_type: "vxlan".into(),
+        top_region_name: Some(TOP.into()),
+        stock_neutron: stock,
+    };
+    let net = NetworkContext::new(db.db.clone(), clients, settings);
+    let mut registry = Registry::new();
+    register_all(&mut registry, &net).unwrap();
+    let engine = Engine::new(
+        db.db.clone(),
+        registry,
+        Settings {
+            workers: 2,
+            worker_handle_timeout: Duration::from_secs(60),
+            job_run_expire: Duration::from_secs(180),
+            worker_sleep_time: Duration::from_millis(1),
+            redo_time_span: Duration::from_secs(3600),
+        },
+    );
+    Env {
+        cloud,
+        db,
+        net,
+        engine,
+    }
+}
+
+impl Env {
+    pub fn neutron(&self, region: &str) -> NeutronClient {
+        self.net.clients.neutron(region)
+    }
+
+    /// Record a NEW job and run it; true when it succeeded.
+    pub async fn run_job(&self, job_type: &str, resource_id: &str) -> bool {
+        let (t, r) = (job_type.to_owned(), resource_id.to_owned());
+        self.db
+            .db
+            .run(move |c| jobs::new_job(c, PROJECT, &t, &r))
+            .await
+            .unwrap();
+        let report = self
+            .engine
+            .handle(job_type, resource_id, Map::new())
+            .await
+            .unwrap();
+        !report.runs.is_empty() && report.runs.iter().all(|r| r.success)
+    }
+
+    /// Run every NEW job (including those jobs record) until none is left;
+    /// returns (type, resource, success) of each run.
+    pub async fn drain(&self) -> Vec<(String, String, bool)> {
+        let mut done = Vec::new();
+        for _ in 0..20 {
+            let (_, new) = self
+                .db
+                .db
+                .run(|c| jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
+                .await
+                .unwrap();
+            if new.is_empty() {
+                return done;
+            }
+            for j in new {
+                let report = self
+                    .engine
+                    .handle(&j.job_type, &j.resource_id, Map::new())
+                    .await
+                    .unwrap();
+                let ok = report.runs.iter().all(|r| r.success);
+                done.push((j.job_type, j.resource_id, ok));
+            }
+        }
+        panic!("jobs keep creating jobs: {done:?}");
+    }
+
+    /// Every resource of every region, and the routing table, for
+    /// before/after comparisons.
+    pub async fn snapshot(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        for region in [TOP, R1, R2] {
+            for coll in ["networks", "subnets", "ports", "routers", "floatingips"] {
+                out.insert(
+                    format!("{region}/{coll}"),
+                    Value::Array(self.cloud.neutron(region).dump(coll)),
+                );
+            }
+        }
+        let routings = self
+            .db
+            .db
+            .run(|c| tricircle_db::routings::find(c, &Default::default()))
+            .await
+            .unwrap();
+        let rows: Vec<Value> = routings
+            .into_iter()
+            .map(|r| json!([r.top_id, r.bottom_id, r.pod_id, r.resource_type]))
+            .collect();
+        out.insert("routings".into(), Value::Array(rows));
+        out
+    }
+
+    pub async fn pod(&self, id: &str) -> tricircle_db::models::Pod {
+        self.net.pod(id).await.unwrap()
+    }
+
+    pub async fn route(&self, top_id: &str, pod_id: &str, rtype: &str, bottom_id: &str) {
+        let r = tricircle_db::models::NewRouting {
+            top_id: top_id.into(),
+            bottom_id: Some(bottom_id.into()),
+            pod_id: pod_id.into(),
+            project_id: Some(PROJECT.into()),
+            resource_type: rtype.into(),
+        };
+        self.db
+            .db
+            .run(move |c| tricircle_db::routings::create(c, &r))
+            .await
+            .unwrap()
+            .expect("new routing");
+    }
+}
+
+/// POST a resource through the raw client (tests write bodies as JSON).
+pub async fn create(c: &NeutronClient, path: &str, key: &str, body: Value) -> Value {
+    let doc = json!({ key: body });
+    let v = c
+        .request(reqwest_method("POST"), path, &[], Some(&doc))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} in {}: {e}", c.region()))
+        .unwrap();
+    v[key].clone()
+}
+
+pub async fn put(c: &NeutronClient, path: &str, body: Value) -> Value {
+    c.request(reqwest_method("PUT"), path, &[], Some(&body))
+        .await
+        .unwrap_or_else(|e| panic!("PUT {path} in {}: {e}", c.region()))
+        .unwrap_or(Value::Null)
+}
+
+fn reqwest_method(m: &str) -> reqwest::Method {
+    m.parse().unwrap()
+}
+
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+pub fn first_ip(v: &Value) -> String {
+    v["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned()
+}
