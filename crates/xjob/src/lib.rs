@@ -4,11 +4,14 @@
 //! gracefully.
 //!
 //! - [`bus`]: the AMQP consumer feeding casts to the service.
+//! - [`daemon`]: the service, the consumer and the stop signal wired as the
+//!   binaries run them.
 //! - [`service`]: the service, its options and the cast loop.
 //! - [`notify`]: systemd's `sd_notify` protocol (READY, WATCHDOG, STOPPING).
 //! - [`signal`]: SIGTERM / SIGINT as a future.
 
 pub mod bus;
+pub mod daemon;
 pub mod notify;
 pub mod service;
 pub mod signal;

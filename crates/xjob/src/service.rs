@@ -76,6 +76,9 @@ pub enum ServiceError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signal(#[from] std::io::Error),
+    /// The message bus options are unusable.
+    #[error(transparent)]
+    Bus(#[from] tricircle_rpc::RpcError),
 }
 
 impl From<ConfigError> for ServiceError {

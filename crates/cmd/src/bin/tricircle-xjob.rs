@@ -1,22 +1,18 @@
 //! `tricircle-xjob --config-file xjob.conf`: the job daemon.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
-use tricircle_jobs::{handlers, Registry};
-use tricircle_rpc::CancellationToken;
-use tricircle_xjob::{bus, termination_signal, Cast, Service};
-
-use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
 use tricircle_config::Config;
 use tricircle_jobs::network::{cast_of, NetworkContext};
+use tricircle_jobs::{handlers, Registry};
+use tricircle_xjob::daemon::CastSlot;
+use tricircle_xjob::Cast;
 
 /// The networking handlers' context: its own small database pool, clients
 /// from `[client]`, and a waker casting recorded jobs to this daemon.
-fn network_context(
-    config: &Config,
-    casts: Arc<OnceLock<mpsc::Sender<Cast>>>,
-) -> Result<NetworkContext, String> {
+fn network_context(config: &Config, casts: CastSlot) -> Result<NetworkContext, String> {
     let url = config.database_url().map_err(|e| e.to_string())?;
     let db = tricircle_db::Db::connect(url.expose(), &tricircle_db::PoolOptions::default())
         .map_err(|e| e.to_string())?;
@@ -47,43 +43,25 @@ fn main() {
     let (config, warnings) = load_config(&args.config);
     let _guard = init_logging(&config, "tricircle-xjob");
     log_warnings(&warnings);
+    // Jobs the handlers record are cast to this very daemon once it runs.
+    let casts = CastSlot::default();
+    let mut registry = Registry::new();
+    match network_context(&config, casts.clone()) {
+        Ok(net) => {
+            handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()))
+        }
+        Err(e) => tracing::warn!("networking jobs are not served: {e}"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("cannot start the runtime: {e}")));
-    let result = rt.block_on(async {
-        let stop = termination_signal()?;
-        let mut registry = Registry::new();
-        // Jobs the handlers record are cast to this very daemon once it runs.
-        let casts: Arc<OnceLock<mpsc::Sender<Cast>>> = Arc::default();
-        match network_context(&config, casts.clone()) {
-            Ok(net) => {
-                handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()))
-            }
-            Err(e) => tracing::warn!("networking jobs are not served: {e}"),
-        }
-        let service = Service::from_config(&config, registry)?;
-        let _ = casts.set(service.casts_sender());
-        service.check_database().await?;
-        let rpc = tricircle_rpc::config_from(&config).unwrap_or_else(|e| fail(&e.to_string()));
-        let consumer_stop = CancellationToken::new();
-        let consumer = bus::attach(
-            rpc,
-            config.default.host.clone(),
-            service.casts_sender(),
-            consumer_stop.clone(),
-        );
-        let result = service
-            .run(async {
-                let name = stop.await;
-                tracing::info!(signal = name, "stop requested");
-                consumer_stop.cancel();
-            })
-            .await;
-        consumer_stop.cancel();
-        let _ = consumer.await;
-        result
-    });
+    let result = rt.block_on(tricircle_xjob::daemon::run(
+        &config,
+        registry,
+        true,
+        Some(&casts),
+    ));
     if let Err(e) = result {
         tracing::error!("{e}");
         drop(_guard);
