@@ -192,9 +192,21 @@ for p in "$api_pid" "$xjob_pid" "$mariadb_pid" "$rabbit_pid"; do cpu0[$p]="$(cpu
 # wrk runs for a fixed time; it is stopped once every job is posted.
 wrk -t"$threads" -c"$CONCURRENCY" -d600s --latency "${hdr[@]}" -s "$work/post.lua" "$base/v1.0/jobs" >"$work/wrk.txt" &
 wrk_pid=$!
-for _ in $(seq 12000); do
-    [[ "$(sql "$db_name" -e "SELECT COUNT(*) FROM bench_events WHERE kind = '3_New'")" -ge "$JOBS" ]] && break
-    sleep 0.05
+# Until every job is posted, or (wrk may lose a request when stopping a
+# connection) until the count stops growing.
+last=-1
+still=0
+for _ in $(seq 6000); do
+    n="$(sql "$db_name" -e "SELECT COUNT(*) FROM bench_events WHERE kind = '3_New'")"
+    [[ "$n" -ge "$JOBS" ]] && break
+    if [[ "$n" == "$last" && "$n" -gt 0 ]]; then
+        still=$((still + 1))
+        [[ "$still" -ge 20 ]] && break
+    else
+        still=0
+    fi
+    last="$n"
+    sleep 0.1
 done
 kill -INT "$wrk_pid" 2>/dev/null || true
 wait "$wrk_pid" || true
