@@ -150,8 +150,8 @@ printf 'xjob RSS idle: '; rss "$xjob_pid"
 
 threads=2
 cat >"$work/post.lua" <<LUA
--- Exactly $JOBS POSTs, router (job index mod $ROUTERS); then each thread
--- stops (a connection still asking gets a cheap GET).
+-- Exactly $JOBS POSTs, router (job index mod $ROUTERS); then cheap GETs
+-- until the script stops wrk.
 local per_thread = $JOBS / $threads
 local routers = $ROUTERS
 local threads = $threads
@@ -177,17 +177,40 @@ request = function()
         '"resource": {"router_id": "router-%d"}}}', i % routers)
     return wrk.format("POST", "/v1.0/jobs", headers, body)
 end
-response = function(status, headers, body)
-    if counter >= per_thread then
-        wrk.thread:stop()
-    end
-end
 LUA
 
 echo "== $JOBS jobs over $ROUTERS routers: tricircle-api (2 workers) -> RabbitMQ -> xjob" \
     "(workers = $XJOB_WORKERS, worker_sleep_time = $WORKER_SLEEP_TIME), MariaDB, $(nproc) cores"
-wrk -t"$threads" -c"$CONCURRENCY" -d120s --latency "${hdr[@]}" -s "$work/post.lua" "$base/v1.0/jobs" >"$work/wrk.txt"
-awk '/Requests\/sec|Non-2xx|50%|99%/' "$work/wrk.txt" | sed 's/^/  wrk: /'
+cpu_secs() {
+    # utime + stime of a process, in seconds.
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat"
+}
+mariadb_pid="$(cat "$MARIADB_PID")"
+rabbit_pid="$(head -n1 "$TRICIRCLE_STATE/rabbitmq/rabbitmq.pid")"
+declare -A cpu0
+for p in "$api_pid" "$xjob_pid" "$mariadb_pid" "$rabbit_pid"; do cpu0[$p]="$(cpu_secs "$p")"; done
+# wrk runs for a fixed time; it is stopped once every job is posted.
+wrk -t"$threads" -c"$CONCURRENCY" -d600s --latency "${hdr[@]}" -s "$work/post.lua" "$base/v1.0/jobs" >"$work/wrk.txt" &
+wrk_pid=$!
+# Until every job is posted, or (wrk may lose a request when stopping a
+# connection) until the count stops growing.
+last=-1
+still=0
+for _ in $(seq 6000); do
+    n="$(sql "$db_name" -e "SELECT COUNT(*) FROM bench_events WHERE kind = '3_New'")"
+    [[ "$n" -ge "$JOBS" ]] && break
+    if [[ "$n" == "$last" && "$n" -gt 0 ]]; then
+        still=$((still + 1))
+        [[ "$still" -ge 20 ]] && break
+    else
+        still=0
+    fi
+    last="$n"
+    sleep 0.1
+done
+kill -INT "$wrk_pid" 2>/dev/null || true
+wait "$wrk_pid" || true
+awk '/50%|99%/' "$work/wrk.txt" | sed 's/^ */  POST latency (wrk): /'
 
 for _ in $(seq 600); do
     open="$(sql "$db_name" -e 'SELECT COUNT(*) FROM async_jobs')"
@@ -195,6 +218,12 @@ for _ in $(seq 600); do
     sleep 0.5
 done
 printf 'xjob RSS after the run: '; rss "$xjob_pid"
+printf '  CPU seconds during the run:'
+for p in "$api_pid" "$xjob_pid" "$mariadb_pid" "$rabbit_pid"; do
+    case "$p" in "$api_pid") n=api ;; "$xjob_pid") n=xjob ;; "$mariadb_pid") n=mariadb ;; *) n=rabbitmq ;; esac
+    awk -v n="$n" -v a="$(cpu_secs "$p")" -v b="${cpu0[$p]}" 'BEGIN {printf " %s %.1f", n, a - b}'
+done
+echo
 posted="$(sql "$db_name" -e "SELECT COUNT(*) FROM bench_events WHERE kind = '3_New'")"
 [[ "$posted" == "$JOBS" ]] || echo "WARNING: $posted jobs posted, not $JOBS" >&2
 [[ "$open" == 0 ]] || echo "WARNING: $open job rows still open" >&2

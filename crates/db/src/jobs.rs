@@ -19,6 +19,8 @@ pub const JS_NEW: &str = "3_New";
 pub const JS_RUNNING: &str = "2_Running";
 pub const JS_SUCCESS: &str = "1_Success";
 pub const JS_FAIL: &str = "0_Fail";
+/// Every status a job row can have.
+const ALL_STATUSES: [&str; 4] = [JS_FAIL, JS_SUCCESS, JS_RUNNING, JS_NEW];
 /// extra_id of the RUNNING row that acts as the lock.
 pub const SP_EXTRA_ID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -299,9 +301,15 @@ pub fn finish_job(
             // One tick below, so that the failed job itself survives.
             timestamp - ChronoDuration::microseconds(1)
         };
+        // Naming every status changes no result (no writer stores another)
+        // but lets MySQL find the rows through the unique key (type, status,
+        // resource_id): without it the DELETE scans, and under REPEATABLE
+        // READ locks, the whole table, serialising every finish and
+        // deadlocking with concurrent inserts.
         diesel::delete(
             aj::table
                 .filter(aj::job_type.eq(job.job_type.clone()))
+                .filter(aj::status.eq_any(ALL_STATUSES))
                 .filter(aj::resource_id.eq(job.resource_id.clone()))
                 .filter(aj::timestamp.le(prune_upto)),
         )
