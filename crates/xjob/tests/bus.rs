@@ -7,54 +7,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, HttpServer};
 use diesel::prelude::*;
 use serde_json::{json, Value};
-use tricircle_api::dispatch::RpcDispatcher;
-use tricircle_api::{AppState, Auth};
-use tricircle_db::models::{NewPod, NewRouting};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
-use tricircle_db::{pods, routings, Db};
+use tricircle_db::Db;
 use tricircle_jobs::catalog::CONFIGURE_ROUTE;
 use tricircle_jobs::{handler_fn, Engine, PeriodicSettings, Registry, Settings};
-use tricircle_policy::Enforcer;
 use tricircle_rpc::{CancellationToken, RpcConfig};
 use tricircle_xjob::{bus, Service, ServiceOptions};
+
+mod common;
 
 const PROJECT: &str = "project-bus";
 
 /// (router id, request id) of one handler run.
 type Seen = (String, Option<String>);
-
-fn seed(db: &Db, router: &str) {
-    db.get()
-        .map(|mut c| {
-            let pod = pods::create(
-                &mut c,
-                &NewPod {
-                    pod_id: uuid::Uuid::new_v4().to_string(),
-                    region_name: format!("Region-{router}"),
-                    pod_az_name: None,
-                    dc_name: None,
-                    az_name: "az1".into(),
-                },
-            )
-            .unwrap();
-            routings::create(
-                &mut c,
-                &NewRouting {
-                    top_id: router.into(),
-                    bottom_id: Some(uuid::Uuid::new_v4().to_string()),
-                    pod_id: pod.pod_id,
-                    project_id: Some(PROJECT.into()),
-                    resource_type: "router".into(),
-                },
-            )
-            .unwrap();
-        })
-        .unwrap();
-}
 
 fn log_rows(db: &Db, resource: &str) -> Vec<(String, String)> {
     let mut c = db.get().unwrap();
@@ -77,48 +45,9 @@ fn open_rows(db: &Db, resource: &str) -> usize {
         .unwrap() as usize
 }
 
-/// The admin API on loopback, casting jobs through the broker.
-fn start_api(db: &Db, rpc: RpcConfig) -> (String, actix_web::dev::ServerHandle) {
-    let state = web::Data::new(AppState {
-        db: db.clone(),
-        policy: Enforcer::with_defaults(),
-        auth: Auth::NoAuth,
-        pagination_max_limit: 2000,
-        dispatcher: Arc::new(RpcDispatcher::start(rpc).unwrap()),
-    });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || tricircle_api::app(state.clone()))
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (base, handle)
-}
-
-async fn post_job(http: &reqwest::Client, base: &str, router: &str) -> Value {
-    let resp = http
-        .post(format!("{base}/v1.0/jobs"))
-        .header("X-Role", "admin")
-        .header("X-Tenant-Id", PROJECT)
-        .header("X-User-Id", "user-1")
-        .json(
-            &json!({"job": {"type": "configure_route", "project_id": PROJECT,
-                               "resource": {"router_id": router}}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
 async fn post_to_success(db: TestDb, rpc: RpcConfig) {
     let router = format!("router-{}", uuid::Uuid::new_v4().simple());
-    seed(&db.db, &router);
+    common::seed_router(&db.db, &router, PROJECT);
 
     // xjob: a handler that records what it ran; no periodic task.
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -173,14 +102,15 @@ async fn post_to_success(db: TestDb, rpc: RpcConfig) {
         async move { stop.cancelled().await }
     }));
 
-    let (base, api) = start_api(&db.db, rpc);
+    let (base, api) = common::start_api(&db.db, rpc);
 
     // The consumer declares its queues asynchronously: post until a job
     // has been run through the bus (each post is a NEW row and a cast).
     let http = reqwest::Client::new();
     let mut posted = Vec::new();
     for _ in 0..100 {
-        let body = post_job(&http, &base, &router).await;
+        let (status, body) = common::post_job(&http, &base, &router, PROJECT).await;
+        assert_eq!(status, 200, "{body}");
         posted.push(body["job"]["id"].as_str().unwrap().to_owned());
         tokio::time::sleep(Duration::from_millis(100)).await;
         if !log_rows(&db.db, &router).is_empty() && open_rows(&db.db, &router) == 0 {
@@ -272,9 +202,11 @@ fn api_cast_reaches_a_python_oslo_messaging_server() {
         assert_eq!(first.as_deref(), Some("READY"));
 
         let router = format!("router-{}", uuid::Uuid::new_v4().simple());
-        seed(&db.db, &router);
-        let (base, api) = start_api(&db.db, rpc);
-        post_job(&reqwest::Client::new(), &base, &router).await;
+        common::seed_router(&db.db, &router, PROJECT);
+        let (base, api) = common::start_api(&db.db, rpc);
+        let (status, body) =
+            common::post_job(&reqwest::Client::new(), &base, &router, PROJECT).await;
+        assert_eq!(status, 200, "{body}");
         let got: Value = loop {
             let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
                 .await
@@ -314,11 +246,12 @@ fn broker_down_leaves_the_job_new() {
     let db = TestDb::synced(tricircle_db::Backend::Sqlite).unwrap();
     actix_web::rt::System::new().block_on(async move {
         let router = format!("router-{}", uuid::Uuid::new_v4().simple());
-        seed(&db.db, &router);
-        let (base, api) = start_api(&db.db, RpcConfig::new(url));
+        common::seed_router(&db.db, &router, PROJECT);
+        let (base, api) = common::start_api(&db.db, RpcConfig::new(url));
         let http = reqwest::Client::new();
         for _ in 0..3 {
-            let body = post_job(&http, &base, &router).await;
+            let (status, body) = common::post_job(&http, &base, &router, PROJECT).await;
+            assert_eq!(status, 200, "{body}");
             assert_eq!(body["job"]["status"], "NEW", "{body}");
         }
         assert_eq!(

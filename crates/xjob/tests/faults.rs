@@ -10,24 +10,21 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpServer};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
-use tricircle_api::dispatch::RpcDispatcher;
-use tricircle_api::{AppState, Auth};
 use tricircle_db::jobs::{self, JS_FAIL, JS_RUNNING};
-use tricircle_db::models::{NewPod, NewRouting};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
-use tricircle_db::{pods, routings, Db};
+use tricircle_db::Db;
 use tricircle_jobs::catalog::CONFIGURE_ROUTE;
-use tricircle_policy::Enforcer;
 use tricircle_rpc::{Publisher, RpcConfig, TOPIC_XJOB};
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_xjob-testbed");
+mod common;
+
 const PROJECT: &str = "project-faults";
 /// Every wait is bounded by this (or more for long scenarios); reaching it
 /// fails the test with the processes' logs.
@@ -430,32 +427,6 @@ fn a_failing_handler_is_redone_by_the_periodic_task_until_success() {
     }
 }
 
-fn seed_router(db: &Db, router: &str) {
-    let mut c = db.get().unwrap();
-    let pod = pods::create(
-        &mut c,
-        &NewPod {
-            pod_id: uuid::Uuid::new_v4().to_string(),
-            region_name: format!("Region-{router}"),
-            pod_az_name: None,
-            dc_name: None,
-            az_name: "az1".into(),
-        },
-    )
-    .unwrap();
-    routings::create(
-        &mut c,
-        &NewRouting {
-            top_id: router.into(),
-            bottom_id: Some(uuid::Uuid::new_v4().to_string()),
-            pod_id: pod.pod_id,
-            project_id: Some(PROJECT.into()),
-            resource_type: "router".into(),
-        },
-    )
-    .unwrap();
-}
-
 async fn posts_survive_a_broker_restart(db: TestDb, bus: String, restart: String) {
     let backend = db.backend;
     let dir = tempfile::tempdir().unwrap();
@@ -464,23 +435,7 @@ async fn posts_survive_a_broker_restart(db: TestDb, bus: String, restart: String
 
     let mut rpc = RpcConfig::new(tricircle_rpc::TransportUrl::parse(&bus).unwrap());
     rpc.cast_timeout = Duration::from_secs(2);
-    let state = web::Data::new(AppState {
-        db: db.db.clone(),
-        policy: Enforcer::with_defaults(),
-        auth: Auth::NoAuth,
-        pagination_max_limit: 2000,
-        dispatcher: Arc::new(RpcDispatcher::start(rpc).unwrap()),
-    });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || tricircle_api::app(state.clone()))
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-    let api = server.handle();
-    actix_web::rt::spawn(server);
+    let (base, api) = common::start_api(&db.db, rpc);
 
     // One router per request, posted every 500 ms from before the restart
     // until after it: those posted while the broker is away lose their
@@ -491,22 +446,10 @@ async fn posts_survive_a_broker_restart(db: TestDb, bus: String, restart: String
     let mut after_restart = 0;
     while after_restart < 4 && routers.len() < 80 {
         let router = format!("router-{}", uuid::Uuid::new_v4().simple());
-        seed_router(&db.db, &router);
-        let resp = http
-            .post(format!("{base}/v1.0/jobs"))
-            .header("X-Role", "admin")
-            .header("X-Tenant-Id", PROJECT)
-            .json(
-                &json!({"job": {"type": "configure_route", "project_id": PROJECT,
-                                  "resource": {"router_id": router}}}),
-            )
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .unwrap();
+        common::seed_router(&db.db, &router, PROJECT);
+        let (status, _) = common::post_job(&http, &base, &router, PROJECT).await;
         assert_eq!(
-            resp.status(),
-            200,
+            status, 200,
             "{backend}: the API answers while the broker restarts"
         );
         routers.push(router);
