@@ -171,3 +171,84 @@ async fn faults_down_and_moves() {
         200
     );
 }
+
+#[tokio::test]
+async fn subnets_take_the_lowest_free_block_of_a_subnet_pool() {
+    let n = FakeNeutron::start("RegionOne").await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/v2.0", n.url());
+    let post = |path: &str, body: Value| {
+        call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/{path}"),
+            Some("t"),
+            Some(body),
+        )
+    };
+    let (st, pool) = post(
+        "subnetpools",
+        json!({"subnetpool": {"name": "bridge_subnet_pool", "prefixes": ["100.0.0.0/9"], "shared": true}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{pool}");
+    let pool = &pool["subnetpool"];
+    assert_eq!(pool["ip_version"], 4);
+    assert_eq!(pool["min_prefixlen"], 8);
+    assert_eq!(pool["default_prefixlen"], 8);
+    let pool_id = pool["id"].as_str().unwrap();
+    let mut cidrs = Vec::new();
+    for name in ["a", "b"] {
+        let (_, net) = post("networks", json!({"network": {"name": name}})).await;
+        let (st, sub) = post(
+            "subnets",
+            json!({"subnet": {"network_id": net["network"]["id"], "ip_version": 4,
+                "subnetpool_id": pool_id, "prefixlen": 24, "enable_dhcp": false}}),
+        )
+        .await;
+        assert_eq!(st, 201, "{sub}");
+        assert_eq!(sub["subnet"]["subnetpool_id"], pool_id);
+        cidrs.push((
+            sub["subnet"]["cidr"].clone(),
+            sub["subnet"]["gateway_ip"].clone(),
+        ));
+    }
+    assert_eq!(
+        cidrs,
+        vec![
+            (json!("100.0.0.0/24"), json!("100.0.0.1")),
+            (json!("100.0.1.0/24"), json!("100.0.1.1"))
+        ]
+    );
+    let (_, net) = post("networks", json!({"network": {"name": "c"}})).await;
+    let net_id = net["network"]["id"].clone();
+    // Outside the pool, overlapping an allocation, prefix out of bounds, no cidr nor pool.
+    for body in [
+        json!({"network_id": net_id, "ip_version": 4, "subnetpool_id": pool_id, "cidr": "10.0.0.0/24"}),
+        json!({"network_id": net_id, "ip_version": 4, "subnetpool_id": pool_id, "cidr": "100.0.1.0/25"}),
+        json!({"network_id": net_id, "ip_version": 4, "subnetpool_id": pool_id, "prefixlen": 7}),
+        json!({"network_id": net_id, "ip_version": 4}),
+    ] {
+        let (st, err) = post("subnets", json!({ "subnet": body })).await;
+        assert_eq!(st, 400, "{err}");
+    }
+    let (st, _) = call(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{base}/subnetpools/{pool_id}"),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 409, "a pool with allocations cannot be deleted");
+    let (st, list) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/subnetpools?name=bridge_subnet_pool"),
+        Some("t"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(list["subnetpools"].as_array().unwrap().len(), 1);
+}

@@ -83,6 +83,7 @@ fn collection(seg: &str) -> Option<(&'static str, &'static str, &'static str)> {
         ),
         "trunks" => ("trunks", "trunk", "trunks"),
         "qos/policies" => ("policies", "policy", "policies"),
+        "subnetpools" => ("subnetpools", "subnetpool", "subnetpools"),
         _ => return None,
     })
 }
@@ -244,6 +245,11 @@ fn handlers(coll: &str) -> (Create, Update, Delete) {
                 ))
             },
             Store::delete_security_group_rule,
+        ),
+        "subnetpools" => (
+            Store::create_subnetpool,
+            Store::update_subnetpool,
+            Store::delete_subnetpool,
         ),
         "trunks" => (
             Store::create_trunk,
@@ -423,6 +429,7 @@ fn missing(coll: &str, id: &str) -> Fault {
         "security_groups" => ("SecurityGroupNotFound", "Security group"),
         "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
         "trunks" => ("TrunkNotFound", "Trunk"),
+        "subnetpools" => ("SubnetPoolNotFound", "Subnet pool"),
         _ => ("QosPolicyNotFound", "QoS policy"),
     };
     fault(404, kind, format!("{what} {id} could not be found."))

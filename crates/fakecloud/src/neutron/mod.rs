@@ -93,7 +93,7 @@ impl FakeNeutron {
 
     /// Everything in a collection (`networks`, `subnets`, `ports`,
     /// `routers`, `floatingips`, `security_groups`, `security_group_rules`,
-    /// `trunks`, `policies`, `qos_rules`), as stored.
+    /// `trunks`, `policies`, `qos_rules`, `subnetpools`), as stored.
     pub fn dump(&self, collection: &str) -> Vec<Value> {
         lock(&self.store).all(collection).to_vec()
     }

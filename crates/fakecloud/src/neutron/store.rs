@@ -9,6 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::ipam::{ip_string, parse_ip, Cidr};
 
+mod subnetpools;
+
 /// A Neutron error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fault {
@@ -71,6 +73,7 @@ pub(crate) const COLLECTIONS: &[&str] = &[
     "trunks",
     "policies",
     "qos_rules",
+    "subnetpools",
 ];
 
 fn new_id() -> String {
@@ -147,6 +150,7 @@ impl Store {
             "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
             "trunks" => ("TrunkNotFound", "Trunk"),
             "policies" => ("QosPolicyNotFound", "QoS policy"),
+            "subnetpools" => ("SubnetPoolNotFound", "Subnet pool"),
             _ => ("NotFound", "Resource"),
         };
         self.find(coll, id)
@@ -564,10 +568,38 @@ impl Store {
     pub(crate) fn create_subnet(&mut self, project: &str, body: &Map<String, Value>) -> Res<Value> {
         let net_id = required(body, "network_id")?;
         let net = self.must("networks", &net_id)?;
-        let cidr_s = &required(body, "cidr")?;
-        let c = Cidr::parse(cidr_s)
-            .ok_or_else(|| bad(format!("'{cidr_s}' is not a valid IP subnet")))?;
-        let version = body.get("ip_version").and_then(Value::as_i64).unwrap_or(4);
+        let pool_id = body
+            .get("subnetpool_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let cidr_in = body.get("cidr").and_then(Value::as_str);
+        let prefixlen = body
+            .get("prefixlen")
+            .and_then(Value::as_u64)
+            .and_then(|n| u8::try_from(n).ok());
+        let c =
+            match (&pool_id, cidr_in) {
+                (Some(pool), _) => self.allocate_from_pool(
+                    pool,
+                    cidr_in,
+                    prefixlen,
+                    body.get("ip_version").and_then(Value::as_i64),
+                )?,
+                (None, Some(cidr_s)) => Cidr::parse(cidr_s)
+                    .ok_or_else(|| bad(format!("'{cidr_s}' is not a valid IP subnet")))?,
+                (None, None) => return Err(bad(
+                    "Bad subnets request: a subnetpool must be specified in the absence of a cidr.",
+                )),
+            };
+        if prefixlen.is_some() && cidr_in.is_some() {
+            return Err(bad(
+                "Bad subnets request: cidr and prefixlen must not be supplied together.",
+            ));
+        }
+        let version = body
+            .get("ip_version")
+            .and_then(Value::as_i64)
+            .unwrap_or(if c.v6 { 6 } else { 4 });
         if (version == 6) != c.v6 || !(version == 4 || version == 6) {
             return Err(bad("Cidr and ip_version do not match"));
         }
@@ -610,6 +642,8 @@ impl Store {
             "ip_version",
             "gateway_ip",
             "allocation_pools",
+            "subnetpool_id",
+            "prefixlen",
         ] {
             attrs.remove(k);
         }
@@ -629,6 +663,7 @@ impl Store {
         )?;
         m.insert("network_id".into(), json!(net_id));
         m.insert("cidr".into(), json!(c.canonical()));
+        m.insert("subnetpool_id".into(), json!(pool_id));
         m.insert("ip_version".into(), json!(version));
         m.insert(
             "gateway_ip".into(),

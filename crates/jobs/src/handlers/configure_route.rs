@@ -134,6 +134,11 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
                 b.bridge_ip = Some(ip);
                 continue;
             }
+            if is_ns {
+                // Stock mode gives it tenant interfaces for floating IPs
+                // only: they neither host VMs nor take host routes.
+                continue;
+            }
             let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
             let b_subnet = client.get_subnet(&b_subnet_id).await?;
             let sub_cidr = b_subnet.cidr.clone().unwrap_or_default();

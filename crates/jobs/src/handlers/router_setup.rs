@@ -19,6 +19,7 @@ use crate::catalog;
 use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
 use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
+use crate::network::external;
 use crate::network::lock::{self, Element};
 use crate::network::{floatingip, ip, rt, NetError, NetResult, NetworkContext, POD_NOT_SPECIFIED};
 
@@ -95,7 +96,26 @@ async fn setup(
         .or_else(|| ctx.project_id.clone())
         .unwrap_or_default();
     if pod_id == POD_NOT_SPECIFIED {
-        for (pod, _) in net.mappings(net_id, rt::NETWORK).await? {
+        let mut pods: Vec<Pod> = net
+            .mappings(net_id, rt::NETWORK)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        if net.settings.stock_neutron {
+            // No local plugin maps networks to pods as VMs boot: the
+            // network's zone hints name its pods.
+            if let Some(t_net) = top.find::<Network>(net_id).await? {
+                for hint in external::network_az_hints(&t_net) {
+                    if let Some(p) = net.pod_by_az_or_region(&hint).await? {
+                        if !pods.iter().any(|q| q.pod_id == p.pod_id) {
+                            pods.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        for pod in pods {
             let resource = format!("{}#{router_id}#{net_id}", pod.pod_id);
             net.submit_job(catalog::ROUTER_SETUP, &resource, &project_id, &ctx.request)
                 .await?;
@@ -118,6 +138,9 @@ async fn setup(
         Some(_) => None,
         None => Some(bridge::top_bridge(net, &top_pod, &project_id).await?),
     };
+    if let (true, Some(b)) = (net.settings.stock_neutron, &bridge) {
+        external::north_south(net, &top_pod, &project_id, &t_router, b).await?;
+    }
     one_pod(
         net,
         &top_pod,
@@ -207,7 +230,16 @@ async fn one_pod(
     let Some(gw) = t_router.external_gateway_info.clone().flatten() else {
         return Ok(());
     };
-    let done = floatingip::sync(net, top_pod, b_pod, project_id, t_net, &gw.network_id).await?;
+    let done = floatingip::sync(
+        net,
+        top_pod,
+        b_pod,
+        project_id,
+        t_net,
+        t_router.id(),
+        &gw.network_id,
+    )
+    .await?;
     if done != Default::default() {
         tracing::info!(router = t_router.id(), pod = %b_pod.region_name, ?done, "floating IPs synced");
     }

@@ -6,7 +6,7 @@
 //! in every pod a router reaches.
 
 use tricircle_db::models::Pod;
-use tricircle_openstack::neutron::{Filters, FixedIp, Network, Port, Subnet};
+use tricircle_openstack::neutron::{Filters, FixedIp, Network, Port, Subnet, SubnetPool};
 
 use super::lock::{self, Element};
 use super::{rt, NetError, NetResult, NetworkContext};
@@ -32,13 +32,17 @@ pub struct TopBridge {
     pub subnet: Subnet,
 }
 
-/// The project's top bridge network and subnet, which the central plugin
-/// creates when a router gets an interface or a gateway.
+/// The project's top bridge network and subnet. In plugin mode the central
+/// plugin creates them when a router gets an interface or a gateway; in
+/// stock mode they are created here (with the shared subnet pool).
 pub async fn top_bridge(
     net: &NetworkContext,
     top_pod: &Pod,
     project_id: &str,
 ) -> NetResult<TopBridge> {
+    if net.settings.stock_neutron {
+        return create_top_bridge(net, top_pod, project_id).await;
+    }
     let top = net.neutron(top_pod);
     let nets = top
         .list_networks(&Filters::new().eq("name", net_name(project_id)))
@@ -53,6 +57,95 @@ pub async fn top_bridge(
              (the central plugin creates them)"
         ))),
     }
+}
+
+/// The shared `bridge_subnet_pool` of `[client] bridge_cidr` in the top
+/// region: every project's bridge subnet is a /24 of it, so they never
+/// overlap.
+pub async fn top_subnet_pool(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+) -> NetResult<String> {
+    let body = SubnetPool {
+        name: Some(SUBNET_POOL_NAME.to_owned()),
+        shared: Some(true),
+        is_default: Some(false),
+        prefixes: Some(vec![net.settings.bridge_cidr.to_string()]),
+        ..SubnetPool::default()
+    };
+    let got = lock::get_or_create(
+        net,
+        project_id,
+        top_pod,
+        Element {
+            top_id: SUBNET_POOL_NAME,
+            resource_type: rt::SUBNETPOOL,
+            name: SUBNET_POOL_NAME,
+            body,
+        },
+    )
+    .await?;
+    Ok(got.id)
+}
+
+async fn create_top_bridge(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+) -> NetResult<TopBridge> {
+    let pool_id = top_subnet_pool(net, top_pod, project_id).await?;
+    let name = net_name(project_id);
+    let nbody = Network {
+        tenant_id: Some(project_id.to_owned()),
+        name: Some(name.clone()),
+        shared: Some(false),
+        admin_state_up: Some(true),
+        // The segment is allocated by the central ML2 from its ranges for
+        // this type (a vlan type takes a physical network of those ranges).
+        network_type: Some(net.settings.bridge_network_type.clone()),
+        ..Network::default()
+    };
+    let n = lock::get_or_create(
+        net,
+        project_id,
+        top_pod,
+        Element {
+            top_id: &name,
+            resource_type: rt::NETWORK,
+            name: &name,
+            body: nbody,
+        },
+    )
+    .await?;
+    let sname = subnet_name(project_id);
+    let sbody = Subnet {
+        tenant_id: Some(project_id.to_owned()),
+        network_id: Some(n.id.clone()),
+        name: Some(sname.clone()),
+        ip_version: Some(4),
+        subnetpool_id: Some(Some(pool_id)),
+        prefixlen: Some(24),
+        enable_dhcp: Some(false),
+        ..Subnet::default()
+    };
+    let s = lock::get_or_create(
+        net,
+        project_id,
+        top_pod,
+        Element {
+            top_id: &sname,
+            resource_type: rt::SUBNET,
+            name: &sname,
+            body: sbody,
+        },
+    )
+    .await?;
+    let top = net.neutron(top_pod);
+    Ok(TopBridge {
+        net: top.get_network(&n.id).await?,
+        subnet: top.get_subnet(&s.id).await?,
+    })
 }
 
 /// The top bridge port of bottom router `b_router_id`, created when

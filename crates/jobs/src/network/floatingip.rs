@@ -9,7 +9,7 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
 
 use super::bottom::{self, Copy};
-use super::{rt, NetError, NetResult, NetworkContext};
+use super::{external, rt, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 
 /// What the sync did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,6 +28,7 @@ pub async fn sync(
     b_pod: &Pod,
     project_id: &str,
     t_net: &Network,
+    t_router_id: &str,
     t_ext_net_id: &str,
 ) -> NetResult<FipSync> {
     let top = net.neutron(top_pod);
@@ -62,20 +63,59 @@ pub async fn sync(
     let mut out = FipSync::default();
     for (addr, t_fip) in &t_by_ip {
         let t_port_id = t_fip.port_id.clone().flatten().unwrap_or_default();
-        let Some(b_port_id) = net.bottom_id(&t_port_id, b_pod, rt::PORT).await? else {
+        let mut b_port_id = net.bottom_id(&t_port_id, b_pod, rt::PORT).await?;
+        if b_port_id.is_none() && !net.settings.stock_neutron {
             // The VM's port lives in another pod (or not yet anywhere).
             continue;
-        };
+        }
         let t_port = top.get_port(&t_port_id).await?;
         if t_port.network_id.as_deref() != Some(t_net.id()) {
             continue;
         }
-        let target = if ext_pod.pod_id == b_pod.pod_id {
-            b_port_id
+        if b_port_id.is_none() {
+            b_port_id = booted_port(net, b_pod, &t_port).await?;
+        }
+        let Some(b_port_id) = b_port_id else {
+            continue;
+        };
+        let (target, b_net, b_sub, t_sub) = if ext_pod.pod_id == b_pod.pod_id {
+            let t_sub_id = port_subnet(&t_port)?;
+            let b_net = net.bottom_id(t_net.id(), b_pod, rt::NETWORK).await?;
+            let b_sub = net.bottom_id(&t_sub_id, b_pod, rt::SUBNET).await?;
+            (b_port_id, b_net, b_sub, t_sub_id)
         } else {
             let b_port = b_client.get_port(&b_port_id).await?;
-            shadow_for(net, top_pod, &ext_pod, project_id, &t_port, &b_port).await?
+            let (p, n, s) =
+                shadow_for(net, top_pod, &ext_pod, project_id, &t_port, &b_port).await?;
+            (p, Some(n), Some(s), port_subnet(&t_port)?)
         };
+        if net.settings.stock_neutron {
+            // Stock Neutron associates only through a router with an
+            // interface on the port's subnet: give the NS router one.
+            let ns = net
+                .bottom_id(t_router_id, &ext_pod, rt::NS_ROUTER)
+                .await?
+                .ok_or_else(|| NetError::Missing("no north-south router yet".into()))?;
+            let (Some(b_net), Some(b_sub)) = (b_net, b_sub) else {
+                return Err(NetError::Missing(format!(
+                    "subnet {t_sub} has no copy in {}",
+                    ext_pod.region_name
+                )));
+            };
+            let t_subnet = top.get_subnet(&t_sub).await?;
+            external::ns_interface(
+                net,
+                top_pod,
+                &ext_pod,
+                project_id,
+                t_router_id,
+                &ns,
+                &t_subnet,
+                &b_net,
+                &b_sub,
+            )
+            .await?;
+        }
         match b_by_ip.get(addr) {
             None => {
                 create(&ext, &b_ext_net_id, addr, &target).await?;
@@ -98,8 +138,47 @@ pub async fn sync(
     Ok(out)
 }
 
+fn port_subnet(t_port: &Port) -> NetResult<String> {
+    t_port
+        .fixed_ips
+        .iter()
+        .flatten()
+        .find_map(|f| f.subnet_id.clone())
+        .ok_or_else(|| NetError::Missing(format!("port {} has no subnet", t_port.id())))
+}
+
+/// Stock mode: the port a VM booted in `pod` got on the bottom copy of its
+/// network, found by the top port's address (no local plugin records a
+/// routing for it).
+async fn booted_port(net: &NetworkContext, pod: &Pod, t_port: &Port) -> NetResult<Option<String>> {
+    let t_net_id = t_port.network_id.clone().unwrap_or_default();
+    let Some(b_net) = net.bottom_id(&t_net_id, pod, rt::NETWORK).await? else {
+        return Ok(None);
+    };
+    let Some(ip) = t_port.ip_addresses().next() else {
+        return Ok(None);
+    };
+    let ports = net
+        .neutron(pod)
+        .list_ports(
+            &Filters::new()
+                .eq("network_id", &b_net)
+                .eq("fixed_ips", format!("ip_address={ip}")),
+        )
+        .await?;
+    Ok(ports
+        .into_iter()
+        .find(|p| {
+            p.device_owner
+                .as_deref()
+                .is_some_and(|o| o.starts_with("compute:") && o != DEVICE_OWNER_SHADOW)
+        })
+        .map(|p| p.id().to_owned()))
+}
+
 /// The shadow of a VM port in the external network's pod, with the shadow
-/// copies of its network and subnet there.
+/// copies of its network and subnet there; returns (shadow port, shadow
+/// network, shadow subnet).
 async fn shadow_for(
     net: &NetworkContext,
     top_pod: &Pod,
@@ -107,7 +186,7 @@ async fn shadow_for(
     project_id: &str,
     t_port: &Port,
     b_port: &Port,
-) -> NetResult<String> {
+) -> NetResult<(String, String, String)> {
     let top = net.neutron(top_pod);
     let t_net_id = t_port.network_id.clone().unwrap_or_default();
     let t_subnet_id = t_port
@@ -128,17 +207,18 @@ async fn shadow_for(
         Copy::Shadow,
     )
     .await?;
-    let b_sub = &map[t_sub.id()];
-    bottom::shadow_port(
+    let b_sub = map[t_sub.id()].clone();
+    let port = bottom::shadow_port(
         net,
         ext_pod,
         project_id,
         t_port.id(),
         b_port,
         &b_net_id,
-        b_sub,
+        &b_sub,
     )
-    .await
+    .await?;
+    Ok((port, b_net_id, b_sub))
 }
 
 /// Create a bottom floating IP at `addr`; when the address is taken by an

@@ -5,6 +5,7 @@
 
 pub mod bottom;
 pub mod bridge;
+pub mod external;
 pub mod floatingip;
 pub mod ip;
 pub mod lock;

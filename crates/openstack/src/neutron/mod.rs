@@ -16,6 +16,7 @@ mod qos;
 mod retry;
 mod routers;
 mod security_groups;
+mod subnetpools;
 mod subnets;
 mod trunks;
 
@@ -35,6 +36,7 @@ pub use self::qos::{QosPolicy, QosRule, QosRuleKind};
 pub use self::retry::RetryPolicy;
 pub use self::routers::{ExternalGatewayInfo, Route, Router, RouterInterface};
 pub use self::security_groups::{SecurityGroup, SecurityGroupRule};
+pub use self::subnetpools::SubnetPool;
 pub use self::subnets::{AllocationPool, HostRoute, Subnet};
 pub use self::trunks::{SubPort, Trunk};
 

@@ -36,6 +36,8 @@ resource! {
         dns_nameservers: Vec<String>,
         #[serde(deserialize_with = "super::double_option")]
         subnetpool_id: Option<String>,
+        /// Create only: the size of the CIDR to take from `subnetpool_id`.
+        prefixlen: u8,
     }
 }
 

@@ -1,0 +1,333 @@
+//! Stock mode's north-south side of a router with a gateway, which the
+//! original's central plugin builds on router-gateway-set: the bottom copy
+//! of the external network and its subnets in the pod its first
+//! availability-zone hint names, the north-south router
+//! `ns_router_<top router>` there with its gateway on that network (SNAT and
+//! fixed IPs as the top gateway), the bottom bridge network and subnet in
+//! that pod, the top bridge port holding the bridge subnet's gateway
+//! address, and the north-south router's interface on the bridge subnet.
+
+use tricircle_db::models::Pod;
+use tricircle_openstack::neutron::{
+    device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, Port, Router,
+    Subnet,
+};
+
+use super::bridge::{self, TopBridge};
+use super::lock::{self, Element};
+use super::{rt, NetError, NetResult, NetworkContext};
+
+pub fn ns_router_name(t_router_id: &str) -> String {
+    format!("ns_router_{t_router_id}")
+}
+
+/// Name of the top port reserving the north-south router's address on a
+/// tenant subnet (floating IPs need that interface on stock Neutron).
+pub fn ns_interface_port_name(t_router_id: &str, t_subnet_id: &str) -> String {
+    format!("ns_interface_{t_router_id}_{t_subnet_id}")
+}
+
+/// Where the north-south side lives.
+#[derive(Debug, Clone)]
+pub struct NorthSouth {
+    pub pod: Pod,
+    pub b_ext_net: String,
+    pub ns_router: String,
+}
+
+/// The availability-zone hints of a top network.
+pub fn network_az_hints(n: &Network) -> Vec<String> {
+    if let Some(h) = &n.availability_zone_hints {
+        return h.clone();
+    }
+    n.extra
+        .get("availability_zone_hints")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The pod of a top external network: its first availability-zone hint.
+pub async fn ext_pod(net: &NetworkContext, t_ext: &Network) -> NetResult<Pod> {
+    let hint = network_az_hints(t_ext).into_iter().next().ok_or_else(|| {
+        NetError::Missing(format!(
+            "external network {} has no availability_zone_hints naming its pod",
+            t_ext.id()
+        ))
+    })?;
+    net.pod_by_az_or_region(&hint)
+        .await?
+        .ok_or_else(|| NetError::Missing(format!("no pod has the zone or region {hint}")))
+}
+
+/// The bottom copy of top external network `t_ext` and its subnets in
+/// `pod`. Returns the bottom network id.
+pub async fn bottom_external(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    pod: &Pod,
+    t_ext: &Network,
+) -> NetResult<String> {
+    let owner = t_ext.tenant_id.clone().unwrap_or_default();
+    // The reference names it as the top; an unnamed one gets the top id.
+    let name = t_ext
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| t_ext.id().to_owned());
+    let mut body = Network {
+        tenant_id: Some(owner.clone()).filter(|o| !o.is_empty()),
+        name: Some(name.clone()),
+        admin_state_up: Some(true),
+        external: Some(true),
+        ..Network::default()
+    };
+    // Zone hints are not copied: a pod without agents refuses them.
+    body.network_type = t_ext.network_type.clone();
+    body.physical_network = t_ext.physical_network.clone();
+    body.segmentation_id = t_ext.segmentation_id;
+    let b_net = lock::get_or_create(
+        net,
+        &owner,
+        pod,
+        Element {
+            top_id: t_ext.id(),
+            resource_type: rt::NETWORK,
+            name: &name,
+            body,
+        },
+    )
+    .await?
+    .id;
+    let t_subs = net
+        .neutron(top_pod)
+        .list_subnets(&Filters::new().eq("network_id", t_ext.id()))
+        .await?;
+    for t_sub in &t_subs {
+        let body = Subnet {
+            name: Some(t_sub.id().to_owned()),
+            network_id: Some(b_net.clone()),
+            tenant_id: t_sub.tenant_id.clone().filter(|o| !o.is_empty()),
+            ip_version: t_sub.ip_version,
+            cidr: t_sub.cidr.clone(),
+            gateway_ip: t_sub.gateway_ip.clone(),
+            allocation_pools: t_sub.allocation_pools.clone(),
+            enable_dhcp: t_sub.enable_dhcp,
+            ..Subnet::default()
+        };
+        lock::get_or_create(
+            net,
+            &owner,
+            pod,
+            Element {
+                top_id: t_sub.id(),
+                resource_type: rt::SUBNET,
+                name: t_sub.id(),
+                body,
+            },
+        )
+        .await?;
+    }
+    Ok(b_net)
+}
+
+/// The whole north-south side of non-local top router `t_router` (which
+/// has a gateway), created where missing.
+pub async fn north_south(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+    t_router: &Router,
+    bridge: &TopBridge,
+) -> NetResult<Option<NorthSouth>> {
+    let Some(t_gw) = t_router.external_gateway_info.clone().flatten() else {
+        return Ok(None);
+    };
+    let top = net.neutron(top_pod);
+    let t_ext = top.get_network(&t_gw.network_id).await?;
+    let pod = ext_pod(net, &t_ext).await?;
+    let client = net.neutron(&pod);
+    let b_ext_net = bottom_external(net, top_pod, &pod, &t_ext).await?;
+
+    let name = ns_router_name(t_router.id());
+    let body = Router {
+        tenant_id: Some(project_id.to_owned()),
+        name: Some(name.clone()),
+        admin_state_up: Some(true),
+        ..Router::default()
+    };
+    let ns_router = lock::get_or_create(
+        net,
+        project_id,
+        &pod,
+        Element {
+            top_id: t_router.id(),
+            resource_type: rt::NS_ROUTER,
+            name: &name,
+            body,
+        },
+    )
+    .await?
+    .id;
+
+    // The gateway as the top's: same SNAT, same addresses on the copies of
+    // the top external subnets.
+    let mut fixed = Vec::new();
+    for f in t_gw.external_fixed_ips.iter().flatten() {
+        let t_sub = f.subnet_id.clone().unwrap_or_default();
+        let b_sub = net
+            .bottom_id(&t_sub, &pod, rt::SUBNET)
+            .await?
+            .ok_or_else(|| NetError::Missing(format!("external subnet {t_sub} has no copy")))?;
+        match &f.ip_address {
+            Some(ip) => fixed.push(FixedIp::address(&b_sub, ip)),
+            None => fixed.push(FixedIp::on_subnet(&b_sub)),
+        }
+    }
+    let want = ExternalGatewayInfo {
+        network_id: b_ext_net.clone(),
+        enable_snat: t_gw.enable_snat,
+        external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
+    };
+    let current = client.get_router(&ns_router).await?;
+    if !gateway_matches(current.external_gateway_info.clone().flatten(), &want) {
+        client.set_gateway(&ns_router, Some(want)).await?;
+    }
+
+    let (_, b_bridge_sub) = bridge::bottom_bridge(net, &pod, project_id, bridge).await?;
+    let gw_ip = bridge
+        .subnet
+        .gateway_ip
+        .clone()
+        .flatten()
+        .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
+    // Not needed by the interface itself, but it keeps the address taken
+    // at the top and is what shadow ports are made from.
+    bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip)).await?;
+    ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await?;
+    Ok(Some(NorthSouth {
+        pod,
+        b_ext_net,
+        ns_router,
+    }))
+}
+
+/// Whether the current gateway is on the wanted network with the wanted
+/// SNAT and (when asked) addresses.
+fn gateway_matches(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
+    let Some(cur) = cur else { return false };
+    let addrs = |g: &ExternalGatewayInfo| -> Vec<String> {
+        g.external_fixed_ips
+            .iter()
+            .flatten()
+            .filter_map(|f| f.ip_address.clone())
+            .collect()
+    };
+    cur.network_id == want.network_id
+        && (want.enable_snat.is_none() || cur.enable_snat == want.enable_snat)
+        && (want.external_fixed_ips.is_none() || addrs(&cur) == addrs(want))
+}
+
+async fn has_interface_on(client: &NeutronClient, router: &str, b_sub: &str) -> NetResult<bool> {
+    let ports = client
+        .list_ports(&Filters::new().eq("device_id", router))
+        .await?;
+    Ok(ports
+        .iter()
+        .flat_map(|p| p.fixed_ips.iter().flatten())
+        .any(|f| f.subnet_id.as_deref() == Some(b_sub)))
+}
+
+/// Attach `router` to bottom subnet `b_sub` (by subnet, or by `port` when
+/// given) unless it already is; a concurrent attach that won is fine.
+pub async fn ensure_interface_on(
+    client: &NeutronClient,
+    router: &str,
+    b_sub: &str,
+    port: Option<&str>,
+) -> NetResult<()> {
+    if has_interface_on(client, router, b_sub).await? {
+        return Ok(());
+    }
+    let done = match port {
+        Some(p) => client.add_interface_port(router, p).await.map(|_| ()),
+        None => client.add_interface_subnet(router, b_sub).await.map(|_| ()),
+    };
+    match done {
+        Ok(()) => Ok(()),
+        Err(e) if has_interface_on(client, router, b_sub).await? => {
+            tracing::debug!(router, error = %e, "interface attached meanwhile");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stock mode, for floating IPs: the north-south router's own interface on
+/// bottom subnet `b_sub` (copy of `t_sub` on bottom network `b_net` in
+/// `pod`), at an address reserved by a top port so no VM ever gets it.
+#[allow(clippy::too_many_arguments)]
+pub async fn ns_interface(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    pod: &Pod,
+    project_id: &str,
+    t_router_id: &str,
+    ns_router: &str,
+    t_sub: &Subnet,
+    b_net: &str,
+    b_sub: &str,
+) -> NetResult<()> {
+    let client = net.neutron(pod);
+    if has_interface_on(&client, ns_router, b_sub).await? {
+        return Ok(());
+    }
+    let name = ns_interface_port_name(t_router_id, t_sub.id());
+    let tbody = Port {
+        tenant_id: Some(project_id.to_owned()),
+        admin_state_up: Some(true),
+        name: Some(name.clone()),
+        network_id: t_sub.network_id.clone(),
+        device_id: Some(String::new()),
+        device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
+        fixed_ips: Some(vec![FixedIp::on_subnet(t_sub.id())]),
+        ..Port::default()
+    };
+    let t_port = lock::get_or_create(
+        net,
+        project_id,
+        top_pod,
+        Element {
+            top_id: &name,
+            resource_type: rt::PORT,
+            name: &name,
+            body: tbody,
+        },
+    )
+    .await?;
+    let t_port = net.neutron(top_pod).get_port(&t_port.id).await?;
+    let ip = bridge::first_ip(&t_port)
+        .ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))?;
+    let body = Port {
+        tenant_id: Some(project_id.to_owned()),
+        admin_state_up: Some(true),
+        name: Some(t_port.id().to_owned()),
+        network_id: Some(b_net.to_owned()),
+        mac_address: t_port.mac_address.clone(),
+        fixed_ips: Some(vec![FixedIp::address(b_sub, &ip)]),
+        device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
+        ..Port::default()
+    };
+    let b_port = lock::get_or_create(
+        net,
+        project_id,
+        pod,
+        Element {
+            top_id: t_port.id(),
+            resource_type: rt::PORT,
+            name: t_port.id(),
+            body,
+        },
+    )
+    .await?;
+    ensure_interface_on(&client, ns_router, b_sub, Some(&b_port.id)).await
+}

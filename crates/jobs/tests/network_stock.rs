@@ -1,0 +1,416 @@
+//! router_setup and configure_route in stock mode (`[xjob] stock_neutron`):
+//! the central and pod Neutron servers run stock ML2 (the fake's stock
+//! floating IP rule), only what the tenant creates through the central
+//! Neutron exists, and xjob builds the rest: bridge subnet pool, network
+//! and subnet, bottom networks, the bottom external network, the
+//! north-south router and the floating IP's path.
+
+mod network_common;
+
+use std::collections::BTreeSet;
+
+use network_common::*;
+use serde_json::{json, Value};
+use tricircle_jobs::catalog::{CONFIGURE_ROUTE, ROUTER_SETUP};
+use tricircle_jobs::network::bottom::{self, Copy};
+use tricircle_jobs::network::external::ns_router_name;
+use tricircle_jobs::network::{bridge, rt};
+use tricircle_openstack::neutron::{Network, Subnet};
+
+struct World {
+    router: String,
+    net1: String,
+    net2: String,
+    vms: Vec<Value>,
+    fip: String,
+}
+
+/// What the tenant creates through the central Neutron: net1 (az1) and
+/// net2 (az2), a router with both interfaces and a gateway on ext-net
+/// (hint az2), two VM ports and a floating IP on vm2.
+async fn tenant_world(e: &Env) -> World {
+    let top_fake = e.cloud.neutron(TOP);
+    // A central Neutron with agents reporting these zones.
+    for az in ["az1", "az2"] {
+        top_fake.add_availability_zone(az);
+    }
+    for r in [R1, R2] {
+        e.cloud.neutron(r).set_tricircle_l3(false);
+    }
+    let top = e.neutron(TOP);
+    let mut nets = Vec::new();
+    for (name, cidr, az) in [
+        ("net1", "10.0.1.0/24", "az1"),
+        ("net2", "10.0.2.0/24", "az2"),
+    ] {
+        let n = create(
+            &top,
+            "networks",
+            "network",
+            json!({"name": name, "tenant_id": PROJECT, "availability_zone_hints": [az]}),
+        )
+        .await;
+        let s = create(
+            &top,
+            "subnets",
+            "subnet",
+            json!({"network_id": id(&n), "cidr": cidr, "ip_version": 4,
+                "name": format!("sub-{name}"), "tenant_id": PROJECT}),
+        )
+        .await;
+        nets.push((n, s));
+    }
+    let ext = create(
+        &top,
+        "networks",
+        "network",
+        json!({"name": "ext-net", "router:external": true,
+        "provider:network_type": "vlan", "provider:physical_network": "extern",
+        "availability_zone_hints": ["az2"]}),
+    )
+    .await;
+    create(
+        &top,
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&ext), "name": "ext-subnet",
+        "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
+    )
+    .await;
+    let router = create(
+        &top,
+        "routers",
+        "router",
+        json!({"name": "router", "tenant_id": PROJECT}),
+    )
+    .await;
+    let rid = id(&router);
+    for (_, s) in &nets {
+        put(
+            &top,
+            &format!("routers/{rid}/add_router_interface"),
+            json!({"subnet_id": id(s)}),
+        )
+        .await;
+    }
+    put(
+        &top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
+    )
+    .await;
+    let mut vms = Vec::new();
+    for (i, (n, _)) in nets.iter().enumerate() {
+        vms.push(create(&top, "ports", "port", json!({"network_id": id(n), "name": format!("vm{}", i + 1),
+            "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1), "tenant_id": PROJECT})).await);
+    }
+    let fip = create(
+        &top,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": id(&ext), "port_id": id(&vms[1]), "tenant_id": PROJECT}),
+    )
+    .await;
+    World {
+        router: rid,
+        net1: id(&nets[0].0),
+        net2: id(&nets[1].0),
+        vms,
+        fip: fip["floating_ip_address"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Each pod's Nova boots its VM on the bottom copy of the VM's network, at
+/// the top port's address (stock pods have no local plugin).
+async fn boot_vms(e: &Env, w: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (region, pod, t_net)) in [(R1, "pod-1", &w.net1), (R2, "pod-2", &w.net2)]
+        .into_iter()
+        .enumerate()
+    {
+        let b_net = e
+            .net
+            .bottom_id(t_net, &e.pod(pod).await, rt::NETWORK)
+            .await
+            .unwrap()
+            .expect("bottom network created by router_setup");
+        let vm = &w.vms[i];
+        let p = create(
+            &e.neutron(region),
+            "ports",
+            "port",
+            json!({"network_id": b_net, "name": format!("vm{}", i + 1),
+            "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1),
+            "tenant_id": PROJECT, "mac_address": vm["mac_address"],
+            "fixed_ips": [{"ip_address": first_ip(vm)}]}),
+        )
+        .await;
+        out.push(id(&p));
+    }
+    out
+}
+
+async fn run_all(e: &Env, w: &World) -> Vec<(String, String, bool)> {
+    for n in [&w.net1, &w.net2] {
+        assert!(
+            e.run_job(ROUTER_SETUP, &format!("not_specified_pod#{}#{n}", w.router))
+                .await
+        );
+    }
+    e.drain().await
+}
+
+fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
+    items.iter().filter(|v| v["name"] == name).collect()
+}
+
+fn routes(router: &Value) -> BTreeSet<(String, String)> {
+    router["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["destination"].as_str().unwrap().to_owned(),
+                r["nexthop"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn gateway_ip(router: &Value) -> String {
+    router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn assert_converged(e: &Env, w: &World, b_vms: &[String]) {
+    let top_fake = e.cloud.neutron(TOP);
+    // The top bridge: one pool, one network, one /24 of it with DHCP off.
+    let pools = top_fake.dump("subnetpools");
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0]["name"], bridge::SUBNET_POOL_NAME);
+    assert_eq!(pools[0]["prefixes"], json!(["100.0.0.0/9"]));
+    assert_eq!(pools[0]["shared"], true);
+    let top_nets = top_fake.dump("networks");
+    let t_bridge = named(&top_nets, &bridge::net_name(PROJECT));
+    assert_eq!(t_bridge.len(), 1);
+    assert_eq!(t_bridge[0]["provider:network_type"], "vxlan");
+    let top_subs = top_fake.dump("subnets");
+    let t_bsub = named(&top_subs, &bridge::subnet_name(PROJECT));
+    assert_eq!(t_bsub.len(), 1);
+    assert_eq!(t_bsub[0]["cidr"], "100.0.0.0/24");
+    assert_eq!(t_bsub[0]["enable_dhcp"], false);
+    assert_eq!(t_bsub[0]["subnetpool_id"], pools[0]["id"]);
+
+    let top_ports = top_fake.dump("ports");
+    let mut bridge_ips = Vec::new();
+    for (region, tenant_cidr) in [(R1, "10.0.1.0/24"), (R2, "10.0.2.0/24")] {
+        let fake = e.cloud.neutron(region);
+        let routers = fake.dump("routers");
+        let mine = named(&routers, &w.router);
+        assert_eq!(mine.len(), 1, "one bottom router in {region}");
+        let r = mine[0];
+        let nets = fake.dump("networks");
+        let subnets = fake.dump("subnets");
+        let b_bridge = named(&nets, &id(t_bridge[0]));
+        assert_eq!(b_bridge.len(), 1, "one bridge network in {region}");
+        assert_eq!(b_bridge[0]["router:external"], true);
+        let gw = &r["external_gateway_info"];
+        assert_eq!(gw["network_id"], b_bridge[0]["id"]);
+        assert_eq!(gw["enable_snat"], false);
+        let t_port = named(
+            &top_ports,
+            &bridge::port_name(PROJECT, r["id"].as_str().unwrap()),
+        );
+        assert_eq!(t_port.len(), 1);
+        assert_eq!(gateway_ip(r), first_ip(t_port[0]));
+        bridge_ips.push(gateway_ip(r));
+        let bsub: Vec<_> = subnets
+            .iter()
+            .filter(|s| s["network_id"] == b_bridge[0]["id"])
+            .collect();
+        assert_eq!(bsub.len(), 1);
+        assert_eq!(
+            bsub[0]["cidr"], "100.0.0.0/24",
+            "same bridge CIDR in {region}"
+        );
+        let tenant_sub = subnets.iter().find(|s| s["cidr"] == tenant_cidr).unwrap();
+        assert_eq!(tenant_sub["enable_dhcp"], false);
+        let itf: Vec<_> = fake
+            .dump("ports")
+            .into_iter()
+            .filter(|p| {
+                p["device_id"] == r["id"] && p["device_owner"] == "network:router_interface"
+            })
+            .collect();
+        assert_eq!(itf.len(), 1, "{region} interfaces");
+        assert_eq!(itf[0]["fixed_ips"][0]["subnet_id"], tenant_sub["id"]);
+        assert_eq!(
+            itf[0]["fixed_ips"][0]["ip_address"],
+            tenant_sub["gateway_ip"]
+        );
+    }
+
+    // The north-south side in the external network's pod.
+    let r2 = e.cloud.neutron(R2);
+    let r2_nets = r2.dump("networks");
+    let b_ext = named(&r2_nets, "ext-net");
+    assert_eq!(b_ext.len(), 1);
+    assert_eq!(b_ext[0]["router:external"], true);
+    assert_eq!(b_ext[0]["provider:network_type"], "vlan");
+    assert!(named(&e.cloud.neutron(R1).dump("networks"), "ext-net").is_empty());
+    let r2_routers = r2.dump("routers");
+    let ns = named(&r2_routers, &ns_router_name(&w.router));
+    assert_eq!(ns.len(), 1);
+    let ns = ns[0];
+    let t_router = top_fake
+        .dump("routers")
+        .into_iter()
+        .find(|r| r["id"] == w.router.as_str())
+        .unwrap();
+    assert_eq!(ns["external_gateway_info"]["network_id"], b_ext[0]["id"]);
+    assert_eq!(ns["external_gateway_info"]["enable_snat"], true);
+    assert_eq!(
+        gateway_ip(ns),
+        gateway_ip(&t_router),
+        "same gateway address"
+    );
+    let ns_ip = "100.0.0.1".to_owned();
+    let ns_ports = r2
+        .dump("ports")
+        .into_iter()
+        .filter(|p| p["device_id"] == ns["id"] && p["device_owner"] == "network:router_interface")
+        .collect::<Vec<_>>();
+    assert!(ns_ports
+        .iter()
+        .any(|p| p["fixed_ips"][0]["ip_address"] == ns_ip.as_str()));
+    let t_ns_port = named(
+        &top_ports,
+        &bridge::port_name(PROJECT, ns["id"].as_str().unwrap()),
+    );
+    assert_eq!(
+        first_ip(t_ns_port[0]),
+        ns_ip,
+        "top bridge port holds the gateway"
+    );
+
+    let r1_router = named(&e.cloud.neutron(R1).dump("routers"), &w.router)[0].clone();
+    let r2_router = named(&r2_routers, &w.router)[0].clone();
+    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let vm1 = format!("{}/32", first_ip(&w.vms[0]));
+    let vm2 = format!("{}/32", first_ip(&w.vms[1]));
+    assert_eq!(
+        routes(&r1_router),
+        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", &ns_ip)])
+    );
+    assert_eq!(
+        routes(&r2_router),
+        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", &ns_ip)])
+    );
+    assert_eq!(
+        routes(ns),
+        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    );
+
+    // The floating IP in the external network's pod, on vm2's port, through
+    // an NS interface on vm2's subnet that is not the subnet's gateway.
+    let fips = r2.dump("floatingips");
+    assert_eq!(fips.len(), 1, "{fips:#?}");
+    assert_eq!(fips[0]["floating_ip_address"], w.fip.as_str());
+    assert_eq!(fips[0]["floating_network_id"], b_ext[0]["id"]);
+    assert_eq!(fips[0]["port_id"], b_vms[1].as_str());
+    let r2_subs = r2.dump("subnets");
+    let net2_sub = r2_subs.iter().find(|s| s["cidr"] == "10.0.2.0/24").unwrap();
+    let on_net2: Vec<_> = ns_ports
+        .iter()
+        .filter(|p| p["fixed_ips"][0]["subnet_id"] == net2_sub["id"])
+        .collect();
+    assert_eq!(on_net2.len(), 1);
+    assert_ne!(
+        on_net2[0]["fixed_ips"][0]["ip_address"],
+        net2_sub["gateway_ip"]
+    );
+    assert!(e.cloud.neutron(R1).dump("floatingips").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_multi_pod_scenario_converges_and_reruns_change_nothing() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert!(done
+        .iter()
+        .any(|(t, r, _)| t == CONFIGURE_ROUTE && *r == w.router));
+    // The VMs boot on the networks the jobs made; the floating IP follows
+    // on the next run (the central side casts router_setup again).
+    let b_vms = boot_vms(&e, &w).await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert_converged(&e, &w, &b_vms).await;
+
+    let before = e.snapshot().await;
+    let pools = e.cloud.neutron(TOP).dump("subnetpools");
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
+    assert_eq!(e.cloud.neutron(TOP).dump("subnetpools"), pools);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bottom_copy_of_a_network_uses_the_pods_reserved_gateway() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let top = e.neutron(TOP);
+    let t_net: Network = top.get_network(&w.net1).await.unwrap();
+    let t_sub: Subnet = top
+        .list_subnets(&tricircle_openstack::neutron::Filters::new().eq("network_id", &w.net1))
+        .await
+        .unwrap()
+        .remove(0);
+    let (top_pod, pod1) = (e.pod("pod-top").await, e.pod("pod-1").await);
+    let copy = || {
+        bottom::network_subnets(
+            &e.net,
+            &top_pod,
+            &pod1,
+            PROJECT,
+            &t_net,
+            std::slice::from_ref(&t_sub),
+            Copy::Own,
+        )
+    };
+    let (b_net, map) = copy().await.unwrap();
+    let again = copy().await.unwrap();
+    assert_eq!((b_net.clone(), map.clone()), again, "idempotent");
+    let r1 = e.cloud.neutron(R1);
+    let nets = r1.dump("networks");
+    assert_eq!(nets.len(), 1);
+    assert_eq!(nets[0]["name"], format!("{}#net1", w.net1));
+    let subs = r1.dump("subnets");
+    assert_eq!(subs.len(), 1);
+    let b_sub = &subs[0];
+    assert_eq!(b_sub["id"], map[t_sub.id()].as_str());
+    assert_eq!(b_sub["name"], t_sub.id());
+    assert_eq!(b_sub["cidr"], "10.0.1.0/24");
+    assert_eq!(b_sub["enable_dhcp"], false);
+    let reserved = named(
+        &e.cloud.neutron(TOP).dump("ports"),
+        &bottom::interface_port_name(R1, t_sub.id()),
+    )[0]
+    .clone();
+    assert_eq!(b_sub["gateway_ip"], first_ip(&reserved).as_str());
+    // The top gateway is a VM address in the pod: it is in the pools.
+    let pools = b_sub["allocation_pools"].as_array().unwrap();
+    assert_eq!(pools[0]["start"], "10.0.1.1");
+    assert_eq!(
+        e.net.bottom_id(&w.net1, &pod1, rt::NETWORK).await.unwrap(),
+        Some(b_net)
+    );
+}
