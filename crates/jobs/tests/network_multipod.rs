@@ -89,41 +89,8 @@ async fn plugin_world(e: &Env) -> World {
         "enable_dhcp": false, "tenant_id": PROJECT}),
     )
     .await;
-    let router = create(
-        &top,
-        "routers",
-        "router",
-        json!({"name": "router", "tenant_id": PROJECT}),
-    )
-    .await;
+    let (router, vms, fip) = tenant_router(&top, PROJECT, &nets, &ext).await;
     let rid = id(&router);
-    for (_, s) in &nets {
-        put(
-            &top,
-            &format!("routers/{rid}/add_router_interface"),
-            json!({"subnet_id": id(s)}),
-        )
-        .await;
-    }
-    put(
-        &top,
-        &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
-    )
-    .await;
-    let mut vms = Vec::new();
-    for (i, (n, _)) in nets.iter().enumerate() {
-        vms.push(create(&top, "ports", "port", json!({"network_id": id(n), "name": format!("vm{}", i + 1),
-            "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1), "tenant_id": PROJECT})).await);
-    }
-    let fip = create(
-        &top,
-        "floatingips",
-        "floatingip",
-        json!({"floating_network_id": id(&ext),
-        "port_id": id(&vms[1]), "tenant_id": PROJECT}),
-    )
-    .await;
 
     // The local plugins: a bottom copy of each network where its VM booted.
     let mut b_vms = Vec::new();

@@ -77,40 +77,8 @@ async fn tenant_world(e: &Env) -> World {
         "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
     )
     .await;
-    let router = create(
-        &top,
-        "routers",
-        "router",
-        json!({"name": "router", "tenant_id": PROJECT}),
-    )
-    .await;
+    let (router, vms, fip) = tenant_router(&top, PROJECT, &nets, &ext).await;
     let rid = id(&router);
-    for (_, s) in &nets {
-        put(
-            &top,
-            &format!("routers/{rid}/add_router_interface"),
-            json!({"subnet_id": id(s)}),
-        )
-        .await;
-    }
-    put(
-        &top,
-        &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
-    )
-    .await;
-    let mut vms = Vec::new();
-    for (i, (n, _)) in nets.iter().enumerate() {
-        vms.push(create(&top, "ports", "port", json!({"network_id": id(n), "name": format!("vm{}", i + 1),
-            "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1), "tenant_id": PROJECT})).await);
-    }
-    let fip = create(
-        &top,
-        "floatingips",
-        "floatingip",
-        json!({"floating_network_id": id(&ext), "port_id": id(&vms[1]), "tenant_id": PROJECT}),
-    )
-    .await;
     World {
         router: rid,
         net1: id(&nets[0].0),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use tricircle_db::models::Pod;
-use tricircle_openstack::neutron::{device_owner, FixedIp, Network, Port, Subnet};
+use tricircle_openstack::neutron::{FixedIp, Network, Port, Subnet};
 
 use super::bridge::provider_of;
 use super::lock::{self, Element};
@@ -129,29 +129,8 @@ async fn reserved_gateway(
     t_sub: &Subnet,
 ) -> NetResult<String> {
     let name = interface_port_name(&pod.region_name, t_sub.id());
-    let body = Port {
-        tenant_id: Some(project_id.to_owned()),
-        admin_state_up: Some(true),
-        name: Some(name.clone()),
-        network_id: Some(t_net.id().to_owned()),
-        device_id: Some(String::new()),
-        device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
-        fixed_ips: Some(vec![FixedIp::on_subnet(t_sub.id())]),
-        ..Port::default()
-    };
-    let got = lock::get_or_create(
-        net,
-        project_id,
-        top_pod,
-        Element {
-            top_id: &name,
-            resource_type: rt::PORT,
-            name: &name,
-            body,
-        },
-    )
-    .await?;
-    let port = net.neutron(top_pod).get_port(&got.id).await?;
+    let body = lock::interface_port_body(project_id, t_net.id(), t_sub.id(), &name);
+    let port = lock::reserve_top_port(net, project_id, top_pod, body).await?;
     let ip = port.ip_addresses().next().map(str::to_owned);
     ip.ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))
 }

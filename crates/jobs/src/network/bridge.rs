@@ -169,19 +169,7 @@ pub async fn top_bridge_port(
         fixed_ips: fixed_ip.map(|ip| vec![FixedIp::address(bridge.subnet.id(), ip)]),
         ..Port::default()
     };
-    let got = lock::get_or_create(
-        net,
-        project_id,
-        top_pod,
-        Element {
-            top_id: &name,
-            resource_type: rt::PORT,
-            name: &name,
-            body,
-        },
-    )
-    .await?;
-    Ok(net.neutron(top_pod).get_port(&got.id).await?)
+    lock::reserve_top_port(net, project_id, top_pod, body).await
 }
 
 /// Provider attributes of a bottom copy of `t_net` (type, segment).

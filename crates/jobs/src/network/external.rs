@@ -282,29 +282,9 @@ pub async fn ns_interface(
         return Ok(());
     }
     let name = ns_interface_port_name(t_router_id, t_sub.id());
-    let tbody = Port {
-        tenant_id: Some(project_id.to_owned()),
-        admin_state_up: Some(true),
-        name: Some(name.clone()),
-        network_id: t_sub.network_id.clone(),
-        device_id: Some(String::new()),
-        device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
-        fixed_ips: Some(vec![FixedIp::on_subnet(t_sub.id())]),
-        ..Port::default()
-    };
-    let t_port = lock::get_or_create(
-        net,
-        project_id,
-        top_pod,
-        Element {
-            top_id: &name,
-            resource_type: rt::PORT,
-            name: &name,
-            body: tbody,
-        },
-    )
-    .await?;
-    let t_port = net.neutron(top_pod).get_port(&t_port.id).await?;
+    let network_id = t_sub.network_id.clone().unwrap_or_default();
+    let tbody = lock::interface_port_body(project_id, &network_id, t_sub.id(), &name);
+    let t_port = lock::reserve_top_port(net, project_id, top_pod, tbody).await?;
     let ip = bridge::first_ip(&t_port)
         .ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))?;
     let body = Port {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tricircle_db::models::{NewRouting, Pod, RoutingUpdate};
 use tricircle_db::{routings, time};
-use tricircle_openstack::neutron::{Filters, Resource};
+use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, Port, Resource};
 
 use super::{NetError, NetResult, NetworkContext};
 
@@ -194,4 +194,50 @@ async fn take<R: Resource + Clone + 'static>(
         Some(r) => Step::Mine(r.id),
         None => Step::Busy,
     })
+}
+
+/// A port in the central region reserved through the lock under its own
+/// name (name and routing top id are the same), read back so the caller
+/// sees the address Neutron allocated.
+pub async fn reserve_top_port(
+    net: &NetworkContext,
+    project_id: &str,
+    top_pod: &Pod,
+    body: Port,
+) -> NetResult<Port> {
+    let name = body.name.clone().unwrap_or_default();
+    let got = get_or_create(
+        net,
+        project_id,
+        top_pod,
+        Element {
+            top_id: &name,
+            resource_type: super::rt::PORT,
+            name: &name,
+            body,
+        },
+    )
+    .await?;
+    Ok(net.neutron(top_pod).get_port(&got.id).await?)
+}
+
+/// The body of a top port that holds an address of `subnet_id` for a
+/// router interface in some pod (the gateway of a pod's copy, or an NS
+/// router's interface), so no other port takes it.
+pub fn interface_port_body(
+    project_id: &str,
+    network_id: &str,
+    subnet_id: &str,
+    name: &str,
+) -> Port {
+    Port {
+        tenant_id: Some(project_id.to_owned()),
+        admin_state_up: Some(true),
+        name: Some(name.to_owned()),
+        network_id: Some(network_id.to_owned()),
+        device_id: Some(String::new()),
+        device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
+        fixed_ips: Some(vec![FixedIp::on_subnet(subnet_id)]),
+        ..Port::default()
+    }
 }

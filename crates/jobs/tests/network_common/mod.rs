@@ -238,3 +238,59 @@ pub fn id(v: &Value) -> String {
 pub fn first_ip(v: &Value) -> String {
     v["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned()
 }
+
+/// What the tenant does through the central Neutron in the multi-pod
+/// guide: a router on every subnet of `nets` with its gateway on `ext`, a
+/// VM port on each network, and a floating IP on the second VM.
+/// Returns (router, VM ports, floating IP).
+pub async fn tenant_router(
+    top: &NeutronClient,
+    project: &str,
+    nets: &[(Value, Value)],
+    ext: &Value,
+) -> (Value, Vec<Value>, Value) {
+    let router = create(
+        top,
+        "routers",
+        "router",
+        json!({"name": "router", "tenant_id": project}),
+    )
+    .await;
+    let rid = id(&router);
+    for (_, s) in nets {
+        put(
+            top,
+            &format!("routers/{rid}/add_router_interface"),
+            json!({"subnet_id": id(s)}),
+        )
+        .await;
+    }
+    put(
+        top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": id(ext)}}}),
+    )
+    .await;
+    let mut vms = Vec::new();
+    for (i, (n, _)) in nets.iter().enumerate() {
+        let vm = format!("vm{}", i + 1);
+        vms.push(
+            create(
+                top,
+                "ports",
+                "port",
+                json!({"network_id": id(n), "name": vm,
+                "device_owner": "compute:nova", "device_id": vm, "tenant_id": project}),
+            )
+            .await,
+        );
+    }
+    let fip = create(
+        top,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": id(ext), "port_id": id(&vms[1]), "tenant_id": project}),
+    )
+    .await;
+    (router, vms, fip)
+}

@@ -13,7 +13,7 @@ import logging
 import random
 import struct
 
-from oslo_config import cfg
+import oslo_config.cfg
 from oslo_policy import _checks, _parser, policy
 
 ATOMS = ['role:admin', 'role:Member', 'is_admin:True', 'is_admin:False',
@@ -83,7 +83,7 @@ def damage(text):
 
 
 def decide(rule):
-    conf = cfg.ConfigOpts()
+    conf = oslo_config.cfg.ConfigOpts()
     conf([])
     enforcer = policy.Enforcer(conf, use_conf=False)
     rules = {'t': rule, 'r_admin': 'role:admin', 'default': 'is_admin:True'}

@@ -6,7 +6,7 @@ import argparse
 import os
 import tempfile
 
-from oslo_config import cfg
+import oslo_config.cfg
 import oslo_messaging as messaging
 
 
@@ -28,7 +28,7 @@ def transport(args):
                 % ("true" if args.durable else "false"))
     # The global CONF, as the reference uses (some driver modules register
     # their options only there).
-    conf = cfg.CONF
+    conf = oslo_config.cfg.CONF
     conf(["--config-file", path], project="tricircle-interop")
     os.unlink(path)
     messaging.set_transport_defaults(args.exchange)
