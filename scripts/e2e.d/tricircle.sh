@@ -6,6 +6,9 @@
 #   e2e_tricircle_start   build, write the configs, db_sync, start both
 #   e2e_tricircle_stop    stop both (by PID)
 #   e2e_tricircle_api     the admin API checks (scripts/e2e.d/api_checks.py)
+#   e2e_tricircle_networking
+#                         the multi-pod guide's networking, rerun and fault
+#                         (scripts/e2e.d/networking.py; after the API checks)
 
 _e2e_tc_dir() { printf '%s\n' "$TRICIRCLE_E2E_STATE/tricircle"; }
 
@@ -23,6 +26,22 @@ _e2e_tc_write_configs() {
 tricircle_db_connection = $db_url
 transport_url = $rabbit
 host = e2e-xjob
+
+[client]
+auth_url = ${TRICIRCLE_E2E_KEYSTONE_URL%/v3}
+auto_refresh_endpoint = true
+top_region_name = CentralRegion
+admin_username = $TRICIRCLE_E2E_ADMIN_USER
+admin_password = $TRICIRCLE_E2E_ADMIN_PASSWORD
+admin_tenant = $TRICIRCLE_E2E_ADMIN_PROJECT
+admin_user_domain_name = Default
+admin_tenant_domain_name = Default
+
+[xjob]
+# The pods and the central region run stock ML2 (no Tricircle plugins): xjob
+# builds what the plugins would, the API checks new resources in the
+# central Neutron.
+stock_neutron = true
 CONF
         cat >"$dir/api.conf" <<CONF
 [DEFAULT]
@@ -48,15 +67,6 @@ job_run_expire = 20
 periodic_interval = 5
 periodic_fuzzy_delay = 0
 
-[client]
-auth_url = ${TRICIRCLE_E2E_KEYSTONE_URL%/v3}
-auto_refresh_endpoint = true
-top_region_name = CentralRegion
-admin_username = $TRICIRCLE_E2E_ADMIN_USER
-admin_password = $TRICIRCLE_E2E_ADMIN_PASSWORD
-admin_tenant = $TRICIRCLE_E2E_ADMIN_PROJECT
-admin_user_domain_name = Default
-admin_tenant_domain_name = Default
 CONF
     )
 }
@@ -122,4 +132,9 @@ e2e_tricircle_stop() {
 e2e_tricircle_api() {
     openstack_env_info >/dev/null
     env -u PYTHONPATH /usr/bin/python3 scripts/e2e.d/api_checks.py
+}
+
+e2e_tricircle_networking() {
+    openstack_env_info >/dev/null
+    env -u PYTHONPATH /usr/bin/python3 scripts/e2e.d/networking.py
 }

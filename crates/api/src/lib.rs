@@ -11,6 +11,7 @@ pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod middleware;
+pub mod ownership;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -140,8 +140,10 @@ pub fn build_state(
     config: &Config,
     dispatcher: Arc<dyn JobDispatcher>,
 ) -> Result<AppState, StartupError> {
+    let db = connect_db(config)?;
     Ok(AppState {
-        db: connect_db(config)?,
+        central: crate::ownership::CentralNeutron::from_config(config, db.clone())?,
+        db,
         policy: load_policy(config)?,
         auth: build_auth(config)?,
         pagination_max_limit: config.default.pagination_max_limit,

@@ -7,6 +7,7 @@ use tricircle_openstack::keystone::TokenValidator;
 use tricircle_policy::Enforcer;
 
 use crate::dispatch::JobDispatcher;
+use crate::ownership::CentralNeutron;
 
 /// How callers are identified (`[DEFAULT] auth_strategy`).
 pub enum Auth {
@@ -27,4 +28,6 @@ pub struct AppState {
     /// `[DEFAULT] pagination_max_limit`.
     pub pagination_max_limit: i64,
     pub dispatcher: Arc<dyn JobDispatcher>,
+    /// Stock mode only: asked about job resources the routing table lacks.
+    pub central: Option<CentralNeutron>,
 }

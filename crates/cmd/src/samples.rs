@@ -10,6 +10,9 @@ pub const API_SECTIONS: &[&str] = &[
     "keystone_authtoken",
     "oslo_policy",
     "oslo_messaging_rabbit",
+    // Stock mode: job resources are checked in the central Neutron.
+    "xjob",
+    "client",
 ];
 
 /// Sections `tricircle-xjob` reads.

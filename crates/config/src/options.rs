@@ -316,7 +316,7 @@ options! {
     /// `[xjob]`: behaviour of the job daemon beyond the reference's options.
     XjobOptions ["xjob"] {
         stock_neutron: bool = Kind::Bool, Some("false"),
-            "Also create what the original's Neutron plugins create (bridge subnet pool, network and subnet, bottom networks, north-south router), for central and pod Neutron servers running stock ML2";
+            "Central and pod Neutron servers run stock ML2 (no Tricircle plugins): xjob also creates what the original's plugins create (bridge subnet pool, network and subnet, bottom networks, north-south router), and the API accepts a job for a top resource the routing table does not know yet when the central Neutron shows it owned by the job's project (asked with the [client] credentials). Set it for both services";
     }
 }
 

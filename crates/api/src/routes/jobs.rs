@@ -14,6 +14,7 @@ use super::{pagination_limit, python_datetime};
 use crate::body;
 use crate::context::RequestContext;
 use crate::error::ApiError;
+use crate::ownership::Owner;
 use crate::state::AppState;
 
 pub const PATH: &str = "/v1.0/jobs";
@@ -194,7 +195,9 @@ pub async fn create(
             .run(move |c| routings::list(c, &filter, 1, None))
             .await
             .map_err(|e| super::db_failure(e, "Failed to create a job"))?;
-        if found.is_empty() {
+        if found.is_empty()
+            && !owned_in_central(&state, resource_type, &top_id, &req.project_id).await?
+        {
             return Err(ApiError::bad_request(format!(
                 "{resource_type} {top_id} doesn't belong to the project {}",
                 req.project_id
@@ -226,6 +229,30 @@ pub async fn create(
         .await
         .map_err(|e| super::db_failure(e, "Failed to create a job"))?;
     Ok(HttpResponse::Ok().json(json!({ "job": readable_job(&job) })))
+}
+
+/// Stock mode: whether the central Neutron shows the resource as the
+/// project's (no plugin has routed it yet). Always false otherwise.
+async fn owned_in_central(
+    state: &AppState,
+    resource_type: &str,
+    top_id: &str,
+    project_id: &str,
+) -> Result<bool, ApiError> {
+    let Some(central) = &state.central else {
+        return Ok(false);
+    };
+    match central.owner(resource_type, top_id).await {
+        Ok(Owner::Project(p)) => Ok(p == project_id),
+        Ok(Owner::Unknown) => Ok(false),
+        Err(e) => {
+            tracing::warn!(resource_type, top_id, error = %e, "cannot check a job's resource");
+            Err(ApiError::formatted(
+                503,
+                format!("Cannot check {resource_type} {top_id}: {e}"),
+            ))
+        }
+    }
 }
 
 pub async fn list(

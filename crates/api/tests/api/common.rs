@@ -9,6 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
 use serde_json::Value;
 use tricircle_api::dispatch::DatabaseOnly;
+use tricircle_api::ownership::CentralNeutron;
 use tricircle_api::{AppState, Auth};
 use tricircle_db::testing::TestDb;
 use tricircle_db::Backend;
@@ -35,12 +36,28 @@ impl TestApi {
 
     /// Serve an existing database (already synced by the caller).
     pub async fn start_on(db: TestDb, auth: Auth, policy: Enforcer) -> TestApi {
+        Self::serve(db, auth, policy, None).await
+    }
+
+    /// Stock mode (noauth): job resources unknown to the routing table are
+    /// checked in `central`.
+    pub async fn start_stock(db: TestDb, central: CentralNeutron) -> TestApi {
+        Self::serve(db, Auth::NoAuth, Enforcer::with_defaults(), Some(central)).await
+    }
+
+    async fn serve(
+        db: TestDb,
+        auth: Auth,
+        policy: Enforcer,
+        central: Option<CentralNeutron>,
+    ) -> TestApi {
         let state = web::Data::new(AppState {
             db: db.db.clone(),
             policy,
             auth,
             pagination_max_limit: 2000,
             dispatcher: Arc::new(DatabaseOnly),
+            central,
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -7,3 +7,4 @@ mod legacy;
 mod pods;
 mod root;
 mod routings;
+mod stock;

@@ -188,9 +188,16 @@ pub async fn north_south(
         enable_snat: t_gw.enable_snat,
         external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
     };
-    let current = client.get_router(&ns_router).await?;
-    if !gateway_matches(current.external_gateway_info.clone().flatten(), &want) {
-        client.set_gateway(&ns_router, Some(want)).await?;
+    let matches = |r: &Router| gateway_matches(r.external_gateway_info.clone().flatten(), &want);
+    if !matches(&client.get_router(&ns_router).await?) {
+        if let Err(e) = client.set_gateway(&ns_router, Some(want.clone())).await {
+            // Jobs of both pods set it at once; the loser sees its address
+            // taken (IpAddressAlreadyAllocated) by the winner's same gateway.
+            if !matches(&client.get_router(&ns_router).await?) {
+                return Err(e.into());
+            }
+            tracing::debug!(router = %ns_router, error = %e, "gateway set meanwhile");
+        }
     }
 
     let (_, b_bridge_sub) = bridge::bottom_bridge(net, &pod, project_id, bridge).await?;

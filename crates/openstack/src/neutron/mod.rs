@@ -22,7 +22,7 @@ mod trunks;
 
 use std::sync::Arc;
 
-use reqwest::Method;
+pub use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;

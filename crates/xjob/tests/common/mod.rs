@@ -49,6 +49,7 @@ pub fn start_api(db: &Db, rpc: RpcConfig) -> (String, actix_web::dev::ServerHand
         auth: Auth::NoAuth,
         pagination_max_limit: 2000,
         dispatcher: Arc::new(RpcDispatcher::start(rpc).unwrap()),
+        central: None,
     });
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

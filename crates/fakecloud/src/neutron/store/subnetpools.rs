@@ -32,10 +32,12 @@ fn prefix_list(v: Option<&Value>) -> Res<Vec<Cidr>> {
     Ok(out)
 }
 
+/// Stored as Neutron answers it: a string ("8"), though bodies send numbers.
 fn prefixlen(v: &Value, key: &str) -> Option<u8> {
-    v.get(key)
-        .and_then(Value::as_u64)
-        .and_then(|n| u8::try_from(n).ok())
+    match v.get(key)? {
+        Value::String(s) => s.parse().ok(),
+        n => n.as_u64().and_then(|n| u8::try_from(n).ok()),
+    }
 }
 
 impl Store {
@@ -96,9 +98,9 @@ impl Store {
             json!(prefixes.iter().map(Cidr::canonical).collect::<Vec<_>>()),
         );
         m.insert("ip_version".into(), json!(if v6 { 6 } else { 4 }));
-        m.insert("min_prefixlen".into(), json!(min));
-        m.insert("max_prefixlen".into(), json!(max));
-        m.insert("default_prefixlen".into(), json!(default));
+        m.insert("min_prefixlen".into(), json!(min.to_string()));
+        m.insert("max_prefixlen".into(), json!(max.to_string()));
+        m.insert("default_prefixlen".into(), json!(default.to_string()));
         Ok(self.insert("subnetpools", Value::Object(m)))
     }
 
