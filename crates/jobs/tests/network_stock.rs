@@ -21,6 +21,7 @@ struct World {
     router: String,
     net1: String,
     net2: String,
+    ext: String,
     vms: Vec<Value>,
     fip: String,
 }
@@ -83,6 +84,7 @@ async fn tenant_world(e: &Env) -> World {
         router: rid,
         net1: id(&nets[0].0),
         net2: id(&nets[1].0),
+        ext: id(&ext),
         vms,
         fip: fip["floating_ip_address"].as_str().unwrap().to_owned(),
     }
@@ -153,7 +155,7 @@ fn gateway_ip(router: &Value) -> String {
         .to_owned()
 }
 
-async fn assert_converged(e: &Env, w: &World, b_vms: &[String]) {
+async fn assert_converged_inner(e: &Env, w: &World, b_vms: &[String], only_vm2_fip: bool) {
     let top_fake = e.cloud.neutron(TOP);
     // The top bridge: one pool, one network, one /24 of it with DHCP off.
     let pools = top_fake.dump("subnetpools");
@@ -286,13 +288,33 @@ async fn assert_converged(e: &Env, w: &World, b_vms: &[String]) {
         set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
     );
 
-    // The floating IP in the external network's pod, on vm2's port, through
-    // an NS interface on vm2's subnet that is not the subnet's gateway.
+    assert_vm2_fip(e, w, b_vms, &ns_ports, only_vm2_fip);
+}
+
+/// Everything [`assert_converged`] checks but the floating IP count.
+async fn assert_converged_but_fips(e: &Env, w: &World, b_vms: &[String]) {
+    assert_converged_inner(e, w, b_vms, false).await;
+}
+
+async fn assert_converged(e: &Env, w: &World, b_vms: &[String]) {
+    assert_converged_inner(e, w, b_vms, true).await;
+}
+
+/// The floating IP in the external network's pod, on vm2's port, through
+/// an NS interface on vm2's subnet that is not the subnet's gateway.
+fn assert_vm2_fip(e: &Env, w: &World, b_vms: &[String], ns_ports: &[Value], only: bool) {
+    let r2 = e.cloud.neutron(R2);
     let fips = r2.dump("floatingips");
-    assert_eq!(fips.len(), 1, "{fips:#?}");
-    assert_eq!(fips[0]["floating_ip_address"], w.fip.as_str());
-    assert_eq!(fips[0]["floating_network_id"], b_ext[0]["id"]);
-    assert_eq!(fips[0]["port_id"], b_vms[1].as_str());
+    if only {
+        assert_eq!(fips.len(), 1, "{fips:#?}");
+    }
+    let vm2_fip = fips
+        .iter()
+        .find(|f| f["floating_ip_address"] == w.fip.as_str())
+        .expect("vm2's floating IP in RegionTwo");
+    let b_ext = named(&r2.dump("networks"), "ext-net")[0].clone();
+    assert_eq!(vm2_fip["floating_network_id"], b_ext["id"]);
+    assert_eq!(vm2_fip["port_id"], b_vms[1].as_str());
     let r2_subs = r2.dump("subnets");
     let net2_sub = r2_subs.iter().find(|s| s["cidr"] == "10.0.2.0/24").unwrap();
     let on_net2: Vec<_> = ns_ports
@@ -381,4 +403,98 @@ async fn bottom_copy_of_a_network_uses_the_pods_reserved_gateway() {
         e.net.bottom_id(&w.net1, &pod1, rt::NETWORK).await.unwrap(),
         Some(b_net)
     );
+}
+
+/// vm1 lives in RegionOne, the external network in RegionTwo: its floating
+/// IP is mirrored onto a shadow port in RegionTwo (vm1's address, on the
+/// shadow copy of net1 there, reached through an NS interface that is not
+/// the subnet's gateway), and deleted when the top disassociates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let b_vms = boot_vms(&e, &w).await;
+    let top = e.neutron(TOP);
+    let vm1 = &w.vms[0];
+    let fip = create(
+        &top,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": w.ext, "port_id": id(vm1), "tenant_id": PROJECT}),
+    )
+    .await;
+    let addr = fip["floating_ip_address"].as_str().unwrap().to_owned();
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert_converged_but_fips(&e, &w, &b_vms).await;
+
+    let r2 = e.cloud.neutron(R2);
+    let fips = r2.dump("floatingips");
+    assert_eq!(fips.len(), 2, "{fips:#?}");
+    let shadow_fip = fips
+        .iter()
+        .find(|f| f["floating_ip_address"] == addr.as_str())
+        .expect("vm1's floating IP in RegionTwo");
+    let ports = r2.dump("ports");
+    let shadow = ports
+        .iter()
+        .find(|p| p["id"] == shadow_fip["port_id"])
+        .unwrap();
+    assert_eq!(shadow["device_owner"], "compute:shadow");
+    assert_eq!(shadow["name"], format!("shadow_port_{}", id(vm1)));
+    assert_eq!(first_ip(shadow), first_ip(vm1));
+    assert_eq!(shadow["mac_address"], vm1["mac_address"]);
+    let r2_nets = r2.dump("networks");
+    let shadow_net = r2_nets
+        .iter()
+        .find(|n| n["id"] == shadow["network_id"])
+        .unwrap();
+    assert_eq!(shadow_net["name"], format!("{}#net1", w.net1));
+    assert_eq!(
+        e.net
+            .bottom_id(&w.net1, &e.pod("pod-2").await, rt::SD_NETWORK)
+            .await
+            .unwrap(),
+        Some(id(shadow_net))
+    );
+    let shadow_sub = r2
+        .dump("subnets")
+        .into_iter()
+        .find(|s| s["network_id"] == shadow_net["id"])
+        .unwrap();
+    let ns = named(&r2.dump("routers"), &ns_router_name(&w.router))[0].clone();
+    let on_shadow: Vec<_> = ports
+        .iter()
+        .filter(|p| {
+            p["device_id"] == ns["id"]
+                && p["device_owner"] == "network:router_interface"
+                && p["fixed_ips"][0]["subnet_id"] == shadow_sub["id"]
+        })
+        .collect();
+    assert_eq!(on_shadow.len(), 1);
+    assert_ne!(
+        on_shadow[0]["fixed_ips"][0]["ip_address"],
+        shadow_sub["gateway_ip"]
+    );
+    assert!(e.cloud.neutron(R1).dump("floatingips").is_empty());
+
+    let before = e.snapshot().await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
+
+    // The top lets go of it: the mirror goes, vm2's stays.
+    put(
+        &top,
+        &format!("floatingips/{}", id(&fip)),
+        json!({"floatingip": {"port_id": null}}),
+    )
+    .await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let left: Vec<_> = r2
+        .dump("floatingips")
+        .into_iter()
+        .map(|f| f["floating_ip_address"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, vec![w.fip.clone()]);
 }
