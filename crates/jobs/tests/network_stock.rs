@@ -498,3 +498,146 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
         .collect();
     assert_eq!(left, vec![w.fip.clone()]);
 }
+
+/// A local router (zone hint naming RegionTwo) with a gateway on ext-net,
+/// which lives in RegionTwo too: as the reference's central plugin does, the
+/// gateway goes on the local bottom router itself (no bridge, no
+/// north-south router), and the floating IP is associated through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_local_router_gets_the_gateway_itself() {
+    let e = env(true).await;
+    let top_fake = e.cloud.neutron(TOP);
+    for az in ["az2", R2] {
+        top_fake.add_availability_zone(az);
+    }
+    e.cloud.neutron(R2).set_tricircle_l3(false);
+    let top = e.neutron(TOP);
+    let n = create(
+        &top,
+        "networks",
+        "network",
+        json!({"name": "net3", "tenant_id": PROJECT, "availability_zone_hints": ["az2"]}),
+    )
+    .await;
+    let s = create(
+        &top,
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&n), "cidr": "10.0.3.0/24", "ip_version": 4,
+            "name": "sub-net3", "tenant_id": PROJECT}),
+    )
+    .await;
+    let ext = create(
+        &top,
+        "networks",
+        "network",
+        json!({"name": "ext-net", "router:external": true,
+        "provider:network_type": "vlan", "provider:physical_network": "extern",
+        "availability_zone_hints": ["az2"]}),
+    )
+    .await;
+    create(
+        &top,
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&ext), "name": "ext-subnet",
+        "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
+    )
+    .await;
+    let router = create(
+        &top,
+        "routers",
+        "router",
+        json!({"name": "local", "tenant_id": PROJECT, "availability_zone_hints": [R2]}),
+    )
+    .await;
+    let rid = id(&router);
+    put(
+        &top,
+        &format!("routers/{rid}/add_router_interface"),
+        json!({"subnet_id": id(&s)}),
+    )
+    .await;
+    let gw = put(
+        &top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
+    )
+    .await;
+    let t_gw = gw["router"]["external_gateway_info"].clone();
+    let vm = create(
+        &top,
+        "ports",
+        "port",
+        json!({"network_id": id(&n), "name": "vm3", "device_owner": "compute:nova",
+            "device_id": "vm3", "tenant_id": PROJECT}),
+    )
+    .await;
+    let fip = create(
+        &top,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": id(&ext), "port_id": id(&vm), "tenant_id": PROJECT}),
+    )
+    .await;
+    let run = || async {
+        assert!(
+            e.run_job(ROUTER_SETUP, &format!("not_specified_pod#{rid}#{}", id(&n)))
+                .await
+        );
+        let done = e.drain().await;
+        assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+        assert!(
+            !done.iter().any(|(t, _, _)| t == CONFIGURE_ROUTE),
+            "no routes for a local router: {done:?}"
+        );
+    };
+    run().await;
+    let pod2 = e.pod("pod-2").await;
+    let b_net = e
+        .net
+        .bottom_id(&id(&n), &pod2, rt::NETWORK)
+        .await
+        .unwrap()
+        .unwrap();
+    let b_vm = create(
+        &e.neutron(R2),
+        "ports",
+        "port",
+        json!({"network_id": b_net, "name": "vm3", "device_owner": "compute:nova",
+            "device_id": "vm3", "tenant_id": PROJECT, "mac_address": vm["mac_address"],
+            "fixed_ips": [{"ip_address": first_ip(&vm)}]}),
+    )
+    .await;
+    run().await;
+
+    let r2 = e.cloud.neutron(R2);
+    let routers = r2.dump("routers");
+    assert_eq!(routers.len(), 1, "only the local router: {routers:#?}");
+    let b_router = &routers[0];
+    assert_eq!(b_router["name"], rid.as_str());
+    let b_ext = named(&r2.dump("networks"), "ext-net")[0].clone();
+    let b_gw = &b_router["external_gateway_info"];
+    assert_eq!(b_gw["network_id"], b_ext["id"]);
+    assert_eq!(b_gw["enable_snat"], t_gw["enable_snat"]);
+    assert_eq!(
+        gateway_ip(b_router),
+        t_gw["external_fixed_ips"][0]["ip_address"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(
+        named(&top_fake.dump("networks"), &bridge::net_name(PROJECT)).is_empty(),
+        "no bridge network for a local router"
+    );
+    let fips = r2.dump("floatingips");
+    assert_eq!(fips.len(), 1);
+    assert_eq!(fips[0]["floating_ip_address"], fip["floating_ip_address"]);
+    assert_eq!(fips[0]["port_id"], id(&b_vm).as_str());
+    assert_eq!(fips[0]["router_id"], b_router["id"]);
+    assert!(e.cloud.neutron(R1).dump("routers").is_empty());
+
+    let before = e.snapshot().await;
+    run().await;
+    assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
+}

@@ -230,6 +230,13 @@ async fn one_pod(
     let Some(gw) = t_router.external_gateway_info.clone().flatten() else {
         return Ok(());
     };
+    let local = bridge.is_none();
+    if local
+        && net.settings.stock_neutron
+        && !external::local_gateway(net, top_pod, b_pod, t_router, &b_router).await?
+    {
+        return Ok(());
+    }
     let done = floatingip::sync(
         net,
         top_pod,
@@ -238,6 +245,7 @@ async fn one_pod(
         t_net,
         t_router.id(),
         &gw.network_id,
+        !local,
     )
     .await?;
     if done != Default::default() {

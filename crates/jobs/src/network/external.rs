@@ -169,36 +169,7 @@ pub async fn north_south(
     .await?
     .id;
 
-    // The gateway as the top's: same SNAT, same addresses on the copies of
-    // the top external subnets.
-    let mut fixed = Vec::new();
-    for f in t_gw.external_fixed_ips.iter().flatten() {
-        let t_sub = f.subnet_id.clone().unwrap_or_default();
-        let b_sub = net
-            .bottom_id(&t_sub, &pod, rt::SUBNET)
-            .await?
-            .ok_or_else(|| NetError::Missing(format!("external subnet {t_sub} has no copy")))?;
-        match &f.ip_address {
-            Some(ip) => fixed.push(FixedIp::address(&b_sub, ip)),
-            None => fixed.push(FixedIp::on_subnet(&b_sub)),
-        }
-    }
-    let want = ExternalGatewayInfo {
-        network_id: b_ext_net.clone(),
-        enable_snat: t_gw.enable_snat,
-        external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
-    };
-    let matches = |r: &Router| gateway_matches(r.external_gateway_info.clone().flatten(), &want);
-    if !matches(&client.get_router(&ns_router).await?) {
-        if let Err(e) = client.set_gateway(&ns_router, Some(want.clone())).await {
-            // Jobs of both pods set it at once; the loser sees its address
-            // taken (IpAddressAlreadyAllocated) by the winner's same gateway.
-            if !matches(&client.get_router(&ns_router).await?) {
-                return Err(e.into());
-            }
-            tracing::debug!(router = %ns_router, error = %e, "gateway set meanwhile");
-        }
-    }
+    gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router).await?;
 
     let (_, b_bridge_sub) = bridge::bottom_bridge(net, &pod, project_id, bridge).await?;
     let gw_ip = bridge
@@ -216,6 +187,80 @@ pub async fn north_south(
         b_ext_net,
         ns_router,
     }))
+}
+
+/// Give bottom router `b_router` in `pod` the top router's gateway `t_gw`:
+/// on bottom external network `b_ext_net`, same SNAT, same addresses on the
+/// copies of the top external subnets. Nothing is written when it already
+/// is so.
+pub async fn gateway_as_top(
+    net: &NetworkContext,
+    pod: &Pod,
+    t_gw: &ExternalGatewayInfo,
+    b_ext_net: &str,
+    b_router: &str,
+) -> NetResult<()> {
+    let client = net.neutron(pod);
+    let mut fixed = Vec::new();
+    for f in t_gw.external_fixed_ips.iter().flatten() {
+        let t_sub = f.subnet_id.clone().unwrap_or_default();
+        let b_sub = net
+            .bottom_id(&t_sub, pod, rt::SUBNET)
+            .await?
+            .ok_or_else(|| NetError::Missing(format!("external subnet {t_sub} has no copy")))?;
+        match &f.ip_address {
+            Some(ip) => fixed.push(FixedIp::address(&b_sub, ip)),
+            None => fixed.push(FixedIp::on_subnet(&b_sub)),
+        }
+    }
+    let want = ExternalGatewayInfo {
+        network_id: b_ext_net.to_owned(),
+        enable_snat: t_gw.enable_snat,
+        external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
+    };
+    let matches = |r: &Router| gateway_matches(r.external_gateway_info.clone().flatten(), &want);
+    if !matches(&client.get_router(b_router).await?) {
+        if let Err(e) = client.set_gateway(b_router, Some(want.clone())).await {
+            // Jobs of both pods set it at once; the loser sees its address
+            // taken (IpAddressAlreadyAllocated) by the winner's same gateway.
+            if !matches(&client.get_router(b_router).await?) {
+                return Err(e.into());
+            }
+            tracing::debug!(router = %b_router, error = %e, "gateway set meanwhile");
+        }
+    }
+    Ok(())
+}
+
+/// Stock mode, local router (zone hint naming `pod`) with a gateway: as the
+/// reference's central plugin does, the gateway goes on the local bottom
+/// router itself, on the external network's copy in its pod. Returns false
+/// (nothing done) when the external network lives in another pod, which
+/// a local router cannot reach.
+pub async fn local_gateway(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    pod: &Pod,
+    t_router: &Router,
+    b_router: &str,
+) -> NetResult<bool> {
+    let Some(t_gw) = t_router.external_gateway_info.clone().flatten() else {
+        return Ok(false);
+    };
+    let t_ext = net.neutron(top_pod).get_network(&t_gw.network_id).await?;
+    let ext = ext_pod(net, &t_ext).await?;
+    if ext.pod_id != pod.pod_id {
+        tracing::warn!(
+            router = t_router.id(),
+            router_pod = %pod.region_name,
+            external_pod = %ext.region_name,
+            "a local router's external network is in another pod; no gateway set there"
+        );
+        return Ok(false);
+    }
+    let b_ext_net = bottom_external(net, top_pod, pod, &t_ext).await?;
+    gateway_as_top(net, pod, &t_gw, &b_ext_net, b_router).await?;
+    Ok(true)
 }
 
 /// Whether the current gateway is on the wanted network with the wanted

@@ -20,7 +20,8 @@ pub struct FipSync {
 }
 
 /// Sync the floating IPs of top external network `t_ext_net_id` whose
-/// ports are on `t_net`, for VMs in `b_pod`.
+/// ports are on `t_net`, for VMs in `b_pod`. `through_ns`: the router is
+/// not local, so in stock mode the north-south router carries them.
 #[allow(clippy::too_many_arguments)]
 pub async fn sync(
     net: &NetworkContext,
@@ -30,6 +31,7 @@ pub async fn sync(
     t_net: &Network,
     t_router_id: &str,
     t_ext_net_id: &str,
+    through_ns: bool,
 ) -> NetResult<FipSync> {
     let top = net.neutron(top_pod);
     let t_fips = top
@@ -89,9 +91,10 @@ pub async fn sync(
                 shadow_for(net, top_pod, &ext_pod, project_id, &t_port, &b_port).await?;
             (p, Some(n), Some(s), port_subnet(&t_port)?)
         };
-        if net.settings.stock_neutron {
+        if net.settings.stock_neutron && through_ns {
             // Stock Neutron associates only through a router with an
-            // interface on the port's subnet: give the NS router one.
+            // interface on the port's subnet: give the NS router one (a
+            // local router has its own, and the gateway).
             let ns = net
                 .bottom_id(t_router_id, &ext_pod, rt::NS_ROUTER)
                 .await?
