@@ -413,6 +413,24 @@ impl Engine {
             return Ok(Attempt::Retry);
         };
 
+        // Another worker may have served this request between our look at
+        // the NEW rows and taking the lock (its finish deleted them and freed
+        // the lock): under the lock, look again, so it never runs twice.
+        let still_new = {
+            let job_id = job_new.id.clone();
+            match db.run(move |c| jobs::get_job(c, &job_id)).await {
+                Ok(_) => true,
+                Err(DbError::NotFound(_)) => false,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if !still_new {
+            let lock_id = lock.id.clone();
+            db.run(move |c| jobs::delete_job(c, &lock_id)).await?;
+            tracing::debug!("served by another worker meanwhile; lock released");
+            return Ok(Attempt::Retry);
+        }
+
         tracing::info!(lock_id = %lock.id, "job started");
         let ctx = JobContext::new(
             job_new.id.clone(),
