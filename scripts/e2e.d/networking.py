@@ -10,7 +10,8 @@ with a real Keystone token; each region's Neutron is then queried directly.
 
 Phases, in order: the walk, a rerun of every job (nothing may change), a
 fault (RegionOne's neutron-server stopped while its job runs: FAIL, then the
-periodic redo brings the same state back once it is started again).
+periodic redo brings the same state back once it is started again), and the
+tenant taking the floating IPs and the gateway away.
 Needs scripts/e2e.d/api_checks.py to have registered the pods."""
 
 import ipaddress
@@ -416,6 +417,25 @@ def fault():
     expect_same("state after the redo", before, snapshot())
 
 
+def withdraw():
+    """The tenant takes the floating IPs back and removes the gateway: the
+    pods follow (no floating IP, no NS gateway, no north-south routes)."""
+    top = "CentralRegion"
+    for fip in listing(top, "floatingips"):
+        nput(top, "/floatingips/" + fip["id"], {"floatingip": {"port_id": None}})
+    nput(top, "/routers/" + W["router"], {"router": {"external_gateway_info": {}}})
+    run_jobs()
+    expect_equal("floating IPs in RegionTwo", listing("RegionTwo", "floatingips"), [])
+    ns = nget("RegionTwo", "/routers/" + W["ns"]["id"])["router"]
+    expect_equal("NS router gateway", ns["external_gateway_info"], None)
+    expect_equal("NS router routes", routes_of(ns), [])
+    vm1, vm2 = ip_of(W["vm1"]) + "/32", ip_of(W["vm2"]) + "/32"
+    b1, b2 = W["bridge-ip-RegionOne"], W["bridge-ip-RegionTwo"]
+    for region, want in (("RegionOne", [(vm2, b2)]), ("RegionTwo", [(vm1, b1)])):
+        got = routes_of(nget(region, "/routers/" + W["b-router-" + region]["id"])["router"])
+        expect_equal("routes of the %s router (no default route)" % region, got, want)
+
+
 def main():
     steps = [
         ("every region's Neutron emptied", lambda: [wipe(r) for r in ("RegionOne", "RegionTwo", "CentralRegion")]),
@@ -444,6 +464,8 @@ def main():
     checks.run("every job run again: nothing changes, no duplicate", rerun)
     checks.run("RegionOne's neutron-server down during its job: FAIL, after the restart "
                "the periodic redo -> SUCCESS, same state", fault)
+    checks.run("floating IPs and gateway removed at the top: gone from the pods, "
+               "no north-south routes", withdraw)
     checks.exit("networking")
 
 

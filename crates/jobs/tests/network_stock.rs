@@ -640,4 +640,96 @@ async fn stock_local_router_gets_the_gateway_itself() {
     let before = e.snapshot().await;
     run().await;
     assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
+
+    // Floating IP and gateway removed at the top: gone from the pod too.
+    put(
+        &top,
+        &format!("floatingips/{}", id(&fip)),
+        json!({"floatingip": {"port_id": null}}),
+    )
+    .await;
+    put(
+        &top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {}}}),
+    )
+    .await;
+    run().await;
+    let b_router = named(&r2.dump("routers"), &rid)[0].clone();
+    assert!(b_router["external_gateway_info"].is_null(), "{b_router:#?}");
+    assert!(r2.dump("floatingips").is_empty());
+}
+
+/// The tenant takes the floating IP back and removes the gateway: the
+/// mirror and the NS router's gateway go, and so do the north-south
+/// routes; then an interface goes, and its bottom interface and the routes
+/// to the VM behind it follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_gateway_and_interface_removal_reach_the_pods() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    boot_vms(&e, &w).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let (r1, r2) = (e.cloud.neutron(R1), e.cloud.neutron(R2));
+    assert_eq!(r2.dump("floatingips").len(), 1);
+
+    let top = e.neutron(TOP);
+    for f in e.cloud.neutron(TOP).dump("floatingips") {
+        put(
+            &top,
+            &format!("floatingips/{}", id(&f)),
+            json!({"floatingip": {"port_id": null}}),
+        )
+        .await;
+    }
+    put(
+        &top,
+        &format!("routers/{}", w.router),
+        json!({"router": {"external_gateway_info": {}}}),
+    )
+    .await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert!(r2.dump("floatingips").is_empty());
+    let ns = named(&r2.dump("routers"), &ns_router_name(&w.router))[0].clone();
+    assert!(ns["external_gateway_info"].is_null(), "{ns:#?}");
+    assert!(routes(&ns).is_empty());
+    let b1 = named(&r1.dump("routers"), &w.router)[0].clone();
+    let b2 = named(&r2.dump("routers"), &w.router)[0].clone();
+    let vm1 = format!("{}/32", first_ip(&w.vms[0]));
+    let vm2 = format!("{}/32", first_ip(&w.vms[1]));
+    let one = |d: &str, n: String| BTreeSet::from([(d.to_owned(), n)]);
+    assert_eq!(routes(&b1), one(&vm2, gateway_ip(&b2)), "no default route");
+    assert_eq!(routes(&b2), one(&vm1, gateway_ip(&b1)));
+    let before = e.snapshot().await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
+
+    let sub1 = e
+        .cloud
+        .neutron(TOP)
+        .dump("subnets")
+        .into_iter()
+        .find(|s| s["network_id"] == w.net1.as_str())
+        .unwrap();
+    put(
+        &top,
+        &format!("routers/{}/remove_router_interface", w.router),
+        json!({"subnet_id": id(&sub1)}),
+    )
+    .await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let itf: Vec<_> = r1
+        .dump("ports")
+        .into_iter()
+        .filter(|p| p["device_id"] == b1["id"] && p["device_owner"] == "network:router_interface")
+        .collect();
+    assert!(itf.is_empty(), "{itf:#?}");
+    let b2 = named(&r2.dump("routers"), &w.router)[0].clone();
+    assert!(
+        routes(&b2).is_empty(),
+        "vm1 is not behind the router any more"
+    );
 }

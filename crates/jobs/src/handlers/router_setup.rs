@@ -139,7 +139,12 @@ async fn setup(
         None => Some(bridge::top_bridge(net, &top_pod, &project_id).await?),
     };
     if let (true, Some(b)) = (net.settings.stock_neutron, &bridge) {
-        external::north_south(net, &top_pod, &project_id, &t_router, b).await?;
+        if external::north_south(net, &top_pod, &project_id, &t_router, b)
+            .await?
+            .is_none()
+        {
+            external::withdraw_gateway(net, t_router.id(), None).await?;
+        }
     }
     one_pod(
         net,
@@ -227,10 +232,13 @@ async fn one_pod(
     )
     .await?;
 
+    let local = bridge.is_none();
     let Some(gw) = t_router.external_gateway_info.clone().flatten() else {
+        if local && net.settings.stock_neutron {
+            external::withdraw_gateway(net, t_router.id(), Some(b_pod)).await?;
+        }
         return Ok(());
     };
-    let local = bridge.is_none();
     if local
         && net.settings.stock_neutron
         && !external::local_gateway(net, top_pod, b_pod, t_router, &b_router).await?

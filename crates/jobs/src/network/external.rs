@@ -14,6 +14,7 @@ use tricircle_openstack::neutron::{
 };
 
 use super::bridge::{self, TopBridge};
+use super::floatingip;
 use super::lock::{self, Element};
 use super::{rt, NetError, NetResult, NetworkContext};
 
@@ -261,6 +262,46 @@ pub async fn local_gateway(
     let b_ext_net = bottom_external(net, top_pod, pod, &t_ext).await?;
     gateway_as_top(net, pod, &t_gw, &b_ext_net, b_router).await?;
     Ok(true)
+}
+
+/// Stock mode, top router without a gateway (any more): the reference's
+/// central plugin removes the gateway of the bottom router that carried it
+/// (`_remove_router_gateway`); here the floating IPs through it go first,
+/// as Neutron refuses to remove a gateway they use. `local`: the pod of a
+/// local router, whose own bottom router carried it; the NS routers
+/// otherwise.
+pub async fn withdraw_gateway(
+    net: &NetworkContext,
+    t_router_id: &str,
+    local: Option<&Pod>,
+) -> NetResult<()> {
+    let carriers: Vec<(Pod, String)> = match local {
+        Some(pod) => net
+            .bottom_id(t_router_id, pod, rt::ROUTER)
+            .await?
+            .map(|b| (pod.clone(), b))
+            .into_iter()
+            .collect(),
+        None => net.mappings(t_router_id, rt::NS_ROUTER).await?,
+    };
+    for (pod, b_router) in carriers {
+        let client = net.neutron(&pod);
+        let Some(router) = client.find::<Router>(&b_router).await? else {
+            continue;
+        };
+        if router.external_gateway_info.clone().flatten().is_none() {
+            continue;
+        }
+        for fip in client
+            .list_floatingips(&Filters::new().eq("router_id", &b_router))
+            .await?
+        {
+            floatingip::delete(&client, fip.id()).await?;
+        }
+        client.set_gateway(&b_router, None).await?;
+        tracing::info!(router = %b_router, pod = %pod.region_name, "gateway removed: the top router has none");
+    }
+    Ok(())
 }
 
 /// Whether the current gateway is on the wanted network with the wanted

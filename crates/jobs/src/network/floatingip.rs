@@ -134,7 +134,7 @@ pub async fn sync(
     for (addr, b_fip) in &b_by_ip {
         if !t_by_ip.contains_key(addr) {
             // Shadow ports stay: the plugin removes them with the VM port.
-            ext.delete_floatingip(b_fip.id()).await?;
+            delete(&ext, b_fip.id()).await?;
             out.deleted.push(addr.clone());
         }
     }
@@ -222,6 +222,14 @@ async fn shadow_for(
     )
     .await?;
     Ok((port, b_net_id, b_sub))
+}
+
+/// Delete a bottom floating IP; one a concurrent job deleted is as good.
+pub async fn delete(client: &NeutronClient, id: &str) -> NetResult<()> {
+    match client.delete_floatingip(id).await {
+        Err(e) if !e.is_not_found() => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Create a bottom floating IP at `addr`; when the address is taken by an
