@@ -259,6 +259,11 @@ def routes_of(router):
 def assert_east_west():
     top_bridge_net = named(listing("CentralRegion", "networks"), "bridge_net_" + project)
     expect_equal("top bridge networks", len(top_bridge_net), 1)
+    expect_equal("top bridge segment type and physical network",
+                 (top_bridge_net[0]["provider:network_type"],
+                  top_bridge_net[0]["provider:physical_network"]), ("vlan", "bridge"))
+    if not 2001 <= top_bridge_net[0]["provider:segmentation_id"] <= 3000:
+        raise Failed("bridge VLAN %s outside bridge:2001:3000" % top_bridge_net[0]["provider:segmentation_id"])
     top_bridge_sub = named(listing("CentralRegion", "subnets"), "bridge_subnet_" + project)
     expect_equal("top bridge subnets", len(top_bridge_sub), 1)
     cidr = top_bridge_sub[0]["cidr"]
@@ -277,10 +282,9 @@ def assert_east_west():
         bridge = named(listing(region, "networks"), top_bridge_net[0]["id"])
         expect_equal("bridge networks in " + region, len(bridge), 1)
         expect_equal("bridge network external in " + region, bridge[0]["router:external"], True)
-        expect_equal("bridge segment in " + region,
-                     (bridge[0]["provider:network_type"], bridge[0]["provider:segmentation_id"]),
-                     (top_bridge_net[0]["provider:network_type"],
-                      top_bridge_net[0]["provider:segmentation_id"]))
+        segment = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+        expect_equal("bridge segment in " + region, [bridge[0][k] for k in segment],
+                     [top_bridge_net[0][k] for k in segment])
         b_subs = listing(region, "subnets", "?network_id=" + bridge[0]["id"])
         expect_equal("bridge subnet CIDR in " + region, [s["cidr"] for s in b_subs], [cidr])
         gw = r["external_gateway_info"]

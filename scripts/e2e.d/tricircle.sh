@@ -42,6 +42,11 @@ admin_tenant_domain_name = Default
 # builds what the plugins would, the API checks new resources in the
 # central Neutron.
 stock_neutron = true
+
+[tricircle]
+# The guide's bridge: one VLAN per project on physical network "bridge".
+bridge_network_type = vlan
+network_vlan_ranges = bridge:2001:3000
 CONF
         cat >"$dir/api.conf" <<CONF
 [DEFAULT]

@@ -733,3 +733,31 @@ async fn stock_gateway_and_interface_removal_reach_the_pods() {
         "vm1 is not behind the router any more"
     );
 }
+
+/// VLAN bridges, as the multi-pod guide sets them up: the top bridge on
+/// the bridge physical network, its copies in both pods on the same VLAN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_vlan_bridge_is_one_vlan_on_the_bridge_physical_network() {
+    let e = env_bridge(true, "vlan", Some("bridge")).await;
+    let w = tenant_world(&e).await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let t_bridge = named(
+        &e.cloud.neutron(TOP).dump("networks"),
+        &bridge::net_name(PROJECT),
+    )[0]
+    .clone();
+    assert_eq!(t_bridge["provider:network_type"], "vlan");
+    assert_eq!(t_bridge["provider:physical_network"], "bridge");
+    let vlan = t_bridge["provider:segmentation_id"].as_i64().unwrap();
+    for region in [R1, R2] {
+        let nets = e.cloud.neutron(region).dump("networks");
+        let copies = named(&nets, &id(&t_bridge));
+        assert_eq!(copies.len(), 1, "{region}");
+        assert_eq!(copies[0]["provider:network_type"], "vlan");
+        assert_eq!(copies[0]["provider:physical_network"], "bridge");
+        assert_eq!(copies[0]["provider:segmentation_id"], vlan, "{region}");
+        let r = named(&e.cloud.neutron(region).dump("routers"), &w.router)[0].clone();
+        assert_eq!(r["external_gateway_info"]["network_id"], copies[0]["id"]);
+    }
+}

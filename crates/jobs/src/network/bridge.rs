@@ -102,8 +102,9 @@ async fn create_top_bridge(
         shared: Some(false),
         admin_state_up: Some(true),
         // The segment is allocated by the central ML2 from its ranges for
-        // this type (a vlan type takes a physical network of those ranges).
+        // this type (on the bridge's physical network, for VLAN).
         network_type: Some(net.settings.bridge_network_type.clone()),
+        physical_network: net.settings.bridge_physical_network.clone(),
         ..Network::default()
     };
     let n = lock::get_or_create(

@@ -79,6 +79,11 @@ pub struct NetworkSettings {
     pub bridge_cidr: ip::Cidr,
     /// `[tricircle] bridge_network_type`.
     pub bridge_network_type: String,
+    /// Stock mode, VLAN bridges: the physical network of the first
+    /// `[tricircle] network_vlan_ranges` entry, as the reference's VLAN type
+    /// driver allocates bridge segments from those ranges (a stock central
+    /// ML2 would take any physical network, the external one included).
+    pub bridge_physical_network: Option<String>,
     /// `[client] top_region_name`; the top pod of the pods table otherwise.
     pub top_region_name: Option<String>,
     /// `[xjob] stock_neutron`.
@@ -93,9 +98,32 @@ impl NetworkSettings {
                 config.client.bridge_cidr
             ))
         })?;
+        let t = &config.tricircle;
+        let bridge_physical_network = match t.bridge_network_type.as_str() {
+            "vlan" => t
+                .network_vlan_ranges
+                .iter()
+                .filter_map(|r| r.split(':').next())
+                .map(str::trim)
+                .find(|p| !p.is_empty())
+                .map(str::to_owned),
+            _ => None,
+        };
+        if config.xjob.stock_neutron
+            && t.bridge_network_type == "vlan"
+            && bridge_physical_network.is_none()
+        {
+            return Err(NetError::Config(
+                "[tricircle] bridge_network_type = vlan with [xjob] stock_neutron needs \
+                 [tricircle] network_vlan_ranges naming the bridge's physical network \
+                 (e.g. bridge:2001:3000)"
+                    .into(),
+            ));
+        }
         Ok(NetworkSettings {
             bridge_cidr: cidr,
-            bridge_network_type: config.tricircle.bridge_network_type.clone(),
+            bridge_network_type: t.bridge_network_type.clone(),
+            bridge_physical_network,
             top_region_name: config.client.top_region_name.clone(),
             stock_neutron: config.xjob.stock_neutron,
         })
@@ -232,5 +260,29 @@ impl NetworkContext {
             w(&job, request);
         }
         Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(bridge_type: &str, ranges: &[&str], stock: bool) -> NetResult<NetworkSettings> {
+        let mut config = Config::load(&[]).unwrap().0;
+        config.tricircle.bridge_network_type = bridge_type.into();
+        config.tricircle.network_vlan_ranges = ranges.iter().map(|r| r.to_string()).collect();
+        config.xjob.stock_neutron = stock;
+        NetworkSettings::from_config(&config)
+    }
+
+    #[test]
+    fn vlan_bridges_take_the_first_vlan_range_physical_network() {
+        let s = with("vlan", &["bridge:2001:3000", "extern:3001:4000"], true).unwrap();
+        assert_eq!(s.bridge_physical_network.as_deref(), Some("bridge"));
+        assert_eq!(with("vxlan", &["bridge"], true).unwrap().bridge_physical_network, None);
+        // Plugin mode: the central plugin makes the bridge, nothing needed.
+        assert!(with("vlan", &[], false).is_ok());
+        let e = with("vlan", &[], true).unwrap_err().to_string();
+        assert!(e.contains("[tricircle] network_vlan_ranges"), "{e}");
     }
 }

@@ -32,6 +32,11 @@ pub struct Env {
 }
 
 pub async fn env(stock: bool) -> Env {
+    env_bridge(stock, "vxlan", None).await
+}
+
+/// [`env`] with bridge networks of `bridge_type` (on `physnet`).
+pub async fn env_bridge(stock: bool, bridge_type: &str, physnet: Option<&str>) -> Env {
     // Handler errors only show in the logs; keep them in the test output.
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn")
@@ -88,7 +93,8 @@ pub async fn env(stock: bool) -> Env {
     }
     let settings = NetworkSettings {
         bridge_cidr: Cidr::parse("100.0.0.0/9").unwrap(),
-        bridge_network_type: "vxlan".into(),
+        bridge_network_type: bridge_type.into(),
+        bridge_physical_network: physnet.map(Into::into),
         top_region_name: Some(TOP.into()),
         stock_neutron: stock,
     };
