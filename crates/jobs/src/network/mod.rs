@@ -279,7 +279,12 @@ mod tests {
     fn vlan_bridges_take_the_first_vlan_range_physical_network() {
         let s = with("vlan", &["bridge:2001:3000", "extern:3001:4000"], true).unwrap();
         assert_eq!(s.bridge_physical_network.as_deref(), Some("bridge"));
-        assert_eq!(with("vxlan", &["bridge"], true).unwrap().bridge_physical_network, None);
+        assert_eq!(
+            with("vxlan", &["bridge"], true)
+                .unwrap()
+                .bridge_physical_network,
+            None
+        );
         // Plugin mode: the central plugin makes the bridge, nothing needed.
         assert!(with("vlan", &[], false).is_ok());
         let e = with("vlan", &[], true).unwrap_err().to_string();
