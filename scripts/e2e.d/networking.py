@@ -391,22 +391,31 @@ def wait_for(what, predicate, timeout=SETTLE_TIMEOUT):
 
 
 def fault():
-    """RegionOne's neutron-server is down while its router_setup runs: the
-    job fails; once the server is back the periodic task redoes it, and the
-    state is the converged one again (the damage done meanwhile repaired)."""
+    """RegionOne's neutron-server dies in the middle of its router_setup
+    (frozen first, so the job is seen RUNNING with a call hanging there,
+    then killed): the job fails; once the server is back the periodic task
+    redoes it, and the state is the converged one again (the damage done
+    meanwhile repaired)."""
     before = W["converged"]
     b_router = W["b-router-RegionOne"]["id"]
     nput("RegionOne", "/routers/" + b_router, {"router": {"routes": []}})
-    neutron_server("stop", "RegionOne")
+
+    def in_r1(status):
+        def found():
+            return [j for j in jobs(status=status, type="router_setup")
+                    if j["resource"]["pod_id"] == POD_IDS["RegionOne"]
+                    and j["resource"]["network_id"] == W["net1"]]
+        return found
+    neutron_server("freeze", "RegionOne")
     try:
         job = post_job("router_setup", {"pod_id": "not_specified_pod",
                                         "router_id": W["router"], "network_id": W["net1"]})
-
-        def failed_in_r1():
-            return [j for j in jobs(status="FAIL", type="router_setup")
-                    if j["resource"]["pod_id"] == POD_IDS["RegionOne"]
-                    and j["resource"]["network_id"] == W["net1"]]
-        failed = wait_for("router_setup for RegionOne FAIL", failed_in_r1)
+        running = wait_for("router_setup for RegionOne RUNNING", in_r1("RUNNING"))
+        print("     %s RUNNING, RegionOne frozen; killing it" % running[0]["id"], flush=True)
+    finally:
+        neutron_server("kill", "RegionOne")
+    try:
+        failed = wait_for("router_setup for RegionOne FAIL", in_r1("FAIL"))
         print("     %s FAIL while RegionOne is down (fan-out job %s)" % (failed[0]["id"], job["id"]),
               flush=True)
     finally:
@@ -466,7 +475,7 @@ def main():
         settle()
         expect_same("state after rerunning every job", W["converged"], snapshot())
     checks.run("every job run again: nothing changes, no duplicate", rerun)
-    checks.run("RegionOne's neutron-server down during its job: FAIL, after the restart "
+    checks.run("RegionOne's neutron-server killed in the middle of its job: FAIL, after the restart "
                "the periodic redo -> SUCCESS, same state", fault)
     checks.run("floating IPs and gateway removed at the top: gone from the pods, "
                "no north-south routes", withdraw)

@@ -19,6 +19,8 @@
 #   openstack_env_wipe           stop, then delete the state dir
 #   neutron_stop REGION          stop one region's neutron-server (fault tests)
 #   neutron_start REGION         start it again and wait until it answers
+#   neutron_freeze REGION        SIGSTOP it (a hung pod)
+#   neutron_kill REGION          SIGKILL it (requests in flight cut)
 #   neutron_fake_az_agent REGION AZ
 #                                make AZ exist in REGION's Neutron (see below)
 #   openstack_env_info           export the URLs and credentials below and
@@ -161,6 +163,9 @@ _ose_stop_pidfile() {
     pid="$(head -n1 "$pidfile")"
     kids="$(_ose_descendants "$pid")"
     kill -TERM "$pid" 2>/dev/null || true
+    # A frozen server (neutron_freeze) only sees the TERM once continued.
+    # shellcheck disable=SC2086
+    kill -CONT "$pid" $kids 2>/dev/null || true
     for ((i = 0; i < 300; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -648,6 +653,34 @@ neutron_stop() {
     _ose_neutron_port "$r" >/dev/null || return 1
     _ose_dirs
     _ose_stop_pidfile "neutron-server $r" "$OSE_RUN/neutron-$r.pid"
+}
+
+# Sends SIG to one region's neutron-server and all its workers.
+_ose_neutron_signal() {
+    local r="$1" sig="$2" pidfile pid
+    _ose_neutron_port "$r" >/dev/null || return 1
+    _ose_dirs
+    pidfile="$OSE_RUN/neutron-$r.pid"
+    _ose_pid_alive "$pidfile" || {
+        _ose_log "neutron-server $r is not running"
+        return 1
+    }
+    pid="$(head -n1 "$pidfile")"
+    # shellcheck disable=SC2046
+    kill -"$sig" "$pid" $(_ose_descendants "$pid")
+    _ose_log "neutron-server $r (pid $pid): SIG$sig"
+}
+
+# Freezes one region's neutron-server (SIGSTOP): the port still takes
+# connections but nothing answers, as a hung pod.
+neutron_freeze() { _ose_neutron_signal "${1:?usage: neutron_freeze REGION}" STOP; }
+
+# Kills one region's neutron-server at once (SIGKILL: requests in flight
+# are cut, unlike neutron_stop's graceful stop).
+neutron_kill() {
+    local r="${1:?usage: neutron_kill REGION}"
+    _ose_neutron_signal "$r" KILL || return 1
+    rm -f "$OSE_RUN/neutron-$r.pid"
 }
 
 # ---------------------------------------------------------------- zones
