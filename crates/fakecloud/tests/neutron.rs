@@ -253,3 +253,50 @@ async fn subnets_take_the_lowest_free_block_of_a_subnet_pool() {
     assert_eq!(st, 200);
     assert_eq!(list["subnetpools"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn ports_bind_as_ovs_only_on_hosts_with_an_ovs_agent() {
+    let n = FakeNeutron::start("RegionOne").await;
+    n.add_ovs_agent("compute1");
+    let http = reqwest::Client::new();
+    let t = Some("any-token");
+    let base = format!("{}/v2.0", n.url());
+    let (_, net) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/networks"),
+        t,
+        Some(json!({"network": {"name": "n"}})),
+    )
+    .await;
+    let net_id = net["network"]["id"].as_str().unwrap().to_owned();
+    let mut vif = Vec::new();
+    for host in ["", "compute1", "compute2"] {
+        let (status, p) = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/ports"),
+            t,
+            Some(json!({"port": {"network_id": net_id, "binding:host_id": host}})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        vif.push(p["port"]["binding:vif_type"].as_str().unwrap().to_owned());
+        if host == "compute1" {
+            assert_eq!(p["port"]["binding:vif_details"]["port_filter"], true);
+            // Moving the port to a host without the agent unbinds it.
+            let id = p["port"]["id"].as_str().unwrap();
+            let (_, moved) = call(
+                &http,
+                reqwest::Method::PUT,
+                format!("{base}/ports/{id}"),
+                t,
+                Some(json!({"port": {"binding:host_id": "compute2"}})),
+            )
+            .await;
+            assert_eq!(moved["port"]["binding:vif_type"], "binding_failed");
+            assert_eq!(moved["port"]["binding:vif_details"], json!({}));
+        }
+    }
+    assert_eq!(vif, ["unbound", "ovs", "binding_failed"]);
+}

@@ -83,6 +83,12 @@ impl FakeNeutron {
         lock(&self.store).availability_zones.insert(zone.to_owned());
     }
 
+    /// Run an Open vSwitch agent on `host`: ports bound there from now on
+    /// get `binding:vif_type = ovs` (`binding_failed` on other hosts).
+    pub fn add_ovs_agent(&self, host: &str) {
+        lock(&self.store).ovs_hosts.insert(host.to_owned());
+    }
+
     /// Associate floating IPs as a pod running Tricircle's local L3 plugin
     /// does: through any router whose gateway is on the floating IP's
     /// external network (stock Neutron also wants an interface on the

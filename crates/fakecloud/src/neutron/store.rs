@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::ipam::{ip_string, parse_ip, Cidr};
 
+mod agents;
 mod subnetpools;
 
 /// A Neutron error answer.
@@ -99,6 +100,8 @@ pub(crate) struct Store {
     /// (`TricircleL3Plugin`) does it: any router with a gateway on the
     /// external network will do, no interface on the port's subnet needed.
     pub(crate) tricircle_l3: bool,
+    /// Hosts running an Open vSwitch agent (see `agents.rs`).
+    pub(crate) ovs_hosts: BTreeSet<String>,
 }
 
 impl Store {
@@ -899,16 +902,6 @@ impl Store {
         "extra_dhcp_opts",
     ];
 
-    fn bind(v: &mut Value) {
-        // Without agents no mechanism driver can bind a port.
-        let host = s(v, "binding:host_id").to_owned();
-        v["binding:vif_type"] = json!(if host.is_empty() {
-            "unbound"
-        } else {
-            "binding_failed"
-        });
-    }
-
     fn check_sgs(&self, v: &Value) -> Res<()> {
         for sg in v["security_groups"].as_array().into_iter().flatten() {
             self.must("security_groups", sg.as_str().unwrap_or_default())?;
@@ -956,7 +949,7 @@ impl Store {
         m.insert("network_id".into(), json!(net_id));
         m.insert("fixed_ips".into(), fixed);
         let mut v = Value::Object(m);
-        Self::bind(&mut v);
+        self.bind(&mut v);
         self.check_sgs(&v)?;
         self.check_qos(&v)?;
         Ok(self.insert("ports", v))
@@ -975,7 +968,7 @@ impl Store {
             Self::PORT_WRITABLE,
             "port",
         )?;
-        Self::bind(&mut v);
+        self.bind(&mut v);
         self.check_sgs(&v)?;
         self.check_qos(&v)?;
         Self::touch(&mut v);

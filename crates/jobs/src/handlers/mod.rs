@@ -8,6 +8,9 @@
 
 pub mod configure_route;
 pub mod router_setup;
+pub mod shadow_port_setup;
+pub mod update_network;
+pub mod update_subnet;
 
 use crate::catalog;
 use crate::network::NetworkContext;
@@ -23,6 +26,18 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
     registry.register(
         catalog::CONFIGURE_ROUTE,
         configure_route::ConfigureRoute::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::NETWORK_UPDATE,
+        update_network::UpdateNetwork::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::SUBNET_UPDATE,
+        update_subnet::UpdateSubnet::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::SHADOW_PORT_SETUP,
+        shadow_port_setup::ShadowPortSetup::new(net.clone()),
     )?;
     Ok(())
 }
