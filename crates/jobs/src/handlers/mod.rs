@@ -7,7 +7,9 @@
 //! their jobs.
 
 pub mod configure_route;
+pub mod port_delete;
 pub mod router_setup;
+pub mod seg_rule_setup;
 
 use crate::catalog;
 use crate::network::NetworkContext;
@@ -23,6 +25,14 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
     registry.register(
         catalog::CONFIGURE_ROUTE,
         configure_route::ConfigureRoute::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::PORT_DELETE,
+        port_delete::PortDelete::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::SEG_RULE_SETUP,
+        seg_rule_setup::SegRuleSetup::new(net.clone()),
     )?;
     Ok(())
 }
