@@ -5,11 +5,14 @@
 mod network_common;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::catalog::{PORT_DELETE, SEG_RULE_SETUP};
+use tricircle_jobs::catalog::{PORT_DELETE, RESOURCE_RECYCLE, SEG_RULE_SETUP, SFC_SYNC};
+use tricircle_jobs::handlers::resource_recycle::ResourceRecycle;
 use tricircle_jobs::network::rt;
+use tricircle_jobs::{Engine, Registry, Settings};
 
 /// A network with a subnet in `region`, as (network, subnet).
 async fn network(e: &Env, region: &str, name: &str, cidr: &str) -> (Value, Value) {
@@ -478,4 +481,258 @@ async fn seg_rule_setup_skips_a_bottom_group_that_is_gone() {
         rules(&e, R2, &id(&w.b2_default)),
         default_rules(&["10.0.1.0/24", "10.0.2.0/24"])
     );
+}
+
+// ----- resource_recycle --------------------------------------------------
+
+/// A bottom chain in `region`: (port pair, group, classifier, chain), with
+/// routings from the top ids `t-<what>-<tag>`.
+struct Chain {
+    pp: Value,
+    ppg: Value,
+    fc: Value,
+    pc: Value,
+}
+
+async fn bottom_chain(e: &Env, region: &str, pod: &str, tag: &str) -> Chain {
+    let c = e.neutron(region);
+    let (n, _) = network(e, region, &format!("sfc-{tag}"), "10.0.9.0/24").await;
+    let src = vm_port(e, region, &n, "src").await;
+    let pin = vm_port(e, region, &n, "in").await;
+    let pout = vm_port(e, region, &n, "out").await;
+    let pp = create(
+        &c,
+        "sfc/port_pairs",
+        "port_pair",
+        json!({"ingress": id(&pin), "egress": id(&pout), "tenant_id": PROJECT}),
+    )
+    .await;
+    let ppg = create(
+        &c,
+        "sfc/port_pair_groups",
+        "port_pair_group",
+        json!({"port_pairs": [id(&pp)], "tenant_id": PROJECT}),
+    )
+    .await;
+    let fc = create(
+        &c,
+        "sfc/flow_classifiers",
+        "flow_classifier",
+        json!({"logical_source_port": id(&src), "tenant_id": PROJECT}),
+    )
+    .await;
+    let pc = create(
+        &c,
+        "sfc/port_chains",
+        "port_chain",
+        json!({"port_pair_groups": [id(&ppg)], "flow_classifiers": [id(&fc)],
+        "tenant_id": PROJECT}),
+    )
+    .await;
+    for (what, v) in [
+        ("port_pair", &pp),
+        ("port_pair_group", &ppg),
+        ("flow_classifier", &fc),
+        ("port_chain", &pc),
+    ] {
+        e.route(&format!("t-{what}-{tag}"), pod, what, &id(v)).await;
+    }
+    Chain { pp, ppg, fc, pc }
+}
+
+async fn queue(e: &Env, what: &str, tag: &str, project: &str) {
+    let (r, t, p) = (
+        format!("t-{what}-{tag}"),
+        what.to_owned(),
+        project.to_owned(),
+    );
+    e.db.db
+        .run(move |c| tricircle_db::recycle::create_recycle_resource(c, &r, &t, &p))
+        .await
+        .unwrap()
+        .expect("queued");
+}
+
+async fn queued(e: &Env) -> BTreeSet<String> {
+    e.db.db
+        .run(|c| tricircle_db::recycle::list_recycle_resources(c, None, None))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.resource_id)
+        .collect()
+}
+
+fn sfc_ids(e: &Env, region: &str) -> BTreeSet<String> {
+    [
+        "port_pairs",
+        "port_pair_groups",
+        "flow_classifiers",
+        "port_chains",
+    ]
+    .iter()
+    .flat_map(|c| e.cloud.neutron(region).dump(c))
+    .map(|v| id(&v))
+    .collect()
+}
+
+const SFC_TYPES: [&str; 4] = [
+    "port_chain",
+    "flow_classifier",
+    "port_pair_group",
+    "port_pair",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_recycle_deletes_the_queued_chains_in_every_pod() {
+    let e = env(false).await;
+    // Chain "a" spans both pods and is queued whole; chain "b" (RegionOne)
+    // is not queued; chain "c" is another project's.
+    let a1 = bottom_chain(&e, R1, "pod-1", "a").await;
+    let a2 = bottom_chain(&e, R2, "pod-2", "a").await;
+    let b = bottom_chain(&e, R1, "pod-1", "b").await;
+    let c = bottom_chain(&e, R2, "pod-2", "c").await;
+    for what in SFC_TYPES {
+        queue(&e, what, "a", PROJECT).await;
+        queue(&e, what, "c", "other-project").await;
+    }
+
+    assert!(e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    let keep_b: BTreeSet<String> = [&b.pp, &b.ppg, &b.fc, &b.pc]
+        .iter()
+        .map(|v| id(v))
+        .collect();
+    let keep_c: BTreeSet<String> = [&c.pp, &c.ppg, &c.fc, &c.pc]
+        .iter()
+        .map(|v| id(v))
+        .collect();
+    assert_eq!(sfc_ids(&e, R1), keep_b, "a's copy gone, b kept");
+    assert_eq!(sfc_ids(&e, R2), keep_c, "a's copy gone, c kept");
+    for what in SFC_TYPES {
+        assert!(routings_of(&e, &format!("t-{what}-a")).await.is_empty());
+        assert_eq!(routings_of(&e, &format!("t-{what}-b")).await.len(), 1);
+        assert_eq!(routings_of(&e, &format!("t-{what}-c")).await.len(), 1);
+    }
+    let other: BTreeSet<String> = SFC_TYPES.iter().map(|w| format!("t-{w}-c")).collect();
+    assert_eq!(queued(&e).await, other, "only the project's rows go");
+    let _ = (a1, a2);
+
+    // Nothing left to do: a rerun succeeds and changes nothing.
+    let before = (sfc_ids(&e, R1), sfc_ids(&e, R2), e.snapshot().await);
+    assert!(e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    assert_eq!(
+        (sfc_ids(&e, R1), sfc_ids(&e, R2), e.snapshot().await),
+        before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_recycle_frees_what_a_bottom_chain_still_uses() {
+    let e = env(false).await;
+    let a = bottom_chain(&e, R1, "pod-1", "a").await;
+    // A second pair in the group, not queued: it stays in the group.
+    let n = e.cloud.neutron(R1).dump("networks")[0].clone();
+    let p1 = vm_port(&e, R1, &n, "in2").await;
+    let p2 = vm_port(&e, R1, &n, "out2").await;
+    let pp2 = create(
+        &e.neutron(R1),
+        "sfc/port_pairs",
+        "port_pair",
+        json!({"ingress": id(&p1), "egress": id(&p2), "tenant_id": PROJECT}),
+    )
+    .await;
+    put(
+        &e.neutron(R1),
+        &format!("sfc/port_pair_groups/{}", id(&a.ppg)),
+        json!({"port_pair_group": {"port_pairs": [id(&a.pp), id(&pp2)]}}),
+    )
+    .await;
+    // Only the classifier and the pair are queued: the chain using the
+    // classifier goes with it, the pair leaves its group.
+    queue(&e, "flow_classifier", "a", PROJECT).await;
+    queue(&e, "port_pair", "a", PROJECT).await;
+    assert!(e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    assert_eq!(
+        sfc_ids(&e, R1),
+        BTreeSet::from([id(&a.ppg), id(&pp2)]),
+        "the chain, classifier and pair are gone"
+    );
+    let ppg = &e.cloud.neutron(R1).dump("port_pair_groups")[0];
+    assert_eq!(ppg["port_pairs"], json!([id(&pp2)]));
+    assert!(routings_of(&e, "t-port_chain-a").await.is_empty());
+    assert_eq!(routings_of(&e, "t-port_pair_group-a").await.len(), 1);
+    assert!(queued(&e).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_recycle_keeps_the_queue_while_a_pod_fails() {
+    let e = env(false).await;
+    let a1 = bottom_chain(&e, R1, "pod-1", "a").await;
+    bottom_chain(&e, R2, "pod-2", "a").await;
+    for what in SFC_TYPES {
+        queue(&e, what, "a", PROJECT).await;
+    }
+    e.cloud.neutron(R2).set_down(true).await.unwrap();
+    assert!(!e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    e.cloud.neutron(R2).set_down(false).await.unwrap();
+    assert_eq!(queued(&e).await.len(), 4, "nothing is forgotten");
+    assert!(
+        !sfc_ids(&e, R1).contains(&id(&a1.pc)),
+        "RegionOne's chain went"
+    );
+    assert_eq!(routings_of(&e, "t-port_chain-a").await.len(), 1);
+
+    // A refusal other than "in use" fails the job too.
+    e.cloud
+        .neutron(R1)
+        .fail_next(Some("DELETE"), "/v2.0/sfc/flow_classifiers", 1, 409);
+    assert!(!e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    assert!(sfc_ids(&e, R1).contains(&id(&a1.fc)));
+
+    assert!(e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    assert!(sfc_ids(&e, R1).is_empty() && sfc_ids(&e, R2).is_empty());
+    assert!(queued(&e).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_recycle_waits_for_pending_sfc_sync_jobs() {
+    let mut e = env(false).await;
+    let mut registry = Registry::new();
+    registry
+        .register(
+            RESOURCE_RECYCLE,
+            ResourceRecycle::new(e.net.clone()).with_pause(Duration::from_millis(5)),
+        )
+        .unwrap();
+    e.engine = Engine::new(
+        e.db.db.clone(),
+        registry,
+        Settings {
+            workers: 1,
+            worker_handle_timeout: Duration::from_secs(60),
+            job_run_expire: Duration::from_secs(180),
+            worker_sleep_time: Duration::from_millis(1),
+            redo_time_span: Duration::from_secs(3600),
+        },
+    );
+    let a = bottom_chain(&e, R1, "pod-1", "a").await;
+    queue(&e, "port_chain", "a", PROJECT).await;
+    let sync =
+        e.db.db
+            .run(|c| tricircle_db::jobs::new_job(c, PROJECT, SFC_SYNC, "pod-1#pc#net"))
+            .await
+            .unwrap();
+    assert!(e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    assert!(sfc_ids(&e, R1).contains(&id(&a.pc)), "left for later");
+    assert_eq!(queued(&e).await.len(), 1);
+
+    // The sync is over: the next run recycles.
+    let sid = sync.id.clone();
+    e.db.db
+        .run(move |c| tricircle_db::jobs::delete_job(c, &sid))
+        .await
+        .unwrap();
+    assert!(e.run_job(RESOURCE_RECYCLE, PROJECT).await);
+    assert!(!sfc_ids(&e, R1).contains(&id(&a.pc)));
+    assert!(queued(&e).await.is_empty());
 }

@@ -8,6 +8,7 @@
 
 pub mod configure_route;
 pub mod port_delete;
+pub mod resource_recycle;
 pub mod router_setup;
 pub mod seg_rule_setup;
 
@@ -33,6 +34,10 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
     registry.register(
         catalog::SEG_RULE_SETUP,
         seg_rule_setup::SegRuleSetup::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::RESOURCE_RECYCLE,
+        resource_recycle::ResourceRecycle::new(net.clone()),
     )?;
     Ok(())
 }
