@@ -13,7 +13,9 @@
 //!
 //! Difference: when the bulk creation conflicts (a rule appeared
 //! meanwhile), the reference gives up on the whole batch; here the rules
-//! are then created one by one, skipping those that exist.
+//! are then created one by one, skipping those that exist. A bottom group
+//! the routing table names but the pod no longer has is skipped with a
+//! warning (the reference's job fails on it, and so would every redo).
 
 use std::collections::BTreeSet;
 
