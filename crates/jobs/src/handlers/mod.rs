@@ -7,7 +7,10 @@
 //! their jobs.
 
 pub mod configure_route;
+pub mod port_delete;
+pub mod resource_recycle;
 pub mod router_setup;
+pub mod seg_rule_setup;
 pub mod shadow_port_setup;
 pub mod update_network;
 pub mod update_subnet;
@@ -38,6 +41,18 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
     registry.register(
         catalog::SHADOW_PORT_SETUP,
         shadow_port_setup::ShadowPortSetup::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::PORT_DELETE,
+        port_delete::PortDelete::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::SEG_RULE_SETUP,
+        seg_rule_setup::SegRuleSetup::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::RESOURCE_RECYCLE,
+        resource_recycle::ResourceRecycle::new(net.clone()),
     )?;
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod external;
 pub mod floatingip;
 pub mod ip;
 pub mod lock;
+pub mod sfc;
 pub mod shadow;
 
 use std::sync::Arc;
