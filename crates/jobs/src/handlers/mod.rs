@@ -7,7 +7,9 @@
 //! their jobs.
 
 pub mod configure_route;
+pub mod qos;
 pub mod router_setup;
+pub mod trunk_sync;
 
 use crate::catalog;
 use crate::network::NetworkContext;
@@ -24,5 +26,22 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         catalog::CONFIGURE_ROUTE,
         configure_route::ConfigureRoute::new(net.clone()),
     )?;
+    registry.register(
+        catalog::QOS_CREATE,
+        qos::create::QosCreate::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::QOS_UPDATE,
+        qos::update::QosUpdate::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::QOS_DELETE,
+        qos::delete::QosDelete::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::SYNC_QOS_RULE,
+        qos::sync_rules::SyncQosRules::new(net.clone()),
+    )?;
+    registry.register(catalog::TRUNK_SYNC, trunk_sync::TrunkSync::new(net.clone()))?;
     Ok(())
 }
