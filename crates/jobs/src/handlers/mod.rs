@@ -8,10 +8,12 @@
 
 pub mod configure_route;
 pub mod port_delete;
+pub mod qos;
 pub mod resource_recycle;
 pub mod router_setup;
 pub mod seg_rule_setup;
 pub mod shadow_port_setup;
+pub mod trunk_sync;
 pub mod update_network;
 pub mod update_subnet;
 
@@ -54,5 +56,22 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         catalog::RESOURCE_RECYCLE,
         resource_recycle::ResourceRecycle::new(net.clone()),
     )?;
+    registry.register(
+        catalog::QOS_CREATE,
+        qos::create::QosCreate::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::QOS_UPDATE,
+        qos::update::QosUpdate::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::QOS_DELETE,
+        qos::delete::QosDelete::new(net.clone()),
+    )?;
+    registry.register(
+        catalog::SYNC_QOS_RULE,
+        qos::sync_rules::SyncQosRules::new(net.clone()),
+    )?;
+    registry.register(catalog::TRUNK_SYNC, trunk_sync::TrunkSync::new(net.clone()))?;
     Ok(())
 }

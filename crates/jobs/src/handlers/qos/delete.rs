@@ -1,0 +1,69 @@
+//! `qos_delete` (RPC `delete_qos_policy`): delete the bottom copy of a QoS
+//! policy in one pod and its routing, or with `pod_id = not_specified_pod`
+//! record one job per pod holding a copy. It does not look at the top
+//! policy (it is normally gone already).
+//!
+//! A copy still bound to a network or port fails the job (Neutron refuses
+//! the deletion), as in the reference. Unlike the reference, a copy that is
+//! already gone also has its routing removed, so a rerun after a crash
+//! between the two steps finishes the work instead of leaving a routing to
+//! nothing.
+
+use tricircle_openstack::neutron::QosPolicy;
+
+use super::{required, RT_QOS};
+use crate::catalog;
+use crate::handler::{Handler, HandlerResult, JobContext};
+use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
+
+pub struct QosDelete {
+    net: NetworkContext,
+}
+
+impl QosDelete {
+    pub fn new(net: NetworkContext) -> QosDelete {
+        QosDelete { net }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for QosDelete {
+    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
+        let (pod_id, policy_id) = (required(ctx, "pod_id")?, required(ctx, "policy_id")?);
+        delete(&self.net, ctx, pod_id, policy_id).await?;
+        Ok(())
+    }
+}
+
+async fn delete(
+    net: &NetworkContext,
+    ctx: &JobContext,
+    pod_id: &str,
+    policy_id: &str,
+) -> NetResult<()> {
+    if pod_id == POD_NOT_SPECIFIED {
+        let project_id = ctx.project_id.clone().unwrap_or_default();
+        for (pod, _) in net.mappings(policy_id, RT_QOS).await? {
+            let resource = format!("{}#{policy_id}", pod.pod_id);
+            net.submit_job(catalog::QOS_DELETE, &resource, &project_id, &ctx.request)
+                .await?;
+        }
+        return Ok(());
+    }
+    let b_pod = net.pod(pod_id).await?;
+    let Some(b_policy_id) = net.bottom_id(policy_id, &b_pod, RT_QOS).await? else {
+        return Ok(());
+    };
+    match net.neutron(&b_pod).delete::<QosPolicy>(&b_policy_id).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {
+            tracing::info!(policy_id, pod = %b_pod.region_name,
+                "bottom QoS policy already gone; removing its routing");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    net.db
+        .run(move |c| tricircle_db::routings::delete_mappings_by_bottom_id(c, &b_policy_id))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `qos_update` (RPC `update_qos_policy`): copy the top policy's name,
+//! description and `shared` flag onto its bottom copy in one pod, or with
+//! `pod_id = not_specified_pod` record one job per pod holding a copy.
+//!
+//! A top policy that is gone, or a pod without a copy, leaves nothing to
+//! do. Unlike the reference, a copy that already matches is not updated
+//! again, so a rerun sends nothing.
+
+use tricircle_openstack::neutron::QosPolicy;
+
+use super::{required, RT_QOS};
+use crate::catalog;
+use crate::handler::{Handler, HandlerResult, JobContext};
+use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
+
+pub struct QosUpdate {
+    net: NetworkContext,
+}
+
+impl QosUpdate {
+    pub fn new(net: NetworkContext) -> QosUpdate {
+        QosUpdate { net }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for QosUpdate {
+    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
+        let (pod_id, policy_id) = (required(ctx, "pod_id")?, required(ctx, "policy_id")?);
+        update(&self.net, ctx, pod_id, policy_id).await?;
+        Ok(())
+    }
+}
+
+async fn update(
+    net: &NetworkContext,
+    ctx: &JobContext,
+    pod_id: &str,
+    policy_id: &str,
+) -> NetResult<()> {
+    let top_pod = net.top_pod().await?;
+    let Some(t_policy) = net.neutron(&top_pod).find::<QosPolicy>(policy_id).await? else {
+        tracing::info!(policy_id, "top QoS policy is gone; nothing to update");
+        return Ok(());
+    };
+    let project_id = t_policy
+        .tenant_id
+        .clone()
+        .or_else(|| ctx.project_id.clone())
+        .unwrap_or_default();
+    if pod_id == POD_NOT_SPECIFIED {
+        for (pod, _) in net.mappings(policy_id, RT_QOS).await? {
+            let resource = format!("{}#{policy_id}", pod.pod_id);
+            net.submit_job(catalog::QOS_UPDATE, &resource, &project_id, &ctx.request)
+                .await?;
+        }
+        return Ok(());
+    }
+    let b_pod = net.pod(pod_id).await?;
+    let Some(b_policy_id) = net.bottom_id(policy_id, &b_pod, RT_QOS).await? else {
+        return Ok(());
+    };
+    let b_client = net.neutron(&b_pod);
+    let want = QosPolicy {
+        name: Some(t_policy.name.clone().unwrap_or_default()),
+        description: Some(t_policy.description.clone().unwrap_or_default()),
+        shared: Some(t_policy.shared.unwrap_or(false)),
+        ..QosPolicy::default()
+    };
+    let current = match b_client.find::<QosPolicy>(&b_policy_id).await? {
+        Some(p) => p,
+        None => {
+            tracing::error!(policy_id, pod = %b_pod.region_name, "bottom QoS policy not found");
+            return Ok(());
+        }
+    };
+    if settable(&current) == settable(&want) {
+        return Ok(());
+    }
+    match b_client.update_qos_policy(&b_policy_id, &want).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => {
+            tracing::error!(policy_id, pod = %b_pod.region_name, "bottom QoS policy not found");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The attributes this job keeps in line.
+fn settable(p: &QosPolicy) -> (&str, &str, bool) {
+    (
+        p.name.as_deref().unwrap_or_default(),
+        p.description.as_deref().unwrap_or_default(),
+        p.shared.unwrap_or(false),
+    )
+}
