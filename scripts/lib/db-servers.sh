@@ -70,6 +70,17 @@ _dbs_as() {
     fi
 }
 
+# Fails, naming the variable to change, when a process that is not ours
+# listens on PORT (a server left by another checkout would answer our
+# readiness probe and be taken for ours).
+_dbs_port_free() {
+    local port="$1" var="$2" what="$3"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        _dbs_log "port $port is taken by another process; stop it or set $var for $what"
+        return 1
+    fi
+}
+
 _dbs_pid_alive() {
     local pidfile="$1" pid
     [[ -s "$pidfile" ]] || return 1
@@ -120,11 +131,14 @@ mariadb_start() {
     mkdir -p "$MARIADB_STATE"
     pw="$(_dbs_password "$MARIADB_STATE/password")"
     export TRICIRCLE_TEST_MYSQL_URL="mysql://root:$pw@127.0.0.1:$TRICIRCLE_MARIADB_PORT/"
+    # `status` logs in (`ping` also succeeds on an access denied): only our
+    # server, with our password, counts as running.
     if _dbs_pid_alive "$MARIADB_PID" &&
-        MYSQL_PWD="$pw" mariadb-admin --no-defaults -h127.0.0.1 -P"$TRICIRCLE_MARIADB_PORT" -uroot ping >/dev/null 2>&1; then
+        MYSQL_PWD="$pw" mariadb-admin --no-defaults -h127.0.0.1 -P"$TRICIRCLE_MARIADB_PORT" -uroot status >/dev/null 2>&1; then
         _dbs_log "MariaDB already running on 127.0.0.1:$TRICIRCLE_MARIADB_PORT"
         return 0
     fi
+    _dbs_port_free "$TRICIRCLE_MARIADB_PORT" TRICIRCLE_MARIADB_PORT MariaDB || return 1
     bin="$(command -v mariadbd || echo /usr/sbin/mariadbd)"
     if [[ ! -d "$MARIADB_DATA/mysql" ]]; then
         _dbs_log "initialising MariaDB data dir $MARIADB_DATA"
@@ -197,6 +211,7 @@ postgres_start() {
         _dbs_log "PostgreSQL already running on 127.0.0.1:$TRICIRCLE_PG_PORT"
         return 0
     fi
+    _dbs_port_free "$TRICIRCLE_PG_PORT" TRICIRCLE_PG_PORT PostgreSQL || return 1
     _dbs_is_root && chown postgres:postgres "$POSTGRES_STATE"
     if [[ ! -s "$POSTGRES_DATA/PG_VERSION" ]]; then
         _dbs_log "initialising PostgreSQL data dir $POSTGRES_DATA"

@@ -156,6 +156,10 @@ rabbitmq_start() {
             _rmq_log "RabbitMQ already running on 127.0.0.1:$TRICIRCLE_RABBIT_PORT"
             return 0
         fi
+        if _rmq_port_open; then
+            _rmq_log "port $TRICIRCLE_RABBIT_PORT is taken by another process; stop it or set TRICIRCLE_RABBIT_PORT"
+            return 1
+        fi
         # The vhost and account are created by the node itself on its first
         # boot (default_* settings), so a fresh password needs a fresh database.
         if [[ ! -s "$RMQ_STATE/password" ]]; then
