@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::ipam::{ip_string, parse_ip, Cidr};
 
 mod agents;
+mod sfc;
 mod subnetpools;
 
 /// A Neutron error answer.
@@ -75,6 +76,10 @@ pub(crate) const COLLECTIONS: &[&str] = &[
     "policies",
     "qos_rules",
     "subnetpools",
+    sfc::PORT_PAIRS,
+    sfc::PORT_PAIR_GROUPS,
+    sfc::FLOW_CLASSIFIERS,
+    sfc::PORT_CHAINS,
 ];
 
 fn new_id() -> String {
