@@ -8,6 +8,7 @@
 
 pub mod configure_route;
 pub mod router_setup;
+pub mod sfc_sync;
 pub mod shadow_port_setup;
 pub mod update_network;
 pub mod update_subnet;
@@ -39,5 +40,6 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         catalog::SHADOW_PORT_SETUP,
         shadow_port_setup::ShadowPortSetup::new(net.clone()),
     )?;
+    registry.register(catalog::SFC_SYNC, sfc_sync::SfcSync::new(net.clone()))?;
     Ok(())
 }
