@@ -300,3 +300,261 @@ async fn ports_bind_as_ovs_only_on_hosts_with_an_ovs_agent() {
     }
     assert_eq!(vif, ["unbound", "ovs", "binding_failed"]);
 }
+
+#[tokio::test]
+async fn service_function_chains_check_references_and_use() {
+    let cloud = FakeCloud::builder().region("RegionOne").build().await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/v2.0", cloud.neutron("RegionOne").url());
+    let token = cloud.keystone().issue_token(
+        &cloud.admin_user_id,
+        &cloud.admin_project_id,
+        std::time::Duration::from_secs(60),
+    );
+    let go = |m: reqwest::Method, path: &str, body: Option<Value>| {
+        let (http, url, token) = (http.clone(), format!("{base}/{path}"), token.clone());
+        async move { call(&http, m, url, Some(&token), body).await }
+    };
+    use reqwest::Method as M;
+    let (_, net) = go(M::POST, "networks", Some(json!({"network": {"name": "n"}}))).await;
+    let net_id = net["network"]["id"].as_str().unwrap().to_owned();
+    let mut ports = Vec::new();
+    for (name, device) in [
+        ("src", "vm0"),
+        ("in1", "sf1"),
+        ("out1", "sf1"),
+        ("in2", "sf2"),
+        ("out2", "sf2"),
+    ] {
+        let (st, p) = go(
+            M::POST,
+            "ports",
+            Some(json!({"port": {"network_id": net_id, "name": name, "device_id": device}})),
+        )
+        .await;
+        assert_eq!(st, 201);
+        ports.push(p["port"]["id"].as_str().unwrap().to_owned());
+    }
+    let (src, in1, out1, in2, out2) = (&ports[0], &ports[1], &ports[2], &ports[3], &ports[4]);
+
+    // Port pairs: required fields, existing ports of one device, used once.
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_pairs",
+        Some(json!({"port_pair": {"ingress": in1}})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_pairs",
+        Some(json!({"port_pair": {"ingress": in1, "egress": "0b7e3c1e-0000-4000-8000-000000000000"}})),
+    )
+    .await;
+    assert_eq!(
+        (st, body["NeutronError"]["type"].as_str()),
+        (404, Some("PortPairPortNotFound"))
+    );
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_pairs",
+        Some(json!({"port_pair": {"ingress": in1, "egress": out2}})),
+    )
+    .await;
+    assert_eq!(
+        (st, body["NeutronError"]["type"].as_str()),
+        (400, Some("PortPairIngressEgressDifferentHost"))
+    );
+    let (st, pp1) = go(
+        M::POST,
+        "sfc/port_pairs",
+        Some(json!({"port_pair": {"name": "pp1", "ingress": in1, "egress": out1}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{pp1}");
+    let pp1 = pp1["port_pair"]["id"].as_str().unwrap().to_owned();
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_pairs",
+        Some(json!({"port_pair": {"ingress": in1, "egress": out1}})),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("used by"),
+        "{body}"
+    );
+    let (_, pp2) = go(
+        M::POST,
+        "sfc/port_pairs",
+        Some(json!({"port_pair": {"ingress": in2, "egress": out2}})),
+    )
+    .await;
+    let pp2 = pp2["port_pair"]["id"].as_str().unwrap().to_owned();
+
+    // Groups: a pair in one group only.
+    let (st, g1) = go(
+        M::POST,
+        "sfc/port_pair_groups",
+        Some(json!({"port_pair_group": {"port_pairs": [pp1]}})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    assert_eq!(g1["port_pair_group"]["group_id"], 1);
+    let g1 = g1["port_pair_group"]["id"].as_str().unwrap().to_owned();
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_pair_groups",
+        Some(json!({"port_pair_group": {"port_pairs": [pp1]}})),
+    )
+    .await;
+    assert_eq!(st, 409);
+    assert!(
+        body["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in use"),
+        "{body}"
+    );
+    let (st, _) = go(M::DELETE, &format!("sfc/port_pairs/{pp1}"), None).await;
+    assert_eq!(st, 409, "a pair in a group is in use");
+    let (_, g2) = go(
+        M::POST,
+        "sfc/port_pair_groups",
+        Some(json!({"port_pair_group": {"port_pairs": [pp2]}})),
+    )
+    .await;
+    let g2 = g2["port_pair_group"]["id"].as_str().unwrap().to_owned();
+
+    // Classifiers: existing source port required, overlapping ones refused.
+    let (st, body) = go(
+        M::POST,
+        "sfc/flow_classifiers",
+        Some(json!({"flow_classifier": {"protocol": "tcp"}})),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    let (st, fc) = go(
+        M::POST,
+        "sfc/flow_classifiers",
+        Some(
+            json!({"flow_classifier": {"logical_source_port": src, "protocol": "TCP",
+            "destination_port_range_min": 80, "destination_port_range_max": 80,
+            "source_ip_prefix": "10.0.0.0/24"}}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{fc}");
+    assert_eq!(fc["flow_classifier"]["ethertype"], "IPv4");
+    assert_eq!(fc["flow_classifier"]["protocol"], "tcp");
+    let fc = fc["flow_classifier"]["id"].as_str().unwrap().to_owned();
+    let (st, body) = go(
+        M::POST,
+        "sfc/flow_classifiers",
+        Some(json!({"flow_classifier": {"logical_source_port": src, "source_ip_prefix": "10.0.0.7/32"}})),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("conflicts with"),
+        "{body}"
+    );
+
+    // Chains: existing groups and classifiers, a classifier in one chain.
+    let (st, _) = go(
+        M::POST,
+        "sfc/port_chains",
+        Some(json!({"port_chain": {"flow_classifiers": [fc]}})),
+    )
+    .await;
+    assert_eq!(st, 400, "port_pair_groups is required");
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_chains",
+        Some(json!({"port_chain": {"port_pair_groups": ["0b7e3c1e-0000-4000-8000-000000000000"]}})),
+    )
+    .await;
+    assert_eq!(
+        (st, body["NeutronError"]["type"].as_str()),
+        (404, Some("PortPairGroupNotFound"))
+    );
+    let (st, pc) = go(
+        M::POST,
+        "sfc/port_chains",
+        Some(json!({"port_chain": {"name": "pc", "port_pair_groups": [g1], "flow_classifiers": [fc]}})),
+    )
+    .await;
+    assert_eq!(st, 201, "{pc}");
+    assert_eq!(pc["port_chain"]["chain_id"], 1);
+    assert_eq!(pc["port_chain"]["chain_parameters"]["correlation"], "mpls");
+    let pc = pc["port_chain"]["id"].as_str().unwrap().to_owned();
+    let (st, body) = go(
+        M::POST,
+        "sfc/port_chains",
+        Some(json!({"port_chain": {"port_pair_groups": [g2], "flow_classifiers": [fc]}})),
+    )
+    .await;
+    assert_eq!(
+        (st, body["NeutronError"]["type"].as_str()),
+        (409, Some("FlowClassifierInUse"))
+    );
+    let (st, _) = go(
+        M::POST,
+        "sfc/port_chains",
+        Some(json!({"port_chain": {"port_pair_groups": [g1]}})),
+    )
+    .await;
+    assert_eq!(st, 409, "the same group list as another chain");
+    for path in [
+        format!("sfc/flow_classifiers/{fc}"),
+        format!("sfc/port_pair_groups/{g1}"),
+    ] {
+        let (st, body) = go(M::DELETE, &path, None).await;
+        assert_eq!(st, 409, "{path}: {body}");
+        assert!(body["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in use"));
+    }
+
+    // Updates: the chain takes a second group; filters and GET work.
+    let (st, body) = go(
+        M::PUT,
+        &format!("sfc/port_chains/{pc}"),
+        Some(json!({"port_chain": {"port_pair_groups": [g1, g2], "description": "d"}})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["port_chain"]["port_pair_groups"], json!([g1, g2]));
+    let (st, _) = go(
+        M::PUT,
+        &format!("sfc/port_pairs/{pp1}"),
+        Some(json!({"port_pair": {"ingress": in2}})),
+    )
+    .await;
+    assert_eq!(st, 400, "ingress is read-only");
+    let (_, body) = go(M::GET, &format!("sfc/port_pairs?ingress={in2}"), None).await;
+    assert_eq!(body["port_pairs"].as_array().unwrap().len(), 1);
+    assert_eq!(body["port_pairs"][0]["id"], json!(pp2));
+
+    // Teardown in the only order networking-sfc allows.
+    let (st, _) = go(M::DELETE, &format!("sfc/port_chains/{pc}"), None).await;
+    assert_eq!(st, 204);
+    let (st, _) = go(M::GET, &format!("sfc/port_chains/{pc}"), None).await;
+    assert_eq!(st, 404);
+    for path in [
+        format!("sfc/flow_classifiers/{fc}"),
+        format!("sfc/port_pair_groups/{g1}"),
+        format!("sfc/port_pairs/{pp1}"),
+    ] {
+        let (st, body) = go(M::DELETE, &path, None).await;
+        assert_eq!(st, 204, "{path}: {body}");
+    }
+    assert_eq!(cloud.neutron("RegionOne").dump("port_pairs").len(), 1);
+}

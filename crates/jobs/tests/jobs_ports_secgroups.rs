@@ -46,6 +46,27 @@ async fn vm_port(e: &Env, region: &str, net: &Value, name: &str) -> Value {
     .await
 }
 
+/// The two ports of one service function VM (a port pair wants both on
+/// one device).
+async fn sf_ports(e: &Env, region: &str, net: &Value, tag: &str) -> (Value, Value) {
+    let mut out = Vec::new();
+    for end in ["in", "out"] {
+        out.push(
+            create(
+                &e.neutron(region),
+                "ports",
+                "port",
+                json!({"network_id": id(net), "name": format!("{end}{tag}"),
+                "device_owner": "compute:nova", "device_id": format!("sf{tag}"),
+                "tenant_id": PROJECT}),
+            )
+            .await,
+        );
+    }
+    let out_port = out.pop().unwrap();
+    (out.pop().unwrap(), out_port)
+}
+
 fn port_ids(e: &Env, region: &str) -> BTreeSet<String> {
     e.cloud
         .neutron(region)
@@ -498,8 +519,7 @@ async fn bottom_chain(e: &Env, region: &str, pod: &str, tag: &str) -> Chain {
     let c = e.neutron(region);
     let (n, _) = network(e, region, &format!("sfc-{tag}"), "10.0.9.0/24").await;
     let src = vm_port(e, region, &n, "src").await;
-    let pin = vm_port(e, region, &n, "in").await;
-    let pout = vm_port(e, region, &n, "out").await;
+    let (pin, pout) = sf_ports(e, region, &n, "").await;
     let pp = create(
         &c,
         "sfc/port_pairs",
@@ -518,7 +538,11 @@ async fn bottom_chain(e: &Env, region: &str, pod: &str, tag: &str) -> Chain {
         &c,
         "sfc/flow_classifiers",
         "flow_classifier",
-        json!({"logical_source_port": id(&src), "tenant_id": PROJECT}),
+        // Chains of one pod must not classify the same traffic
+        // (networking-sfc compares prefixes, not source ports).
+        json!({"logical_source_port": id(&src), "tenant_id": PROJECT,
+            "ethertype": "IPv4",
+            "source_ip_prefix": format!("10.{}.0.0/16", 100 + tag.as_bytes()[0] % 100)}),
     )
     .await;
     let pc = create(
@@ -632,8 +656,7 @@ async fn resource_recycle_frees_what_a_bottom_chain_still_uses() {
     let a = bottom_chain(&e, R1, "pod-1", "a").await;
     // A second pair in the group, not queued: it stays in the group.
     let n = e.cloud.neutron(R1).dump("networks")[0].clone();
-    let p1 = vm_port(&e, R1, &n, "in2").await;
-    let p2 = vm_port(&e, R1, &n, "out2").await;
+    let (p1, p2) = sf_ports(&e, R1, &n, "2").await;
     let pp2 = create(
         &e.neutron(R1),
         "sfc/port_pairs",

@@ -8,7 +8,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::store::{fault, sfc, Fault, Res, Store};
+use super::store::{fault, Fault, Res, Store};
 use crate::server::lock;
 use crate::TokenCheck;
 
@@ -84,10 +84,10 @@ fn collection(seg: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "trunks" => ("trunks", "trunk", "trunks"),
         "qos/policies" => ("policies", "policy", "policies"),
         "subnetpools" => ("subnetpools", "subnetpool", "subnetpools"),
-        "sfc/port_pairs" => (sfc::PORT_PAIRS, "port_pair", "port_pairs"),
-        "sfc/port_pair_groups" => (sfc::PORT_PAIR_GROUPS, "port_pair_group", "port_pair_groups"),
-        "sfc/flow_classifiers" => (sfc::FLOW_CLASSIFIERS, "flow_classifier", "flow_classifiers"),
-        "sfc/port_chains" => (sfc::PORT_CHAINS, "port_chain", "port_chains"),
+        "sfc/port_pairs" => ("port_pairs", "port_pair", "port_pairs"),
+        "sfc/port_pair_groups" => ("port_pair_groups", "port_pair_group", "port_pair_groups"),
+        "sfc/flow_classifiers" => ("flow_classifiers", "flow_classifier", "flow_classifiers"),
+        "sfc/port_chains" => ("port_chains", "port_chain", "port_chains"),
         _ => return None,
     })
 }
@@ -260,22 +260,22 @@ fn handlers(coll: &str) -> (Create, Update, Delete) {
             Store::update_trunk,
             Store::delete_trunk,
         ),
-        sfc::PORT_PAIRS => (
+        "port_pairs" => (
             Store::create_port_pair,
             Store::update_port_pair,
             Store::delete_port_pair,
         ),
-        sfc::PORT_PAIR_GROUPS => (
+        "port_pair_groups" => (
             Store::create_port_pair_group,
             Store::update_port_pair_group,
             Store::delete_port_pair_group,
         ),
-        sfc::FLOW_CLASSIFIERS => (
+        "flow_classifiers" => (
             Store::create_flow_classifier,
             Store::update_flow_classifier,
             Store::delete_flow_classifier,
         ),
-        sfc::PORT_CHAINS => (
+        "port_chains" => (
             Store::create_port_chain,
             Store::update_port_chain,
             Store::delete_port_chain,
@@ -350,6 +350,7 @@ fn route(
     let (head, rest) = if segs.first() == Some(&"qos") && segs.len() >= 2 {
         ("qos/policies".to_owned(), &segs[2.min(segs.len())..])
     } else if segs.first() == Some(&"sfc") && segs.len() >= 2 {
+        // networking-sfc's collections live under `sfc/`.
         (format!("sfc/{}", segs[1]), &segs[2..])
     } else if let Some((h, r)) = segs.split_first() {
         ((*h).to_owned(), r)
@@ -446,9 +447,6 @@ fn route(
 }
 
 fn missing(coll: &str, id: &str) -> Fault {
-    if let Some((kind, what)) = sfc::missing_kind(coll) {
-        return fault(404, kind, format!("{what} {id} could not be found."));
-    }
     let (kind, what) = match coll {
         "networks" => ("NetworkNotFound", "Network"),
         "subnets" => ("SubnetNotFound", "Subnet"),
@@ -459,6 +457,35 @@ fn missing(coll: &str, id: &str) -> Fault {
         "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
         "trunks" => ("TrunkNotFound", "Trunk"),
         "subnetpools" => ("SubnetPoolNotFound", "Subnet pool"),
+        // networking-sfc words its own.
+        "port_pairs" => {
+            return fault(
+                404,
+                "PortPairNotFound",
+                format!("Port Pair {id} not found."),
+            )
+        }
+        "port_pair_groups" => {
+            return fault(
+                404,
+                "PortPairGroupNotFound",
+                format!("Port Pair Group {id} not found."),
+            )
+        }
+        "flow_classifiers" => {
+            return fault(
+                404,
+                "FlowClassifierNotFound",
+                format!("Flow Classifier {id} not found."),
+            )
+        }
+        "port_chains" => {
+            return fault(
+                404,
+                "PortChainNotFound",
+                format!("Port Chain {id} not found."),
+            )
+        }
         _ => ("QosPolicyNotFound", "QoS policy"),
     };
     fault(404, kind, format!("{what} {id} could not be found."))

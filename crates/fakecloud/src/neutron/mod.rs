@@ -99,7 +99,8 @@ impl FakeNeutron {
 
     /// Everything in a collection (`networks`, `subnets`, `ports`,
     /// `routers`, `floatingips`, `security_groups`, `security_group_rules`,
-    /// `trunks`, `policies`, `qos_rules`, `subnetpools`), as stored.
+    /// `trunks`, `policies`, `qos_rules`, `subnetpools`, `port_pairs`,
+    /// `port_pair_groups`, `flow_classifiers`, `port_chains`), as stored.
     pub fn dump(&self, collection: &str) -> Vec<Value> {
         lock(&self.store).all(collection).to_vec()
     }

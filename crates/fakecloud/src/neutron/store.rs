@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::ipam::{ip_string, parse_ip, Cidr};
 
 mod agents;
-pub(crate) mod sfc;
+mod sfc;
 mod subnetpools;
 
 /// A Neutron error answer.

@@ -12,6 +12,7 @@ pub mod qos;
 pub mod resource_recycle;
 pub mod router_setup;
 pub mod seg_rule_setup;
+pub mod sfc_sync;
 pub mod shadow_port_setup;
 pub mod trunk_sync;
 pub mod update_network;
@@ -73,5 +74,6 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         qos::sync_rules::SyncQosRules::new(net.clone()),
     )?;
     registry.register(catalog::TRUNK_SYNC, trunk_sync::TrunkSync::new(net.clone()))?;
+    registry.register(catalog::SFC_SYNC, sfc_sync::SfcSync::new(net.clone()))?;
     Ok(())
 }

@@ -34,6 +34,10 @@ pub mod rt {
     pub const ROUTER: &str = "router";
     pub const NS_ROUTER: &str = "ns_router";
     pub const SUBNETPOOL: &str = "subnetpool";
+    pub const PORT_PAIR: &str = "port_pair";
+    pub const PORT_PAIR_GROUP: &str = "port_pair_group";
+    pub const FLOW_CLASSIFIER: &str = "flow_classifier";
+    pub const PORT_CHAIN: &str = "port_chain";
 }
 
 /// `pod_id` of a router_setup job that fans out to every pod of the network.

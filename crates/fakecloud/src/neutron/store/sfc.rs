@@ -1,56 +1,144 @@
-//! Service function chaining, as the networking-sfc extension serves it
-//! under `/v2.0/sfc/`: port pairs, port pair groups, flow classifiers and
-//! port chains, with the references between them that make a delete 409
-//! (`PortPairInUse`, `PortPairGroupInUse`, `FlowClassifierInUse`).
+//! networking-sfc's port pairs, port pair groups, flow classifiers and port
+//! chains, with the checks its database layer (`sfc_db.py`,
+//! `flowclassifier_db.py`) and OVS driver make: references must exist, a
+//! port pair belongs to one group at most, a flow classifier to one chain
+//! at most, two chains may not share the same group list, and nothing is
+//! deleted while a group or chain still uses it.
 
 use serde_json::{json, Map, Value};
 
-use super::{bad, fault, new_id, not_found, required, s, Fault, Res, Store};
+use super::{fault, s, Fault, Res, Store};
+use crate::neutron::ipam::Cidr;
 
 pub(crate) const PORT_PAIRS: &str = "port_pairs";
 pub(crate) const PORT_PAIR_GROUPS: &str = "port_pair_groups";
 pub(crate) const FLOW_CLASSIFIERS: &str = "flow_classifiers";
 pub(crate) const PORT_CHAINS: &str = "port_chains";
 
-/// (404 type, what) of a missing SFC resource.
-pub(crate) fn missing_kind(coll: &str) -> Option<(&'static str, &'static str)> {
-    Some(match coll {
-        PORT_PAIRS => ("PortPairNotFound", "Port Pair"),
-        PORT_PAIR_GROUPS => ("PortPairGroupNotFound", "Port Pair Group"),
-        FLOW_CLASSIFIERS => ("FlowClassifierNotFound", "Flow Classifier"),
-        PORT_CHAINS => ("PortChainNotFound", "Port Chain"),
-        _ => return None,
+/// networking-sfc's largest chain id.
+const MAX_CHAIN_ID: i64 = 65535;
+
+fn invalid(kind: &str, message: impl Into<String>) -> Fault {
+    fault(400, kind, message)
+}
+
+fn in_use(kind: &str, message: impl Into<String>) -> Fault {
+    fault(409, kind, message)
+}
+
+/// Neutron's API layer on a POST without a required attribute.
+fn required_attr(body: &Map<String, Value>, key: &str) -> Res<Value> {
+    body.get(key).cloned().ok_or_else(|| {
+        fault(
+            400,
+            "HTTPBadRequest",
+            format!("Failed to parse request. Required attribute '{key}' not specified"),
+        )
     })
 }
 
-fn in_use(kind: &str, what: &str, id: &str) -> Fault {
-    fault(409, kind, format!("{what} {id} in use."))
-}
-
-fn ids(v: Option<&Value>, what: &str) -> Res<Vec<String>> {
+fn id_list(v: &Value, key: &str) -> Res<Vec<String>> {
     match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items
             .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| bad(format!("'{x}' is not a valid UUID for {what}")))
+            .map(|i| {
+                i.as_str().map(str::to_owned).ok_or_else(|| {
+                    invalid(
+                        "InvalidInput",
+                        format!("Invalid input for {key}. Reason: '{i}' is not a valid UUID."),
+                    )
+                })
             })
             .collect(),
-        Some(other) => Err(bad(format!("'{other}' is not a list for {what}"))),
+        other => Err(invalid(
+            "InvalidInput",
+            format!("Invalid input for {key}. Reason: '{other}' is not a list."),
+        )),
     }
 }
 
-fn listed(v: &Value, key: &str, id: &str) -> bool {
-    v[key]
-        .as_array()
-        .is_some_and(|l| l.iter().any(|x| x.as_str() == Some(id)))
+fn ids(v: &Value, key: &str) -> Vec<String> {
+    id_list(&v[key], key).unwrap_or_default()
+}
+
+fn opt_str(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// `None` when absent or null, as networking-sfc's "unset" bounds.
+fn opt_i64(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+fn prefixes_overlap(a: Option<String>, b: Option<String>) -> bool {
+    match (
+        a.as_deref().and_then(Cidr::parse),
+        b.as_deref().and_then(Cidr::parse),
+    ) {
+        (Some(a), Some(b)) => a.overlaps(&b),
+        _ => true,
+    }
+}
+
+fn ranges_overlap(a: (Option<i64>, Option<i64>), b: (Option<i64>, Option<i64>)) -> bool {
+    let first = match (a.0, b.1) {
+        (Some(min), Some(max)) => min <= max,
+        _ => true,
+    };
+    let second = match (a.1, b.0) {
+        (Some(max), Some(min)) => min <= max,
+        _ => true,
+    };
+    first && second
+}
+
+fn unset_or_equal(a: Option<String>, b: Option<String>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
+/// `flowclassifier_basic_conflict`: the two classifiers can match one
+/// packet, ignoring their logical ports.
+fn basic_conflict(a: &Value, b: &Value) -> bool {
+    let range = |v: &Value, side: &str| {
+        (
+            opt_i64(v, &format!("{side}_port_range_min")),
+            opt_i64(v, &format!("{side}_port_range_max")),
+        )
+    };
+    s(a, "ethertype") == s(b, "ethertype")
+        && unset_or_equal(opt_str(a, "protocol"), opt_str(b, "protocol"))
+        && prefixes_overlap(
+            opt_str(a, "source_ip_prefix"),
+            opt_str(b, "source_ip_prefix"),
+        )
+        && prefixes_overlap(
+            opt_str(a, "destination_ip_prefix"),
+            opt_str(b, "destination_ip_prefix"),
+        )
+        && ranges_overlap(range(a, "source"), range(b, "source"))
+        && ranges_overlap(range(a, "destination"), range(b, "destination"))
+}
+
+/// `flowclassifier_conflict`: a basic conflict on the same logical ports.
+fn conflict(a: &Value, b: &Value) -> bool {
+    basic_conflict(a, b)
+        && unset_or_equal(
+            opt_str(a, "logical_source_port"),
+            opt_str(b, "logical_source_port"),
+        )
+        && unset_or_equal(
+            opt_str(a, "logical_destination_port"),
+            opt_str(b, "logical_destination_port"),
+        )
 }
 
 impl Store {
-    /// What networking-sfc answers for every resource: no timestamps or
-    /// revision numbers, unlike the core resources.
+    /// The attributes every SFC resource has (no timestamps or revisions:
+    /// networking-sfc's models do not carry them).
     fn sfc_base(project: &str, body: &Map<String, Value>) -> Map<String, Value> {
         let tenant = body
             .get("tenant_id")
@@ -59,7 +147,7 @@ impl Store {
             .unwrap_or(project)
             .to_owned();
         let mut m = Map::new();
-        m.insert("id".into(), json!(new_id()));
+        m.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("tenant_id".into(), json!(tenant));
         m.insert("project_id".into(), json!(tenant));
         m.insert("name".into(), json!(""));
@@ -67,18 +155,27 @@ impl Store {
         m
     }
 
-    fn must_sfc(&self, coll: &str, id: &str) -> Res<Value> {
-        let (kind, what) = missing_kind(coll).unwrap_or(("NotFound", "Resource"));
-        self.find(coll, id)
-            .cloned()
-            .ok_or_else(|| not_found(kind, what, id))
+    fn sfc_save(&mut self, coll: &str, id: &str, v: &Value) {
+        *self.find_mut(coll, id).expect("exists") = v.clone();
     }
 
-    fn sfc_port(&self, id: &str) -> Res<()> {
-        if self.find("ports", id).is_none() {
-            return Err(not_found("PortPairPortNotFound", "Port", id));
-        }
-        Ok(())
+    // ----- port pairs -----------------------------------------------------
+
+    fn group_of_pair(&self, pp_id: &str) -> Option<String> {
+        self.all(PORT_PAIR_GROUPS)
+            .iter()
+            .find(|g| ids(g, "port_pairs").iter().any(|p| p == pp_id))
+            .map(|g| s(g, "id").to_owned())
+    }
+
+    fn port_pair(&self, id: &str) -> Res<Value> {
+        self.find(PORT_PAIRS, id).cloned().ok_or_else(|| {
+            fault(
+                404,
+                "PortPairNotFound",
+                format!("Port Pair {id} not found."),
+            )
+        })
     }
 
     pub(crate) fn create_port_pair(
@@ -86,22 +183,52 @@ impl Store {
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let ingress = required(body, "ingress")?;
-        let egress = required(body, "egress")?;
-        self.sfc_port(&ingress)?;
-        self.sfc_port(&egress)?;
+        let ingress = required_attr(body, "ingress")?;
+        let egress = required_attr(body, "egress")?;
+        let (ingress, egress) = (
+            ingress.as_str().unwrap_or_default().to_owned(),
+            egress.as_str().unwrap_or_default().to_owned(),
+        );
         if let Some(other) = self
             .all(PORT_PAIRS)
             .iter()
             .find(|p| s(p, "ingress") == ingress && s(p, "egress") == egress)
         {
-            return Err(fault(
-                409,
+            return Err(invalid(
                 "PortPairIngressEgressInUse",
                 format!(
-                    "Port Pair with ingress port {ingress} and egress port {egress} is already used by another Port Pair {}.",
+                    "Port Pair with ingress port {ingress} and egress port {egress} is already \
+                     used by another Port Pair {}.",
                     s(other, "id")
                 ),
+            ));
+        }
+        let port = |id: &str| {
+            self.find("ports", id).cloned().ok_or_else(|| {
+                fault(
+                    404,
+                    "PortPairPortNotFound",
+                    format!("Port Pair port {id} not found."),
+                )
+            })
+        };
+        let (pin, pout) = (port(&ingress)?, port(&egress)?);
+        if s(&pin, "device_id").is_empty() {
+            return Err(invalid(
+                "PortPairIngressNoHost",
+                format!("Port Pair ingress port {ingress} does not belong to a host."),
+            ));
+        }
+        if s(&pout, "device_id").is_empty() {
+            return Err(invalid(
+                "PortPairEgressNoHost",
+                format!("Port Pair egress port {egress} does not belong to a host."),
+            ));
+        }
+        if s(&pin, "device_id") != s(&pout, "device_id") {
+            return Err(invalid(
+                "PortPairIngressEgressDifferentHost",
+                format!("Port Pair ingress port {ingress} and egress port {egress} not in the same host."),
             ));
         }
         let mut m = Self::sfc_base(project, body);
@@ -109,57 +236,72 @@ impl Store {
             "service_function_parameters".into(),
             json!({"correlation": null, "weight": 1}),
         );
-        Self::apply(
-            &mut m,
-            body,
-            &[
-                "name",
-                "description",
-                "ingress",
-                "egress",
-                "service_function_parameters",
-            ],
-            "port_pair",
-        )?;
+        let mut attrs = body.clone();
+        attrs.remove("ingress");
+        attrs.remove("egress");
+        if let Some(Value::Object(p)) = attrs.remove("service_function_parameters") {
+            for (k, v) in p {
+                m["service_function_parameters"][k] = v;
+            }
+        }
+        Self::apply(&mut m, &attrs, &["name", "description"], "port_pair")?;
+        m.insert("ingress".into(), json!(ingress));
+        m.insert("egress".into(), json!(egress));
         Ok(self.insert(PORT_PAIRS, Value::Object(m)))
     }
 
     pub(crate) fn update_port_pair(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
-        let mut v = self.must_sfc(PORT_PAIRS, id)?;
+        let mut v = self.port_pair(id)?;
         Self::apply(
             v.as_object_mut().expect("object"),
             body,
             &["name", "description"],
             "port_pair",
         )?;
-        *self.find_mut(PORT_PAIRS, id).expect("exists") = v.clone();
+        self.sfc_save(PORT_PAIRS, id, &v);
         Ok(v)
     }
 
     pub(crate) fn delete_port_pair(&mut self, id: &str) -> Res<()> {
-        self.must_sfc(PORT_PAIRS, id)?;
-        if self
-            .all(PORT_PAIR_GROUPS)
-            .iter()
-            .any(|g| listed(g, "port_pairs", id))
-        {
-            return Err(in_use("PortPairInUse", "Port Pair", id));
+        self.port_pair(id)?;
+        if self.group_of_pair(id).is_some() {
+            return Err(in_use("PortPairInUse", format!("Port Pair {id} in use.")));
         }
         self.remove(PORT_PAIRS, id);
         Ok(())
     }
 
-    /// The port pairs a group may hold: existing, and in no other group.
-    fn check_group_pairs(&self, group_id: Option<&str>, pairs: &[String]) -> Res<()> {
+    // ----- port pair groups -----------------------------------------------
+
+    fn port_pair_group(&self, id: &str) -> Res<Value> {
+        self.find(PORT_PAIR_GROUPS, id).cloned().ok_or_else(|| {
+            fault(
+                404,
+                "PortPairGroupNotFound",
+                format!("Port Pair Group {id} not found."),
+            )
+        })
+    }
+
+    /// `_validate_pps_in_ppg`: the pairs exist and no other group has them.
+    fn check_group_pairs(&self, pairs: &[String], group: Option<&str>) -> Res<()> {
         for pp in pairs {
-            self.must_sfc(PORT_PAIRS, pp)?;
-            if self
-                .all(PORT_PAIR_GROUPS)
-                .iter()
-                .any(|g| Some(s(g, "id")) != group_id && listed(g, "port_pairs", pp))
-            {
-                return Err(in_use("PortPairInUse", "Port Pair", pp));
+            self.port_pair(pp)?;
+            if let Some(g) = self.group_of_pair(pp) {
+                if Some(g.as_str()) != group {
+                    return Err(in_use("PortPairInUse", format!("Port Pair {pp} in use.")));
+                }
             }
+        }
+        Ok(())
+    }
+
+    fn check_tap(tap: bool, pairs: &[String]) -> Res<()> {
+        if tap && pairs.len() > 1 {
+            return Err(invalid(
+                "MultiplePortPairsInTapPPGNotSupported",
+                "Multiple port pairs in Tap port pair group is not supported.",
+            ));
         }
         Ok(())
     }
@@ -169,35 +311,39 @@ impl Store {
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let pairs = ids(body.get("port_pairs"), "port_pairs")?;
-        self.check_group_pairs(None, &pairs)?;
+        let mut attrs = body.clone();
+        let pairs = id_list(
+            &attrs.remove("port_pairs").unwrap_or(Value::Null),
+            "port_pairs",
+        )?;
+        self.check_group_pairs(&pairs, None)?;
         let mut m = Self::sfc_base(project, body);
+        m.insert("tap_enabled".into(), json!(false));
         m.insert(
             "port_pair_group_parameters".into(),
-            json!({"lb_fields": [], "ppg_n_tuple_mapping": {"ingress_n_tuple": {}, "egress_n_tuple": {}}}),
+            json!({"lb_fields": [], "ppg_n_tuple_mapping":
+                {"ingress_n_tuple": {}, "egress_n_tuple": {}}}),
         );
-        m.insert("tap_enabled".into(), json!(false));
+        if let Some(Value::Object(p)) = attrs.remove("port_pair_group_parameters") {
+            for (k, v) in p {
+                m["port_pair_group_parameters"][k] = v;
+            }
+        }
         Self::apply(
             &mut m,
-            body,
-            &[
-                "name",
-                "description",
-                "port_pairs",
-                "port_pair_group_parameters",
-                "tap_enabled",
-            ],
+            &attrs,
+            &["name", "description", "tap_enabled"],
             "port_pair_group",
         )?;
-        m.insert("port_pairs".into(), json!(pairs));
-        let next = self
+        Self::check_tap(m["tap_enabled"].as_bool().unwrap_or(false), &pairs)?;
+        let taken: Vec<i64> = self
             .all(PORT_PAIR_GROUPS)
             .iter()
             .filter_map(|g| g["group_id"].as_i64())
-            .max()
-            .unwrap_or(0)
-            + 1;
-        m.insert("group_id".into(), json!(next));
+            .collect();
+        let group_id = (1..).find(|n| !taken.contains(n)).expect("a free group id");
+        m.insert("port_pairs".into(), json!(pairs));
+        m.insert("group_id".into(), json!(group_id));
         Ok(self.insert(PORT_PAIR_GROUPS, Value::Object(m)))
     }
 
@@ -206,32 +352,57 @@ impl Store {
         id: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut v = self.must_sfc(PORT_PAIR_GROUPS, id)?;
-        if body.contains_key("port_pairs") {
-            let pairs = ids(body.get("port_pairs"), "port_pairs")?;
-            self.check_group_pairs(Some(id), &pairs)?;
+        let mut v = self.port_pair_group(id)?;
+        let mut attrs = body.clone();
+        if let Some(p) = attrs.remove("port_pairs") {
+            let pairs = id_list(&p, "port_pairs")?;
+            self.check_group_pairs(&pairs, Some(id))?;
+            Self::check_tap(v["tap_enabled"].as_bool().unwrap_or(false), &pairs)?;
+            v["port_pairs"] = json!(pairs);
         }
         Self::apply(
             v.as_object_mut().expect("object"),
-            body,
-            &["name", "description", "port_pairs"],
+            &attrs,
+            &["name", "description"],
             "port_pair_group",
         )?;
-        *self.find_mut(PORT_PAIR_GROUPS, id).expect("exists") = v.clone();
+        self.sfc_save(PORT_PAIR_GROUPS, id, &v);
         Ok(v)
     }
 
     pub(crate) fn delete_port_pair_group(&mut self, id: &str) -> Res<()> {
-        self.must_sfc(PORT_PAIR_GROUPS, id)?;
-        if self
+        self.port_pair_group(id)?;
+        let used = self
             .all(PORT_CHAINS)
             .iter()
-            .any(|c| listed(c, "port_pair_groups", id))
-        {
-            return Err(in_use("PortPairGroupInUse", "Port Pair Group", id));
+            .any(|c| ids(c, "port_pair_groups").iter().any(|g| g == id));
+        if used {
+            return Err(in_use(
+                "PortPairGroupInUse",
+                format!("Port Pair Group {id} in use."),
+            ));
         }
         self.remove(PORT_PAIR_GROUPS, id);
         Ok(())
+    }
+
+    // ----- flow classifiers -----------------------------------------------
+
+    fn flow_classifier(&self, id: &str) -> Res<Value> {
+        self.find(FLOW_CLASSIFIERS, id).cloned().ok_or_else(|| {
+            fault(
+                404,
+                "FlowClassifierNotFound",
+                format!("Flow Classifier {id} not found."),
+            )
+        })
+    }
+
+    fn chain_of_classifier(&self, fc_id: &str) -> Option<String> {
+        self.all(PORT_CHAINS)
+            .iter()
+            .find(|c| ids(c, "flow_classifiers").iter().any(|f| f == fc_id))
+            .map(|c| s(c, "id").to_owned())
     }
 
     pub(crate) fn create_flow_classifier(
@@ -239,35 +410,129 @@ impl Store {
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
+        let mut m = Self::sfc_base(project, body);
+        for k in [
+            "protocol",
+            "source_port_range_min",
+            "source_port_range_max",
+            "destination_port_range_min",
+            "destination_port_range_max",
+            "source_ip_prefix",
+            "destination_ip_prefix",
+            "logical_source_port",
+            "logical_destination_port",
+        ] {
+            m.insert(k.into(), Value::Null);
+        }
+        m.insert("ethertype".into(), json!("IPv4"));
+        m.insert("l7_parameters".into(), json!({}));
+        let fields = [
+            "name",
+            "description",
+            "ethertype",
+            "protocol",
+            "source_port_range_min",
+            "source_port_range_max",
+            "destination_port_range_min",
+            "destination_port_range_max",
+            "source_ip_prefix",
+            "destination_ip_prefix",
+            "logical_source_port",
+            "logical_destination_port",
+            "l7_parameters",
+        ];
+        Self::apply(&mut m, body, &fields, "flow_classifier")?;
+        let ethertype = match s(&Value::Object(m.clone()), "ethertype").to_ascii_lowercase().as_str() {
+            "ipv4" | "" => "IPv4",
+            "ipv6" => "IPv6",
+            other => {
+                return Err(invalid(
+                    "FlowClassifierInvalidEthertype",
+                    format!("Flow Classifier does not support ethertype {other}. Supported ethertype values are ['IPv4', 'IPv6']."),
+                ))
+            }
+        };
+        m.insert("ethertype".into(), json!(ethertype));
+        if let Some(p) = m["protocol"].as_str().map(str::to_ascii_lowercase) {
+            if !["tcp", "udp", "icmp"].contains(&p.as_str()) {
+                return Err(invalid(
+                    "FlowClassifierInvalidProtocol",
+                    format!("Flow Classifier does not support protocol {p}. Supported protocol values are ['tcp', 'udp', 'icmp']."),
+                ));
+            }
+            m.insert("protocol".into(), json!(p));
+        }
+        let v = Value::Object(m);
+        for side in ["source", "destination"] {
+            let (min, max) = (
+                opt_i64(&v, &format!("{side}_port_range_min")),
+                opt_i64(&v, &format!("{side}_port_range_max")),
+            );
+            if let (Some(a), Some(b)) = (min, max) {
+                if a > b {
+                    return Err(invalid(
+                        "FlowClassifierInvalidPortRange",
+                        format!("Invalid IP protocol port range. min_port_range={a} must be lesser or equal to max_port_range={b}."),
+                    ));
+                }
+            }
+            if (min.is_some() || max.is_some()) && !matches!(s(&v, "protocol"), "tcp" | "udp") {
+                return Err(invalid(
+                    "FlowClassifierProtocolRequiredWithPorts",
+                    "IP protocol must be TCP or UDP, if port range is given.",
+                ));
+            }
+            if let Some(prefix) = opt_str(&v, &format!("{side}_ip_prefix")) {
+                let ok = Cidr::parse(&prefix).map(|c| c.v6 == (ethertype == "IPv6"));
+                match ok {
+                    None => {
+                        return Err(invalid(
+                            "InvalidInput",
+                            format!("Invalid input for {side}_ip_prefix. Reason: '{prefix}' is not a valid IP subnet."),
+                        ))
+                    }
+                    Some(false) => {
+                        return Err(invalid(
+                            "FlowClassifierIpPrefixFormatConflictWithEthertype",
+                            format!("IP prefix {prefix} format conflicts with ethertype {ethertype}."),
+                        ))
+                    }
+                    Some(true) => {}
+                }
+            }
+        }
         for key in ["logical_source_port", "logical_destination_port"] {
-            if let Some(p) = body.get(key).and_then(Value::as_str) {
-                if self.find("ports", p).is_none() {
-                    return Err(not_found(
+            if let Some(p) = opt_str(&v, key) {
+                if self.find("ports", &p).is_none() {
+                    return Err(fault(
+                        404,
                         "FlowClassifierPortNotFound",
-                        "Flow Classifier Neutron Port",
-                        p,
+                        format!("Flow Classifier Neutron Port {p} not found."),
                     ));
                 }
             }
         }
-        let mut m = Self::sfc_base(project, body);
-        for (k, v) in [
-            ("ethertype", json!("IPv4")),
-            ("protocol", Value::Null),
-            ("source_port_range_min", Value::Null),
-            ("source_port_range_max", Value::Null),
-            ("destination_port_range_min", Value::Null),
-            ("destination_port_range_max", Value::Null),
-            ("source_ip_prefix", Value::Null),
-            ("destination_ip_prefix", Value::Null),
-            ("logical_source_port", Value::Null),
-            ("logical_destination_port", Value::Null),
-            ("l7_parameters", json!({})),
-        ] {
-            m.insert(k.into(), v);
+        if let Some(other) = self.all(FLOW_CLASSIFIERS).iter().find(|f| conflict(&v, f)) {
+            return Err(invalid(
+                "FlowClassifierInConflict",
+                format!(
+                    "Flow Classifier conflicts with another Flow Classifier {}.",
+                    s(other, "id")
+                ),
+            ));
         }
-        Self::apply(&mut m, body, FC_ATTRS, "flow_classifier")?;
-        Ok(self.insert(FLOW_CLASSIFIERS, Value::Object(m)))
+        // networking-sfc's OVS driver refuses classifiers without a source
+        // port (its precommit check).
+        if opt_str(&v, "logical_source_port").is_none() {
+            return Err(invalid(
+                "FlowClassifierBadRequest",
+                format!(
+                    "FlowClassifier {} does not set logical source port in ovs driver",
+                    s(&v, "id")
+                ),
+            ));
+        }
+        Ok(self.insert(FLOW_CLASSIFIERS, v))
     }
 
     pub(crate) fn update_flow_classifier(
@@ -275,53 +540,111 @@ impl Store {
         id: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut v = self.must_sfc(FLOW_CLASSIFIERS, id)?;
+        let mut v = self.flow_classifier(id)?;
         Self::apply(
             v.as_object_mut().expect("object"),
             body,
             &["name", "description"],
             "flow_classifier",
         )?;
-        *self.find_mut(FLOW_CLASSIFIERS, id).expect("exists") = v.clone();
+        self.sfc_save(FLOW_CLASSIFIERS, id, &v);
         Ok(v)
     }
 
     pub(crate) fn delete_flow_classifier(&mut self, id: &str) -> Res<()> {
-        self.must_sfc(FLOW_CLASSIFIERS, id)?;
-        if self
-            .all(PORT_CHAINS)
-            .iter()
-            .any(|c| listed(c, "flow_classifiers", id))
-        {
-            return Err(in_use("FlowClassifierInUse", "Flow Classifier", id));
+        self.flow_classifier(id)?;
+        if self.chain_of_classifier(id).is_some() {
+            return Err(in_use(
+                "FlowClassifierInUse",
+                format!("Flow Classifier {id} in use."),
+            ));
         }
         self.remove(FLOW_CLASSIFIERS, id);
         Ok(())
     }
 
-    /// Groups and classifiers a chain may use: existing, and in no other
-    /// chain.
-    fn check_chain_members(
-        &self,
-        chain_id: Option<&str>,
-        groups: &[String],
-        classifiers: &[String],
-    ) -> Res<()> {
-        let others = || {
-            self.all(PORT_CHAINS)
-                .iter()
-                .filter(move |c| Some(s(c, "id")) != chain_id)
-        };
+    // ----- port chains ----------------------------------------------------
+
+    fn port_chain(&self, id: &str) -> Res<Value> {
+        self.find(PORT_CHAINS, id).cloned().ok_or_else(|| {
+            fault(
+                404,
+                "PortChainNotFound",
+                format!("Port Chain {id} not found."),
+            )
+        })
+    }
+
+    /// `_validate_port_pair_groups`: they exist, no two consecutive tap
+    /// groups, and no other chain has exactly this group list.
+    fn check_chain_groups(&self, groups: &[String], chain: Option<&str>) -> Res<()> {
+        if groups.is_empty() {
+            return Err(invalid(
+                "PortPairGroupNotSpecified",
+                "Port Pair Group is not specified in Port Chain.",
+            ));
+        }
+        let mut prev_tap = false;
         for g in groups {
-            self.must_sfc(PORT_PAIR_GROUPS, g)?;
-            if others().any(|c| listed(c, "port_pair_groups", g)) {
-                return Err(in_use("PortPairGroupInUse", "Port Pair Group", g));
+            let tap = self.port_pair_group(g)?["tap_enabled"]
+                .as_bool()
+                .unwrap_or(false);
+            if prev_tap && tap {
+                return Err(invalid(
+                    "ConsecutiveTapPPGNotSupported",
+                    "Consecutive Tap PPG in port chain is not supported now.",
+                ));
+            }
+            prev_tap = tap;
+        }
+        for c in self.all(PORT_CHAINS) {
+            if Some(s(c, "id")) != chain && ids(c, "port_pair_groups") == groups {
+                return Err(in_use(
+                    "InvalidPortPairGroups",
+                    format!(
+                        "Port Pair Group(s) {groups:?} in use by Port Chain {}.",
+                        s(c, "id")
+                    ),
+                ));
             }
         }
-        for f in classifiers {
-            self.must_sfc(FLOW_CLASSIFIERS, f)?;
-            if others().any(|c| listed(c, "flow_classifiers", f)) {
-                return Err(in_use("FlowClassifierInUse", "Flow Classifier", f));
+        Ok(())
+    }
+
+    /// `_validate_flow_classifiers`: they exist, belong to no other chain
+    /// and cannot match the traffic of another chain's classifiers.
+    fn check_chain_classifiers(&self, fcs: &[String], chain: Option<&str>) -> Res<()> {
+        let mut mine = Vec::new();
+        for f in fcs {
+            mine.push(self.flow_classifier(f)?);
+            if let Some(c) = self.chain_of_classifier(f) {
+                if Some(c.as_str()) != chain {
+                    return Err(in_use(
+                        "FlowClassifierInUse",
+                        format!("Flow Classifier {f} in use."),
+                    ));
+                }
+            }
+        }
+        for c in self.all(PORT_CHAINS) {
+            if Some(s(c, "id")) == chain {
+                continue;
+            }
+            for other in ids(c, "flow_classifiers") {
+                let Some(other) = self.find(FLOW_CLASSIFIERS, &other) else {
+                    continue;
+                };
+                if let Some(fc) = mine.iter().find(|fc| basic_conflict(other, fc)) {
+                    return Err(invalid(
+                        "PortChainFlowClassifierInConflict",
+                        format!(
+                            "Flow Classifier {} conflicts with Flow Classifier {} in port chain {}.",
+                            s(fc, "id"),
+                            s(other, "id"),
+                            s(c, "id")
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
@@ -332,91 +655,92 @@ impl Store {
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let groups = ids(body.get("port_pair_groups"), "port_pair_groups")?;
-        if groups.is_empty() {
-            return Err(bad("port_pair_groups is required"));
-        }
-        let classifiers = ids(body.get("flow_classifiers"), "flow_classifiers")?;
-        self.check_chain_members(None, &groups, &classifiers)?;
+        let mut attrs = body.clone();
+        let groups = id_list(
+            &required_attr(body, "port_pair_groups")?,
+            "port_pair_groups",
+        )?;
+        attrs.remove("port_pair_groups");
+        let fcs = id_list(
+            &attrs.remove("flow_classifiers").unwrap_or(Value::Null),
+            "flow_classifiers",
+        )?;
+        self.check_chain_groups(&groups, None)?;
+        self.check_chain_classifiers(&fcs, None)?;
         let mut m = Self::sfc_base(project, body);
         m.insert(
             "chain_parameters".into(),
             json!({"correlation": "mpls", "symmetric": false}),
         );
-        Self::apply(
-            &mut m,
-            body,
-            &[
-                "name",
-                "description",
-                "port_pair_groups",
-                "flow_classifiers",
-                "chain_parameters",
-                "chain_id",
-            ],
-            "port_chain",
-        )?;
-        m.insert("port_pair_groups".into(), json!(groups));
-        m.insert("flow_classifiers".into(), json!(classifiers));
-        if m.get("chain_id").and_then(Value::as_i64).is_none() {
-            let next = self
-                .all(PORT_CHAINS)
-                .iter()
-                .filter_map(|c| c["chain_id"].as_i64())
-                .max()
-                .unwrap_or(0)
-                + 1;
-            m.insert("chain_id".into(), json!(next));
+        if let Some(Value::Object(p)) = attrs.remove("chain_parameters") {
+            for (k, v) in p {
+                m["chain_parameters"][k] = v;
+            }
         }
+        let wanted = attrs
+            .remove("chain_id")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        Self::apply(&mut m, &attrs, &["name", "description"], "port_chain")?;
+        let assigned: Vec<(i64, String)> = self
+            .all(PORT_CHAINS)
+            .iter()
+            .map(|c| (c["chain_id"].as_i64().unwrap_or(0), s(c, "id").to_owned()))
+            .collect();
+        let chain_id = if wanted == 0 {
+            (1..MAX_CHAIN_ID)
+                .find(|n| !assigned.iter().any(|(a, _)| a == n))
+                .ok_or_else(|| {
+                    invalid(
+                        "PortChainUnavailableChainId",
+                        "Port Chain no available chain id.",
+                    )
+                })?
+        } else if !(1..=MAX_CHAIN_ID).contains(&wanted) {
+            return Err(invalid(
+                "InvalidInput",
+                format!("Invalid input for chain_id. Reason: '{wanted}' is not in range 0 through {MAX_CHAIN_ID}."),
+            ));
+        } else if let Some((_, other)) = assigned.iter().find(|(a, _)| *a == wanted) {
+            return Err(invalid(
+                "PortChainChainIdInConflict",
+                format!("Chain id {wanted} conflicts with Chain id in port chain {other}."),
+            ));
+        } else {
+            wanted
+        };
+        m.insert("port_pair_groups".into(), json!(groups));
+        m.insert("flow_classifiers".into(), json!(fcs));
+        m.insert("chain_id".into(), json!(chain_id));
         Ok(self.insert(PORT_CHAINS, Value::Object(m)))
     }
 
     pub(crate) fn update_port_chain(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
-        let mut v = self.must_sfc(PORT_CHAINS, id)?;
-        let groups = match body.get("port_pair_groups") {
-            Some(g) => ids(Some(g), "port_pair_groups")?,
-            None => ids(v.get("port_pair_groups"), "port_pair_groups")?,
-        };
-        let classifiers = match body.get("flow_classifiers") {
-            Some(f) => ids(Some(f), "flow_classifiers")?,
-            None => ids(v.get("flow_classifiers"), "flow_classifiers")?,
-        };
-        self.check_chain_members(Some(id), &groups, &classifiers)?;
+        let mut v = self.port_chain(id)?;
+        let mut attrs = body.clone();
+        if let Some(f) = attrs.remove("flow_classifiers") {
+            let fcs = id_list(&f, "flow_classifiers")?;
+            self.check_chain_classifiers(&fcs, Some(id))?;
+            v["flow_classifiers"] = json!(fcs);
+        }
+        if let Some(g) = attrs.remove("port_pair_groups") {
+            let groups = id_list(&g, "port_pair_groups")?;
+            self.check_chain_groups(&groups, Some(id))?;
+            v["port_pair_groups"] = json!(groups);
+        }
         Self::apply(
             v.as_object_mut().expect("object"),
-            body,
-            &[
-                "name",
-                "description",
-                "port_pair_groups",
-                "flow_classifiers",
-            ],
+            &attrs,
+            &["name", "description"],
             "port_chain",
         )?;
-        *self.find_mut(PORT_CHAINS, id).expect("exists") = v.clone();
+        self.sfc_save(PORT_CHAINS, id, &v);
         Ok(v)
     }
 
     pub(crate) fn delete_port_chain(&mut self, id: &str) -> Res<()> {
-        self.must_sfc(PORT_CHAINS, id)?;
+        self.port_chain(id)?;
         self.remove(PORT_CHAINS, id);
         Ok(())
     }
 }
-
-/// The writable attributes of a flow classifier.
-const FC_ATTRS: &[&str] = &[
-    "name",
-    "description",
-    "ethertype",
-    "protocol",
-    "source_port_range_min",
-    "source_port_range_max",
-    "destination_port_range_min",
-    "destination_port_range_max",
-    "source_ip_prefix",
-    "destination_ip_prefix",
-    "logical_source_port",
-    "logical_destination_port",
-    "l7_parameters",
-];
