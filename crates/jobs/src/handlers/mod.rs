@@ -1,10 +1,9 @@
 //! Handlers of the job types, one module per type (`router_setup.rs`,
 //! `configure_route.rs`...), each implementing [`crate::Handler`].
 //!
-//! [`register_all`] adds every handler implemented here to a registry; the
-//! xjob daemon calls it at start-up. Job types without a module are not
-//! served: their casts are logged and ignored, and the periodic redo skips
-//! their jobs.
+//! [`register_all`] adds every handler to a registry (every job type of the
+//! catalogue has one; doc/jobs.md is the map); the xjob daemon calls it at
+//! start-up.
 
 pub mod configure_route;
 pub mod port_delete;

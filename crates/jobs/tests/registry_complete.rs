@@ -1,0 +1,24 @@
+//! Every job type of the catalogue is served by the real registry: a job
+//! type without a handler would stay NEW forever (doc/jobs.md).
+
+mod network_common;
+
+use network_common::env;
+use tricircle_jobs::catalog::JOB_TYPES;
+use tricircle_jobs::handlers::register_all;
+use tricircle_jobs::Registry;
+
+#[tokio::test]
+async fn every_job_type_has_a_handler() {
+    let e = env(false).await;
+    let mut registry = Registry::new();
+    register_all(&mut registry, &e.net).unwrap();
+    for t in JOB_TYPES {
+        assert!(
+            registry.by_method(t.handler).is_some(),
+            "{} ({}) has no handler",
+            t.name,
+            t.handler
+        );
+    }
+}
