@@ -223,8 +223,21 @@ pub async fn gateway_as_top(
     if !matches(&client.get_router(b_router).await?) {
         if let Err(e) = client.set_gateway(b_router, Some(want.clone())).await {
             // Jobs of both pods set it at once; the loser sees its address
-            // taken (IpAddressAlreadyAllocated) by the winner's same gateway.
-            if !matches(&client.get_router(b_router).await?) {
+            // taken (IpAddressAlreadyAllocated) by the winner's same gateway,
+            // which may take a moment to show on the router.
+            let racing = matches!(
+                e.kind(),
+                Some("IpAddressAlreadyAllocated" | "IpAddressInUse")
+            );
+            let mut set = false;
+            for _ in 0..if racing { 5 } else { 1 } {
+                if matches(&client.get_router(b_router).await?) {
+                    set = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            if !set {
                 return Err(e.into());
             }
             tracing::debug!(router = %b_router, error = %e, "gateway set meanwhile");
