@@ -24,22 +24,7 @@ struct World {
 
 /// A top network with one subnet, copied into both pods.
 async fn world(e: &Env) -> World {
-    let top = e.neutron(TOP);
-    let n = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": "net1", "tenant_id": PROJECT}),
-    )
-    .await;
-    let s = create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&n), "cidr": "10.0.1.0/24", "ip_version": 4,
-        "name": "sub1", "tenant_id": PROJECT}),
-    )
-    .await;
+    let (n, s) = top_network(e, "net1", "10.0.1.0/24").await;
     let t_net: Network = serde_json::from_value(n.clone()).unwrap();
     let t_sub: Subnet = serde_json::from_value(s.clone()).unwrap();
     let top_pod = e.pod("pod-top").await;

@@ -86,21 +86,7 @@ struct Qos {
 /// and a top policy "gold" with a bandwidth limit and a DSCP mark.
 async fn qos_world(e: &Env) -> Qos {
     let top = e.neutron(TOP);
-    let n = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": "net1", "tenant_id": PROJECT}),
-    )
-    .await;
-    let s = create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&n), "cidr": "10.0.1.0/24",
-        "ip_version": 4, "tenant_id": PROJECT}),
-    )
-    .await;
+    let (n, s) = top_network(e, "net1", "10.0.1.0/24").await;
     let p = create(
         &top,
         "ports",

@@ -34,20 +34,7 @@ const PORTS: [(&str, &str); 5] = [
 /// chain through the first function's group.
 async fn world(e: &Env, pods: &[(&str, &str, &str)]) -> World {
     let top = e.neutron(TOP);
-    let n = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": "net1", "tenant_id": PROJECT}),
-    )
-    .await;
-    let s = create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&n), "cidr": "10.0.1.0/24", "ip_version": 4, "tenant_id": PROJECT}),
-    )
-    .await;
+    let (n, s) = top_network(e, "net1", "10.0.1.0/24").await;
     let mut t_ports = BTreeMap::new();
     for (name, device) in PORTS {
         let p = create(

@@ -21,8 +21,8 @@ use tricircle_db::jobs::JobFilter;
 
 use crate::catalog;
 use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
-use crate::network::sfc::{self, rt};
-use crate::network::{NetResult, NetworkContext};
+use crate::network::sfc;
+use crate::network::{rt, NetResult, NetworkContext};
 
 /// Looks at the sfc_sync jobs this many times, pausing in between.
 const SFC_SYNC_CHECKS: usize = 4;

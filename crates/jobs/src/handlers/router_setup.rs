@@ -115,12 +115,17 @@ async fn setup(
                 }
             }
         }
-        for pod in pods {
-            let resource = format!("{}#{router_id}#{net_id}", pod.pod_id);
-            net.submit_job(catalog::ROUTER_SETUP, &resource, &project_id, &ctx.request)
-                .await?;
-        }
-        return Ok(());
+        let rest = format!("{router_id}#{net_id}");
+        let pod_ids: Vec<&str> = pods.iter().map(|p| p.pod_id.as_str()).collect();
+        return net
+            .submit_per_pod(
+                catalog::ROUTER_SETUP,
+                &pod_ids,
+                &rest,
+                &project_id,
+                &ctx.request,
+            )
+            .await;
     }
     let Some(t_net) = top.find::<Network>(net_id).await? else {
         tracing::info!(net_id, "top network is gone; nothing to set up");

@@ -26,10 +26,8 @@ use tricircle_openstack::neutron::{
 
 use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
 use crate::network::ip::Cidr;
-use crate::network::{NetResult, NetworkContext};
+use crate::network::{rt, NetResult, NetworkContext};
 
-/// Routing-table resource type of security groups (the reference's RT_SG).
-const RT_SECURITY_GROUP: &str = "security_group";
 const DEFAULT_GROUP: &str = "default";
 
 pub struct SegRuleSetup {
@@ -135,7 +133,7 @@ pub async fn configure(net: &NetworkContext, project_id: &str) -> NetResult<()> 
                 wanted.push(RuleKey::bottom(rule, Some(cidr)));
             }
         }
-        for (pod, b_sg_id) in net.mappings(sg.id(), RT_SECURITY_GROUP).await? {
+        for (pod, b_sg_id) in net.mappings(sg.id(), rt::SECURITY_GROUP).await? {
             sync_pod(net, &pod, &b_sg_id, &wanted).await?;
         }
     }

@@ -88,12 +88,17 @@ async fn sync(
         } else {
             net.mappings(net_id, rt::NETWORK).await?
         };
-        for (pod, _) in mappings {
-            let resource = format!("{}#{pc_id}#{net_id}", pod.pod_id);
-            net.submit_job(catalog::SFC_SYNC, &resource, &project_id, &ctx.request)
-                .await?;
-        }
-        return Ok(());
+        let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
+        let rest = format!("{pc_id}#{net_id}");
+        return net
+            .submit_per_pod(
+                catalog::SFC_SYNC,
+                &pod_ids,
+                &rest,
+                &project_id,
+                &ctx.request,
+            )
+            .await;
     }
     let top_pod = net.top_pod().await?;
     let top = net.neutron(&top_pod);

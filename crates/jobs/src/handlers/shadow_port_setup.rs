@@ -213,17 +213,14 @@ async fn setup(
 
     force_up(net, &target, target_down.into_iter().chain(created)).await?;
 
-    for pod_id in lacking_pods {
-        let resource = format!("{pod_id}#{net_id}");
-        net.submit_job(
-            catalog::SHADOW_PORT_SETUP,
-            &resource,
-            &project_id,
-            &ctx.request,
-        )
-        .await?;
-    }
-    Ok(())
+    net.submit_per_pod(
+        catalog::SHADOW_PORT_SETUP,
+        &lacking_pods,
+        net_id,
+        &project_id,
+        &ctx.request,
+    )
+    .await
 }
 
 /// Ask shadow ports to come up: no agent of the pod reports them.

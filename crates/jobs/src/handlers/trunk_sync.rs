@@ -29,10 +29,6 @@ use crate::network::bottom::{self, Copy};
 use crate::network::lock::{self, Element};
 use crate::network::{rt, NetError, NetResult, NetworkContext};
 
-/// Routing-table resource types (the reference's `RT_TRUNK`, `RT_SG`).
-const RT_TRUNK: &str = "trunk";
-const RT_SG: &str = "security_group";
-
 pub struct TrunkSync {
     net: NetworkContext,
 }
@@ -63,7 +59,7 @@ async fn sync(
     trunk_id: &str,
 ) -> NetResult<()> {
     let b_pod = net.pod(pod_id).await?;
-    let Some(b_trunk_id) = net.bottom_id(trunk_id, &b_pod, RT_TRUNK).await? else {
+    let Some(b_trunk_id) = net.bottom_id(trunk_id, &b_pod, rt::TRUNK).await? else {
         return Ok(());
     };
     let top_pod = net.top_pod().await?;
@@ -215,7 +211,7 @@ async fn subport_copy(
         .collect();
     let mut groups = Vec::new();
     for sg in t_port.security_groups.iter().flatten() {
-        if let Some(b) = net.bottom_id(sg, pods.b_pod, RT_SG).await? {
+        if let Some(b) = net.bottom_id(sg, pods.b_pod, rt::SECURITY_GROUP).await? {
             groups.push(b);
         }
     }

@@ -65,17 +65,17 @@ async fn update(
             .clone()
             .or_else(|| ctx.project_id.clone())
             .unwrap_or_default();
-        for (pod, _) in net.mappings(net_id, rt::NETWORK).await? {
-            let resource = format!("{}#{net_id}", pod.pod_id);
-            net.submit_job(
+        let mappings = net.mappings(net_id, rt::NETWORK).await?;
+        let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
+        return net
+            .submit_per_pod(
                 catalog::NETWORK_UPDATE,
-                &resource,
+                &pod_ids,
+                net_id,
                 &project_id,
                 &ctx.request,
             )
-            .await?;
-        }
-        return Ok(());
+            .await;
     }
     let pod = net.pod(pod_id).await?;
     let Some(b_net_id) = net.bottom_id(net_id, &pod, rt::NETWORK).await? else {

@@ -63,12 +63,17 @@ async fn update(
             .clone()
             .or_else(|| ctx.project_id.clone())
             .unwrap_or_default();
-        for (pod, _) in net.mappings(subnet_id, rt::SUBNET).await? {
-            let resource = format!("{}#{subnet_id}", pod.pod_id);
-            net.submit_job(catalog::SUBNET_UPDATE, &resource, &project_id, &ctx.request)
-                .await?;
-        }
-        return Ok(());
+        let mappings = net.mappings(subnet_id, rt::SUBNET).await?;
+        let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
+        return net
+            .submit_per_pod(
+                catalog::SUBNET_UPDATE,
+                &pod_ids,
+                subnet_id,
+                &project_id,
+                &ctx.request,
+            )
+            .await;
     }
     let pod = net.pod(pod_id).await?;
     let Some(b_sub_id) = net.bottom_id(subnet_id, &pod, rt::SUBNET).await? else {

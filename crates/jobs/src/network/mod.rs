@@ -38,6 +38,9 @@ pub mod rt {
     pub const PORT_PAIR_GROUP: &str = "port_pair_group";
     pub const FLOW_CLASSIFIER: &str = "flow_classifier";
     pub const PORT_CHAIN: &str = "port_chain";
+    pub const SECURITY_GROUP: &str = "security_group";
+    pub const TRUNK: &str = "trunk";
+    pub const QOS_POLICY: &str = "qos_policy";
 }
 
 /// `pod_id` of a router_setup job that fans out to every pod of the network.
@@ -242,6 +245,25 @@ impl NetworkContext {
             .into_iter()
             .find(|(p, _)| p.pod_id == pod.pod_id)
             .map(|(_, b)| b))
+    }
+
+    /// One NEW `job_type` job per pod, on resource `<pod id>#<rest>`: what a
+    /// `not_specified_pod` job fans out to, so no two workers operate one
+    /// pod's copy at once.
+    pub async fn submit_per_pod<S: AsRef<str> + Sync>(
+        &self,
+        job_type: &str,
+        pod_ids: &[S],
+        rest: &str,
+        project_id: &str,
+        request: &Map<String, Value>,
+    ) -> NetResult<()> {
+        for pod_id in pod_ids {
+            let resource = format!("{}#{rest}", pod_id.as_ref());
+            self.submit_job(job_type, &resource, project_id, request)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Record a NEW job and wake the daemon for it (the reference casts it).

@@ -6,15 +6,7 @@
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, Method, NeutronClient, NeutronError};
 
-use super::{NetError, NetResult, NetworkContext};
-
-/// Routing-table and recycle-queue resource types of SFC resources.
-pub mod rt {
-    pub const PORT_PAIR: &str = "port_pair";
-    pub const PORT_PAIR_GROUP: &str = "port_pair_group";
-    pub const FLOW_CLASSIFIER: &str = "flow_classifier";
-    pub const PORT_CHAIN: &str = "port_chain";
-}
+use super::{rt, NetError, NetResult, NetworkContext};
 
 /// Collection path under `/v2.0/` and body key of many, per resource type.
 fn collection(res_type: &str) -> Option<(&'static str, &'static str)> {

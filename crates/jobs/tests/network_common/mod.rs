@@ -237,6 +237,28 @@ fn reqwest_method(m: &str) -> reqwest::Method {
     m.parse().unwrap()
 }
 
+/// A top network `name` of PROJECT with one IPv4 subnet `cidr`:
+/// (network, subnet) as the central Neutron answered them.
+pub async fn top_network(e: &Env, name: &str, cidr: &str) -> (Value, Value) {
+    let top = e.neutron(TOP);
+    let n = create(
+        &top,
+        "networks",
+        "network",
+        json!({"name": name, "tenant_id": PROJECT}),
+    )
+    .await;
+    let s = create(
+        &top,
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&n), "cidr": cidr, "ip_version": 4,
+            "name": format!("sub-{name}"), "tenant_id": PROJECT}),
+    )
+    .await;
+    (n, s)
+}
+
 pub fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
 }

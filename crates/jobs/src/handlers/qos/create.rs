@@ -64,23 +64,22 @@ async fn create(
     res_type: &str,
     res_id: &str,
 ) -> NetResult<()> {
-    let top_pod = net.top_pod().await?;
-    let Some(t_policy) = net.neutron(&top_pod).find::<QosPolicy>(policy_id).await? else {
-        tracing::info!(policy_id, "top QoS policy is gone; nothing to create");
+    let Some((t_policy, project_id)) = super::top_policy(net, ctx, policy_id).await? else {
         return Ok(());
     };
-    let project_id = t_policy
-        .tenant_id
-        .clone()
-        .or_else(|| ctx.project_id.clone())
-        .unwrap_or_default();
     if pod_id == POD_NOT_SPECIFIED {
-        for (pod, _) in net.mappings(res_id, res_type).await? {
-            let resource = format!("{}#{policy_id}#{res_type}#{res_id}", pod.pod_id);
-            net.submit_job(catalog::QOS_CREATE, &resource, &project_id, &ctx.request)
-                .await?;
-        }
-        return Ok(());
+        let mappings = net.mappings(res_id, res_type).await?;
+        let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
+        let rest = format!("{policy_id}#{res_type}#{res_id}");
+        return net
+            .submit_per_pod(
+                catalog::QOS_CREATE,
+                &pod_ids,
+                &rest,
+                &project_id,
+                &ctx.request,
+            )
+            .await;
     }
     let b_pod = net.pod(pod_id).await?;
     // Named as the top (the reference does); the lock finds it again by that

@@ -43,12 +43,7 @@ async fn delete(
 ) -> NetResult<()> {
     if pod_id == POD_NOT_SPECIFIED {
         let project_id = ctx.project_id.clone().unwrap_or_default();
-        for (pod, _) in net.mappings(policy_id, RT_QOS).await? {
-            let resource = format!("{}#{policy_id}", pod.pod_id);
-            net.submit_job(catalog::QOS_DELETE, &resource, &project_id, &ctx.request)
-                .await?;
-        }
-        return Ok(());
+        return super::fan_out(net, ctx, catalog::QOS_DELETE, policy_id, &project_id).await;
     }
     let b_pod = net.pod(pod_id).await?;
     let Some(b_policy_id) = net.bottom_id(policy_id, &b_pod, RT_QOS).await? else {

@@ -38,23 +38,11 @@ async fn update(
     pod_id: &str,
     policy_id: &str,
 ) -> NetResult<()> {
-    let top_pod = net.top_pod().await?;
-    let Some(t_policy) = net.neutron(&top_pod).find::<QosPolicy>(policy_id).await? else {
-        tracing::info!(policy_id, "top QoS policy is gone; nothing to update");
+    let Some((t_policy, project_id)) = super::top_policy(net, ctx, policy_id).await? else {
         return Ok(());
     };
-    let project_id = t_policy
-        .tenant_id
-        .clone()
-        .or_else(|| ctx.project_id.clone())
-        .unwrap_or_default();
     if pod_id == POD_NOT_SPECIFIED {
-        for (pod, _) in net.mappings(policy_id, RT_QOS).await? {
-            let resource = format!("{}#{policy_id}", pod.pod_id);
-            net.submit_job(catalog::QOS_UPDATE, &resource, &project_id, &ctx.request)
-                .await?;
-        }
-        return Ok(());
+        return super::fan_out(net, ctx, catalog::QOS_UPDATE, policy_id, &project_id).await;
     }
     let b_pod = net.pod(pod_id).await?;
     let Some(b_policy_id) = net.bottom_id(policy_id, &b_pod, RT_QOS).await? else {
