@@ -8,7 +8,7 @@ mod network_common;
 use std::collections::BTreeSet;
 
 use network_common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use tricircle_jobs::catalog::{CONFIGURE_ROUTE, ROUTER_SETUP};
 use tricircle_jobs::network::bridge::{self, TopBridge};
 use tricircle_jobs::network::rt;
@@ -209,32 +209,6 @@ async fn run_all(e: &Env, w: &World) -> Vec<(String, String, bool)> {
             .await
     );
     e.drain().await
-}
-
-fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
-    items.iter().filter(|v| v["name"] == name).collect()
-}
-
-fn routes(router: &Value) -> BTreeSet<(String, String)> {
-    router["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["destination"].as_str().unwrap().to_owned(),
-                r["nexthop"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The address of a router's gateway port.
-fn gateway_ip(router: &Value) -> String {
-    router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Check the converged state; returns the snapshot.

@@ -130,31 +130,6 @@ async fn run_all(e: &Env, w: &World) -> Vec<(String, String, bool)> {
     e.drain().await
 }
 
-fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
-    items.iter().filter(|v| v["name"] == name).collect()
-}
-
-fn routes(router: &Value) -> BTreeSet<(String, String)> {
-    router["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["destination"].as_str().unwrap().to_owned(),
-                r["nexthop"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn gateway_ip(router: &Value) -> String {
-    router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn assert_converged_inner(e: &Env, w: &World, b_vms: &[String], only_vm2_fip: bool) {
     let top_fake = e.cloud.neutron(TOP);
     // The top bridge: one pool, one network, one /24 of it with DHCP off.

@@ -2,7 +2,7 @@
 //! (CentralRegion) and two pods, RegionOne (az1) and RegionTwo (az2).
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -257,6 +257,34 @@ pub async fn top_network(e: &Env, name: &str, cidr: &str) -> (Value, Value) {
     )
     .await;
     (n, s)
+}
+
+/// The items called `name`.
+pub fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
+    items.iter().filter(|v| v["name"] == name).collect()
+}
+
+/// A router's extra routes as (destination, nexthop).
+pub fn routes(router: &Value) -> BTreeSet<(String, String)> {
+    router["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["destination"].as_str().unwrap().to_owned(),
+                r["nexthop"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The address of a router's gateway port.
+pub fn gateway_ip(router: &Value) -> String {
+    router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 pub fn id(v: &Value) -> String {
