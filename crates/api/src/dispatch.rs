@@ -5,41 +5,27 @@
 //! dispatch failures are logged and never fail the request.
 
 use async_trait::async_trait;
+use tricircle_vocab::JobType;
 
 use crate::context::RequestContext;
 
 #[async_trait]
 pub trait JobDispatcher: Send + Sync {
-    /// Ask xjob to run `method` for the job `job_type`/`resource_id`.
-    async fn dispatch(
-        &self,
-        ctx: &RequestContext,
-        project_id: &str,
-        method: &str,
-        job_type: &str,
-        resource_id: &str,
-    );
+    /// Ask xjob to run the NEW jobs of `job_type` on `resource_id`.
+    async fn dispatch(&self, ctx: &RequestContext, job_type: JobType, resource_id: &str);
 }
 
-/// Used when no message transport is configured (`transport_url` unset): the
-/// job waits in the database for xjob's periodic task.
+/// Wakes nobody: the job waits in the database for xjob's periodic task.
+/// For an API without a message bus (the tests).
 pub struct DatabaseOnly;
 
 #[async_trait]
 impl JobDispatcher for DatabaseOnly {
-    async fn dispatch(
-        &self,
-        _ctx: &RequestContext,
-        _project_id: &str,
-        method: &str,
-        job_type: &str,
-        resource_id: &str,
-    ) {
+    async fn dispatch(&self, _ctx: &RequestContext, job_type: JobType, resource_id: &str) {
         tracing::debug!(
-            method,
-            job_type,
+            %job_type,
             resource_id,
-            "no transport_url configured; the job waits for xjob's periodic task"
+            "no message bus; the job waits for xjob's periodic task"
         );
     }
 }
@@ -116,18 +102,14 @@ impl RpcDispatcher {
 
 #[async_trait]
 impl JobDispatcher for RpcDispatcher {
-    async fn dispatch(
-        &self,
-        ctx: &RequestContext,
-        _project_id: &str,
-        method: &str,
-        job_type: &str,
-        resource_id: &str,
-    ) {
+    async fn dispatch(&self, ctx: &RequestContext, job_type: JobType, resource_id: &str) {
+        // The reference's wire: the RPC method of the job type, with the
+        // payload `{"<job type>": "<resource_id>"}`.
+        let method = job_type.rpc_method();
         let req = CastRequest {
             context: ctx.to_dict(),
             method: method.to_owned(),
-            args: serde_json::json!({ "payload": { job_type: resource_id } }),
+            args: serde_json::json!({ "payload": { job_type.name(): resource_id } }),
             request_id: ctx.request_id.clone(),
         };
         if let Err(e) = self.queue.try_send(req) {

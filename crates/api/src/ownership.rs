@@ -13,6 +13,7 @@ use tricircle_db::Db;
 use tricircle_openstack::endpoints::DbEndpointCache;
 use tricircle_openstack::neutron::{Method, NeutronError};
 use tricircle_openstack::{Clients, ClientsConfig};
+use tricircle_vocab::ResourceType;
 
 use crate::server::StartupError;
 
@@ -28,7 +29,7 @@ pub struct CentralNeutron {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Owner {
     Project(String),
-    /// Not there (404), or a type the central Neutron does not serve.
+    /// Not there (404), or without an owner.
     Unknown,
 }
 
@@ -70,10 +71,9 @@ impl CentralNeutron {
     }
 
     /// The owner of top resource `id` of routing-table type `resource_type`.
-    pub async fn owner(&self, resource_type: &str, id: &str) -> Result<Owner, OwnerError> {
-        let Some((path, key)) = neutron_path(resource_type) else {
-            return Ok(Owner::Unknown);
-        };
+    pub async fn owner(&self, resource_type: ResourceType, id: &str) -> Result<Owner, OwnerError> {
+        let collection = resource_type.neutron();
+        let (path, key) = (collection.path, collection.singular);
         let region = match &self.top_region_name {
             Some(r) => r.clone(),
             None => self
@@ -109,32 +109,4 @@ pub struct OwnerError(String);
 
 fn describe(region: &str, e: &NeutronError) -> String {
     format!("the central Neutron ({region}) did not answer: {e}")
-}
-
-/// Neutron API path and body key of a routing-table resource type.
-fn neutron_path(resource_type: &str) -> Option<(&'static str, &'static str)> {
-    Some(match resource_type {
-        "router" => ("routers", "router"),
-        "network" => ("networks", "network"),
-        "subnet" => ("subnets", "subnet"),
-        "port" => ("ports", "port"),
-        "trunk" => ("trunks", "trunk"),
-        "qos_policy" => ("qos/policies", "policy"),
-        "port_chain" => ("sfc/port_chains", "port_chain"),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_routed_primary_resource_has_a_neutron_path() {
-        for t in tricircle_jobs::catalog::JOB_TYPES {
-            if let Some(rt) = t.primary_routed() {
-                assert!(neutron_path(rt).is_some(), "{rt}");
-            }
-        }
-    }
 }

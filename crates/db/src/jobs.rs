@@ -14,13 +14,15 @@ use serde::Serialize;
 use crate::models::{AsyncJob, AsyncJobLog};
 use crate::schema::{async_job_logs as logs, async_jobs as aj};
 use crate::{time, AnyConnection, Backend, DbError};
+pub use tricircle_vocab::JobStatus;
 
-pub const JS_NEW: &str = "3_New";
-pub const JS_RUNNING: &str = "2_Running";
-pub const JS_SUCCESS: &str = "1_Success";
-pub const JS_FAIL: &str = "0_Fail";
-/// Every status a job row can have.
-const ALL_STATUSES: [&str; 4] = [JS_FAIL, JS_SUCCESS, JS_RUNNING, JS_NEW];
+/// Every status a job row can have, as stored.
+const ALL_STATUSES: [&str; 4] = [
+    JobStatus::Fail.as_stored(),
+    JobStatus::Success.as_stored(),
+    JobStatus::Running.as_stored(),
+    JobStatus::New.as_stored(),
+];
 /// extra_id of the RUNNING row that acts as the lock.
 pub const SP_EXTRA_ID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -34,7 +36,8 @@ pub struct JobFilter {
     /// `Some(None)` selects rows whose project_id IS NULL.
     pub project_id: Option<Option<String>>,
     pub job_type: Option<String>,
-    /// A stored status (`JS_*`).
+    /// A stored status ([`JobStatus::as_stored`], or any other value a
+    /// caller filters by: the reference does not validate it).
     pub status: Option<String>,
 }
 
@@ -43,7 +46,7 @@ fn insert_job(
     project_id: Option<&str>,
     job_type: &str,
     resource_id: &str,
-    status: &str,
+    status: JobStatus,
     extra_id: String,
 ) -> Result<AsyncJob, DbError> {
     let job = AsyncJob {
@@ -51,7 +54,7 @@ fn insert_job(
         project_id: project_id.map(str::to_string),
         job_type: Some(job_type.to_string()),
         timestamp: Some(time::now(conn)),
-        status: Some(status.to_string()),
+        status: Some(status.as_stored().to_string()),
         resource_id: Some(resource_id.to_string()),
         extra_id: Some(extra_id),
     };
@@ -77,7 +80,14 @@ pub fn new_job_for(
     job_type: &str,
     resource_id: &str,
 ) -> Result<AsyncJob, DbError> {
-    insert_job(conn, project_id, job_type, resource_id, JS_NEW, uuid())
+    insert_job(
+        conn,
+        project_id,
+        job_type,
+        resource_id,
+        JobStatus::New,
+        uuid(),
+    )
 }
 
 /// Take the lock for (`job_type`, `resource_id`) by inserting the RUNNING
@@ -106,7 +116,7 @@ pub fn register_job_for(
             project_id,
             job_type,
             resource_id,
-            JS_RUNNING,
+            JobStatus::Running,
             SP_EXTRA_ID.to_string(),
         )
     });
@@ -133,6 +143,29 @@ pub fn get_job_from_log(conn: &mut AnyConnection, id: &str) -> Result<AsyncJobLo
         .first(conn)
         .optional()?
         .ok_or_else(|| DbError::NotFound(format!("job {id}")))
+}
+
+/// A job found by id: live jobs are in `async_jobs`, finished ones in
+/// `async_job_logs` (finishing gives the log row a new id, so an id is in
+/// one table only).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FoundJob {
+    Live(AsyncJob),
+    Logged(AsyncJobLog),
+}
+
+/// The job `id` from the live table, else from the log.
+pub fn find_job(conn: &mut AnyConnection, id: &str) -> Result<Option<FoundJob>, DbError> {
+    match get_job(conn, id) {
+        Ok(j) => return Ok(Some(FoundJob::Live(j))),
+        Err(DbError::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    match get_job_from_log(conn, id) {
+        Ok(l) => Ok(Some(FoundJob::Logged(l))),
+        Err(DbError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn delete_job(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
@@ -189,7 +222,11 @@ pub fn list_jobs_from_log(
     limit: i64,
     marker: Option<&AsyncJobLog>,
 ) -> Result<Vec<AsyncJobLog>, DbError> {
-    if filter.status.as_deref().is_some_and(|s| s != JS_SUCCESS) {
+    if filter
+        .status
+        .as_deref()
+        .is_some_and(|s| s != JobStatus::Success.as_stored())
+    {
         return Ok(Vec::new());
     }
     let mut q = logs::table.select(AsyncJobLog::as_select()).into_boxed();
@@ -221,12 +258,12 @@ pub fn list_jobs_from_log(
 /// The newest job with this status, type and resource.
 pub fn get_latest_job(
     conn: &mut AnyConnection,
-    status: &str,
+    status: JobStatus,
     job_type: &str,
     resource_id: &str,
 ) -> Result<Option<AsyncJob>, DbError> {
     Ok(aj::table
-        .filter(aj::status.eq(status))
+        .filter(aj::status.eq(status.as_stored()))
         .filter(aj::job_type.eq(job_type))
         .filter(aj::resource_id.eq(resource_id))
         .order((aj::timestamp.desc(), aj::id.desc()))
@@ -243,7 +280,7 @@ pub fn get_running_job(
 ) -> Result<Option<AsyncJob>, DbError> {
     Ok(aj::table
         .filter(aj::resource_id.eq(resource_id))
-        .filter(aj::status.eq(JS_RUNNING))
+        .filter(aj::status.eq(JobStatus::Running.as_stored()))
         .filter(aj::job_type.eq(job_type))
         .select(AsyncJob::as_select())
         .first(conn)
@@ -286,10 +323,14 @@ pub fn finish_job(
     let timestamp = time::truncate_for(conn.backend(), timestamp);
     conn.transaction(|c| {
         let job = get_job(c, job_id)?;
-        let status = if successful { JS_SUCCESS } else { JS_FAIL };
+        let status = if successful {
+            JobStatus::Success
+        } else {
+            JobStatus::Fail
+        };
         diesel::update(aj::table.find(job_id))
             .set((
-                aj::status.eq(status),
+                aj::status.eq(status.as_stored()),
                 aj::timestamp.eq(timestamp),
                 aj::extra_id.eq(uuid()),
             ))
@@ -378,9 +419,9 @@ pub fn get_latest_failed_or_new_jobs(
     let mut failed = Vec::new();
     let mut new = Vec::new();
     for r in rows {
-        match r.status.as_deref() {
-            Some(JS_FAIL) => failed.push(r),
-            Some(JS_NEW) => new.push(r),
+        match r.status.as_deref().and_then(JobStatus::from_stored) {
+            Some(JobStatus::Fail) => failed.push(r),
+            Some(JobStatus::New) => new.push(r),
             _ => {}
         }
     }

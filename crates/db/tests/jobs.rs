@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use common::each_synced;
 use diesel::prelude::*;
-use tricircle_db::jobs::{self, JS_FAIL, JS_NEW, JS_RUNNING, JS_SUCCESS, SP_EXTRA_ID};
+use tricircle_db::jobs::{self, JobStatus, SP_EXTRA_ID};
 use tricircle_db::models::AsyncJob;
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::{time, AnyConnection, DbError};
@@ -61,7 +61,7 @@ fn new_job_inserts_a_new_row_with_a_fresh_extra_id() {
         let mut c = t.db.get().unwrap();
         let a = jobs::new_job(&mut c, "proj", T, "r1").unwrap();
         let b = jobs::new_job(&mut c, "proj", T, "r1").unwrap();
-        assert_eq!(a.status.as_deref(), Some(JS_NEW));
+        assert_eq!(a.status.as_deref(), Some(JobStatus::New.as_stored()));
         assert_ne!(a.extra_id, b.extra_id, "{}", t.backend);
         assert_ne!(a.extra_id.as_deref(), Some(SP_EXTRA_ID));
         assert_eq!(rows(&mut c, "r1").len(), 2);
@@ -77,7 +77,7 @@ fn register_job_is_a_lock_per_type_and_resource() {
         let lock = jobs::register_job(&mut c, "proj", T, "r1")
             .unwrap()
             .expect("first registration takes the lock");
-        assert_eq!(lock.status.as_deref(), Some(JS_RUNNING));
+        assert_eq!(lock.status.as_deref(), Some(JobStatus::Running.as_stored()));
         assert_eq!(lock.extra_id.as_deref(), Some(SP_EXTRA_ID));
         assert!(
             jobs::register_job(&mut c, "proj", T, "r1")
@@ -167,7 +167,7 @@ fn failure_marks_fail_keeps_the_job_and_releases_the_lock() {
         jobs::finish_job(&mut c, &lock.id, false, run.timestamp.unwrap()).unwrap();
 
         let failed = jobs::get_job(&mut c, &lock.id).unwrap();
-        assert_eq!(failed.status.as_deref(), Some(JS_FAIL));
+        assert_eq!(failed.status.as_deref(), Some(JobStatus::Fail.as_stored()));
         assert_eq!(failed.timestamp, run.timestamp);
         assert_ne!(failed.extra_id.as_deref(), Some(SP_EXTRA_ID));
         // Strictly older rows go; the job run (same timestamp) and newer stay.
@@ -217,7 +217,7 @@ fn an_expired_running_job_can_be_taken_over() {
         jobs::finish_job(&mut c, &running.id, false, pending.timestamp.unwrap()).unwrap();
         assert_eq!(
             jobs::get_job(&mut c, &stale.id).unwrap().status.as_deref(),
-            Some(JS_FAIL)
+            Some(JobStatus::Fail.as_stored())
         );
         let lock = jobs::register_job(&mut c, "proj", T, "r1").unwrap();
         assert!(lock.is_some(), "{}: lock free after take-over", t.backend);
@@ -233,16 +233,18 @@ fn latest_job_is_the_newest_of_its_status() {
         let newest = new_at(&mut c, "r1", b + secs(3));
         new_at(&mut c, "r1", b + secs(1));
         new_at(&mut c, "r2", b + secs(9));
-        let got = jobs::get_latest_job(&mut c, JS_NEW, T, "r1")
+        let got = jobs::get_latest_job(&mut c, JobStatus::New, T, "r1")
             .unwrap()
             .unwrap();
         assert_eq!(got.id, newest.id, "{}", t.backend);
-        assert!(jobs::get_latest_job(&mut c, JS_SUCCESS, T, "r1")
+        assert!(jobs::get_latest_job(&mut c, JobStatus::Success, T, "r1")
             .unwrap()
             .is_none());
-        assert!(jobs::get_latest_job(&mut c, JS_NEW, "router_setup", "r1")
-            .unwrap()
-            .is_none());
+        assert!(
+            jobs::get_latest_job(&mut c, JobStatus::New, "router_setup", "r1")
+                .unwrap()
+                .is_none()
+        );
     });
 }
 

@@ -113,7 +113,10 @@ fn adopts_an_original_tricircle_database_without_touching_rows() {
             t.backend
         );
         let job = jobs::get_job(&mut c, "job-run-1").unwrap();
-        assert_eq!(job.status.as_deref(), Some(jobs::JS_RUNNING));
+        assert_eq!(
+            job.status.as_deref(),
+            Some(tricircle_db::jobs::JobStatus::Running.as_stored())
+        );
         assert_eq!(job.extra_id.as_deref(), Some(jobs::SP_EXTRA_ID));
         let mv: Option<String> = migrate_version::table
             .select(migrate_version::repository_path)

@@ -13,12 +13,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tricircle_config::DefaultOptions;
-use tricircle_db::jobs::{self, JS_NEW, JS_SUCCESS};
+use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::models::AsyncJob;
 use tricircle_db::{time, Db, DbError};
 
-use crate::catalog::JobType;
+use tricircle_vocab::JobType;
+
 use crate::handler::{Handler, JobContext};
+use crate::queue::JobRequest;
 use crate::registry::Registry;
 
 /// The `[DEFAULT]` options that drive the engine.
@@ -72,12 +74,8 @@ impl Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("no handler is registered for RPC method {0:?}")]
-    UnknownMethod(String),
-    #[error("no handler is registered for job type {0:?}")]
-    UnknownJobType(String),
-    #[error("bad payload for {method}: {reason}")]
-    BadPayload { method: String, reason: String },
+    #[error("no handler is registered for job type {0}")]
+    NoHandler(JobType),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -227,68 +225,40 @@ impl Engine {
         Slot(permit)
     }
 
-    /// The job type and resource id a cast of `method` with `payload`
-    /// (`{"<job type>": "<resource_id>"}`) asks for.
-    pub fn resolve(
-        &self,
-        method: &str,
-        payload: &Value,
-    ) -> Result<(&'static JobType, String), EngineError> {
-        let (t, _) = self
-            .inner
-            .registry
-            .by_method(method)
-            .ok_or_else(|| EngineError::UnknownMethod(method.to_owned()))?;
-        let bad = |reason: String| EngineError::BadPayload {
-            method: method.to_owned(),
-            reason,
-        };
-        let resource_id = payload
-            .get(t.name)
-            .ok_or_else(|| bad(format!("no {:?} key", t.name)))?
-            .as_str()
-            .ok_or_else(|| bad(format!("{:?} is not a string", t.name)))?;
-        Ok((t, resource_id.to_owned()))
-    }
-
-    /// Serve an RPC cast: [`Engine::resolve`] then [`Engine::handle`].
-    pub async fn dispatch(
-        &self,
-        method: &str,
-        payload: &Value,
-        request: Map<String, Value>,
-    ) -> Result<Report, EngineError> {
-        let (t, resource_id) = self.resolve(method, payload)?;
-        self.handle(t.name, &resource_id, request).await
-    }
-
     /// Run NEW jobs of `job_type` for `resource_id` (waits for a slot).
     pub async fn handle(
         &self,
-        job_type: &str,
+        job_type: JobType,
         resource_id: &str,
         request: Map<String, Value>,
     ) -> Result<Report, EngineError> {
         let slot = self.slot().await;
-        self.handle_in(slot, job_type, resource_id, request).await
+        self.handle_in(
+            slot,
+            JobRequest {
+                job_type,
+                resource_id: resource_id.to_owned(),
+                context: request,
+            },
+        )
+        .await
     }
 
-    /// [`Engine::handle`] in a slot the caller already holds.
-    pub async fn handle_in(
-        &self,
-        slot: Slot,
-        job_type: &str,
-        resource_id: &str,
-        request: Map<String, Value>,
-    ) -> Result<Report, EngineError> {
-        let (t, handler) = self
+    /// Serve `request` in a slot the caller already holds.
+    pub async fn handle_in(&self, slot: Slot, request: JobRequest) -> Result<Report, EngineError> {
+        let JobRequest {
+            job_type: t,
+            resource_id,
+            context,
+        } = request;
+        let handler = self
             .inner
             .registry
-            .get(job_type)
-            .ok_or_else(|| EngineError::UnknownJobType(job_type.to_owned()))?;
-        let span = tracing::info_span!("job_loop", job_type = t.name, resource_id);
+            .get(t)
+            .ok_or(EngineError::NoHandler(t))?;
+        let span = tracing::info_span!("job_loop", job_type = %t, resource_id);
         let r = self
-            .job_loop(t, handler, resource_id.to_owned(), request)
+            .job_loop(t, handler, resource_id, context)
             .instrument(span)
             .await;
         drop(slot);
@@ -304,7 +274,7 @@ impl Engine {
 
     async fn job_loop(
         &self,
-        t: &'static JobType,
+        t: JobType,
         handler: Arc<dyn Handler>,
         resource_id: String,
         request: Map<String, Value>,
@@ -319,14 +289,14 @@ impl Engine {
             if self.is_shutting_down() {
                 break LoopEnd::ShuttingDown;
             }
-            let (ty, rid) = (t.name, resource_id.clone());
+            let (ty, rid) = (t.name(), resource_id.clone());
             let (newest, success) = self
                 .inner
                 .db
                 .run(move |c| {
                     Ok((
-                        jobs::get_latest_job(c, JS_NEW, ty, &rid)?,
-                        jobs::get_latest_job(c, JS_SUCCESS, ty, &rid)?,
+                        jobs::get_latest_job(c, JobStatus::New, ty, &rid)?,
+                        jobs::get_latest_job(c, JobStatus::Success, ty, &rid)?,
                     ))
                 })
                 .await?;
@@ -366,7 +336,7 @@ impl Engine {
 
     async fn attempt(
         &self,
-        t: &'static JobType,
+        t: JobType,
         handler: &Arc<dyn Handler>,
         job_new: &AsyncJob,
         request: &Map<String, Value>,
@@ -376,7 +346,7 @@ impl Engine {
         // The run is recorded at the NEW job's time, so that finishing prunes
         // exactly the requests this run served (reference behaviour).
         let served_at = job_new.timestamp.unwrap_or_else(|| time::now_for(backend));
-        let (ty, rid) = (t.name, job_new.resource_id.clone().unwrap_or_default());
+        let (ty, rid) = (t.name(), job_new.resource_id.clone().unwrap_or_default());
         let project = job_new.project_id.clone();
         let lock = {
             let (rid, project) = (rid.clone(), project.clone());

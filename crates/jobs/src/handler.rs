@@ -1,4 +1,9 @@
-//! What a job handler is: an async function of a [`JobContext`].
+//! What a job handler is. A job type's handler implements [`Job`]: it names
+//! its [`JobType`] and the typed resource it works on ([`JobResource`]),
+//! which the registry parses from the stored `resource_id` before the
+//! handler runs. The engine sees every handler through the untyped
+//! [`Handler`], which closures can implement too ([`handler_fn`]: tests, the
+//! test bed).
 
 use std::fmt;
 use std::future::Future;
@@ -6,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::catalog::JobType;
+use tricircle_vocab::JobType;
 
 /// Why a handler failed. Any error converts into it with `?`; the engine
 /// only logs it and marks the job FAIL, so its shape does not matter.
@@ -53,7 +58,7 @@ pub struct JobContext {
     pub job_id: String,
     /// The RUNNING row that holds the lock during this run.
     pub lock_id: String,
-    pub job_type: &'static JobType,
+    pub job_type: JobType,
     /// The stored `resource_id` (values joined by `#`).
     pub resource_id: String,
     /// `resource_id` split into the job type's fields, in catalog order. A
@@ -71,7 +76,7 @@ impl JobContext {
     pub fn new(
         job_id: String,
         lock_id: String,
-        job_type: &'static JobType,
+        job_type: JobType,
         resource_id: String,
         project_id: Option<String>,
         request: Map<String, Value>,
@@ -98,10 +103,52 @@ impl JobContext {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The value of field `name`, which must not be empty: the one rule
+    /// every job resource follows for the fields it needs.
+    pub fn required(&self, name: &str) -> Result<String, HandlerError> {
+        self.optional(name)
+            .ok_or_else(|| HandlerError::msg(format!("{} job without {name}", self.job_type)))
+    }
+
+    /// The value of field `name` when present and not empty.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.field(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
 }
 
-/// A job handler. Handlers must be idempotent: the engine may run one again
-/// after a failure, a crash or a lock take-over. A panic counts as a failure.
+/// What a job type works on, parsed once from its `resource_id` fields.
+pub trait JobResource: Sized + Send + Sync + 'static {
+    fn parse(ctx: &JobContext) -> Result<Self, HandlerError>;
+}
+
+/// The handler of one job type. Handlers must be idempotent: the engine
+/// may run one again after a failure, a crash or a lock take-over. A panic
+/// counts as a failure.
+#[async_trait::async_trait]
+pub trait Job: Send + Sync + 'static {
+    /// The job type it serves; the registry files it under this type.
+    const TYPE: JobType;
+    type Resource: JobResource;
+
+    async fn run(&self, resource: Self::Resource, ctx: &JobContext) -> HandlerResult;
+}
+
+/// A [`Job`] as the engine calls it: parse, then run.
+pub(crate) struct Typed<J>(pub J);
+
+#[async_trait::async_trait]
+impl<J: Job> Handler for Typed<J> {
+    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
+        debug_assert_eq!(ctx.job_type, J::TYPE);
+        let resource = J::Resource::parse(ctx)?;
+        self.0.run(resource, ctx).await
+    }
+}
+
+/// A handler as the engine calls it, with the resource still as fields.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync {
     async fn handle(&self, ctx: &JobContext) -> HandlerResult;
@@ -141,11 +188,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog;
 
     #[test]
     fn resource_fields_follow_the_catalog_order() {
-        let t = catalog::job_type(catalog::ROUTER_SETUP).unwrap();
+        let t = JobType::RouterSetup;
         let ctx = JobContext::new(
             "j".into(),
             "l".into(),
@@ -158,8 +204,17 @@ mod tests {
         assert_eq!(ctx.field("router_id"), Some("router"));
         assert_eq!(ctx.field("network_id"), Some("net"));
         assert_eq!(ctx.field("port_id"), None);
-        let short = JobContext::new("j".into(), "l".into(), t, "pod".into(), None, Map::new());
-        assert_eq!(short.field("router_id"), None);
+        let short = JobContext::new("j".into(), "l".into(), t, "pod#".into(), None, Map::new());
+        assert_eq!(short.field("router_id"), Some(""));
+        assert_eq!(short.field("network_id"), None);
+        assert_eq!(short.required("pod_id").unwrap(), "pod");
+        for missing in ["router_id", "network_id"] {
+            assert_eq!(
+                short.required(missing).unwrap_err().to_string(),
+                format!("router_setup job without {missing}")
+            );
+            assert_eq!(short.optional(missing), None);
+        }
     }
 
     #[test]

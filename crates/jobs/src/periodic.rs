@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 use tricircle_config::DefaultOptions;
 use tricircle_db::jobs::{self, JobRef};
+use tricircle_vocab::JobType;
 
 use crate::engine::{Engine, EngineError, Report};
 
@@ -86,9 +87,10 @@ pub async fn redo_failed_or_new_job(engine: &Engine) -> Result<Option<Redo>, Eng
         .db()
         .run(move |c| jobs::get_latest_failed_or_new_jobs(c, span))
         .await?;
-    let served = |v: Vec<JobRef>| -> Vec<JobRef> {
+    let served = |v: Vec<JobRef>| -> Vec<(JobType, JobRef)> {
         v.into_iter()
-            .filter(|j| engine.registry().contains(&j.job_type))
+            .filter_map(|j| Some((j.job_type.parse::<JobType>().ok()?, j)))
+            .filter(|(t, _)| engine.registry().contains(*t))
             .collect()
     };
     let (failed, new) = (served(failed), served(new));
@@ -99,7 +101,7 @@ pub async fn redo_failed_or_new_job(engine: &Engine) -> Result<Option<Redo>, Eng
     } else {
         return Ok(None);
     };
-    let job = candidates.swap_remove(random_below(candidates.len()));
+    let (job_type, job) = candidates.swap_remove(random_below(candidates.len()));
     tracing::debug!(
         job_type = %job.job_type,
         resource_id = %job.resource_id,
@@ -117,7 +119,7 @@ pub async fn redo_failed_or_new_job(engine: &Engine) -> Result<Option<Redo>, Eng
     }
     let report = engine
         .handle(
-            &job.job_type,
+            job_type,
             &job.resource_id,
             admin_context(job.project_id.as_deref()),
         )

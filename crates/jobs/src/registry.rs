@@ -1,33 +1,31 @@
-//! Handlers by job type, found by job type name or by RPC method name.
+//! Handlers by job type. A [`Job`] is filed under its own `Job::TYPE`, so a
+//! handler cannot serve another type than the one it was written for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::catalog::{self, JobType};
-use crate::handler::Handler;
+use tricircle_vocab::JobType;
+
+use crate::handler::{Handler, Job, Typed};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistryError {
-    #[error("unknown job type {0:?}")]
-    UnknownJobType(String),
     #[error("a handler for job type {0:?} is already registered")]
-    Duplicate(String),
+    Duplicate(JobType),
 }
 
-/// The handlers xjob runs. Only registered job types are served: casts for
-/// other methods are ignored and the periodic redo skips their jobs, as the
-/// reference filters by its `job_handles`.
+/// The handlers xjob runs. Only registered job types are served: requests
+/// for other types are ignored and the periodic redo skips their jobs, as
+/// the reference filters by its `job_handles`.
 #[derive(Default, Clone)]
 pub struct Registry {
-    by_type: HashMap<&'static str, (&'static JobType, Arc<dyn Handler>)>,
+    by_type: HashMap<JobType, Arc<dyn Handler>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut types: Vec<_> = self.by_type.keys().collect();
-        types.sort();
         f.debug_struct("Registry")
-            .field("job_types", &types)
+            .field("job_types", &self.job_types())
             .finish()
     }
 }
@@ -37,50 +35,40 @@ impl Registry {
         Registry::default()
     }
 
-    /// Register `handler` for the catalog job type named `job_type`
-    /// (e.g. `"router_setup"`).
-    pub fn register(
-        &mut self,
-        job_type: &str,
-        handler: impl Handler + 'static,
-    ) -> Result<&mut Registry, RegistryError> {
-        self.register_arc(job_type, Arc::new(handler))
+    /// Register `job` for the job type it declares.
+    pub fn register<J: Job>(&mut self, job: J) -> Result<&mut Registry, RegistryError> {
+        self.register_handler(J::TYPE, Typed(job))
     }
 
-    /// [`Registry::register`] for a shared handler.
-    pub fn register_arc(
+    /// Register an untyped handler (a closure through
+    /// [`crate::handler_fn`]) for `job_type`.
+    pub fn register_handler(
         &mut self,
-        job_type: &str,
-        handler: Arc<dyn Handler>,
+        job_type: JobType,
+        handler: impl Handler + 'static,
     ) -> Result<&mut Registry, RegistryError> {
-        let t = catalog::job_type(job_type)
-            .ok_or_else(|| RegistryError::UnknownJobType(job_type.to_owned()))?;
-        if self.by_type.contains_key(t.name) {
-            return Err(RegistryError::Duplicate(t.name.to_owned()));
+        if self.by_type.contains_key(&job_type) {
+            return Err(RegistryError::Duplicate(job_type));
         }
-        self.by_type.insert(t.name, (t, handler));
+        self.by_type.insert(job_type, Arc::new(handler));
         Ok(self)
     }
 
-    /// The handler of a job type name.
-    pub fn get(&self, job_type: &str) -> Option<(&'static JobType, Arc<dyn Handler>)> {
-        self.by_type.get(job_type).map(|(t, h)| (*t, Arc::clone(h)))
+    /// The handler of a job type.
+    pub fn get(&self, job_type: JobType) -> Option<Arc<dyn Handler>> {
+        self.by_type.get(&job_type).cloned()
     }
 
-    /// The handler behind an RPC method name (`setup_bottom_router`...).
-    pub fn by_method(&self, method: &str) -> Option<(&'static JobType, Arc<dyn Handler>)> {
-        catalog::by_handler(method).and_then(|t| self.get(t.name))
+    pub fn contains(&self, job_type: JobType) -> bool {
+        self.by_type.contains_key(&job_type)
     }
 
-    pub fn contains(&self, job_type: &str) -> bool {
-        self.by_type.contains_key(job_type)
-    }
-
-    /// Registered job type names, sorted.
-    pub fn job_types(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.by_type.keys().copied().collect();
-        v.sort_unstable();
-        v
+    /// Registered job types, in catalogue order.
+    pub fn job_types(&self) -> Vec<JobType> {
+        JobType::ALL
+            .into_iter()
+            .filter(|t| self.contains(*t))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -91,38 +79,73 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::{handler_fn, JobContext};
+    use crate::handler::{handler_fn, HandlerResult, JobContext, JobResource};
+    use crate::HandlerError;
 
-    fn noop() -> impl Handler {
-        handler_fn(|_: JobContext| async { Ok(()) })
+    struct Router(String);
+
+    impl JobResource for Router {
+        fn parse(ctx: &JobContext) -> Result<Self, HandlerError> {
+            ctx.required("router_id").map(Router)
+        }
+    }
+
+    struct Configure;
+
+    #[async_trait::async_trait]
+    impl Job for Configure {
+        const TYPE: JobType = JobType::ConfigureRoute;
+        type Resource = Router;
+
+        async fn run(&self, r: Router, _: &JobContext) -> HandlerResult {
+            if r.0 == "bad" {
+                return Err(HandlerError::msg("bad router"));
+            }
+            Ok(())
+        }
+    }
+
+    fn ctx(resource_id: &str) -> JobContext {
+        JobContext::new(
+            "j".into(),
+            "l".into(),
+            JobType::ConfigureRoute,
+            resource_id.into(),
+            None,
+            Default::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_job_is_filed_under_its_type_and_gets_its_resource_parsed() {
+        let mut r = Registry::new();
+        r.register(Configure).unwrap();
+        assert_eq!(r.job_types(), vec![JobType::ConfigureRoute]);
+        let h = r.get(JobType::ConfigureRoute).unwrap();
+        assert!(h.handle(&ctx("r1")).await.is_ok());
+        assert_eq!(
+            h.handle(&ctx("bad")).await.unwrap_err().to_string(),
+            "bad router"
+        );
+        assert_eq!(
+            h.handle(&ctx("")).await.unwrap_err().to_string(),
+            "configure_route job without router_id",
+            "the resource is parsed before the handler runs"
+        );
+        assert!(r.get(JobType::RouterSetup).is_none());
     }
 
     #[test]
-    fn registers_by_type_and_finds_by_method() {
+    fn rejects_duplicate_types() {
         let mut r = Registry::new();
-        r.register(catalog::ROUTER_SETUP, noop()).unwrap();
-        assert!(r.contains("router_setup"));
+        r.register(Configure).unwrap();
         assert_eq!(
-            r.by_method("setup_bottom_router").unwrap().0.name,
-            "router_setup"
-        );
-        // The job type name is not a method name (they differ for this type).
-        assert!(r.by_method("router_setup").is_none());
-        assert!(r.by_method("configure_route").is_none(), "not registered");
-        assert_eq!(r.job_types(), vec!["router_setup"]);
-    }
-
-    #[test]
-    fn rejects_unknown_and_duplicate_types() {
-        let mut r = Registry::new();
-        assert_eq!(
-            r.register("no_such_job", noop()).err(),
-            Some(RegistryError::UnknownJobType("no_such_job".into()))
-        );
-        r.register(catalog::CONFIGURE_ROUTE, noop()).unwrap();
-        assert_eq!(
-            r.register(catalog::CONFIGURE_ROUTE, noop()).err(),
-            Some(RegistryError::Duplicate("configure_route".into()))
+            r.register_handler(
+                JobType::ConfigureRoute,
+                handler_fn(|_: JobContext| async { Ok(()) })
+            )
+            .err(),
+            Some(RegistryError::Duplicate(JobType::ConfigureRoute))
         );
     }
 }

@@ -8,18 +8,18 @@ use std::time::Duration;
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
-use tricircle_db::jobs::{self, JS_FAIL, JS_NEW, JS_RUNNING};
+use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::models::AsyncJob;
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
 use tricircle_db::{time, Db, PoolOptions};
-use tricircle_jobs::catalog::CONFIGURE_ROUTE;
+use tricircle_jobs::JobType;
 use tricircle_jobs::{
     handler_fn, redo_failed_or_new_job, Engine, EngineError, HandlerError, JobContext, LoopEnd,
     Registry, Settings,
 };
 
-const METHOD: &str = "configure_route";
+const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
 
 fn settings() -> Settings {
     Settings {
@@ -29,10 +29,6 @@ fn settings() -> Settings {
         worker_sleep_time: Duration::from_millis(5),
         redo_time_span: Duration::from_secs(3600),
     }
-}
-
-fn payload(resource: &str) -> Value {
-    json!({ CONFIGURE_ROUTE: resource })
 }
 
 fn request() -> Map<String, Value> {
@@ -64,7 +60,7 @@ fn engine_with(db: Db, registry: Registry) -> Engine {
 
 fn registry_of(h: impl tricircle_jobs::Handler + 'static) -> Registry {
     let mut r = Registry::new();
-    r.register(CONFIGURE_ROUTE, h).unwrap();
+    r.register_handler(JobType::ConfigureRoute, h).unwrap();
     r
 }
 
@@ -135,7 +131,7 @@ fn success_moves_the_job_to_the_log() {
         );
         let job = new_job(&t.db, "router-1").await;
         let report = engine
-            .dispatch(METHOD, &payload("router-1"), request())
+            .handle(JobType::ConfigureRoute, "router-1", request())
             .await
             .unwrap();
         assert_eq!(report.end, LoopEnd::NoNewJob, "{}", t.backend);
@@ -179,17 +175,23 @@ fn failures_are_redone_by_the_periodic_task_until_success() {
         );
         new_job(&t.db, "r1").await;
         let first = engine
-            .dispatch(METHOD, &payload("r1"), request())
+            .handle(JobType::ConfigureRoute, "r1", request())
             .await
             .unwrap();
         assert_eq!(first.end, LoopEnd::HandlerFailed, "{}", t.backend);
-        assert!(statuses(&t.db, "r1").await.contains(&JS_FAIL.to_owned()));
-        assert!(!statuses(&t.db, "r1").await.contains(&JS_RUNNING.to_owned()));
+        assert!(statuses(&t.db, "r1")
+            .await
+            .contains(&JobStatus::Fail.as_stored().to_owned()));
+        assert!(!statuses(&t.db, "r1")
+            .await
+            .contains(&JobStatus::Running.as_stored().to_owned()));
 
         let second = redo_failed_or_new_job(&engine).await.unwrap().unwrap();
         assert!(!second.was_new);
         assert_eq!(second.report.end, LoopEnd::HandlerFailed, "{}", t.backend);
-        assert!(statuses(&t.db, "r1").await.contains(&JS_FAIL.to_owned()));
+        assert!(statuses(&t.db, "r1")
+            .await
+            .contains(&JobStatus::Fail.as_stored().to_owned()));
 
         let third = redo_failed_or_new_job(&engine).await.unwrap().unwrap();
         assert_eq!(third.job.resource_id, "r1");
@@ -229,7 +231,10 @@ fn the_periodic_task_picks_up_forgotten_new_jobs_of_served_types_only() {
         assert_eq!(redo.report.runs.len(), 1, "{}", t.backend);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(redo_failed_or_new_job(&engine).await.unwrap().is_none());
-        assert_eq!(statuses(&t.db, "p#r#n").await, vec![JS_NEW.to_owned()]);
+        assert_eq!(
+            statuses(&t.db, "p#r#n").await,
+            vec![JobStatus::New.as_stored().to_owned()]
+        );
     });
 }
 
@@ -242,13 +247,16 @@ fn a_panicking_handler_counts_as_a_failure() {
         );
         new_job(&t.db, "r1").await;
         let report = engine
-            .dispatch(METHOD, &payload("r1"), request())
+            .handle(JobType::ConfigureRoute, "r1", request())
             .await
             .unwrap();
         assert_eq!(report.end, LoopEnd::HandlerFailed);
         assert_eq!(
             statuses(&t.db, "r1").await,
-            vec![JS_FAIL.to_owned(), JS_NEW.to_owned()],
+            vec![
+                JobStatus::Fail.as_stored().to_owned(),
+                JobStatus::New.as_stored().to_owned()
+            ],
             "{}",
             t.backend
         );
@@ -293,7 +301,7 @@ fn two_workers_never_run_one_resource_concurrently() {
         for i in 0..6 {
             let e = if i % 2 == 0 { a.clone() } else { b.clone() };
             tasks.push(tokio::spawn(async move {
-                e.dispatch(METHOD, &payload("shared"), request()).await
+                e.handle(JobType::ConfigureRoute, "shared", request()).await
             }));
         }
         for task in tasks {
@@ -336,7 +344,7 @@ fn workers_bound_concurrent_jobs_across_resources() {
             new_job(&t.db, &r).await;
             let e = engine.clone();
             tasks.push(tokio::spawn(async move {
-                e.dispatch(METHOD, &payload(&r), request()).await
+                e.handle(JobType::ConfigureRoute, &r, request()).await
             }));
         }
         for task in tasks {
@@ -368,18 +376,20 @@ fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
 
         // Still fresh: left to its holder.
         let report = engine
-            .dispatch(METHOD, &payload("r1"), request())
+            .handle(JobType::ConfigureRoute, "r1", request())
             .await
             .unwrap();
         assert_eq!(report.end, LoopEnd::LockHeld, "{}", t.backend);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
-        assert!(statuses(&t.db, "r1").await.contains(&JS_RUNNING.to_owned()));
+        assert!(statuses(&t.db, "r1")
+            .await
+            .contains(&JobStatus::Running.as_stored().to_owned()));
 
         // Older than job_run_expire: taken over.
         let old = time::now_for(t.backend) - ChronoDuration::seconds(3600);
         set_ts(&t.db, &stale.id, old).await;
         let report = engine
-            .dispatch(METHOD, &payload("r1"), request())
+            .handle(JobType::ConfigureRoute, "r1", request())
             .await
             .unwrap();
         assert_eq!(report.end, LoopEnd::NoNewJob, "{}", t.backend);
@@ -423,7 +433,7 @@ fn a_newer_job_arriving_during_a_run_is_picked_up_by_the_loop() {
         );
         new_job(&t.db, "r1").await;
         let report = engine
-            .dispatch(METHOD, &payload("r1"), request())
+            .handle(JobType::ConfigureRoute, "r1", request())
             .await
             .unwrap();
         assert_eq!(report.runs.len(), 2, "{}", t.backend);
@@ -437,27 +447,25 @@ fn a_newer_job_arriving_during_a_run_is_picked_up_by_the_loop() {
 }
 
 #[test]
-fn unknown_methods_and_bad_payloads_are_rejected_without_touching_jobs() {
+fn job_types_without_a_handler_are_rejected_without_touching_jobs() {
     each_backend(|t| async move {
         let engine = engine_with(t.db.clone(), registry_of(handler_fn(|_| async { Ok(()) })));
         new_job(&t.db, "r1").await;
-        for (method, p) in [
-            ("no_such_method", payload("r1")),
-            // In the catalog but without a registered handler.
-            ("setup_bottom_router", json!({"router_setup": "p#r1#n"})),
-        ] {
-            let e = engine.dispatch(method, &p, request()).await.unwrap_err();
-            assert!(matches!(e, EngineError::UnknownMethod(_)), "{e}");
+        // In the catalog but without a registered handler.
+        for resource in ["p#r1#n", "r1"] {
+            let e = engine
+                .handle(JobType::RouterSetup, resource, request())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(e, EngineError::NoHandler(JobType::RouterSetup)),
+                "{e}"
+            );
         }
-        for p in [
-            json!({"router_setup": "r1"}),
-            json!({METHOD: 5}),
-            json!("r1"),
-        ] {
-            let e = engine.dispatch(METHOD, &p, request()).await.unwrap_err();
-            assert!(matches!(e, EngineError::BadPayload { .. }), "{e}");
-        }
-        assert_eq!(statuses(&t.db, "r1").await, vec![JS_NEW.to_owned()]);
+        assert_eq!(
+            statuses(&t.db, "r1").await,
+            vec![JobStatus::New.as_stored().to_owned()]
+        );
         assert_eq!(logged(&t.db, "r1").await, 0, "{}", t.backend);
     });
 }
@@ -482,16 +490,18 @@ fn timeout_and_shutdown_stop_before_running() {
                 ..settings()
             },
         );
-        let r = timed.dispatch(METHOD, &payload("r1"), request()).await;
+        let r = timed.handle(JobType::ConfigureRoute, "r1", request()).await;
         assert_eq!(r.unwrap().end, LoopEnd::Timeout);
         let stopping = engine_with(t.db.clone(), registry_of(make()));
         stopping.shutdown();
-        let r = stopping.dispatch(METHOD, &payload("r1"), request()).await;
+        let r = stopping
+            .handle(JobType::ConfigureRoute, "r1", request())
+            .await;
         assert_eq!(r.unwrap().end, LoopEnd::ShuttingDown);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert_eq!(
             statuses(&t.db, "r1").await,
-            vec![JS_NEW.to_owned()],
+            vec![JobStatus::New.as_stored().to_owned()],
             "{}",
             t.backend
         );

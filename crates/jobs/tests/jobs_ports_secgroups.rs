@@ -9,10 +9,15 @@ use std::time::Duration;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::catalog::{PORT_DELETE, RESOURCE_RECYCLE, SEG_RULE_SETUP, SFC_SYNC};
 use tricircle_jobs::handlers::resource_recycle::ResourceRecycle;
-use tricircle_jobs::network::rt;
+use tricircle_jobs::JobType;
+use tricircle_jobs::ResourceType;
 use tricircle_jobs::{Engine, Registry, Settings};
+
+const PORT_DELETE: &str = JobType::PortDelete.name();
+const RESOURCE_RECYCLE: &str = JobType::ResourceRecycle.name();
+const SEG_RULE_SETUP: &str = JobType::SegRuleSetup.name();
+const SFC_SYNC: &str = JobType::SfcSync.name();
 
 /// A network with a subnet in `region`, as (network, subnet).
 async fn network(e: &Env, region: &str, name: &str, cidr: &str) -> (Value, Value) {
@@ -108,8 +113,15 @@ async fn port_delete_removes_the_pods_copy_only_and_reruns_are_harmless() {
     let b1 = vm_port(&e, R1, &b1_net, &id(&t_port)).await;
     let other = vm_port(&e, R1, &b1_net, "vm-other").await;
     let b2 = vm_port(&e, R2, &b2_net, &format!("shadow_{}", id(&t_port))).await;
-    e.route(&id(&t_port), "pod-1", rt::PORT, &id(&b1)).await;
-    e.route(&id(&t_port), "pod-2", rt::SD_PORT, &id(&b2)).await;
+    e.route(&id(&t_port), "pod-1", ResourceType::Port.as_str(), &id(&b1))
+        .await;
+    e.route(
+        &id(&t_port),
+        "pod-2",
+        ResourceType::ShadowPort.as_str(),
+        &id(&b2),
+    )
+    .await;
 
     let job = format!("pod-1#{}", id(&t_port));
     assert!(e.run_job(PORT_DELETE, &job).await);
@@ -162,7 +174,8 @@ async fn port_delete_fails_while_the_pod_is_down_and_a_redo_finishes_it() {
     let t_port = vm_port(&e, TOP, &t_net, "vm1").await;
     let (b_net, _) = network(&e, R1, "b-net1", "10.0.1.0/24").await;
     let b = vm_port(&e, R1, &b_net, &id(&t_port)).await;
-    e.route(&id(&t_port), "pod-1", rt::PORT, &id(&b)).await;
+    e.route(&id(&t_port), "pod-1", ResourceType::Port.as_str(), &id(&b))
+        .await;
     let job = format!("pod-1#{}", id(&t_port));
 
     e.cloud.neutron(R1).set_down(true).await.unwrap();
@@ -722,10 +735,7 @@ async fn resource_recycle_waits_for_pending_sfc_sync_jobs() {
     let mut e = env(false).await;
     let mut registry = Registry::new();
     registry
-        .register(
-            RESOURCE_RECYCLE,
-            ResourceRecycle::new(e.net.clone()).with_pause(Duration::from_millis(5)),
-        )
+        .register(ResourceRecycle::new(e.net.clone()).with_pause(Duration::from_millis(5)))
         .unwrap();
     e.engine = Engine::new(
         e.db.db.clone(),

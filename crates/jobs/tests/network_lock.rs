@@ -4,7 +4,8 @@ mod network_common;
 
 use network_common::*;
 use tricircle_jobs::network::lock::{self, Element};
-use tricircle_jobs::network::{rt, NetError};
+use tricircle_jobs::network::NetError;
+use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::Router;
 
 fn router(name: &str) -> Router {
@@ -21,7 +22,7 @@ async fn abandoned_routing_is_recovered_by_name_and_a_held_one_fails() {
     let pod = e.pod("pod-1").await;
     let el = || Element {
         top_id: "top-router",
-        resource_type: rt::ROUTER,
+        resource_type: ResourceType::Router,
         name: "top-router",
         body: router("top-router"),
     };
@@ -31,7 +32,8 @@ async fn abandoned_routing_is_recovered_by_name_and_a_held_one_fails() {
         .create_router(&router("top-router"))
         .await
         .unwrap();
-    e.route("top-router", "pod-1", rt::ROUTER, "").await;
+    e.route("top-router", "pod-1", ResourceType::Router.as_str(), "")
+        .await;
     // Held by a live worker: give up (the job fails and is redone later).
     let held = lock::get_or_create(&e.net, PROJECT, &pod, el()).await;
     assert!(matches!(held, Err(NetError::Lock(_))), "{held:?}");

@@ -9,10 +9,13 @@ use std::collections::BTreeSet;
 
 use network_common::*;
 use serde_json::json;
-use tricircle_jobs::catalog::{CONFIGURE_ROUTE, ROUTER_SETUP};
 use tricircle_jobs::network::bridge::{self, TopBridge};
-use tricircle_jobs::network::rt;
+use tricircle_jobs::JobType;
+use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::{ExternalGatewayInfo, Network, Subnet};
+
+const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
+const ROUTER_SETUP: &str = JobType::RouterSetup.name();
 
 struct World {
     router: String,
@@ -119,9 +122,12 @@ async fn plugin_world(e: &Env) -> World {
             "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1), "tenant_id": PROJECT,
             "mac_address": vms[i]["mac_address"],
             "fixed_ips": [{"subnet_id": id(&bs), "ip_address": first_ip(&vms[i])}]})).await;
-        e.route(&id(n), pod, rt::NETWORK, &id(&bn)).await;
-        e.route(&id(s), pod, rt::SUBNET, &id(&bs)).await;
-        e.route(&id(&vms[i]), pod, rt::PORT, &id(&bp)).await;
+        e.route(&id(n), pod, ResourceType::Network.as_str(), &id(&bn))
+            .await;
+        e.route(&id(s), pod, ResourceType::Subnet.as_str(), &id(&bs))
+            .await;
+        e.route(&id(&vms[i]), pod, ResourceType::Port.as_str(), &id(&bp))
+            .await;
         b_vms.push(bp);
     }
 
@@ -143,9 +149,20 @@ async fn plugin_world(e: &Env) -> World {
         "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
     )
     .await;
-    e.route(&id(&ext), "pod-2", rt::NETWORK, &id(&b_ext)).await;
-    e.route(&id(&ext_sub), "pod-2", rt::SUBNET, &id(&b_ext_sub))
-        .await;
+    e.route(
+        &id(&ext),
+        "pod-2",
+        ResourceType::Network.as_str(),
+        &id(&b_ext),
+    )
+    .await;
+    e.route(
+        &id(&ext_sub),
+        "pod-2",
+        ResourceType::Subnet.as_str(),
+        &id(&b_ext_sub),
+    )
+    .await;
     let ns = create(
         &r2,
         "routers",
@@ -153,7 +170,8 @@ async fn plugin_world(e: &Env) -> World {
         json!({"name": format!("ns_router_{rid}"), "tenant_id": PROJECT}),
     )
     .await;
-    e.route(&rid, "pod-2", rt::NS_ROUTER, &id(&ns)).await;
+    e.route(&rid, "pod-2", ResourceType::NsRouter.as_str(), &id(&ns))
+        .await;
     r2.set_gateway(
         &id(&ns),
         Some(ExternalGatewayInfo {

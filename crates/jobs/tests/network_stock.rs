@@ -11,11 +11,15 @@ use std::collections::BTreeSet;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::catalog::{CONFIGURE_ROUTE, ROUTER_SETUP};
 use tricircle_jobs::network::bottom::{self, Copy};
+use tricircle_jobs::network::bridge;
 use tricircle_jobs::network::external::ns_router_name;
-use tricircle_jobs::network::{bridge, rt};
+use tricircle_jobs::JobType;
+use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::{Network, Subnet};
+
+const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
+const ROUTER_SETUP: &str = JobType::RouterSetup.name();
 
 struct World {
     router: String,
@@ -100,7 +104,7 @@ async fn boot_vms(e: &Env, w: &World) -> Vec<String> {
     {
         let b_net = e
             .net
-            .bottom_id(t_net, &e.pod(pod).await, rt::NETWORK)
+            .bottom_id(t_net, &e.pod(pod).await, ResourceType::Network)
             .await
             .unwrap()
             .expect("bottom network created by router_setup");
@@ -375,7 +379,10 @@ async fn bottom_copy_of_a_network_uses_the_pods_reserved_gateway() {
     let pools = b_sub["allocation_pools"].as_array().unwrap();
     assert_eq!(pools[0]["start"], "10.0.1.1");
     assert_eq!(
-        e.net.bottom_id(&w.net1, &pod1, rt::NETWORK).await.unwrap(),
+        e.net
+            .bottom_id(&w.net1, &pod1, ResourceType::Network)
+            .await
+            .unwrap(),
         Some(b_net)
     );
 }
@@ -428,7 +435,7 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
     assert_eq!(shadow_net["name"], format!("{}#net1", w.net1));
     assert_eq!(
         e.net
-            .bottom_id(&w.net1, &e.pod("pod-2").await, rt::SD_NETWORK)
+            .bottom_id(&w.net1, &e.pod("pod-2").await, ResourceType::ShadowNetwork)
             .await
             .unwrap(),
         Some(id(shadow_net))
@@ -571,7 +578,7 @@ async fn stock_local_router_gets_the_gateway_itself() {
     let pod2 = e.pod("pod-2").await;
     let b_net = e
         .net
-        .bottom_id(&id(&n), &pod2, rt::NETWORK)
+        .bottom_id(&id(&n), &pod2, ResourceType::Network)
         .await
         .unwrap()
         .unwrap();

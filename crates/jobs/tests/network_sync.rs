@@ -9,10 +9,15 @@ use std::time::Duration;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::catalog::{NETWORK_UPDATE, SHADOW_PORT_SETUP, SUBNET_UPDATE};
 use tricircle_jobs::network::bottom::{self, Copy};
-use tricircle_jobs::network::{ip, rt};
+use tricircle_jobs::network::ip;
+use tricircle_jobs::JobType;
+use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::{AllocationPool, Network, Subnet};
+
+const NETWORK_UPDATE: &str = JobType::NetworkUpdate.name();
+const SHADOW_PORT_SETUP: &str = JobType::ShadowPortSetup.name();
+const SUBNET_UPDATE: &str = JobType::SubnetUpdate.name();
 
 struct World {
     net: String,
@@ -319,7 +324,8 @@ async fn boot(e: &Env, w: &World, pod: usize, host: &str, name: &str) -> (String
         "fixed_ips": [{"subnet_id": w.b_subs[pod], "ip_address": first_ip(&t)}]}),
     )
     .await;
-    e.route(&id(&t), pod_id, rt::PORT, &id(&b)).await;
+    e.route(&id(&t), pod_id, ResourceType::Port.as_str(), &id(&b))
+        .await;
     (id(&t), first_ip(&t))
 }
 

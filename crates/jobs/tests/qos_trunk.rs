@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 use network_common::*;
 use serde_json::{json, Value};
 use tricircle_db::jobs;
-use tricircle_jobs::catalog::{
-    status, QOS_CREATE, QOS_DELETE, QOS_UPDATE, SEG_RULE_SETUP, SYNC_QOS_RULE, TRUNK_SYNC,
-};
-use tricircle_jobs::network::rt;
+use tricircle_jobs::{JobStatus, JobType, ResourceType};
 
-const RT_QOS: &str = "qos_policy";
-const RT_TRUNK: &str = "trunk";
+const QOS_CREATE: &str = JobType::QosCreate.name();
+const QOS_DELETE: &str = JobType::QosDelete.name();
+const QOS_UPDATE: &str = JobType::QosUpdate.name();
+const SEG_RULE_SETUP: &str = JobType::SegRuleSetup.name();
+const SYNC_QOS_RULE: &str = JobType::SyncQosRule.name();
+const TRUNK_SYNC: &str = JobType::TrunkSync.name();
+
+const RT_QOS: &str = ResourceType::QosPolicy.as_str();
+const RT_TRUNK: &str = ResourceType::Trunk.as_str();
 
 /// Everything [`Env::snapshot`] has plus policies, QoS rules and trunks.
 async fn snapshot(e: &Env) -> BTreeMap<String, Value> {
@@ -114,8 +118,10 @@ async fn qos_world(e: &Env) -> Qos {
             "cidr": "10.0.1.0/24", "ip_version": 4, "tenant_id": PROJECT}),
         )
         .await;
-        e.route(&id(&n), pod, rt::NETWORK, &id(&bn)).await;
-        e.route(&id(&s), pod, rt::SUBNET, &id(&bs)).await;
+        e.route(&id(&n), pod, ResourceType::Network.as_str(), &id(&bn))
+            .await;
+        e.route(&id(&s), pod, ResourceType::Subnet.as_str(), &id(&bs))
+            .await;
         if pod == "pod-1" {
             let bp = create(
                 &c,
@@ -126,7 +132,8 @@ async fn qos_world(e: &Env) -> Qos {
                 "fixed_ips": [{"subnet_id": id(&bs), "ip_address": first_ip(&p)}]}),
             )
             .await;
-            e.route(&id(&p), pod, rt::PORT, &id(&bp)).await;
+            e.route(&id(&p), pod, ResourceType::Port.as_str(), &id(&bp))
+                .await;
             b_port = id(&bp);
         }
         b_nets.push(id(&bn));
@@ -596,8 +603,10 @@ async fn trunk_world(e: &Env) -> TrunkWorld {
                 "cidr": cidr, "ip_version": 4, "tenant_id": PROJECT}),
             )
             .await;
-            e.route(&id(&n), "pod-1", rt::NETWORK, &id(&bn)).await;
-            e.route(&id(&s), "pod-1", rt::SUBNET, &id(&bs)).await;
+            e.route(&id(&n), "pod-1", ResourceType::Network.as_str(), &id(&bn))
+                .await;
+            e.route(&id(&s), "pod-1", ResourceType::Subnet.as_str(), &id(&bs))
+                .await;
             b_nets.push((id(&bn), id(&bs)));
         }
         tops.push(n);
@@ -625,8 +634,13 @@ async fn trunk_world(e: &Env) -> TrunkWorld {
         "fixed_ips": [{"subnet_id": b_nets[0].1, "ip_address": first_ip(&parent)}]}),
     )
     .await;
-    e.route(&id(&parent), "pod-1", rt::PORT, &id(&b_parent))
-        .await;
+    e.route(
+        &id(&parent),
+        "pod-1",
+        ResourceType::Port.as_str(),
+        &id(&b_parent),
+    )
+    .await;
     let b_trunk = create(
         &r1,
         "trunks",
@@ -680,7 +694,8 @@ async fn seg_rule_jobs(e: &Env) -> usize {
         .unwrap()
         .into_iter()
         .filter(|j| {
-            j.resource_id.as_deref() == Some(PROJECT) && j.status.as_deref() == Some(status::NEW)
+            j.resource_id.as_deref() == Some(PROJECT)
+                && j.status.as_deref() == Some(JobStatus::New.as_stored())
         })
         .count()
 }
@@ -697,7 +712,7 @@ async fn trunk_sync_copies_subports_and_attributes_into_the_pod() {
     .await;
 
     assert!(e.run_job(TRUNK_SYNC, &format!("pod-1#{}", w.trunk)).await);
-    let b_sp1 = routing(&e, &id(&w.sp1), "pod-1", rt::PORT)
+    let b_sp1 = routing(&e, &id(&w.sp1), "pod-1", ResourceType::Port.as_str())
         .await
         .expect("sp1 routed");
     assert_eq!(b_subports(&e, &w), vec![(b_sp1.clone(), 101)]);
@@ -729,7 +744,9 @@ async fn trunk_sync_removes_and_adds_subports_as_the_top_changes() {
     let w = trunk_world(&e).await;
     let r = format!("pod-1#{}", w.trunk);
     assert!(e.run_job(TRUNK_SYNC, &r).await);
-    let b_sp1 = routing(&e, &id(&w.sp1), "pod-1", rt::PORT).await.unwrap();
+    let b_sp1 = routing(&e, &id(&w.sp1), "pod-1", ResourceType::Port.as_str())
+        .await
+        .unwrap();
 
     // sp1 moves to VLAN 103 and sp2 joins on VLAN 102.
     let top = e.neutron(TOP);
@@ -748,7 +765,9 @@ async fn trunk_sync_removes_and_adds_subports_as_the_top_changes() {
     )
     .await;
     assert!(e.run_job(TRUNK_SYNC, &r).await);
-    let b_sp2 = routing(&e, &id(&w.sp2), "pod-1", rt::PORT).await.unwrap();
+    let b_sp2 = routing(&e, &id(&w.sp2), "pod-1", ResourceType::Port.as_str())
+        .await
+        .unwrap();
     let mut want = vec![(b_sp1.clone(), 103), (b_sp2, 102)];
     want.sort();
     assert_eq!(b_subports(&e, &w), want);
@@ -812,7 +831,9 @@ async fn trunk_sync_fails_while_a_subport_cannot_be_copied_and_redoes_cleanly() 
     let (t, p) = (id(&w.sp1), "pod-1".to_owned());
     let row =
         e.db.db
-            .run(move |c| tricircle_db::routings::get_by_top_pod_type(c, &t, &p, rt::PORT))
+            .run(move |c| {
+                tricircle_db::routings::get_by_top_pod_type(c, &t, &p, ResourceType::Port.as_str())
+            })
             .await
             .unwrap();
     assert!(row.is_none(), "{row:?}");
@@ -847,7 +868,9 @@ async fn trunk_sync_in_stock_mode_copies_the_subport_network_too() {
     .await;
     let r = format!("pod-1#{}", w.trunk);
     assert!(e.run_job(TRUNK_SYNC, &r).await);
-    let b3 = routing(&e, &w.net3_port, "pod-1", rt::PORT).await.unwrap();
+    let b3 = routing(&e, &w.net3_port, "pod-1", ResourceType::Port.as_str())
+        .await
+        .unwrap();
     assert!(b_subports(&e, &w).contains(&(b3.clone(), 300)));
     let ports = e.cloud.neutron(R1).dump("ports");
     let net3_copy = by_id(&ports, &b3)["network_id"]

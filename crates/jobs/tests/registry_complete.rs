@@ -4,21 +4,19 @@
 mod network_common;
 
 use network_common::env;
-use tricircle_jobs::catalog::JOB_TYPES;
 use tricircle_jobs::handlers::register_all;
-use tricircle_jobs::Registry;
+use tricircle_jobs::{JobType, Registry};
 
 #[tokio::test]
 async fn every_job_type_has_a_handler() {
     let e = env(false).await;
     let mut registry = Registry::new();
     register_all(&mut registry, &e.net).unwrap();
-    for t in JOB_TYPES {
+    for t in JobType::ALL {
         assert!(
-            registry.by_method(t.handler).is_some(),
-            "{} ({}) has no handler",
-            t.name,
-            t.handler
+            registry.get(t).is_some(),
+            "{t} ({}) has no handler",
+            t.rpc_method()
         );
     }
 }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::catalog::SFC_SYNC;
-use tricircle_jobs::network::rt;
+use tricircle_jobs::JobType;
+use tricircle_jobs::ResourceType;
+
+const SFC_SYNC: &str = JobType::SfcSync.name();
 
 struct World {
     net: String,
@@ -65,8 +67,10 @@ async fn world(e: &Env, pods: &[(&str, &str, &str)]) -> World {
                 "ip_version": 4, "tenant_id": PROJECT}),
         )
         .await;
-        e.route(&id(&n), pod, rt::NETWORK, &id(&bn)).await;
-        e.route(&id(&s), pod, rt::SUBNET, &id(&bs)).await;
+        e.route(&id(&n), pod, ResourceType::Network.as_str(), &id(&bn))
+            .await;
+        e.route(&id(&s), pod, ResourceType::Subnet.as_str(), &id(&bs))
+            .await;
         for (name, device) in PORTS {
             let t = &t_ports[name];
             let bp = create(
@@ -219,7 +223,10 @@ fn assert_mirrored(e: &Env, w: &World, region: &str, groups: &[(&str, &str, &str
 
 async fn routed(e: &Env, top_id: &str, pod: &str, rtype: &str) -> Option<String> {
     let p = e.pod(pod).await;
-    e.net.bottom_id(top_id, &p, rtype).await.unwrap()
+    e.net
+        .bottom_id(top_id, &p, rtype.parse().unwrap())
+        .await
+        .unwrap()
 }
 
 fn writes(e: &Env, region: &str, from: usize) -> Vec<String> {
@@ -233,18 +240,20 @@ fn writes(e: &Env, region: &str, from: usize) -> Vec<String> {
 #[tokio::test]
 async fn a_chain_is_mirrored_with_the_bottom_port_ids_and_a_rerun_changes_nothing() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT)]).await;
+    let w = world(&e, &[(R1, "pod-1", ResourceType::Port.as_str())]).await;
     let job = format!("pod-1#{}#{}", w.chain, w.net);
     assert!(e.run_job(SFC_SYNC, &job).await);
     assert_mirrored(&e, &w, R1, &[("g1", "in1", "out1")]);
-    let b_chain = routed(&e, &w.chain, "pod-1", rt::PORT_CHAIN).await;
+    let b_chain = routed(&e, &w.chain, "pod-1", ResourceType::PortChain.as_str()).await;
     assert_eq!(
         b_chain.as_deref(),
         e.cloud.neutron(R1).dump("port_chains")[0]["id"].as_str()
     );
-    assert!(routed(&e, &w.g1, "pod-1", rt::PORT_PAIR_GROUP)
-        .await
-        .is_some());
+    assert!(
+        routed(&e, &w.g1, "pod-1", ResourceType::PortPairGroup.as_str())
+            .await
+            .is_some()
+    );
     for coll in SFC {
         assert!(
             e.cloud.neutron(R2).dump(coll).is_empty(),
@@ -266,7 +275,7 @@ async fn a_chain_is_mirrored_with_the_bottom_port_ids_and_a_rerun_changes_nothin
 #[tokio::test]
 async fn the_bottom_chain_follows_groups_added_and_removed_at_the_top() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT)]).await;
+    let w = world(&e, &[(R1, "pod-1", ResourceType::Port.as_str())]).await;
     let job = format!("pod-1#{}#{}", w.chain, w.net);
     assert!(e.run_job(SFC_SYNC, &job).await);
     let top = e.neutron(TOP);
@@ -301,7 +310,7 @@ async fn the_bottom_chain_follows_groups_added_and_removed_at_the_top() {
 #[tokio::test]
 async fn the_bottom_chain_and_its_elements_go_with_the_top_chain() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT)]).await;
+    let w = world(&e, &[(R1, "pod-1", ResourceType::Port.as_str())]).await;
     let job = format!("pod-1#{}#{}", w.chain, w.net);
     assert!(e.run_job(SFC_SYNC, &job).await);
     let top = e.neutron(TOP);
@@ -314,8 +323,14 @@ async fn the_bottom_chain_and_its_elements_go_with_the_top_chain() {
             "{coll}"
         );
     }
-    assert_eq!(routed(&e, &w.chain, "pod-1", rt::PORT_CHAIN).await, None);
-    assert_eq!(routed(&e, &w.g1, "pod-1", rt::PORT_PAIR_GROUP).await, None);
+    assert_eq!(
+        routed(&e, &w.chain, "pod-1", ResourceType::PortChain.as_str()).await,
+        None
+    );
+    assert_eq!(
+        routed(&e, &w.g1, "pod-1", ResourceType::PortPairGroup.as_str()).await,
+        None
+    );
     let left: Vec<String> = e
         .snapshot()
         .await
@@ -336,7 +351,7 @@ async fn the_bottom_chain_and_its_elements_go_with_the_top_chain() {
 #[tokio::test]
 async fn a_group_another_chain_uses_survives_the_teardown() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT)]).await;
+    let w = world(&e, &[(R1, "pod-1", ResourceType::Port.as_str())]).await;
     let top = e.neutron(TOP);
     // A second chain through both groups, classifying other traffic.
     let src = top
@@ -390,15 +405,24 @@ async fn a_group_another_chain_uses_survives_the_teardown() {
     assert_eq!(fake.dump("port_pairs").len(), 2);
     let fcs = fake.dump("flow_classifiers");
     assert_eq!(one(&fcs, "classifier")["name"], "fc2");
-    assert!(routed(&e, &w.g1, "pod-1", rt::PORT_PAIR_GROUP)
-        .await
-        .is_some());
+    assert!(
+        routed(&e, &w.g1, "pod-1", ResourceType::PortPairGroup.as_str())
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn not_specified_pod_fans_out_to_the_pods_of_the_network_or_the_chain() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT), (R2, "pod-2", rt::SD_PORT)]).await;
+    let w = world(
+        &e,
+        &[
+            (R1, "pod-1", ResourceType::Port.as_str()),
+            (R2, "pod-2", ResourceType::ShadowPort.as_str()),
+        ],
+    )
+    .await;
     assert!(
         e.run_job(
             SFC_SYNC,
@@ -448,7 +472,7 @@ async fn not_specified_pod_fans_out_to_the_pods_of_the_network_or_the_chain() {
 #[tokio::test]
 async fn a_pod_without_copies_of_the_ports_fails_the_job_and_creates_nothing() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT)]).await;
+    let w = world(&e, &[(R1, "pod-1", ResourceType::Port.as_str())]).await;
     assert!(
         !e.run_job(SFC_SYNC, &format!("pod-2#{}#{}", w.chain, w.net))
             .await
@@ -456,13 +480,16 @@ async fn a_pod_without_copies_of_the_ports_fails_the_job_and_creates_nothing() {
     for coll in SFC {
         assert!(e.cloud.neutron(R2).dump(coll).is_empty(), "{coll}");
     }
-    assert_eq!(routed(&e, &w.chain, "pod-2", rt::PORT_CHAIN).await, None);
+    assert_eq!(
+        routed(&e, &w.chain, "pod-2", ResourceType::PortChain.as_str()).await,
+        None
+    );
 }
 
 #[tokio::test]
 async fn leftovers_holding_the_same_ports_are_cleared_as_the_reference_does() {
     let e = env(false).await;
-    let w = world(&e, &[(R1, "pod-1", rt::PORT)]).await;
+    let w = world(&e, &[(R1, "pod-1", ResourceType::Port.as_str())]).await;
     let r1 = e.neutron(R1);
     let port = |n: &str| w.ports[&(R1.to_owned(), n.to_owned())].clone();
     // An unrouted chain left in the pod over the same ports.

@@ -1,36 +1,59 @@
 //! The message bus side of xjob: the oslo.messaging consumer on topic
-//! `xjob` (queues `xjob`, `xjob.<host>`, fanout `xjob_fanout`), feeding
-//! [`Cast`]s to the service.
+//! `xjob` (queues `xjob`, `xjob.<host>`, fanout `xjob_fanout`), turning the
+//! reference's RPC casts into [`JobRequest`]s for the service. RPC method
+//! names are known here only.
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tricircle_jobs::{JobQueue, JobRequest, JobType};
 use tricircle_rpc::{CancellationToken, Incoming, RpcConfig, TOPIC_XJOB};
 
-use crate::Cast;
-
-/// The cast the engine runs for a message: `args.payload` is the
-/// `{"<job type>": "<resource_id>"}` map the reference sends.
-pub fn to_cast(m: Incoming) -> Cast {
-    let payload = match m.args {
-        Value::Object(mut args) => args.remove("payload").unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    Cast {
-        method: m.method,
-        payload,
-        context: m.context,
-    }
+/// A cast that asks for no job xjob knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadCast {
+    #[error("no job type is served under RPC method {0:?}")]
+    UnknownMethod(String),
+    #[error("bad payload for {method}: {reason}")]
+    BadPayload { method: String, reason: String },
 }
 
-/// Consume until `stop` is cancelled, handing every message to `casts`.
+/// The job a cast asks for: its RPC method names the job type, and
+/// `args.payload` is the `{"<job type>": "<resource_id>"}` map the
+/// reference sends.
+pub fn decode(m: Incoming) -> Result<JobRequest, BadCast> {
+    let job_type = JobType::by_rpc_method(&m.method)
+        .ok_or_else(|| BadCast::UnknownMethod(m.method.clone()))?;
+    let bad = |reason: String| BadCast::BadPayload {
+        method: m.method.clone(),
+        reason,
+    };
+    let payload = match &m.args {
+        Value::Object(args) => args.get("payload"),
+        _ => None,
+    }
+    .ok_or_else(|| bad("no payload".into()))?;
+    let resource_id = payload
+        .get(job_type.name())
+        .ok_or_else(|| bad(format!("no {:?} key", job_type.name())))?
+        .as_str()
+        .ok_or_else(|| bad(format!("{:?} is not a string", job_type.name())))?
+        .to_owned();
+    Ok(JobRequest {
+        job_type,
+        resource_id,
+        context: m.context,
+    })
+}
+
+/// Consume until `stop` is cancelled, queueing the job of every message.
 /// The consumer acknowledges before handing over, as oslo.messaging's RPC
 /// server does: a job whose cast is lost with the process is still a NEW
-/// row, which the periodic task redoes.
+/// row, which the periodic task redoes. A bad cast is logged and dropped.
 pub fn attach(
     cfg: RpcConfig,
     host: String,
-    casts: mpsc::Sender<Cast>,
+    queue: JobQueue,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let (tx, mut rx) = mpsc::channel::<Incoming>(64);
@@ -45,8 +68,20 @@ pub fn attach(
     });
     tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            if casts.send(to_cast(m)).await.is_err() {
-                // The service stopped taking casts.
+            let request_id = request_id(&m);
+            let request = match decode(m) {
+                Ok(r) => r,
+                Err(e @ BadCast::UnknownMethod(_)) => {
+                    tracing::warn!(%request_id, "{e}; cast ignored");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(%request_id, "{e}; cast ignored");
+                    continue;
+                }
+            };
+            if queue.send(request).await.is_err() {
+                // The service stopped taking jobs.
                 break;
             }
         }
@@ -55,34 +90,62 @@ pub fn attach(
     })
 }
 
+fn request_id(m: &Incoming) -> String {
+    m.context
+        .get("request_id")
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn payload_is_taken_from_args() {
-        let m = Incoming {
-            method: "configure_route".into(),
-            args: json!({"payload": {"configure_route": "r1"}}),
+    fn incoming(method: &str, args: Value) -> Incoming {
+        Incoming {
+            method: method.into(),
+            args,
             context: Default::default(),
             unique_id: None,
             version: Some("1.0".into()),
-        };
-        let c = to_cast(m);
-        assert_eq!(c.method, "configure_route");
-        assert_eq!(c.payload, json!({"configure_route": "r1"}));
+        }
     }
 
     #[test]
-    fn missing_payload_is_null() {
-        let m = Incoming {
-            method: "x".into(),
-            args: json!([]),
-            context: Default::default(),
-            unique_id: None,
-            version: None,
-        };
-        assert_eq!(to_cast(m).payload, Value::Null);
+    fn a_cast_names_its_job_by_method_and_payload() {
+        let r = decode(incoming(
+            "setup_bottom_router",
+            json!({"payload": {"router_setup": "p#r#n"}}),
+        ))
+        .unwrap();
+        assert_eq!(r.job_type, JobType::RouterSetup);
+        assert_eq!(r.resource_id, "p#r#n");
+    }
+
+    #[test]
+    fn bad_casts_are_refused_with_a_reason() {
+        assert_eq!(
+            decode(incoming("router_setup", json!({"payload": {}}))),
+            Err(BadCast::UnknownMethod("router_setup".into())),
+            "the job type name is not a method name"
+        );
+        for (args, reason) in [
+            (json!([]), "no payload"),
+            (json!({"payload": {}}), "no \"configure_route\" key"),
+            (
+                json!({"payload": {"configure_route": 5}}),
+                "\"configure_route\" is not a string",
+            ),
+        ] {
+            assert_eq!(
+                decode(incoming("configure_route", args)),
+                Err(BadCast::BadPayload {
+                    method: "configure_route".into(),
+                    reason: reason.into()
+                })
+            );
+        }
     }
 }

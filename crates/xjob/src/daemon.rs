@@ -3,34 +3,25 @@
 //! `tricircle-xjob` and the fault-test harness, so the tests exercise the
 //! production wiring.
 
-use std::sync::{Arc, OnceLock};
-
-use tokio::sync::mpsc;
 use tricircle_config::Config;
-use tricircle_jobs::Registry;
+use tricircle_jobs::{JobQueue, JobRequests, Registry};
 use tricircle_rpc::CancellationToken;
 
-use crate::{bus, termination_signal, Cast, Service, ServiceError};
+use crate::{bus, termination_signal, Service, ServiceError};
 
-/// Where the service's cast queue is published once it exists, for parts
-/// built before it (the networking handlers cast the jobs they record).
-pub type CastSlot = Arc<OnceLock<mpsc::Sender<Cast>>>;
-
-/// Run until a termination signal, then stop gracefully. With `attach_bus`
-/// false no broker is contacted and jobs run through the periodic task
-/// only.
+/// Run until a termination signal, then stop gracefully, serving the
+/// requests of `queue` (whose sending side the handlers in `registry` may
+/// hold). With `attach_bus` false no broker is contacted and jobs run
+/// through the periodic task only.
 pub async fn run(
     config: &Config,
     registry: Registry,
+    queue: (JobQueue, JobRequests),
     attach_bus: bool,
-    casts: Option<&CastSlot>,
 ) -> Result<(), ServiceError> {
     // Installed first: a signal arriving during start-up is not lost.
     let stop = termination_signal()?;
-    let service = Service::from_config(config, registry)?;
-    if let Some(slot) = casts {
-        let _ = slot.set(service.casts_sender());
-    }
+    let service = Service::from_config(config, registry, queue)?;
     service.check_database().await?;
     let consumer_stop = CancellationToken::new();
     let consumer = if attach_bus {
@@ -38,7 +29,7 @@ pub async fn run(
         Some(bus::attach(
             rpc,
             config.default.host.clone(),
-            service.casts_sender(),
+            service.queue(),
             consumer_stop.clone(),
         ))
     } else {

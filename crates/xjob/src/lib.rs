@@ -1,12 +1,13 @@
-//! The `tricircle-xjob` daemon as a library: [`Service`] takes [`Cast`]s
-//! (RPC casts decoded by the AMQP consumer) from a channel, runs them on the
-//! job engine, runs the periodic redo task, talks to systemd, and stops
-//! gracefully.
+//! The `tricircle-xjob` daemon as a library: [`Service`] takes job
+//! requests (`tricircle_jobs::JobRequest`: from RPC casts decoded by the
+//! AMQP consumer, and from handlers that record follow-up jobs) from its
+//! queue, runs them on the job engine, runs the periodic redo task, talks
+//! to systemd, and stops gracefully.
 //!
-//! - [`bus`]: the AMQP consumer feeding casts to the service.
+//! - [`bus`]: the AMQP consumer turning casts into job requests.
 //! - [`daemon`]: the service, the consumer and the stop signal wired as the
 //!   binaries run them.
-//! - [`service`]: the service, its options and the cast loop.
+//! - [`service`]: the service, its options and the job loop.
 //! - [`notify`]: systemd's `sd_notify` protocol (READY, WATCHDOG, STOPPING).
 //! - [`signal`]: SIGTERM / SIGINT as a future.
 
@@ -16,5 +17,5 @@ pub mod notify;
 pub mod service;
 pub mod signal;
 
-pub use service::{Cast, Service, ServiceError, ServiceOptions};
+pub use service::{Service, ServiceError, ServiceOptions};
 pub use signal::termination_signal;

@@ -1,30 +1,21 @@
-//! The xjob service: the cast loop, the periodic task, heartbeats and
-//! graceful shutdown.
+//! The xjob service: the job loop (requests from the queue run on the
+//! engine), the periodic task, heartbeats and graceful shutdown.
 
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-use tokio::sync::mpsc;
+use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tricircle_config::{Config, ConfigError};
 use tricircle_db::{jobs, Db, DbError, PoolOptions};
-use tricircle_jobs::{periodic, Engine, EngineError, PeriodicSettings, Registry, Settings, Slot};
+use tricircle_jobs::{
+    periodic, Engine, EngineError, JobQueue, JobRequest, JobRequests, PeriodicSettings, Registry,
+    Settings, Slot,
+};
 
 use crate::notify::{notify_or_warn, watchdog_interval};
-
-/// One RPC cast as the AMQP consumer decodes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cast {
-    /// The RPC method (`configure_route`, `setup_bottom_router`...).
-    pub method: String,
-    /// `args.payload`: `{"<job type>": "<resource_id>"}`.
-    pub payload: Value,
-    /// The request context (the `_context_*` keys without the prefix).
-    pub context: Map<String, Value>,
-}
 
 /// How the service runs, beyond the engine's own settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +25,6 @@ pub struct ServiceOptions {
     pub grace_period: Duration,
     /// Interval of the "alive" log line (`report_interval`).
     pub heartbeat: Duration,
-    /// Casts buffered between the consumer and the engine.
-    pub queue: usize,
 }
 
 /// oslo.service's `graceful_shutdown_timeout` default.
@@ -48,7 +37,6 @@ impl ServiceOptions {
             periodic: PeriodicSettings::from_config(d),
             grace_period: GRACE_PERIOD,
             heartbeat: Duration::from_secs(u64::try_from(d.report_interval).unwrap_or(0).max(1)),
-            queue: 64,
         }
     }
 }
@@ -97,13 +85,14 @@ fn pool_options(config: &Config) -> PoolOptions {
     }
 }
 
-/// The daemon. Build it, hand [`Service::casts_sender`] to the AMQP
-/// consumer, then [`Service::run`] it until a stop signal.
+/// The daemon. Build it on a job queue whose sending side the producers
+/// (the AMQP consumer, the handlers) hold, then [`Service::run`] it until a
+/// stop signal.
 pub struct Service {
     engine: Engine,
     options: ServiceOptions,
-    tx: mpsc::Sender<Cast>,
-    rx: mpsc::Receiver<Cast>,
+    queue: JobQueue,
+    requests: JobRequests,
 }
 
 impl std::fmt::Debug for Service {
@@ -116,8 +105,13 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// The service the configuration describes, with `registry`'s handlers.
-    pub fn from_config(config: &Config, registry: Registry) -> Result<Service, ServiceError> {
+    /// The service the configuration describes, with `registry`'s handlers,
+    /// serving the requests of `queue`.
+    pub fn from_config(
+        config: &Config,
+        registry: Registry,
+        queue: (JobQueue, JobRequests),
+    ) -> Result<Service, ServiceError> {
         let url = config.database_url()?;
         let db = Db::connect(url.expose(), &pool_options(config)).map_err(|source| {
             ServiceError::Db {
@@ -126,23 +120,30 @@ impl Service {
             }
         })?;
         let engine = Engine::new(db, registry, Settings::from_config(&config.default));
-        Ok(Service::new(engine, ServiceOptions::from_config(config)))
+        Ok(Service::new(
+            engine,
+            ServiceOptions::from_config(config),
+            queue,
+        ))
     }
 
-    pub fn new(engine: Engine, options: ServiceOptions) -> Service {
-        let (tx, rx) = mpsc::channel(options.queue.max(1));
+    pub fn new(
+        engine: Engine,
+        options: ServiceOptions,
+        (queue, requests): (JobQueue, JobRequests),
+    ) -> Service {
         Service {
             engine,
             options,
-            tx,
-            rx,
+            queue,
+            requests,
         }
     }
 
-    /// Where the AMQP consumer puts the casts it receives. Sending waits
-    /// while the queue is full (all workers busy).
-    pub fn casts_sender(&self) -> mpsc::Sender<Cast> {
-        self.tx.clone()
+    /// The queue this service serves. Sending waits while it is full (all
+    /// workers busy).
+    pub fn queue(&self) -> JobQueue {
+        self.queue.clone()
     }
 
     pub fn engine(&self) -> &Engine {
@@ -160,15 +161,15 @@ impl Service {
             })
     }
 
-    /// Serve casts and run the periodic task until `stop` resolves; then take
-    /// no new casts, let running jobs finish within the grace period, and
+    /// Serve requests and run the periodic task until `stop` resolves; then
+    /// take no new requests, let running jobs finish within the grace period, and
     /// return. Notifies systemd (READY, WATCHDOG, STOPPING) when it asked to.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), ServiceError> {
         let Service {
             engine,
             options,
-            tx,
-            mut rx,
+            queue,
+            mut requests,
         } = self;
         let token = engine.shutdown_token();
         let mut helpers = JoinSet::new();
@@ -186,7 +187,12 @@ impl Service {
         }
         tracing::info!(
             workers = engine.settings().workers,
-            handlers = ?engine.registry().job_types(),
+            handlers = ?engine
+                .registry()
+                .job_types()
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>(),
             "xjob started"
         );
         notify_or_warn("READY=1\nSTATUS=serving jobs");
@@ -197,36 +203,36 @@ impl Service {
             while let Some(done) = jobs.try_join_next() {
                 log_join(done);
             }
-            let cast = tokio::select! {
+            let request = tokio::select! {
                 biased;
                 _ = &mut stop => break,
-                c = rx.recv() => c,
+                r = requests.recv() => r,
             };
-            let Some(cast) = cast else { break };
-            // Wait for a slot before taking the next cast, so a busy engine
-            // leaves casts in the queue (and the consumer waits) instead of
-            // piling up tasks. Not before `recv`: an idle loop must not sit
-            // on a slot the periodic task needs.
+            let Some(request) = request else { break };
+            // Wait for a slot before taking the next request, so a busy
+            // engine leaves requests in the queue (and the consumer waits)
+            // instead of piling up tasks. Not before `recv`: an idle loop
+            // must not sit on a slot the periodic task needs.
             let slot = tokio::select! {
                 biased;
                 _ = &mut stop => {
-                    tracing::warn!(method = %cast.method, "stop requested; cast not started");
+                    tracing::warn!(job_type = %request.job_type, "stop requested; job not started");
                     break;
                 }
                 s = engine.slot() => s,
             };
-            jobs.spawn(serve_cast(engine.clone(), slot, cast));
+            jobs.spawn(serve(engine.clone(), slot, request));
         }
 
         tracing::info!(
             running = jobs.len(),
             grace_secs = options.grace_period.as_secs_f64(),
-            "stopping: no new casts; waiting for running jobs"
+            "stopping: no new requests; waiting for running jobs"
         );
         notify_or_warn("STOPPING=1");
         engine.shutdown();
-        rx.close();
-        drop(tx);
+        requests.close();
+        drop(queue);
         let drained = tokio::time::timeout(options.grace_period, async {
             while let Some(done) = jobs.join_next().await {
                 log_join(done);
@@ -242,9 +248,12 @@ impl Service {
             jobs.abort_all();
             helpers.abort_all();
         }
-        let dropped = std::iter::from_fn(|| rx.try_recv().ok()).count();
+        let dropped = std::iter::from_fn(|| requests.try_recv().ok()).count();
         if dropped > 0 {
-            tracing::warn!(dropped, "casts received but not started before the stop");
+            tracing::warn!(
+                dropped,
+                "requests queued but not started before the stop (their NEW rows wait for the periodic task)"
+            );
         }
         tracing::info!("xjob stopped");
         Ok(())
@@ -254,41 +263,33 @@ impl Service {
 fn log_join(done: Result<(), tokio::task::JoinError>) {
     if let Err(e) = done {
         if e.is_panic() {
-            tracing::error!(error = %e, "cast task panicked");
+            tracing::error!(error = %e, "job task panicked");
         }
     }
 }
 
-/// Run one cast. Bad casts are logged and dropped; nothing here can stop
-/// the service. The context is not logged (it carries the auth token).
-async fn serve_cast(engine: Engine, slot: Slot, cast: Cast) {
-    let request_id = cast
+/// Run one request. Failures are logged; nothing here can stop the
+/// service. The context is not logged (it carries the auth token).
+async fn serve(engine: Engine, slot: Slot, request: JobRequest) {
+    let request_id = request
         .context
         .get("request_id")
         .and_then(Value::as_str)
         .unwrap_or("-")
         .to_owned();
-    let span = tracing::info_span!("cast", method = %cast.method, request_id = %request_id);
+    let span = tracing::info_span!(
+        "request",
+        job_type = %request.job_type,
+        request_id = %request_id
+    );
     async move {
-        let (t, resource_id) = match engine.resolve(&cast.method, &cast.payload) {
-            Ok(r) => r,
-            Err(e @ EngineError::UnknownMethod(_)) => {
-                tracing::warn!("{e}; cast ignored");
-                return;
-            }
-            Err(e) => {
-                tracing::error!("{e}; cast ignored");
-                return;
-            }
-        };
-        match engine
-            .handle_in(slot, t.name, &resource_id, cast.context)
-            .await
-        {
+        let resource_id = request.resource_id.clone();
+        match engine.handle_in(slot, request).await {
             Ok(report) => {
-                tracing::debug!(runs = report.runs.len(), end = ?report.end, "cast served")
+                tracing::debug!(runs = report.runs.len(), end = ?report.end, "request served")
             }
-            Err(e) => tracing::error!(error = %e, resource_id, "cast failed"),
+            Err(e @ EngineError::NoHandler(_)) => tracing::warn!("{e}; request ignored"),
+            Err(e) => tracing::error!(error = %e, resource_id, "request failed"),
         }
     }
     .instrument(span)

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
 use tricircle_db::Db;
-use tricircle_jobs::catalog::CONFIGURE_ROUTE;
 use tricircle_jobs::{handler_fn, Engine, PeriodicSettings, Registry, Settings};
+use tricircle_jobs::{JobQueue, JobType};
 use tricircle_rpc::{CancellationToken, RpcConfig};
 use tricircle_xjob::{bus, Service, ServiceOptions};
 
@@ -54,7 +54,7 @@ async fn post_to_success(db: TestDb, rpc: RpcConfig) {
     let runs = Arc::new(AtomicUsize::new(0));
     let mut registry = Registry::new();
     registry
-        .register(CONFIGURE_ROUTE, {
+        .register_handler(JobType::ConfigureRoute, {
             let (seen, runs) = (seen.clone(), runs.clone());
             handler_fn(move |ctx| {
                 let (seen, runs) = (seen.clone(), runs.clone());
@@ -87,14 +87,14 @@ async fn post_to_success(db: TestDb, rpc: RpcConfig) {
             },
             grace_period: Duration::from_secs(10),
             heartbeat: Duration::from_secs(60),
-            queue: 8,
         },
+        JobQueue::new(8),
     );
     let stop = CancellationToken::new();
     let consumer = bus::attach(
         rpc.clone(),
         "bus-test".into(),
-        service.casts_sender(),
+        service.queue(),
         stop.clone(),
     );
     let xjob = tokio::spawn(service.run({

@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
-use tricircle_db::jobs::{self, JS_FAIL, JS_RUNNING};
+use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
 use tricircle_db::Db;
-use tricircle_jobs::catalog::CONFIGURE_ROUTE;
+use tricircle_jobs::JobType;
 use tricircle_rpc::{Publisher, RpcConfig, TOPIC_XJOB};
+
+const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_xjob-testbed");
 mod common;
@@ -331,7 +333,7 @@ fn a_killed_worker_s_job_is_taken_over_after_expiry() {
         );
         let lock: Vec<String> = open_rows(&db.db, &router)
             .into_iter()
-            .filter(|(_, s)| s == JS_RUNNING)
+            .filter(|(_, s)| s == JobStatus::Running.as_stored())
             .map(|(id, _)| id)
             .collect();
         assert_eq!(lock.len(), 1, "{backend}: one RUNNING lock row");
@@ -344,7 +346,7 @@ fn a_killed_worker_s_job_is_taken_over_after_expiry() {
         victim.kill9();
         let rows = open_rows(&db.db, &router);
         assert!(
-            rows.contains(&(lock[0].clone(), JS_RUNNING.to_owned())),
+            rows.contains(&(lock[0].clone(), JobStatus::Running.as_stored().to_owned())),
             "{backend}: the dead worker's RUNNING row stays: {rows:?}"
         );
 
@@ -406,7 +408,7 @@ fn a_failing_handler_is_redone_by_the_periodic_task_until_success() {
                 let rows = open_rows(&db.db, &router);
                 failed.extend(
                     rows.iter()
-                        .filter(|(_, s)| s == JS_FAIL)
+                        .filter(|(_, s)| s == JobStatus::Fail.as_stored())
                         .map(|(id, _)| id.clone()),
                 );
                 rows.is_empty() && logged(&db.db, &router) > 0

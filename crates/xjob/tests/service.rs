@@ -7,15 +7,18 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use tokio::sync::{oneshot, Notify};
-use tricircle_db::jobs::{self, JS_NEW, JS_RUNNING};
+use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
 use tricircle_db::Db;
-use tricircle_jobs::catalog::CONFIGURE_ROUTE;
 use tricircle_jobs::{
     handler_fn, Engine, Handler, HandlerError, PeriodicSettings, Registry, Settings,
 };
-use tricircle_xjob::{Cast, Service, ServiceOptions};
+use tricircle_jobs::{JobQueue, JobRequest, JobType};
+use tricircle_rpc::Incoming;
+use tricircle_xjob::{bus, Service, ServiceOptions};
+
+const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
 
 fn each_backend<F, Fut>(f: F)
 where
@@ -41,31 +44,39 @@ fn options(periodic: bool) -> ServiceOptions {
         },
         grace_period: Duration::from_secs(30),
         heartbeat: Duration::from_secs(1),
-        queue: 8,
     }
 }
 
 fn service(db: &Db, h: impl Handler + 'static, options: ServiceOptions) -> Service {
     let mut r = Registry::new();
-    r.register(CONFIGURE_ROUTE, h).unwrap();
+    r.register_handler(JobType::ConfigureRoute, h).unwrap();
     let settings = Settings {
         workers: 1,
         worker_sleep_time: Duration::from_millis(5),
         redo_time_span: Duration::from_secs(3600),
         ..Settings::default()
     };
-    Service::new(Engine::new(db.clone(), r, settings), options)
+    Service::new(
+        Engine::new(db.clone(), r, settings),
+        options,
+        JobQueue::new(8),
+    )
 }
 
-fn cast(method: &str, payload: Value) -> Cast {
+/// The job a cast of `method` with `payload` asks for, as the bus decodes
+/// it (`None` for a cast the bus drops).
+fn cast(method: &str, payload: Value) -> Option<JobRequest> {
     let mut context = Map::new();
     context.insert("request_id".into(), json!("req-1"));
     context.insert("auth_token".into(), json!("secret-token"));
-    Cast {
+    bus::decode(Incoming {
         method: method.into(),
-        payload,
+        args: json!({ "payload": payload }),
         context,
-    }
+        unique_id: None,
+        version: Some("1.0".into()),
+    })
+    .ok()
 }
 
 async fn logged(db: &Db, resource: &str) -> i64 {
@@ -123,7 +134,7 @@ async fn new_job(db: &Db, resource: &str) {
 fn casts_run_jobs_and_bad_casts_are_ignored() {
     each_backend(|t| async move {
         let svc = service(&t.db, handler_fn(|_| async { Ok(()) }), options(false));
-        let tx = svc.casts_sender();
+        let tx = svc.queue();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let running = tokio::spawn(svc.run(async {
             let _ = stop_rx.await;
@@ -131,16 +142,21 @@ fn casts_run_jobs_and_bad_casts_are_ignored() {
 
         new_job(&t.db, "r-unknown").await;
         new_job(&t.db, "r1").await;
-        // Unknown method, a catalog method without handler, bad payloads:
-        // each is dropped and the service keeps serving.
+        // Unknown method and bad payloads: the bus drops them.
         for c in [
             cast("no_such_method", json!({CONFIGURE_ROUTE: "r-unknown"})),
-            cast("setup_bottom_router", json!({"router_setup": "r-unknown"})),
             cast(CONFIGURE_ROUTE, json!({"wrong": "r-unknown"})),
             cast(CONFIGURE_ROUTE, json!(null)),
+        ] {
+            assert_eq!(c, None);
+        }
+        // A catalog job without handler is dropped by the service, which
+        // keeps serving.
+        for c in [
+            cast("setup_bottom_router", json!({"router_setup": "r-unknown"})),
             cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})),
         ] {
-            tx.send(c).await.unwrap();
+            tx.send(c.unwrap()).await.unwrap();
         }
         let db = t.db.clone();
         wait_for("r1 to be logged", || {
@@ -149,12 +165,17 @@ fn casts_run_jobs_and_bad_casts_are_ignored() {
         })
         .await;
         assert!(statuses(&t.db, "r1").await.is_empty());
-        assert_eq!(statuses(&t.db, "r-unknown").await, vec![JS_NEW.to_owned()]);
+        assert_eq!(
+            statuses(&t.db, "r-unknown").await,
+            vec![JobStatus::New.as_stored().to_owned()]
+        );
 
         stop_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
         assert!(
-            tx.send(cast("x", json!({}))).await.is_err(),
+            tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "x"})).unwrap())
+                .await
+                .is_err(),
             "closed after stop"
         );
     });
@@ -209,13 +230,13 @@ fn stop_lets_a_running_job_finish() {
             }
         });
         let svc = service(&t.db, h, options(false));
-        let tx = svc.casts_sender();
+        let tx = svc.queue();
         new_job(&t.db, "r1").await;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let running = tokio::spawn(svc.run(async {
             let _ = stop_rx.await;
         }));
-        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})))
+        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})).unwrap())
             .await
             .unwrap();
         started.notified().await;
@@ -251,13 +272,13 @@ fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
                 ..options(false)
             },
         );
-        let tx = svc.casts_sender();
+        let tx = svc.queue();
         new_job(&t.db, "r1").await;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let running = tokio::spawn(svc.run(async {
             let _ = stop_rx.await;
         }));
-        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})))
+        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})).unwrap())
             .await
             .unwrap();
         started.notified().await;
@@ -266,7 +287,10 @@ fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
         // The lock stays until job_run_expire lets another worker take over.
         assert_eq!(
             statuses(&t.db, "r1").await,
-            vec![JS_RUNNING.to_owned(), JS_NEW.to_owned()],
+            vec![
+                JobStatus::Running.as_stored().to_owned(),
+                JobStatus::New.as_stored().to_owned()
+            ],
             "{}",
             t.backend
         );

@@ -3,12 +3,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
-use tricircle_db::jobs::{self, JobFilter};
+use tricircle_db::jobs::{self, FoundJob, JobFilter};
 use tricircle_db::models::{AsyncJob, AsyncJobLog};
 use tricircle_db::routings::{self, RoutingFilter};
 use tricircle_db::DbError;
-use tricircle_jobs::catalog::{self, status, JobType};
 use tricircle_policy::rules;
+use tricircle_vocab::{JobStatus, JobType, ResourceType};
 
 use super::{pagination_limit, python_datetime};
 use crate::body;
@@ -32,7 +32,8 @@ fn readable(
     stored_status: &str,
     resource_id: &str,
 ) -> Value {
-    let resource: Map<String, Value> = catalog::job_type(job_type)
+    let resource: Map<String, Value> = job_type
+        .parse::<JobType>()
         .map(|t| {
             t.split_resource_id(resource_id)
                 .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
@@ -44,7 +45,7 @@ fn readable(
         "project_id": project_id,
         "type": job_type,
         "timestamp": timestamp.map(python_datetime),
-        "status": status::display(stored_status),
+        "status": JobStatus::display_stored(stored_status),
         "resource": resource,
     })
 }
@@ -66,7 +67,7 @@ fn readable_log(j: &AsyncJobLog) -> Value {
         j.project_id.as_deref(),
         j.job_type.as_deref().unwrap_or_default(),
         j.timestamp.as_ref(),
-        status::SUCCESS,
+        JobStatus::Success.as_stored(),
         j.resource_id.as_deref().unwrap_or_default(),
     )
 }
@@ -77,8 +78,15 @@ fn python_set(items: &[&str]) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
+fn readable_found(j: &FoundJob) -> Value {
+    match j {
+        FoundJob::Live(j) => readable_job(j),
+        FoundJob::Logged(j) => readable_log(j),
+    }
+}
+
 struct JobRequest {
-    job_type: &'static JobType,
+    job_type: JobType,
     project_id: String,
     resource: Map<String, Value>,
 }
@@ -101,8 +109,9 @@ fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> 
         }
     }
     let [type_name, project_id]: [String; 2] = required.try_into().expect("two fields");
-    let job_type = catalog::job_type(&type_name)
-        .ok_or_else(|| ApiError::bad_request(format!("There is no such job type: {type_name}")))?;
+    let job_type = type_name
+        .parse::<JobType>()
+        .map_err(|_| ApiError::bad_request(format!("There is no such job type: {type_name}")))?;
     let resource = body::member(job, "resource")?
         .ok_or_else(|| {
             ApiError::bad_request("Failed to create job, because the resource is not specified")
@@ -151,21 +160,16 @@ async fn invoke(
     state: &AppState,
     ctx: &RequestContext,
     project_id: &str,
-    job_type: &'static JobType,
+    job_type: JobType,
     resource_id: &str,
 ) -> Result<AsyncJob, DbError> {
-    let (p, t, r) = (project_id.to_owned(), job_type.name, resource_id.to_owned());
+    let (p, t, r) = (
+        project_id.to_owned(),
+        job_type.name(),
+        resource_id.to_owned(),
+    );
     let job = state.db.run(move |c| jobs::new_job(c, &p, t, &r)).await?;
-    state
-        .dispatcher
-        .dispatch(
-            ctx,
-            project_id,
-            job_type.handler,
-            job_type.name,
-            resource_id,
-        )
-        .await;
+    state.dispatcher.dispatch(ctx, job_type, resource_id).await;
     Ok(job)
 }
 
@@ -183,11 +187,11 @@ pub async fn create(
 
     // The primary resource must be routed and belong to the job's project.
     if let Some(resource_type) = req.job_type.primary_routed() {
-        let top_id = value_of(req.job_type.primary);
+        let top_id = value_of(req.job_type.primary());
         let filter = RoutingFilter {
             top_id: Some(top_id.clone()),
             project_id: Some(Some(req.project_id.clone())),
-            resource_type: Some(resource_type.to_owned()),
+            resource_type: Some(resource_type.as_str().to_owned()),
             ..RoutingFilter::default()
         };
         let found = state
@@ -205,8 +209,8 @@ pub async fn create(
         }
     }
     if matches!(
-        req.job_type.name,
-        catalog::SEG_RULE_SETUP | catalog::RESOURCE_RECYCLE
+        req.job_type,
+        JobType::SegRuleSetup | JobType::ResourceRecycle
     ) {
         let resource_project = value_of("project_id");
         if resource_project != req.project_id {
@@ -235,7 +239,7 @@ pub async fn create(
 /// project's (no plugin has routed it yet). Always false otherwise.
 async fn owned_in_central(
     state: &AppState,
-    resource_type: &str,
+    resource_type: ResourceType,
     top_id: &str,
     project_id: &str,
 ) -> Result<bool, ApiError> {
@@ -246,7 +250,7 @@ async fn owned_in_central(
         Ok(Owner::Project(p)) => Ok(p == project_id),
         Ok(Owner::Unknown) => Ok(false),
         Err(e) => {
-            tracing::warn!(resource_type, top_id, error = %e, "cannot check a job's resource");
+            tracing::warn!(%resource_type, top_id, error = %e, "cannot check a job's resource");
             Err(ApiError::formatted(
                 503,
                 format!("Cannot check {resource_type} {top_id}: {e}"),
@@ -289,39 +293,44 @@ pub async fn list(
     for (k, v) in &filters {
         match k.as_str() {
             "type" => filter.job_type = Some(v.clone()),
-            "status" => filter.status = Some(status::from_filter(v)),
+            // An unknown status filters as given (and matches nothing), as
+            // the reference.
+            "status" => {
+                filter.status = Some(
+                    JobStatus::from_filter(v)
+                        .map_or_else(|| v.clone(), |s| s.as_stored().to_owned()),
+                )
+            }
             // Overridden below with the caller's project, as the reference.
             _ => {}
         }
     }
     filter.project_id = Some(ctx.project_id.clone());
+    let marker_shown = marker.clone();
 
     let items = state
         .db
-        .run(move |c| -> Result<Result<Vec<Value>, String>, DbError> {
+        .run(move |c| -> Result<Option<Vec<Value>>, DbError> {
             let mut out = Vec::new();
-            match marker {
+            match marker
+                .as_deref()
+                .map(|m| jobs::find_job(c, m))
+                .transpose()?
+            {
+                Some(None) => return Ok(None),
+                Some(Some(FoundJob::Logged(marker_log))) => {
+                    let logs = jobs::list_jobs_from_log(c, &filter, limit, Some(&marker_log))?;
+                    out.extend(logs.iter().map(readable_log));
+                    return Ok(Some(out));
+                }
+                Some(Some(FoundJob::Live(marker_job))) => {
+                    let live = jobs::list_jobs(c, &filter, limit, Some(&marker_job))?;
+                    out.extend(live.iter().map(readable_job));
+                }
                 None => {
                     let live = jobs::list_jobs(c, &filter, limit, None)?;
                     out.extend(live.iter().map(readable_job));
                 }
-                Some(m) => match jobs::get_job(c, &m) {
-                    Ok(marker_job) => {
-                        let live = jobs::list_jobs(c, &filter, limit, Some(&marker_job))?;
-                        out.extend(live.iter().map(readable_job));
-                    }
-                    Err(DbError::NotFound(_)) => match jobs::get_job_from_log(c, &m) {
-                        Ok(marker_log) => {
-                            let logs =
-                                jobs::list_jobs_from_log(c, &filter, limit, Some(&marker_log))?;
-                            out.extend(logs.iter().map(readable_log));
-                            return Ok(Ok(out));
-                        }
-                        Err(DbError::NotFound(_)) => return Ok(Err(m)),
-                        Err(e) => return Err(e),
-                    },
-                    Err(e) => return Err(e),
-                },
             }
             // Live jobs first, then finished ones to fill the page.
             let room = limit - out.len() as i64;
@@ -329,11 +338,16 @@ pub async fn list(
                 let logs = jobs::list_jobs_from_log(c, &filter, room, None)?;
                 out.extend(logs.iter().map(readable_log));
             }
-            Ok(Ok(out))
+            Ok(Some(out))
         })
         .await
         .map_err(|e| super::db_failure(e, "Failed to show all asynchronous jobs"))?
-        .map_err(|m| ApiError::bad_request(format!("Invalid marker: {m}")))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid marker: {}",
+                marker_shown.as_deref().unwrap_or_default()
+            ))
+        })?;
 
     let mut result = json!({});
     if items.len() as i64 >= limit {
@@ -355,9 +369,9 @@ pub async fn list(
 }
 
 fn schemas() -> Value {
-    let list: Vec<Value> = catalog::JOB_TYPES
+    let list: Vec<Value> = JobType::ALL
         .iter()
-        .map(|t| json!({"type": t.name, "resource": t.field_names().collect::<Vec<_>>()}))
+        .map(|t| json!({"type": t.name(), "resource": t.field_names().collect::<Vec<_>>()}))
         .collect();
     json!({ "schemas": list })
 }
@@ -379,15 +393,7 @@ pub async fn show(
     }
     let job = state
         .db
-        .run(move |c| match jobs::get_job(c, &id) {
-            Ok(j) => Ok(Some(readable_job(&j))),
-            Err(DbError::NotFound(_)) => match jobs::get_job_from_log(c, &id) {
-                Ok(l) => Ok(Some(readable_log(&l))),
-                Err(DbError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        })
+        .run(move |c| Ok(jobs::find_job(c, &id)?.as_ref().map(readable_found)))
         .await
         .map_err(|e| super::db_failure(e, "Failed to show the job"))?;
     match job {
@@ -401,21 +407,15 @@ async fn live_job(state: &AppState, id: &str, failure: &str) -> Result<AsyncJob,
     let lookup = id.to_owned();
     let found = state
         .db
-        .run(move |c| match jobs::get_job_from_log(c, &lookup) {
-            Ok(_) => Ok(Err(true)),
-            Err(DbError::NotFound(_)) => match jobs::get_job(c, &lookup) {
-                Ok(j) => Ok(Ok(j)),
-                Err(DbError::NotFound(_)) => Ok(Err(false)),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        })
+        .run(move |c| jobs::find_job(c, &lookup))
         .await
         .map_err(|e| super::db_failure(e, failure))?;
     match found {
-        Ok(job) => Ok(job),
-        Err(true) => Err(ApiError::bad_request(format!("Job {id} is from job log"))),
-        Err(false) => Err(ApiError::not_found(format!("Job {id} not found"))),
+        Some(FoundJob::Live(job)) => Ok(job),
+        Some(FoundJob::Logged(_)) => {
+            Err(ApiError::bad_request(format!("Job {id} is from job log")))
+        }
+        None => Err(ApiError::not_found(format!("Job {id} not found"))),
     }
 }
 
@@ -429,16 +429,16 @@ pub async fn delete(
     }
     let id = path.into_inner();
     let job = live_job(&state, &id, "Failed to delete the job").await?;
-    let stored = job.status.clone().unwrap_or_default();
-    let result = match stored.as_str() {
-        status::RUNNING => {
+    let status = job.status.as_deref().and_then(JobStatus::from_stored);
+    let result = match status {
+        Some(JobStatus::Running) => {
             return Err(ApiError::bad_request(format!(
                 "Failed to delete the running job {id}"
             )))
         }
         // A successful job that is still in the live table is moved to the
         // log, which is what finishing it would have done.
-        status::SUCCESS => {
+        Some(JobStatus::Success) => {
             let now = chrono::Utc::now().naive_utc();
             state
                 .db
@@ -464,13 +464,13 @@ pub async fn redo(
     }
     let id = path.into_inner();
     let job = live_job(&state, &id, "Failed to redo the job").await?;
-    match job.status.as_deref().unwrap_or_default() {
-        status::RUNNING => {
+    match job.status.as_deref().and_then(JobStatus::from_stored) {
+        Some(JobStatus::Running) => {
             return Err(ApiError::bad_request(format!(
                 "Can't redo job {id} which is running"
             )))
         }
-        status::SUCCESS => {
+        Some(JobStatus::Success) => {
             return Err(ApiError::bad_request(format!(
                 "Can't redo job {id} which had run successfully"
             )))
@@ -480,7 +480,7 @@ pub async fn redo(
     let job_type = job
         .job_type
         .as_deref()
-        .and_then(catalog::job_type)
+        .and_then(|t| t.parse::<JobType>().ok())
         .ok_or_else(|| ApiError::internal("Failed to redo the job"))?;
     invoke(
         &state,

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 use tricircle_db::models::{NewRouting, ResourceRouting, RoutingUpdate};
 use tricircle_db::routings::{self, RoutingFilter};
 use tricircle_db::{pods, DbError};
-use tricircle_jobs::catalog::ROUTING_RESOURCE_TYPES;
 use tricircle_policy::rules;
+use tricircle_vocab::ResourceType;
 
 use super::{pagination_limit, python_datetime};
 use crate::body;
@@ -61,6 +61,13 @@ impl<'a> From<&'a ResourceRouting> for RoutingView<'a> {
             updated_at: r.updated_at.as_ref().map(python_datetime),
         }
     }
+}
+
+/// Whether `POST`/`PUT` may write this `resource_type`.
+fn routable_by_api(resource_type: &str) -> bool {
+    resource_type
+        .parse::<ResourceType>()
+        .is_ok_and(ResourceType::routable_by_api)
 }
 
 fn check_width(field: &str, value: &str) -> Result<(), ApiError> {
@@ -136,7 +143,7 @@ pub async fn create(
     }
     let [top_id, bottom_id, pod_id, project_id, resource_type]: [String; 5] =
         values.try_into().expect("five fields");
-    if !ROUTING_RESOURCE_TYPES.contains(&resource_type.as_str()) {
+    if !routable_by_api(&resource_type) {
         return Err(ApiError::bad_request("There is no such resource type"));
     }
 
@@ -345,7 +352,7 @@ pub async fn update(
         }
     }
     if let Some(rt) = &update.resource_type {
-        if !ROUTING_RESOURCE_TYPES.contains(&rt.as_str()) {
+        if !routable_by_api(rt) {
             return Err(ApiError::bad_request("There is no such resource type"));
         }
     }

@@ -1,34 +1,19 @@
 //! `tricircle-xjob --config-file xjob.conf`: the job daemon.
 
-use std::sync::Arc;
-
 use clap::Parser;
 use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
 use tricircle_config::Config;
-use tricircle_jobs::network::{cast_of, NetworkContext};
-use tricircle_jobs::{handlers, Registry};
-use tricircle_xjob::daemon::CastSlot;
-use tricircle_xjob::Cast;
+use tricircle_jobs::network::NetworkContext;
+use tricircle_jobs::{handlers, JobQueue, Registry};
 
 /// The networking handlers' context: its own small database pool, clients
-/// from `[client]`, and a waker casting recorded jobs to this daemon.
-fn network_context(config: &Config, casts: CastSlot) -> Result<NetworkContext, String> {
+/// from `[client]`, and the service's queue for the jobs they record.
+fn network_context(config: &Config, queue: &JobQueue) -> Result<NetworkContext, String> {
     let url = config.database_url().map_err(|e| e.to_string())?;
     let db = tricircle_db::Db::connect(url.expose(), &tricircle_db::PoolOptions::default())
         .map_err(|e| e.to_string())?;
     let net = NetworkContext::from_config(config, db).map_err(|e| e.to_string())?;
-    Ok(net.with_waker(Arc::new(move |job, request| {
-        let (Some(tx), Some((method, payload))) = (casts.get(), cast_of(job)) else {
-            return;
-        };
-        let cast = Cast {
-            method: method.to_owned(),
-            payload,
-            context: request.clone(),
-        };
-        // A full queue is fine: the periodic redo runs NEW jobs too.
-        let _ = tx.try_send(cast);
-    })))
+    Ok(net.with_queue(queue.clone()))
 }
 
 #[derive(Parser)]
@@ -43,10 +28,9 @@ fn main() {
     let (config, warnings) = load_config(&args.config);
     let _guard = init_logging(&config, "tricircle-xjob");
     log_warnings(&warnings);
-    // Jobs the handlers record are cast to this very daemon once it runs.
-    let casts = CastSlot::default();
+    let (queue, requests) = JobQueue::new(tricircle_jobs::queue::DEFAULT_CAPACITY);
     let mut registry = Registry::new();
-    match network_context(&config, casts.clone()) {
+    match network_context(&config, &queue) {
         Ok(net) => {
             handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()))
         }
@@ -59,8 +43,8 @@ fn main() {
     let result = rt.block_on(tricircle_xjob::daemon::run(
         &config,
         registry,
+        (queue, requests),
         true,
-        Some(&casts),
     ));
     if let Err(e) = result {
         tracing::error!("{e}");

@@ -14,31 +14,25 @@ use std::collections::BTreeMap;
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{device_owner, Filters, HostRoute, Route, Router, Subnet};
 
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
-use crate::network::{rt, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use crate::handler::{HandlerResult, Job, JobContext};
+use crate::network::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use crate::resource::RouterRoutes;
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
 const DVR_INTERFACE: &str = "network:router_interface_distributed";
 const ROUTER_SNAT: &str = "network:router_centralized_snat";
 pub const DEFAULT_DESTINATION: &str = "0.0.0.0/0";
 
-pub struct ConfigureRoute {
-    net: NetworkContext,
-}
-
-impl ConfigureRoute {
-    pub fn new(net: NetworkContext) -> ConfigureRoute {
-        ConfigureRoute { net }
-    }
-}
+pub struct ConfigureRoute(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for ConfigureRoute {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let router_id = ctx
-            .field("router_id")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| HandlerError::msg("configure_route job without router_id"))?;
-        configure(&self.net, router_id).await?;
+impl Job for ConfigureRoute {
+    const TYPE: JobType = JobType::ConfigureRoute;
+    type Resource = RouterRoutes;
+
+    async fn run(&self, r: RouterRoutes, _: &JobContext) -> HandlerResult {
+        configure(&self.0, &r.router_id).await?;
         Ok(())
     }
 }
@@ -77,13 +71,13 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
         .flatten()
         .map(|g| g.network_id);
     let mut routers: Vec<(Pod, String, bool)> = net
-        .mappings(router_id, rt::ROUTER)
+        .mappings(router_id, ResourceType::Router)
         .await?
         .into_iter()
         .map(|(p, b)| (p, b, false))
         .collect();
     if let Some((p, b)) = net
-        .mappings(router_id, rt::NS_ROUTER)
+        .mappings(router_id, ResourceType::NsRouter)
         .await?
         .into_iter()
         .next()

@@ -8,28 +8,21 @@
 //! those routings go with them (the reference's central plugin drops them
 //! when it casts the job). A port already gone counts as deleted.
 
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
-use crate::network::{rt, NetResult, NetworkContext};
+use crate::handler::{HandlerResult, Job, JobContext};
+use crate::network::{NetResult, NetworkContext};
+use crate::resource::InPod;
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
-pub struct PortDelete {
-    net: NetworkContext,
-}
-
-impl PortDelete {
-    pub fn new(net: NetworkContext) -> PortDelete {
-        PortDelete { net }
-    }
-}
+pub struct PortDelete(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for PortDelete {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let field = |name: &str| {
-            ctx.field(name)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| HandlerError::msg(format!("port_delete job without {name}")))
-        };
-        delete_port(&self.net, field("pod_id")?, field("port_id")?).await?;
+impl Job for PortDelete {
+    const TYPE: JobType = JobType::PortDelete;
+    type Resource = InPod;
+
+    async fn run(&self, r: InPod, ctx: &JobContext) -> HandlerResult {
+        delete_port(&self.0, r.pod.one(ctx)?, &r.id).await?;
         Ok(())
     }
 }
@@ -41,8 +34,9 @@ pub async fn delete_port(net: &NetworkContext, pod_id: &str, port_id: &str) -> N
         .db
         .run(move |c| {
             let mut rows = Vec::new();
-            for rtype in [rt::PORT, rt::SD_PORT] {
-                if let Some(r) = tricircle_db::routings::get_by_top_pod_type(c, &top, &pid, rtype)?
+            for rtype in [ResourceType::Port, ResourceType::ShadowPort] {
+                if let Some(r) =
+                    tricircle_db::routings::get_by_top_pod_type(c, &top, &pid, rtype.as_str())?
                 {
                     rows.push(r);
                 }

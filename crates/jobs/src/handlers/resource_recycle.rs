@@ -19,21 +19,23 @@ use std::time::Duration;
 
 use tricircle_db::jobs::JobFilter;
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::sfc;
-use crate::network::{rt, NetResult, NetworkContext};
+use crate::network::{NetResult, NetworkContext};
+use crate::resource::Project;
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
 /// Looks at the sfc_sync jobs this many times, pausing in between.
 const SFC_SYNC_CHECKS: usize = 4;
 /// The reference's pause between those looks.
 const SFC_SYNC_PAUSE: Duration = Duration::from_secs(5);
 /// Deletion order: what uses comes before what is used.
-const ORDER: [&str; 4] = [
-    rt::PORT_CHAIN,
-    rt::FLOW_CLASSIFIER,
-    rt::PORT_PAIR_GROUP,
-    rt::PORT_PAIR,
+const ORDER: [ResourceType; 4] = [
+    ResourceType::PortChain,
+    ResourceType::FlowClassifier,
+    ResourceType::PortPairGroup,
+    ResourceType::PortPair,
 ];
 
 pub struct ResourceRecycle {
@@ -57,20 +59,19 @@ impl ResourceRecycle {
 }
 
 #[async_trait::async_trait]
-impl Handler for ResourceRecycle {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let project_id = ctx
-            .field("project_id")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| HandlerError::msg("resource_recycle job without project_id"))?;
-        recycle(&self.net, project_id, self.pause).await?;
+impl Job for ResourceRecycle {
+    const TYPE: JobType = JobType::ResourceRecycle;
+    type Resource = Project;
+
+    async fn run(&self, r: Project, _: &JobContext) -> HandlerResult {
+        recycle(&self.net, &r.project_id, self.pause).await?;
         Ok(())
     }
 }
 
 async fn sfc_sync_pending(net: &NetworkContext) -> NetResult<bool> {
     let filter = JobFilter {
-        job_type: Some(catalog::SFC_SYNC.to_owned()),
+        job_type: Some(JobType::SfcSync.name().to_owned()),
         ..JobFilter::default()
     };
     let jobs = net
@@ -111,7 +112,7 @@ pub async fn recycle(net: &NetworkContext, project_id: &str, pause: Duration) ->
             .push(r.resource_id);
     }
     for res_type in ORDER {
-        for top_id in by_type.get(res_type).into_iter().flatten() {
+        for top_id in by_type.get(res_type.as_str()).into_iter().flatten() {
             for (pod, b_id) in net.mappings(top_id, res_type).await? {
                 sfc::delete_bottom_resource(net, &pod, res_type, &b_id, project_id).await?;
             }

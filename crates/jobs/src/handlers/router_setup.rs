@@ -15,35 +15,25 @@ use tricircle_openstack::neutron::{
     device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, Port, Router,
 };
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
 use crate::network::lock::{self, Element};
-use crate::network::{floatingip, ip, rt, NetError, NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use crate::network::{floatingip, ip, NetError, NetResult, NetworkContext};
+use crate::resource::{PodScope, RouterInPod};
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
-pub struct RouterSetup {
-    net: NetworkContext,
-}
-
-impl RouterSetup {
-    pub fn new(net: NetworkContext) -> RouterSetup {
-        RouterSetup { net }
-    }
-}
+pub struct RouterSetup(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for RouterSetup {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let field = |name: &str| {
-            ctx.field(name)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| HandlerError::msg(format!("router_setup job without {name}")))
-        };
-        let (pod_id, router_id, net_id) =
-            (field("pod_id")?, field("router_id")?, field("network_id")?);
-        setup(&self.net, ctx, pod_id, router_id, net_id).await?;
+impl Job for RouterSetup {
+    const TYPE: JobType = JobType::RouterSetup;
+    type Resource = RouterInPod;
+
+    async fn run(&self, r: RouterInPod, ctx: &JobContext) -> HandlerResult {
+        setup(&self.0, ctx, &r.pod, &r.router_id, &r.network_id).await?;
         Ok(())
     }
 }
@@ -80,7 +70,7 @@ async fn local_router_pod(net: &NetworkContext, t_router: &Router) -> NetResult<
 async fn setup(
     net: &NetworkContext,
     ctx: &JobContext,
-    pod_id: &str,
+    pod: &PodScope,
     router_id: &str,
     net_id: &str,
 ) -> NetResult<()> {
@@ -95,9 +85,9 @@ async fn setup(
         .clone()
         .or_else(|| ctx.project_id.clone())
         .unwrap_or_default();
-    if pod_id == POD_NOT_SPECIFIED {
+    let PodScope::One(pod_id) = pod else {
         let mut pods: Vec<Pod> = net
-            .mappings(net_id, rt::NETWORK)
+            .mappings(net_id, ResourceType::Network)
             .await?
             .into_iter()
             .map(|(p, _)| p)
@@ -119,14 +109,14 @@ async fn setup(
         let pod_ids: Vec<&str> = pods.iter().map(|p| p.pod_id.as_str()).collect();
         return net
             .submit_per_pod(
-                catalog::ROUTER_SETUP,
+                JobType::RouterSetup,
                 &pod_ids,
                 &rest,
                 &project_id,
                 &ctx.request,
             )
             .await;
-    }
+    };
     let Some(t_net) = top.find::<Network>(net_id).await? else {
         tracing::info!(net_id, "top network is gone; nothing to set up");
         return Ok(());
@@ -163,7 +153,7 @@ async fn setup(
     .await?;
     if local.is_none() {
         net.submit_job(
-            catalog::CONFIGURE_ROUTE,
+            JobType::ConfigureRoute,
             router_id,
             &project_id,
             &ctx.request,
@@ -198,7 +188,7 @@ async fn one_pod(
         b_pod,
         Element {
             top_id: t_router.id(),
-            resource_type: rt::ROUTER,
+            resource_type: ResourceType::Router,
             name: t_router.id(),
             body,
         },
@@ -320,7 +310,9 @@ async fn interface(
     let top = net.neutron(top_pod);
     let b_client = net.neutron(b_pod);
     let t_ports = router_interfaces(&top, t_router.id(), t_net.id()).await?;
-    let b_net_id = net.bottom_id(t_net.id(), b_pod, rt::NETWORK).await?;
+    let b_net_id = net
+        .bottom_id(t_net.id(), b_pod, ResourceType::Network)
+        .await?;
     let b_ports = match &b_net_id {
         Some(b) => router_interfaces(&b_client, b_router, b).await?,
         None => Vec::new(),
@@ -396,7 +388,7 @@ async fn interface(
                     b_pod,
                     Element {
                         top_id: gw_port.id(),
-                        resource_type: rt::PORT,
+                        resource_type: ResourceType::Port,
                         name: gw_port.id(),
                         body,
                     },
@@ -421,8 +413,12 @@ async fn bottom_subnet(
     t_net: &Network,
     t_subnet: &tricircle_openstack::neutron::Subnet,
 ) -> NetResult<(String, String)> {
-    let b_net = net.bottom_id(t_net.id(), b_pod, rt::NETWORK).await?;
-    let b_sub = net.bottom_id(t_subnet.id(), b_pod, rt::SUBNET).await?;
+    let b_net = net
+        .bottom_id(t_net.id(), b_pod, ResourceType::Network)
+        .await?;
+    let b_sub = net
+        .bottom_id(t_subnet.id(), b_pod, ResourceType::Subnet)
+        .await?;
     if let (Some(n), Some(s)) = (&b_net, &b_sub) {
         return Ok((n.clone(), s.clone()));
     }

@@ -24,30 +24,24 @@ use tricircle_openstack::neutron::{
     Filters, NeutronClient, NeutronError, SecurityGroup, SecurityGroupRule, Subnet,
 };
 
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::ip::Cidr;
-use crate::network::{rt, NetResult, NetworkContext};
+use crate::network::{NetResult, NetworkContext};
+use crate::resource::Project;
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
 const DEFAULT_GROUP: &str = "default";
 
-pub struct SegRuleSetup {
-    net: NetworkContext,
-}
-
-impl SegRuleSetup {
-    pub fn new(net: NetworkContext) -> SegRuleSetup {
-        SegRuleSetup { net }
-    }
-}
+pub struct SegRuleSetup(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for SegRuleSetup {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let project_id = ctx
-            .field("project_id")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| HandlerError::msg("seg_rule_setup job without project_id"))?;
-        configure(&self.net, project_id).await?;
+impl Job for SegRuleSetup {
+    const TYPE: JobType = JobType::SegRuleSetup;
+    type Resource = Project;
+
+    async fn run(&self, r: Project, _: &JobContext) -> HandlerResult {
+        configure(&self.0, &r.project_id).await?;
         Ok(())
     }
 }
@@ -133,7 +127,7 @@ pub async fn configure(net: &NetworkContext, project_id: &str) -> NetResult<()> 
                 wanted.push(RuleKey::bottom(rule, Some(cidr)));
             }
         }
-        for (pod, b_sg_id) in net.mappings(sg.id(), rt::SECURITY_GROUP).await? {
+        for (pod, b_sg_id) in net.mappings(sg.id(), ResourceType::SecurityGroup).await? {
             sync_pod(net, &pod, &b_sg_id, &wanted).await?;
         }
     }

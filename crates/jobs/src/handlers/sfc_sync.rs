@@ -37,39 +37,28 @@ use tricircle_openstack::neutron::{
     Resource,
 };
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::lock::{self, Element};
-use crate::network::{rt, NetError, NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use crate::network::{NetError, NetResult, NetworkContext};
+use crate::resource::{ChainInPod, PodScope};
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
 /// networking-sfc's wording of the refusals the reference recovers from.
 const STR_IN_USE: &str = "in use";
 const STR_USED_BY: &str = "used by";
 const STR_CONFLICTS_WITH: &str = "conflicts with";
 
-pub struct SfcSync {
-    net: NetworkContext,
-}
-
-impl SfcSync {
-    pub fn new(net: NetworkContext) -> SfcSync {
-        SfcSync { net }
-    }
-}
+pub struct SfcSync(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for SfcSync {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (Some(pod_id), Some(pc_id)) = (
-            ctx.field("pod_id").filter(|v| !v.is_empty()),
-            ctx.field("portchain_id").filter(|v| !v.is_empty()),
-        ) else {
-            return Err(HandlerError::msg(
-                "sfc_sync job without pod_id#portchain_id#network_id",
-            ));
-        };
-        let net_id = ctx.field("network_id").unwrap_or_default();
-        sync(&self.net, ctx, pod_id, pc_id, net_id).await?;
+impl Job for SfcSync {
+    const TYPE: JobType = JobType::SfcSync;
+    type Resource = ChainInPod;
+
+    async fn run(&self, r: ChainInPod, ctx: &JobContext) -> HandlerResult {
+        let net_id = r.network_id.as_deref().unwrap_or_default();
+        sync(&self.0, ctx, &r.pod, &r.portchain_id, net_id).await?;
         Ok(())
     }
 }
@@ -77,29 +66,23 @@ impl Handler for SfcSync {
 async fn sync(
     net: &NetworkContext,
     ctx: &JobContext,
-    pod_id: &str,
+    pod: &PodScope,
     pc_id: &str,
     net_id: &str,
 ) -> NetResult<()> {
     let project_id = ctx.project_id.clone().unwrap_or_default();
-    if pod_id == POD_NOT_SPECIFIED {
+    let PodScope::One(pod_id) = pod else {
         let mappings = if net_id.is_empty() {
-            net.mappings(pc_id, rt::PORT_CHAIN).await?
+            net.mappings(pc_id, ResourceType::PortChain).await?
         } else {
-            net.mappings(net_id, rt::NETWORK).await?
+            net.mappings(net_id, ResourceType::Network).await?
         };
         let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
         let rest = format!("{pc_id}#{net_id}");
         return net
-            .submit_per_pod(
-                catalog::SFC_SYNC,
-                &pod_ids,
-                &rest,
-                &project_id,
-                &ctx.request,
-            )
+            .submit_per_pod(JobType::SfcSync, &pod_ids, &rest, &project_id, &ctx.request)
             .await;
-    }
+    };
     let top_pod = net.top_pod().await?;
     let top = net.neutron(&top_pod);
     let pod = net.pod(pod_id).await?;
@@ -144,12 +127,12 @@ enum Kind {
 }
 
 impl Kind {
-    fn routing_type(self) -> &'static str {
+    fn routing_type(self) -> ResourceType {
         match self {
-            Kind::Pair => rt::PORT_PAIR,
-            Kind::Group => rt::PORT_PAIR_GROUP,
-            Kind::Classifier => rt::FLOW_CLASSIFIER,
-            Kind::Chain => rt::PORT_CHAIN,
+            Kind::Pair => ResourceType::PortPair,
+            Kind::Group => ResourceType::PortPairGroup,
+            Kind::Classifier => ResourceType::FlowClassifier,
+            Kind::Chain => ResourceType::PortChain,
         }
     }
 }
@@ -191,7 +174,7 @@ impl Mirror<'_> {
     /// The id of `top_port`'s copy in the pod: the port itself or its
     /// shadow port.
     async fn bottom_port(&self, top_port: &str) -> NetResult<String> {
-        for rtype in [rt::PORT, rt::SD_PORT] {
+        for rtype in [ResourceType::Port, ResourceType::ShadowPort] {
             if let Some(b) = self.net.bottom_id(top_port, &self.pod, rtype).await? {
                 return Ok(b);
             }
@@ -560,7 +543,11 @@ impl Mirror<'_> {
     /// The top chain is gone: delete its copy here, with the classifiers
     /// and the groups (and their pairs) no other chain uses.
     async fn teardown(&self, pc_id: &str) -> NetResult<()> {
-        let Some(b_pc_id) = self.net.bottom_id(pc_id, &self.pod, rt::PORT_CHAIN).await? else {
+        let Some(b_pc_id) = self
+            .net
+            .bottom_id(pc_id, &self.pod, ResourceType::PortChain)
+            .await?
+        else {
             tracing::info!(pc_id, pod = %self.pod.region_name, "top port chain is gone and has no copy here");
             return Ok(());
         };

@@ -28,33 +28,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tricircle_db::models::{Pod, ShadowAgent};
 use tricircle_openstack::neutron::{Filters, Network, Port};
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::shadow::{self, DEVICE_OWNER_NOVA};
-use crate::network::{rt, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use crate::network::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use crate::resource::InPod;
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
-pub struct ShadowPortSetup {
-    net: NetworkContext,
-}
-
-impl ShadowPortSetup {
-    pub fn new(net: NetworkContext) -> ShadowPortSetup {
-        ShadowPortSetup { net }
-    }
-}
+pub struct ShadowPortSetup(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for ShadowPortSetup {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (Some(pod_id), Some(net_id)) = (
-            ctx.field("pod_id").filter(|v| !v.is_empty()),
-            ctx.field("network_id").filter(|v| !v.is_empty()),
-        ) else {
-            return Err(HandlerError::msg(
-                "shadow_port_setup job without pod_id#network_id",
-            ));
-        };
-        setup(&self.net, ctx, pod_id, net_id).await?;
+impl Job for ShadowPortSetup {
+    const TYPE: JobType = JobType::ShadowPortSetup;
+    type Resource = InPod;
+
+    async fn run(&self, r: InPod, ctx: &JobContext) -> HandlerResult {
+        setup(&self.0, ctx, r.pod.one(ctx)?, &r.id).await?;
         Ok(())
     }
 }
@@ -86,7 +75,7 @@ async fn setup(
         .clone()
         .or_else(|| ctx.project_id.clone())
         .unwrap_or_default();
-    let mappings = net.mappings(net_id, rt::NETWORK).await?;
+    let mappings = net.mappings(net_id, ResourceType::Network).await?;
     let Some(target_b_net) = mappings
         .iter()
         .find(|(p, _)| p.pod_id == target.pod_id)
@@ -214,7 +203,7 @@ async fn setup(
     force_up(net, &target, target_down.into_iter().chain(created)).await?;
 
     net.submit_per_pod(
-        catalog::SHADOW_PORT_SETUP,
+        JobType::ShadowPortSetup,
         &lacking_pods,
         net_id,
         &project_id,

@@ -23,31 +23,23 @@
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{FixedIp, Network, NeutronClient, Port, SubPort, Subnet, Trunk};
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::bottom::{self, Copy};
 use crate::network::lock::{self, Element};
-use crate::network::{rt, NetError, NetResult, NetworkContext};
+use crate::network::{NetError, NetResult, NetworkContext};
+use crate::resource::InPod;
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
-pub struct TrunkSync {
-    net: NetworkContext,
-}
-
-impl TrunkSync {
-    pub fn new(net: NetworkContext) -> TrunkSync {
-        TrunkSync { net }
-    }
-}
+pub struct TrunkSync(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for TrunkSync {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let field = |name: &str| {
-            ctx.field(name)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| HandlerError::msg(format!("trunk_sync job without {name}")))
-        };
-        sync(&self.net, ctx, field("pod_id")?, field("trunk_id")?).await?;
+impl Job for TrunkSync {
+    const TYPE: JobType = JobType::TrunkSync;
+    type Resource = InPod;
+
+    async fn run(&self, r: InPod, ctx: &JobContext) -> HandlerResult {
+        sync(&self.0, ctx, r.pod.one(ctx)?, &r.id).await?;
         Ok(())
     }
 }
@@ -59,7 +51,7 @@ async fn sync(
     trunk_id: &str,
 ) -> NetResult<()> {
     let b_pod = net.pod(pod_id).await?;
-    let Some(b_trunk_id) = net.bottom_id(trunk_id, &b_pod, rt::TRUNK).await? else {
+    let Some(b_trunk_id) = net.bottom_id(trunk_id, &b_pod, ResourceType::Trunk).await? else {
         return Ok(());
     };
     let top_pod = net.top_pod().await?;
@@ -131,7 +123,9 @@ async fn update(
     // The top sub-ports with the bottom id of their port, where it has one.
     let mut wanted = Vec::new();
     for sp in t_trunk.sub_ports.iter().flatten() {
-        let b_port = net.bottom_id(&sp.port_id, pods.b_pod, rt::PORT).await?;
+        let b_port = net
+            .bottom_id(&sp.port_id, pods.b_pod, ResourceType::Port)
+            .await?;
         wanted.push((sp, b_port));
     }
     let current = b_trunk.sub_ports.clone().unwrap_or_default();
@@ -178,7 +172,7 @@ async fn update(
     }
     if created {
         net.submit_job(
-            catalog::SEG_RULE_SETUP,
+            JobType::SegRuleSetup,
             &project_id,
             &project_id,
             &ctx.request,
@@ -211,7 +205,10 @@ async fn subport_copy(
         .collect();
     let mut groups = Vec::new();
     for sg in t_port.security_groups.iter().flatten() {
-        if let Some(b) = net.bottom_id(sg, pods.b_pod, rt::SECURITY_GROUP).await? {
+        if let Some(b) = net
+            .bottom_id(sg, pods.b_pod, ResourceType::SecurityGroup)
+            .await?
+        {
             groups.push(b);
         }
     }
@@ -235,7 +232,7 @@ async fn subport_copy(
         pods.b_pod,
         Element {
             top_id: t_port_id,
-            resource_type: rt::PORT,
+            resource_type: ResourceType::Port,
             name: t_port_id,
             body,
         },
@@ -258,10 +255,12 @@ async fn bottom_network(
         .iter()
         .map(|f| f.subnet_id.clone().unwrap_or_default())
         .collect();
-    let b_net = net.bottom_id(t_net_id, pods.b_pod, rt::NETWORK).await?;
+    let b_net = net
+        .bottom_id(t_net_id, pods.b_pod, ResourceType::Network)
+        .await?;
     let mut b_subnets = Vec::new();
     for s in &t_subnet_ids {
-        b_subnets.push(net.bottom_id(s, pods.b_pod, rt::SUBNET).await?);
+        b_subnets.push(net.bottom_id(s, pods.b_pod, ResourceType::Subnet).await?);
     }
     if let (Some(n), Some(subs)) = (
         &b_net,

@@ -1,103 +1,47 @@
 //! `update_network` (RPC `update_network`): push a top network's updatable
-//! attributes to its bottom copy in one pod.
-//!
-//! With `pod_id = not_specified_pod` it records one job per pod the network
-//! is mapped to and stops, as the reference casts one per pod. In a pod it
-//! sets `description`, `admin_state_up` and `shared` as at the top, and
+//! attributes to its bottom copy in one pod (or fan out; see
+//! [`super::update_copy`]). In a pod it sets `description`, `admin_state_up` and `shared` as at the top, and
 //! clears the bottom QoS policy when the top network has none (a policy
-//! that is set goes down with the qos jobs). A top network that is gone, a
-//! pod without a copy, or a copy deleted meanwhile leave nothing to do.
+//! that is set goes down with the qos jobs).
 //!
 //! Differences from the reference: the bottom name follows the top name in
 //! the bottom naming convention (`<top id>#<top name>`). The reference
 //! keeps the old name because its lock recovery looks bottom resources up
 //! by the name they were created with; here the lock recomputes that name
-//! from the current top network, so the copy must carry it to be found. The
-//! request is only sent when something differs, so a rerun writes nothing.
+//! from the current top network, so the copy must carry it to be found.
 
 use tricircle_openstack::neutron::Network;
+use tricircle_vocab::{JobType, ResourceType};
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use super::update_copy::{self, CopyAttributes};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::bottom::network_name;
-use crate::network::{rt, NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use crate::network::NetworkContext;
+use crate::resource::InPod;
 
-pub struct UpdateNetwork {
-    net: NetworkContext,
-}
-
-impl UpdateNetwork {
-    pub fn new(net: NetworkContext) -> UpdateNetwork {
-        UpdateNetwork { net }
-    }
-}
+pub struct UpdateNetwork(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for UpdateNetwork {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (Some(pod_id), Some(net_id)) = (
-            ctx.field("pod_id").filter(|v| !v.is_empty()),
-            ctx.field("network_id").filter(|v| !v.is_empty()),
-        ) else {
-            return Err(HandlerError::msg(
-                "update_network job without pod_id#network_id",
-            ));
-        };
-        update(&self.net, ctx, pod_id, net_id).await?;
+impl Job for UpdateNetwork {
+    const TYPE: JobType = JobType::NetworkUpdate;
+    type Resource = InPod;
+
+    async fn run(&self, target: InPod, ctx: &JobContext) -> HandlerResult {
+        update_copy::update::<UpdateNetwork>(&self.0, ctx, &target).await?;
         Ok(())
     }
 }
 
-async fn update(
-    net: &NetworkContext,
-    ctx: &JobContext,
-    pod_id: &str,
-    net_id: &str,
-) -> NetResult<()> {
-    let top_pod = net.top_pod().await?;
-    let Some(t_net) = net.neutron(&top_pod).find::<Network>(net_id).await? else {
-        tracing::info!(net_id, "top network is gone; nothing to update");
-        return Ok(());
-    };
-    if pod_id == POD_NOT_SPECIFIED {
-        let project_id = t_net
-            .tenant_id
-            .clone()
-            .or_else(|| ctx.project_id.clone())
-            .unwrap_or_default();
-        let mappings = net.mappings(net_id, rt::NETWORK).await?;
-        let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
-        return net
-            .submit_per_pod(
-                catalog::NETWORK_UPDATE,
-                &pod_ids,
-                net_id,
-                &project_id,
-                &ctx.request,
-            )
-            .await;
+impl CopyAttributes for UpdateNetwork {
+    type R = Network;
+    const ROUTED: ResourceType = ResourceType::Network;
+
+    fn project(top: &Network) -> Option<String> {
+        top.tenant_id.clone()
     }
-    let pod = net.pod(pod_id).await?;
-    let Some(b_net_id) = net.bottom_id(net_id, &pod, rt::NETWORK).await? else {
-        tracing::info!(net_id, pod = %pod.region_name, "network has no copy in the pod");
-        return Ok(());
-    };
-    let client = net.neutron(&pod);
-    let Some(b_net) = client.find::<Network>(&b_net_id).await? else {
-        // As the reference: logged, not retried (the copy was deleted).
-        tracing::error!(b_net_id, pod = %pod.region_name, "bottom network not found");
-        return Ok(());
-    };
-    let Some(body) = changes(&t_net, &b_net) else {
-        return Ok(());
-    };
-    match client.update::<Network>(&b_net_id, &body).await {
-        Err(e) if e.is_not_found() => {
-            tracing::error!(b_net_id, pod = %pod.region_name, "bottom network not found");
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(()),
+
+    fn changes(top: &Network, bottom: &Network) -> Option<Network> {
+        changes(top, bottom)
     }
 }
 

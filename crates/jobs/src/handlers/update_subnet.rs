@@ -1,101 +1,42 @@
 //! `subnet_update` (RPC `update_subnet`): push a top subnet's updatable
-//! attributes to its bottom copy in one pod.
-//!
-//! With `pod_id = not_specified_pod` it records one job per pod the subnet
-//! is mapped to and stops, as the reference casts one per pod. In a pod it
-//! sets `description`, `enable_dhcp`, `host_routes` and `dns_nameservers`
+//! attributes to its bottom copy in one pod (or fan out; see
+//! [`super::update_copy`]). In a pod it sets `description`, `enable_dhcp`, `host_routes` and `dns_nameservers`
 //! as at the top, and the top allocation pools adapted to the copy: the
 //! bottom gateway (an address the top reserves for this pod) leaves them
 //! and the top gateway joins them. The bottom gateway and name are kept:
 //! the first is the pod's reserved address, the second is the lock's key.
-//! A top subnet that is gone, a pod without a copy, or a copy deleted
-//! meanwhile leave nothing to do.
-//!
-//! Difference from the reference: the request is only sent when something
-//! differs, so a rerun writes nothing.
 
 use tricircle_openstack::neutron::Subnet;
+use tricircle_vocab::{JobType, ResourceType};
 
-use crate::catalog;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
-use crate::network::{ip, rt, NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use super::update_copy::{self, CopyAttributes};
+use crate::handler::{HandlerResult, Job, JobContext};
+use crate::network::{ip, NetworkContext};
+use crate::resource::InPod;
 
-pub struct UpdateSubnet {
-    net: NetworkContext,
-}
-
-impl UpdateSubnet {
-    pub fn new(net: NetworkContext) -> UpdateSubnet {
-        UpdateSubnet { net }
-    }
-}
+pub struct UpdateSubnet(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for UpdateSubnet {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (Some(pod_id), Some(subnet_id)) = (
-            ctx.field("pod_id").filter(|v| !v.is_empty()),
-            ctx.field("subnet_id").filter(|v| !v.is_empty()),
-        ) else {
-            return Err(HandlerError::msg(
-                "subnet_update job without pod_id#subnet_id",
-            ));
-        };
-        update(&self.net, ctx, pod_id, subnet_id).await?;
+impl Job for UpdateSubnet {
+    const TYPE: JobType = JobType::SubnetUpdate;
+    type Resource = InPod;
+
+    async fn run(&self, target: InPod, ctx: &JobContext) -> HandlerResult {
+        update_copy::update::<UpdateSubnet>(&self.0, ctx, &target).await?;
         Ok(())
     }
 }
 
-async fn update(
-    net: &NetworkContext,
-    ctx: &JobContext,
-    pod_id: &str,
-    subnet_id: &str,
-) -> NetResult<()> {
-    let top_pod = net.top_pod().await?;
-    let Some(t_sub) = net.neutron(&top_pod).find::<Subnet>(subnet_id).await? else {
-        tracing::info!(subnet_id, "top subnet is gone; nothing to update");
-        return Ok(());
-    };
-    if pod_id == POD_NOT_SPECIFIED {
-        let project_id = t_sub
-            .tenant_id
-            .clone()
-            .or_else(|| ctx.project_id.clone())
-            .unwrap_or_default();
-        let mappings = net.mappings(subnet_id, rt::SUBNET).await?;
-        let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
-        return net
-            .submit_per_pod(
-                catalog::SUBNET_UPDATE,
-                &pod_ids,
-                subnet_id,
-                &project_id,
-                &ctx.request,
-            )
-            .await;
+impl CopyAttributes for UpdateSubnet {
+    type R = Subnet;
+    const ROUTED: ResourceType = ResourceType::Subnet;
+
+    fn project(top: &Subnet) -> Option<String> {
+        top.tenant_id.clone()
     }
-    let pod = net.pod(pod_id).await?;
-    let Some(b_sub_id) = net.bottom_id(subnet_id, &pod, rt::SUBNET).await? else {
-        tracing::info!(subnet_id, pod = %pod.region_name, "subnet has no copy in the pod");
-        return Ok(());
-    };
-    let client = net.neutron(&pod);
-    let Some(b_sub) = client.find::<Subnet>(&b_sub_id).await? else {
-        // As the reference: logged, not retried (the copy was deleted).
-        tracing::error!(b_sub_id, pod = %pod.region_name, "bottom subnet not found");
-        return Ok(());
-    };
-    let Some(body) = changes(&t_sub, &b_sub) else {
-        return Ok(());
-    };
-    match client.update::<Subnet>(&b_sub_id, &body).await {
-        Err(e) if e.is_not_found() => {
-            tracing::error!(b_sub_id, pod = %pod.region_name, "bottom subnet not found");
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(()),
+
+    fn changes(top: &Subnet, bottom: &Subnet) -> Option<Subnet> {
+        changes(top, bottom)
     }
 }
 

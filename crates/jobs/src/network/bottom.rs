@@ -8,7 +8,8 @@ use tricircle_openstack::neutron::{FixedIp, Network, Port, Subnet};
 
 use super::bridge::provider_of;
 use super::lock::{self, Element};
-use super::{ip, rt, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{ip, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use tricircle_vocab::ResourceType;
 
 /// Name of a bottom network: `<top id>#<top name>` as the reference.
 pub fn network_name(t_net: &Network) -> String {
@@ -38,10 +39,10 @@ pub enum Copy {
 }
 
 impl Copy {
-    fn types(self) -> (&'static str, &'static str) {
+    fn types(self) -> (ResourceType, ResourceType) {
         match self {
-            Copy::Own => (rt::NETWORK, rt::SUBNET),
-            Copy::Shadow => (rt::SD_NETWORK, rt::SD_SUBNET),
+            Copy::Own => (ResourceType::Network, ResourceType::Subnet),
+            Copy::Shadow => (ResourceType::ShadowNetwork, ResourceType::ShadowSubnet),
         }
     }
 }
@@ -170,7 +171,7 @@ pub async fn shadow_port(
         pod,
         Element {
             top_id: t_port_id,
-            resource_type: rt::SD_PORT,
+            resource_type: ResourceType::ShadowPort,
             name: &name,
             body,
         },

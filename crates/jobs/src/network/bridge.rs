@@ -9,7 +9,8 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, FixedIp, Network, Port, Subnet, SubnetPool};
 
 use super::lock::{self, Element};
-use super::{rt, NetError, NetResult, NetworkContext};
+use super::{NetError, NetResult, NetworkContext};
+use tricircle_vocab::ResourceType;
 
 pub const SUBNET_POOL_NAME: &str = "bridge_subnet_pool";
 
@@ -80,7 +81,7 @@ pub async fn top_subnet_pool(
         top_pod,
         Element {
             top_id: SUBNET_POOL_NAME,
-            resource_type: rt::SUBNETPOOL,
+            resource_type: ResourceType::Subnetpool,
             name: SUBNET_POOL_NAME,
             body,
         },
@@ -113,7 +114,7 @@ async fn create_top_bridge(
         top_pod,
         Element {
             top_id: &name,
-            resource_type: rt::NETWORK,
+            resource_type: ResourceType::Network,
             name: &name,
             body: nbody,
         },
@@ -136,7 +137,7 @@ async fn create_top_bridge(
         top_pod,
         Element {
             top_id: &sname,
-            resource_type: rt::SUBNET,
+            resource_type: ResourceType::Subnet,
             name: &sname,
             body: sbody,
         },
@@ -215,7 +216,7 @@ pub async fn bottom_bridge(
         pod,
         Element {
             top_id: t_net.id(),
-            resource_type: rt::NETWORK,
+            resource_type: ResourceType::Network,
             name: t_net.id(),
             body: nbody,
         },
@@ -239,7 +240,7 @@ pub async fn bottom_bridge(
         pod,
         Element {
             top_id: t_sub.id(),
-            resource_type: rt::SUBNET,
+            resource_type: ResourceType::Subnet,
             name: t_sub.id(),
             body: sbody,
         },

@@ -16,7 +16,8 @@ use tricircle_openstack::neutron::{
 use super::bridge::{self, TopBridge};
 use super::floatingip;
 use super::lock::{self, Element};
-use super::{rt, NetError, NetResult, NetworkContext};
+use super::{NetError, NetResult, NetworkContext};
+use tricircle_vocab::ResourceType;
 
 pub fn ns_router_name(t_router_id: &str) -> String {
     format!("ns_router_{t_router_id}")
@@ -92,7 +93,7 @@ pub async fn bottom_external(
         pod,
         Element {
             top_id: t_ext.id(),
-            resource_type: rt::NETWORK,
+            resource_type: ResourceType::Network,
             name: &name,
             body,
         },
@@ -121,7 +122,7 @@ pub async fn bottom_external(
             pod,
             Element {
                 top_id: t_sub.id(),
-                resource_type: rt::SUBNET,
+                resource_type: ResourceType::Subnet,
                 name: t_sub.id(),
                 body,
             },
@@ -162,7 +163,7 @@ pub async fn north_south(
         &pod,
         Element {
             top_id: t_router.id(),
-            resource_type: rt::NS_ROUTER,
+            resource_type: ResourceType::NsRouter,
             name: &name,
             body,
         },
@@ -206,7 +207,7 @@ pub async fn gateway_as_top(
     for f in t_gw.external_fixed_ips.iter().flatten() {
         let t_sub = f.subnet_id.clone().unwrap_or_default();
         let b_sub = net
-            .bottom_id(&t_sub, pod, rt::SUBNET)
+            .bottom_id(&t_sub, pod, ResourceType::Subnet)
             .await?
             .ok_or_else(|| NetError::Missing(format!("external subnet {t_sub} has no copy")))?;
         match &f.ip_address {
@@ -290,12 +291,12 @@ pub async fn withdraw_gateway(
 ) -> NetResult<()> {
     let carriers: Vec<(Pod, String)> = match local {
         Some(pod) => net
-            .bottom_id(t_router_id, pod, rt::ROUTER)
+            .bottom_id(t_router_id, pod, ResourceType::Router)
             .await?
             .map(|b| (pod.clone(), b))
             .into_iter()
             .collect(),
-        None => net.mappings(t_router_id, rt::NS_ROUTER).await?,
+        None => net.mappings(t_router_id, ResourceType::NsRouter).await?,
     };
     for (pod, b_router) in carriers {
         let client = net.neutron(&pod);
@@ -409,7 +410,7 @@ pub async fn ns_interface(
         pod,
         Element {
             top_id: t_port.id(),
-            resource_type: rt::PORT,
+            resource_type: ResourceType::Port,
             name: t_port.id(),
             body,
         },

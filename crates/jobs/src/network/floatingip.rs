@@ -9,7 +9,8 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
 
 use super::bottom::{self, Copy};
-use super::{external, rt, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{external, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use tricircle_vocab::ResourceType;
 
 /// What the sync did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub async fn sync(
         .map(|f| (f.floating_ip_address.clone().unwrap_or_default(), f))
         .collect();
     let (ext_pod, b_ext_net_id) = net
-        .mappings(t_ext_net_id, rt::NETWORK)
+        .mappings(t_ext_net_id, ResourceType::Network)
         .await?
         .into_iter()
         .next()
@@ -65,7 +66,7 @@ pub async fn sync(
     let mut out = FipSync::default();
     for (addr, t_fip) in &t_by_ip {
         let t_port_id = t_fip.port_id.clone().flatten().unwrap_or_default();
-        let mut b_port_id = net.bottom_id(&t_port_id, b_pod, rt::PORT).await?;
+        let mut b_port_id = net.bottom_id(&t_port_id, b_pod, ResourceType::Port).await?;
         if b_port_id.is_none() && !net.settings.stock_neutron {
             // The VM's port lives in another pod (or not yet anywhere).
             continue;
@@ -82,8 +83,12 @@ pub async fn sync(
         };
         let (target, b_net, b_sub, t_sub) = if ext_pod.pod_id == b_pod.pod_id {
             let t_sub_id = port_subnet(&t_port)?;
-            let b_net = net.bottom_id(t_net.id(), b_pod, rt::NETWORK).await?;
-            let b_sub = net.bottom_id(&t_sub_id, b_pod, rt::SUBNET).await?;
+            let b_net = net
+                .bottom_id(t_net.id(), b_pod, ResourceType::Network)
+                .await?;
+            let b_sub = net
+                .bottom_id(&t_sub_id, b_pod, ResourceType::Subnet)
+                .await?;
             (b_port_id, b_net, b_sub, t_sub_id)
         } else {
             let b_port = b_client.get_port(&b_port_id).await?;
@@ -96,7 +101,7 @@ pub async fn sync(
             // interface on the port's subnet: give the NS router one (a
             // local router has its own, and the gateway).
             let ns = net
-                .bottom_id(t_router_id, &ext_pod, rt::NS_ROUTER)
+                .bottom_id(t_router_id, &ext_pod, ResourceType::NsRouter)
                 .await?
                 .ok_or_else(|| NetError::Missing("no north-south router yet".into()))?;
             let (Some(b_net), Some(b_sub)) = (b_net, b_sub) else {
@@ -155,7 +160,7 @@ fn port_subnet(t_port: &Port) -> NetResult<String> {
 /// routing for it).
 async fn booted_port(net: &NetworkContext, pod: &Pod, t_port: &Port) -> NetResult<Option<String>> {
     let t_net_id = t_port.network_id.clone().unwrap_or_default();
-    let Some(b_net) = net.bottom_id(&t_net_id, pod, rt::NETWORK).await? else {
+    let Some(b_net) = net.bottom_id(&t_net_id, pod, ResourceType::Network).await? else {
         return Ok(None);
     };
     let Some(ip) = t_port.ip_addresses().next() else {

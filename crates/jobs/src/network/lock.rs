@@ -15,6 +15,7 @@ use tricircle_db::{routings, time};
 use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, Port, Resource};
 
 use super::{NetError, NetResult, NetworkContext};
+use tricircle_vocab::ResourceType;
 
 /// Age after which an unbound routing is considered abandoned.
 pub const EXPIRE_SECONDS: i64 = 30;
@@ -30,7 +31,7 @@ pub struct Element<'a, R> {
     /// without a top counterpart (bridge ports, the subnet pool).
     pub top_id: &'a str,
     /// The routing's resource_type.
-    pub resource_type: &'a str,
+    pub resource_type: ResourceType,
     /// The name the resource is created with, to find it again.
     pub name: &'a str,
     /// The create body.
@@ -150,7 +151,7 @@ async fn take<R: Resource + Clone + 'static>(
     let (top, pod_id, rtype) = (
         el.top_id.to_owned(),
         pod.pod_id.clone(),
-        el.resource_type.to_owned(),
+        el.resource_type.as_str().to_owned(),
     );
     let existing = net
         .db
@@ -187,7 +188,7 @@ async fn take<R: Resource + Clone + 'static>(
         bottom_id: None,
         pod_id: pod.pod_id.clone(),
         project_id: Some(project_id.to_owned()),
-        resource_type: el.resource_type.to_owned(),
+        resource_type: el.resource_type.as_str().to_owned(),
     };
     let created = net.db.run(move |c| routings::create(c, &new)).await?;
     Ok(match created {
@@ -212,7 +213,7 @@ pub async fn reserve_top_port(
         top_pod,
         Element {
             top_id: &name,
-            resource_type: super::rt::PORT,
+            resource_type: ResourceType::Port,
             name: &name,
             body,
         },

@@ -20,31 +20,11 @@ use tricircle_db::models::{AsyncJob, Pod};
 use tricircle_db::{Db, DbError};
 use tricircle_openstack::neutron::{NeutronClient, NeutronError};
 use tricircle_openstack::Clients;
+use tricircle_vocab::{JobType, ResourceType};
 
-use crate::catalog;
+use crate::queue::{JobQueue, JobRequest};
 
-/// Routing-table resource types (the reference's `RT_*`).
-pub mod rt {
-    pub const NETWORK: &str = "network";
-    pub const SD_NETWORK: &str = "shadow_network";
-    pub const SUBNET: &str = "subnet";
-    pub const SD_SUBNET: &str = "shadow_subnet";
-    pub const PORT: &str = "port";
-    pub const SD_PORT: &str = "shadow_port";
-    pub const ROUTER: &str = "router";
-    pub const NS_ROUTER: &str = "ns_router";
-    pub const SUBNETPOOL: &str = "subnetpool";
-    pub const PORT_PAIR: &str = "port_pair";
-    pub const PORT_PAIR_GROUP: &str = "port_pair_group";
-    pub const FLOW_CLASSIFIER: &str = "flow_classifier";
-    pub const PORT_CHAIN: &str = "port_chain";
-    pub const SECURITY_GROUP: &str = "security_group";
-    pub const TRUNK: &str = "trunk";
-    pub const QOS_POLICY: &str = "qos_policy";
-}
-
-/// `pod_id` of a router_setup job that fans out to every pod of the network.
-pub const POD_NOT_SPECIFIED: &str = "not_specified_pod";
+pub use crate::resource::POD_NOT_SPECIFIED;
 /// Device owner of shadow ports (copies of a VM port in another pod).
 pub const DEVICE_OWNER_SHADOW: &str = "compute:shadow";
 
@@ -66,20 +46,6 @@ pub enum NetError {
 }
 
 pub type NetResult<T> = Result<T, NetError>;
-
-/// Called after a handler recorded a NEW job, so the daemon can run it now
-/// rather than at the next periodic redo (the row alone is already durable).
-pub type JobWaker = Arc<dyn Fn(&AsyncJob, &Map<String, Value>) + Send + Sync>;
-
-/// The RPC method and payload that ask xjob to run `job` (what the
-/// reference casts): `("configure_route", {"configure_route": "<id>"})`.
-pub fn cast_of(job: &AsyncJob) -> Option<(&'static str, Value)> {
-    let t = catalog::job_type(job.job_type.as_deref()?)?;
-    let mut payload = Map::new();
-    let resource = job.resource_id.clone().unwrap_or_default();
-    payload.insert(t.name.to_owned(), Value::String(resource));
-    Some((t.handler, Value::Object(payload)))
-}
 
 /// Options of the networking handlers, from the configuration.
 #[derive(Debug, Clone)]
@@ -146,7 +112,9 @@ pub struct NetworkContext {
     pub db: Db,
     pub clients: Clients,
     pub settings: NetworkSettings,
-    pub waker: Option<JobWaker>,
+    /// Where the jobs the handlers record are queued to run now rather
+    /// than at the next periodic redo (the NEW row alone is durable).
+    pub queue: Option<JobQueue>,
 }
 
 impl std::fmt::Debug for NetworkContext {
@@ -163,7 +131,7 @@ impl NetworkContext {
             db,
             clients,
             settings,
-            waker: None,
+            queue: None,
         }
     }
 
@@ -183,8 +151,8 @@ impl NetworkContext {
         ))
     }
 
-    pub fn with_waker(mut self, waker: JobWaker) -> NetworkContext {
-        self.waker = Some(waker);
+    pub fn with_queue(mut self, queue: JobQueue) -> NetworkContext {
+        self.queue = Some(queue);
         self
     }
 
@@ -224,11 +192,17 @@ impl NetworkContext {
     }
 
     /// (pod, bottom id) of every routing of `top_id` with a bottom resource.
-    pub async fn mappings(&self, top_id: &str, rtype: &str) -> NetResult<Vec<(Pod, String)>> {
-        let (t, r) = (top_id.to_owned(), rtype.to_owned());
+    pub async fn mappings(
+        &self,
+        top_id: &str,
+        rtype: ResourceType,
+    ) -> NetResult<Vec<(Pod, String)>> {
+        let t = top_id.to_owned();
         Ok(self
             .db
-            .run(move |c| tricircle_db::routings::get_bottom_mappings_by_top_id(c, &t, &r))
+            .run(move |c| {
+                tricircle_db::routings::get_bottom_mappings_by_top_id(c, &t, rtype.as_str())
+            })
             .await?)
     }
 
@@ -237,7 +211,7 @@ impl NetworkContext {
         &self,
         top_id: &str,
         pod: &Pod,
-        rtype: &str,
+        rtype: ResourceType,
     ) -> NetResult<Option<String>> {
         Ok(self
             .mappings(top_id, rtype)
@@ -252,7 +226,7 @@ impl NetworkContext {
     /// pod's copy at once.
     pub async fn submit_per_pod<S: AsRef<str> + Sync>(
         &self,
-        job_type: &str,
+        job_type: JobType,
         pod_ids: &[S],
         rest: &str,
         project_id: &str,
@@ -266,26 +240,26 @@ impl NetworkContext {
         Ok(())
     }
 
-    /// Record a NEW job and wake the daemon for it (the reference casts it).
+    /// Record a NEW job and queue it to run (the reference casts it).
     pub async fn submit_job(
         &self,
-        job_type: &str,
+        job_type: JobType,
         resource_id: &str,
         project_id: &str,
         request: &Map<String, Value>,
     ) -> NetResult<AsyncJob> {
-        debug_assert!(catalog::job_type(job_type).is_some());
-        let (t, r, p) = (
-            job_type.to_owned(),
-            resource_id.to_owned(),
-            project_id.to_owned(),
-        );
+        let (r, p) = (resource_id.to_owned(), project_id.to_owned());
         let job = self
             .db
-            .run(move |c| tricircle_db::jobs::new_job(c, &p, &t, &r))
+            .run(move |c| tricircle_db::jobs::new_job(c, &p, job_type.name(), &r))
             .await?;
-        if let Some(w) = &self.waker {
-            w(&job, request);
+        if let Some(queue) = &self.queue {
+            // A full queue is fine: the periodic redo runs NEW jobs too.
+            queue.offer(JobRequest {
+                job_type,
+                resource_id: resource_id.to_owned(),
+                context: request.clone(),
+            });
         }
         Ok(job)
     }

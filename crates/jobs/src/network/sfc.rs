@@ -6,18 +6,8 @@
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, Method, NeutronClient, NeutronError};
 
-use super::{rt, NetError, NetResult, NetworkContext};
-
-/// Collection path under `/v2.0/` and body key of many, per resource type.
-fn collection(res_type: &str) -> Option<(&'static str, &'static str)> {
-    Some(match res_type {
-        rt::PORT_PAIR => ("sfc/port_pairs", "port_pairs"),
-        rt::PORT_PAIR_GROUP => ("sfc/port_pair_groups", "port_pair_groups"),
-        rt::FLOW_CLASSIFIER => ("sfc/flow_classifiers", "flow_classifiers"),
-        rt::PORT_CHAIN => ("sfc/port_chains", "port_chains"),
-        _ => return None,
-    })
-}
+use super::{NetError, NetResult, NetworkContext};
+use tricircle_vocab::ResourceType;
 
 /// networking-sfc's "... in use." conflicts (the reference looks for
 /// `in use` in a Conflict's message).
@@ -30,16 +20,15 @@ fn is_in_use(e: &NeutronError) -> bool {
 }
 
 /// DELETE one resource; a resource already gone counts as deleted.
-async fn delete_raw(client: &NeutronClient, res_type: &str, id: &str) -> NetResult<()> {
-    let (path, _) = collection(res_type)
-        .ok_or_else(|| NetError::Missing(format!("no SFC collection for {res_type}")))?;
+async fn delete_raw(client: &NeutronClient, res_type: ResourceType, id: &str) -> NetResult<()> {
+    let path = res_type.neutron().path;
     match client
         .request(Method::DELETE, &format!("{path}/{id}"), &[], None)
         .await
     {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => {
-            tracing::debug!(res_type, id, region = client.region(), "already gone");
+            tracing::debug!(%res_type, id, region = client.region(), "already gone");
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -57,13 +46,16 @@ async fn forget_bottom(net: &NetworkContext, bottom_id: &str) -> NetResult<()> {
 /// The project's resources of a type in the pod, as raw JSON.
 async fn list_of_project(
     client: &NeutronClient,
-    res_type: &str,
+    res_type: ResourceType,
     project_id: &str,
 ) -> NetResult<Vec<serde_json::Value>> {
-    let (path, key) = collection(res_type)
-        .ok_or_else(|| NetError::Missing(format!("no SFC collection for {res_type}")))?;
+    let c = res_type.neutron();
     Ok(client
-        .list_at(path, key, &Filters::new().eq("project_id", project_id))
+        .list_at(
+            c.path,
+            c.plural,
+            &Filters::new().eq("project_id", project_id),
+        )
         .await?)
 }
 
@@ -80,7 +72,7 @@ fn holds(v: &serde_json::Value, key: &str, id: &str) -> bool {
 pub async fn delete_bottom_resource(
     net: &NetworkContext,
     pod: &Pod,
-    res_type: &str,
+    res_type: ResourceType,
     bottom_id: &str,
     project_id: &str,
 ) -> NetResult<()> {
@@ -88,21 +80,23 @@ pub async fn delete_bottom_resource(
     match delete_raw(&client, res_type, bottom_id).await {
         Ok(()) => {}
         Err(NetError::Neutron(e)) if is_in_use(&e) => {
-            tracing::debug!(res_type, bottom_id, region = %pod.region_name, "in use");
+            tracing::debug!(%res_type, bottom_id, region = %pod.region_name, "in use");
             match res_type {
-                rt::FLOW_CLASSIFIER => {
-                    let chains = list_of_project(&client, rt::PORT_CHAIN, project_id).await?;
+                ResourceType::FlowClassifier => {
+                    let chains =
+                        list_of_project(&client, ResourceType::PortChain, project_id).await?;
                     if let Some(pc) = chains
                         .iter()
                         .find(|c| holds(c, "flow_classifiers", bottom_id))
                     {
                         let pc_id = pc["id"].as_str().unwrap_or_default();
-                        delete_raw(&client, rt::PORT_CHAIN, pc_id).await?;
+                        delete_raw(&client, ResourceType::PortChain, pc_id).await?;
                         forget_bottom(net, pc_id).await?;
                     }
                 }
-                rt::PORT_PAIR => {
-                    let groups = list_of_project(&client, rt::PORT_PAIR_GROUP, project_id).await?;
+                ResourceType::PortPair => {
+                    let groups =
+                        list_of_project(&client, ResourceType::PortPairGroup, project_id).await?;
                     if let Some(g) = groups.iter().find(|g| holds(g, "port_pairs", bottom_id)) {
                         let rest: Vec<&serde_json::Value> = g["port_pairs"]
                             .as_array()

@@ -15,7 +15,8 @@ use tricircle_openstack::neutron::{device_owner, FixedIp, Port};
 use super::bottom::shadow_port_name;
 use super::ip::Cidr;
 use super::lock::{self, Element};
-use super::{rt, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use tricircle_vocab::ResourceType;
 
 /// Device owner of ports Nova binds to its instances.
 pub const DEVICE_OWNER_NOVA: &str = "compute:nova";
@@ -130,7 +131,7 @@ pub async fn ensure_shadow_port(
         pod,
         Element {
             top_id: t_port_id,
-            resource_type: rt::SD_PORT,
+            resource_type: ResourceType::ShadowPort,
             name: &name,
             body,
         },

@@ -135,7 +135,7 @@ impl Env {
             .unwrap();
         let report = self
             .engine
-            .handle(job_type, resource_id, Map::new())
+            .handle(job_type.parse().unwrap(), resource_id, Map::new())
             .await
             .unwrap();
         !report.runs.is_empty() && report.runs.iter().all(|r| r.success)
@@ -158,7 +158,7 @@ impl Env {
             for j in new {
                 let report = self
                     .engine
-                    .handle(&j.job_type, &j.resource_id, Map::new())
+                    .handle(j.job_type.parse().unwrap(), &j.resource_id, Map::new())
                     .await
                     .unwrap();
                 let ok = report.runs.iter().all(|r| r.success);

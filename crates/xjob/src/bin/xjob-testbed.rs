@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use tricircle_jobs::{handler_fn, HandlerError, JobContext, Registry};
+use tricircle_jobs::{handler_fn, HandlerError, JobContext, JobQueue, JobType, Registry};
 
 #[derive(Parser)]
 #[command(about = "xjob with test handlers (fault tests, benchmarks)")]
@@ -118,10 +118,14 @@ fn main() {
         runs: Mutex::default(),
         record,
     });
+    let job_type = args
+        .job_type
+        .parse::<JobType>()
+        .unwrap_or_else(|e| fail(&e.to_string()));
     let mut registry = Registry::new();
     registry
-        .register(
-            &args.job_type,
+        .register_handler(
+            job_type,
             handler_fn(move |ctx: JobContext| {
                 let h = Arc::clone(&handler);
                 async move { h.run(&ctx).await }
@@ -132,11 +136,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("cannot start the runtime: {e}")));
+    let queue = JobQueue::new(tricircle_jobs::queue::DEFAULT_CAPACITY);
     if let Err(e) = rt.block_on(tricircle_xjob::daemon::run(
         &config,
         registry,
+        queue,
         !args.no_bus,
-        None,
     )) {
         fail(&e.to_string());
     }

@@ -22,44 +22,40 @@
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Network, NeutronError, Port, QosPolicy};
 
-use super::{required, RT_QOS};
-use crate::catalog;
-use crate::handler::{Handler, HandlerResult, JobContext};
+use super::RT_QOS;
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::lock::{self, Element};
-use crate::network::{rt, NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use crate::network::{NetResult, NetworkContext};
+use crate::resource::{PodScope, PolicyBinding};
+use tricircle_vocab::JobType;
+use tricircle_vocab::ResourceType;
 
-pub struct QosCreate {
-    net: NetworkContext,
-}
-
-impl QosCreate {
-    pub fn new(net: NetworkContext) -> QosCreate {
-        QosCreate { net }
-    }
-}
+pub struct QosCreate(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for QosCreate {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (pod_id, policy_id) = (required(ctx, "pod_id")?, required(ctx, "policy_id")?);
-        let res_type = ctx.field("res_type").unwrap_or_default();
-        let res_id = ctx.field("res_id").unwrap_or_default();
-        create(&self.net, ctx, pod_id, policy_id, res_type, res_id).await?;
+impl Job for QosCreate {
+    const TYPE: JobType = JobType::QosCreate;
+    type Resource = PolicyBinding;
+
+    async fn run(&self, r: PolicyBinding, ctx: &JobContext) -> HandlerResult {
+        create(&self.0, ctx, &r.pod, &r.policy_id, &r.res_type, &r.res_id).await?;
         Ok(())
     }
 }
 
 /// The resource a new copy is bound to. The reference formats a missing
 /// resource as the string `None`.
-fn bound_resource<'a>(res_type: &'a str, res_id: &'a str) -> Option<(&'a str, &'a str)> {
+fn bound_resource<'a>(res_type: &str, res_id: &'a str) -> Option<(ResourceType, &'a str)> {
     let set = |v: &str| !v.is_empty() && v != "None";
-    (set(res_id) && [rt::NETWORK, rt::PORT].contains(&res_type)).then_some((res_type, res_id))
+    let kind = res_type.parse::<ResourceType>().ok()?;
+    (set(res_id) && [ResourceType::Network, ResourceType::Port].contains(&kind))
+        .then_some((kind, res_id))
 }
 
 async fn create(
     net: &NetworkContext,
     ctx: &JobContext,
-    pod_id: &str,
+    pod: &PodScope,
     policy_id: &str,
     res_type: &str,
     res_id: &str,
@@ -67,20 +63,24 @@ async fn create(
     let Some((t_policy, project_id)) = super::top_policy(net, ctx, policy_id).await? else {
         return Ok(());
     };
-    if pod_id == POD_NOT_SPECIFIED {
-        let mappings = net.mappings(res_id, res_type).await?;
+    let PodScope::One(pod_id) = pod else {
+        // A type that is no routing type has no copies to fan out to.
+        let mappings = match res_type.parse::<ResourceType>() {
+            Ok(t) => net.mappings(res_id, t).await?,
+            Err(_) => Vec::new(),
+        };
         let pod_ids: Vec<&str> = mappings.iter().map(|(p, _)| p.pod_id.as_str()).collect();
         let rest = format!("{policy_id}#{res_type}#{res_id}");
         return net
             .submit_per_pod(
-                catalog::QOS_CREATE,
+                JobType::QosCreate,
                 &pod_ids,
                 &rest,
                 &project_id,
                 &ctx.request,
             )
             .await;
-    }
+    };
     let b_pod = net.pod(pod_id).await?;
     // Named as the top (the reference does); the lock finds it again by that
     // name after a crash between create and routing. An unnamed policy gets
@@ -114,20 +114,20 @@ async fn create(
         match net.bottom_id(top_id, &b_pod, kind).await? {
             Some(b_id) => match bind(net, &b_pod, kind, &b_id, &b_policy).await {
                 Err(e) if e.is_not_found() => {
-                    tracing::error!(policy_id, kind, res_id, pod = %b_pod.region_name,
+                    tracing::error!(policy_id, %kind, res_id, pod = %b_pod.region_name,
                         "bottom resource to bind the QoS policy to not found");
                 }
                 other => other?,
             },
             None => {
-                tracing::error!(policy_id, kind, res_id, pod = %b_pod.region_name,
+                tracing::error!(policy_id, %kind, res_id, pod = %b_pod.region_name,
                     "resource to bind the QoS policy to has no bottom copy");
             }
         }
     }
     if t_policy.rules.as_ref().is_some_and(|r| !r.is_empty()) {
         // The reference casts the rule sync with the policy id alone.
-        net.submit_job(catalog::SYNC_QOS_RULE, policy_id, &project_id, &ctx.request)
+        net.submit_job(JobType::SyncQosRule, policy_id, &project_id, &ctx.request)
             .await?;
     }
     Ok(())
@@ -137,13 +137,13 @@ async fn create(
 async fn bind(
     net: &NetworkContext,
     b_pod: &Pod,
-    kind: &str,
+    kind: ResourceType,
     b_id: &str,
     b_policy: &str,
 ) -> Result<(), NeutronError> {
     let client = net.neutron(b_pod);
     let want = Some(Some(b_policy.to_owned()));
-    if kind == rt::NETWORK {
+    if kind == ResourceType::Network {
         if client.get_network(b_id).await?.qos_policy_id != want {
             let body = Network {
                 qos_policy_id: want,

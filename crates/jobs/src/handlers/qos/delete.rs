@@ -11,26 +11,21 @@
 
 use tricircle_openstack::neutron::QosPolicy;
 
-use super::{required, RT_QOS};
-use crate::catalog;
-use crate::handler::{Handler, HandlerResult, JobContext};
-use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use super::RT_QOS;
+use crate::handler::{HandlerResult, Job, JobContext};
+use crate::network::{NetResult, NetworkContext};
+use crate::resource::{InPod, PodScope};
+use tricircle_vocab::JobType;
 
-pub struct QosDelete {
-    net: NetworkContext,
-}
-
-impl QosDelete {
-    pub fn new(net: NetworkContext) -> QosDelete {
-        QosDelete { net }
-    }
-}
+pub struct QosDelete(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for QosDelete {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (pod_id, policy_id) = (required(ctx, "pod_id")?, required(ctx, "policy_id")?);
-        delete(&self.net, ctx, pod_id, policy_id).await?;
+impl Job for QosDelete {
+    const TYPE: JobType = JobType::QosDelete;
+    type Resource = InPod;
+
+    async fn run(&self, r: InPod, ctx: &JobContext) -> HandlerResult {
+        delete(&self.0, ctx, &r.pod, &r.id).await?;
         Ok(())
     }
 }
@@ -38,13 +33,13 @@ impl Handler for QosDelete {
 async fn delete(
     net: &NetworkContext,
     ctx: &JobContext,
-    pod_id: &str,
+    pod: &PodScope,
     policy_id: &str,
 ) -> NetResult<()> {
-    if pod_id == POD_NOT_SPECIFIED {
+    let PodScope::One(pod_id) = pod else {
         let project_id = ctx.project_id.clone().unwrap_or_default();
-        return super::fan_out(net, ctx, catalog::QOS_DELETE, policy_id, &project_id).await;
-    }
+        return super::fan_out(net, ctx, JobType::QosDelete, policy_id, &project_id).await;
+    };
     let b_pod = net.pod(pod_id).await?;
     let Some(b_policy_id) = net.bottom_id(policy_id, &b_pod, RT_QOS).await? else {
         return Ok(());

@@ -10,17 +10,14 @@ pub mod update;
 
 use tricircle_openstack::neutron::QosPolicy;
 
-use crate::handler::{HandlerError, JobContext};
+use tricircle_vocab::JobType;
+
+use crate::handler::JobContext;
 use crate::network::{NetResult, NetworkContext};
+use tricircle_vocab::ResourceType;
 
-pub use crate::network::rt::QOS_POLICY as RT_QOS;
-
-/// The non-empty value of resource field `name`.
-fn required<'a>(ctx: &'a JobContext, name: &str) -> Result<&'a str, HandlerError> {
-    ctx.field(name)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| HandlerError::msg(format!("{} job without {name}", ctx.job_type.name)))
-}
+/// The routing type of the policies these jobs copy.
+const RT_QOS: ResourceType = ResourceType::QosPolicy;
 
 /// The top policy and the project its jobs work for (the policy's, else
 /// the job's); `None` when the top policy is gone, which leaves nothing to do.
@@ -33,7 +30,7 @@ async fn top_policy(
     let Some(t_policy) = net.neutron(&top_pod).find::<QosPolicy>(policy_id).await? else {
         tracing::info!(
             policy_id,
-            job_type = ctx.job_type.name,
+            job_type = %ctx.job_type,
             "top QoS policy is gone; nothing to do"
         );
         return Ok(None);
@@ -51,7 +48,7 @@ async fn top_policy(
 async fn fan_out(
     net: &NetworkContext,
     ctx: &JobContext,
-    job_type: &str,
+    job_type: JobType,
     policy_id: &str,
     project_id: &str,
 ) -> NetResult<()> {

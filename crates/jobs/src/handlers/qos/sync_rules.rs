@@ -16,8 +16,10 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{QosPolicy, QosRule, QosRuleKind};
 
 use super::RT_QOS;
-use crate::handler::{Handler, HandlerError, HandlerResult, JobContext};
+use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::{NetResult, NetworkContext};
+use crate::resource::PolicyRules;
+use tricircle_vocab::JobType;
 
 const KINDS: [QosRuleKind; 3] = [
     QosRuleKind::BandwidthLimit,
@@ -25,29 +27,15 @@ const KINDS: [QosRuleKind; 3] = [
     QosRuleKind::MinimumBandwidth,
 ];
 
-pub struct SyncQosRules {
-    net: NetworkContext,
-}
-
-impl SyncQosRules {
-    pub fn new(net: NetworkContext) -> SyncQosRules {
-        SyncQosRules { net }
-    }
-}
+pub struct SyncQosRules(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for SyncQosRules {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let nonempty = |name| ctx.field(name).filter(|v| !v.is_empty());
-        let policy_id = match (ctx.resource.len(), nonempty("policy_id")) {
-            (_, Some(p)) => p,
-            (1, _) => nonempty("rule_id").unwrap_or_default(),
-            _ => "",
-        };
-        if policy_id.is_empty() {
-            return Err(HandlerError::msg("sync_qos_rule job without policy_id"));
-        }
-        sync(&self.net, policy_id).await?;
+impl Job for SyncQosRules {
+    const TYPE: JobType = JobType::SyncQosRule;
+    type Resource = PolicyRules;
+
+    async fn run(&self, r: PolicyRules, _: &JobContext) -> HandlerResult {
+        sync(&self.0, &r.policy_id).await?;
         Ok(())
     }
 }

@@ -8,26 +8,21 @@
 
 use tricircle_openstack::neutron::QosPolicy;
 
-use super::{required, RT_QOS};
-use crate::catalog;
-use crate::handler::{Handler, HandlerResult, JobContext};
-use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use super::RT_QOS;
+use crate::handler::{HandlerResult, Job, JobContext};
+use crate::network::{NetResult, NetworkContext};
+use crate::resource::{InPod, PodScope};
+use tricircle_vocab::JobType;
 
-pub struct QosUpdate {
-    net: NetworkContext,
-}
-
-impl QosUpdate {
-    pub fn new(net: NetworkContext) -> QosUpdate {
-        QosUpdate { net }
-    }
-}
+pub struct QosUpdate(pub NetworkContext);
 
 #[async_trait::async_trait]
-impl Handler for QosUpdate {
-    async fn handle(&self, ctx: &JobContext) -> HandlerResult {
-        let (pod_id, policy_id) = (required(ctx, "pod_id")?, required(ctx, "policy_id")?);
-        update(&self.net, ctx, pod_id, policy_id).await?;
+impl Job for QosUpdate {
+    const TYPE: JobType = JobType::QosUpdate;
+    type Resource = InPod;
+
+    async fn run(&self, r: InPod, ctx: &JobContext) -> HandlerResult {
+        update(&self.0, ctx, &r.pod, &r.id).await?;
         Ok(())
     }
 }
@@ -35,15 +30,15 @@ impl Handler for QosUpdate {
 async fn update(
     net: &NetworkContext,
     ctx: &JobContext,
-    pod_id: &str,
+    pod: &PodScope,
     policy_id: &str,
 ) -> NetResult<()> {
     let Some((t_policy, project_id)) = super::top_policy(net, ctx, policy_id).await? else {
         return Ok(());
     };
-    if pod_id == POD_NOT_SPECIFIED {
-        return super::fan_out(net, ctx, catalog::QOS_UPDATE, policy_id, &project_id).await;
-    }
+    let PodScope::One(pod_id) = pod else {
+        return super::fan_out(net, ctx, JobType::QosUpdate, policy_id, &project_id).await;
+    };
     let b_pod = net.pod(pod_id).await?;
     let Some(b_policy_id) = net.bottom_id(policy_id, &b_pod, RT_QOS).await? else {
         return Ok(());
