@@ -40,7 +40,7 @@ pub(crate) struct ParsedFile {
 }
 
 impl ParsedFile {
-    /// How the file is named in `config::Value::origin()`, errors and warnings.
+    /// How the file is named in errors and warnings.
     pub fn origin(&self) -> String {
         self.path.display().to_string()
     }

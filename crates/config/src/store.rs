@@ -2,12 +2,15 @@
 //! names), `$` substitution and typed reads.
 //!
 //! Merging is done by the `config` crate: each parsed file is one source, so
-//! a later file overrides an earlier one option by option, and
-//! `config::Value::origin()` tells which file the winning value came from.
+//! a later file overrides an earlier one option by option. Each option's
+//! value carries the position of its file on the command line: errors name
+//! that file, and the newer file decides between an option's current and
+//! deprecated names.
 
 use std::collections::HashMap;
 
-use config::{Map, Source, Value, ValueKind};
+use config::{Map, Source, Value};
+use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::ini::{normalize_section, ParsedFile};
@@ -18,32 +21,44 @@ use crate::value::{Kind, OptSpec, OptValue};
 /// oslo.config gives up on substitution chains this deep (they are loops).
 const MAX_DEPTH: usize = 32;
 
-/// One parsed file as a `config` source: `{section: {option: [values...]}}`,
-/// every value tagged with the file's path as origin.
+/// The one top-level key of every source. `config` reads top-level keys as
+/// paths (`a.b`, `a[0]`) but merges the keys of nested tables as they are,
+/// and section names are plain strings.
+const SECTIONS: &str = "sections";
+
+/// One parsed file as a `config` source:
+/// `{sections: {section: {option: {file, values}}}}`, read back as [`Merged`].
 #[derive(Debug, Clone)]
-struct FileSource {
-    origin: String,
-    sections: HashMap<String, HashMap<String, Vec<String>>>,
-}
+struct FileSource(Value);
 
 impl FileSource {
-    fn new(file: &ParsedFile) -> Self {
-        let mut sections: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
-        for section in &file.sections {
-            sections.entry(section.clone()).or_default();
-        }
-        for e in &file.entries {
+    fn new(file: usize, parsed: &ParsedFile) -> Self {
+        let mut sections: Map<String, Map<String, Vec<&str>>> = Map::new();
+        for e in &parsed.entries {
             sections
                 .entry(e.section.clone())
                 .or_default()
                 .entry(e.name.clone())
                 .or_default()
-                .push(e.value.clone());
+                .push(&e.value);
         }
-        FileSource {
-            origin: file.origin(),
-            sections,
-        }
+        let sections: Map<String, Map<String, Value>> = sections
+            .into_iter()
+            .map(|(section, options)| {
+                let options = options
+                    .into_iter()
+                    .map(|(name, values)| {
+                        let layer = Map::from([
+                            ("file".to_owned(), Value::from(file as u64)),
+                            ("values".to_owned(), Value::from(values)),
+                        ]);
+                        (name, Value::from(layer))
+                    })
+                    .collect();
+                (section, options)
+            })
+            .collect();
+        FileSource(Value::from(sections))
     }
 }
 
@@ -53,65 +68,35 @@ impl Source for FileSource {
     }
 
     fn collect(&self) -> Result<Map<String, Value>, config::ConfigError> {
-        let origin = Some(&self.origin);
-        Ok(self
-            .sections
-            .iter()
-            .map(|(section, options)| {
-                let table: Map<String, Value> = options
-                    .iter()
-                    .map(|(name, values)| {
-                        let items: Vec<Value> = values
-                            .iter()
-                            .map(|v| Value::new(origin, v.as_str()))
-                            .collect();
-                        (name.clone(), Value::new(origin, ValueKind::Array(items)))
-                    })
-                    .collect();
-                (section.clone(), Value::new(origin, ValueKind::Table(table)))
-            })
-            .collect())
-    }
-
-    /// The default implementation reads each top-level key as a path
-    /// expression, which would turn a section named `a.b` into nested tables;
-    /// section names are plain strings here, so merge them directly.
-    fn collect_to(&self, cache: &mut Value) -> Result<(), config::ConfigError> {
-        if !matches!(cache.kind, ValueKind::Table(_)) {
-            cache.kind = ValueKind::Table(Map::new());
-        }
-        let ValueKind::Table(root) = &mut cache.kind else {
-            return Ok(());
-        };
-        for (section, value) in self.collect()? {
-            let ValueKind::Table(options) = value.kind else {
-                continue;
-            };
-            let slot = root
-                .entry(section)
-                .or_insert_with(|| Value::new(None, ValueKind::Table(Map::new())));
-            match &mut slot.kind {
-                ValueKind::Table(existing) => existing.extend(options),
-                other => *other = ValueKind::Table(options),
-            }
-        }
-        Ok(())
+        Ok(Map::from([(SECTIONS.to_owned(), self.0.clone())]))
     }
 }
 
-/// The winning value of one option across all files.
-#[derive(Debug, Clone)]
+/// What the merge gives back.
+#[derive(Deserialize)]
 struct Merged {
+    /// Absent when no file is loaded.
+    #[serde(default)]
+    sections: HashMap<String, HashMap<String, Layer>>,
+}
+
+/// An option as set by the last file that sets it.
+#[derive(Deserialize)]
+struct Layer {
+    /// Position of that file on the command line.
+    file: usize,
+    /// Every occurrence in that file (the last one counts for single-valued
+    /// options).
     values: Vec<String>,
-    origin: String,
 }
 
 /// An option's value as found in the files.
 struct Found {
-    section: String,
-    name: String,
+    section: &'static str,
+    name: &'static str,
     values: Vec<String>,
-    origin: String,
+    /// Position of the (last) file that set it.
+    file: usize,
 }
 
 enum SubstError {
@@ -121,44 +106,24 @@ enum SubstError {
 
 pub(crate) struct Store<'a> {
     files: &'a [ParsedFile],
-    merged: HashMap<String, HashMap<String, Merged>>,
+    merged: Merged,
 }
 
 impl<'a> Store<'a> {
     pub(crate) fn new(files: &'a [ParsedFile]) -> Result<Self, ConfigError> {
-        let layers = files
+        let merged = files
             .iter()
-            .fold(config::Config::builder(), |b, f| {
-                b.add_source(FileSource::new(f))
+            .enumerate()
+            .fold(config::Config::builder(), |b, (i, f)| {
+                b.add_source(FileSource::new(i, f))
             })
-            .build()?;
-
-        let mut merged: HashMap<String, HashMap<String, Merged>> = HashMap::new();
-        for (section, table) in layers.collect()? {
-            let options = merged.entry(section).or_default();
-            for (name, value) in table.into_table()? {
-                let origin = value.origin().unwrap_or_default().to_owned();
-                let values = value
-                    .into_array()?
-                    .into_iter()
-                    .map(Value::into_string)
-                    .collect::<Result<Vec<_>, _>>()?;
-                options.insert(name, Merged { values, origin });
-            }
-        }
+            .build()?
+            .try_deserialize()?;
         Ok(Store { files, merged })
     }
 
-    /// Position of a file in the command line (the last one if repeated).
-    fn rank(&self, origin: &str) -> usize {
-        self.files
-            .iter()
-            .rposition(|f| f.origin() == origin)
-            .unwrap_or(0)
-    }
-
-    fn merged(&self, section: &str, name: &str) -> Option<&Merged> {
-        self.merged.get(section)?.get(name)
+    fn layer(&self, section: &str, name: &str) -> Option<&Layer> {
+        self.merged.sections.get(section)?.get(name)
     }
 
     /// The value set for `spec`, under its name or a deprecated one. As in
@@ -169,40 +134,42 @@ impl<'a> Store<'a> {
         if spec.kind == Kind::Multi {
             return self.find_multi(names.collect());
         }
-        let mut best: Option<(usize, &str, &str, &Merged)> = None;
+        let mut best: Option<(&'static str, &'static str, &Layer)> = None;
         for (section, name) in names {
-            if let Some(m) = self.merged(section, name) {
-                let rank = self.rank(&m.origin);
-                if best.is_none_or(|(r, ..)| rank > r) {
-                    best = Some((rank, section, name, m));
+            if let Some(layer) = self.layer(section, name) {
+                if best.is_none_or(|(.., b)| layer.file > b.file) {
+                    best = Some((section, name, layer));
                 }
             }
         }
-        best.map(|(_, section, name, m)| Found {
-            section: section.to_owned(),
-            name: name.to_owned(),
-            values: m.values.clone(),
-            origin: m.origin.clone(),
+        best.map(|(section, name, layer)| Found {
+            section,
+            name,
+            values: layer.values.clone(),
+            file: layer.file,
         })
     }
 
     /// Multi-valued options collect their occurrences from every file, in
     /// command-line order, rather than letting the last file win.
-    fn find_multi(&self, names: Vec<(&str, &str)>) -> Option<Found> {
+    fn find_multi(&self, names: Vec<(&'static str, &'static str)>) -> Option<Found> {
         let mut found: Option<Found> = None;
-        for file in self.files {
+        for (i, file) in self.files.iter().enumerate() {
             for e in &file.entries {
-                if !names.contains(&(e.section.as_str(), e.name.as_str())) {
+                let Some(&(section, name)) = names
+                    .iter()
+                    .find(|n| **n == (e.section.as_str(), e.name.as_str()))
+                else {
                     continue;
-                }
+                };
                 let f = found.get_or_insert_with(|| Found {
-                    section: e.section.clone(),
-                    name: e.name.clone(),
+                    section,
+                    name,
                     values: Vec::new(),
-                    origin: String::new(),
+                    file: i,
                 });
                 f.values.push(e.value.clone());
-                f.origin = file.origin();
+                f.file = i;
             }
         }
         found
@@ -210,11 +177,11 @@ impl<'a> Store<'a> {
 
     /// Reads the option described by `spec` as a `T`.
     pub(crate) fn get<T: OptValue>(&self, spec: &OptSpec) -> Result<T, ConfigError> {
-        let (section, name, raw, origin) = match self.find(spec) {
-            Some(f) => (f.section, f.name, Some(f.values), Some(f.origin)),
+        let (section, name, raw, file) = match self.find(spec) {
+            Some(f) => (f.section, f.name, Some(f.values), Some(f.file)),
             None => (
-                spec.section.to_owned(),
-                spec.name.to_owned(),
+                spec.section,
+                spec.name,
                 spec.default.map(|d| vec![d.to_owned()]),
                 None,
             ),
@@ -225,9 +192,9 @@ impl<'a> Store<'a> {
             .cloned()
             .unwrap_or_default();
         let error = |reason: String| ConfigError::Value {
-            origin: origin.clone().unwrap_or_else(|| "(default)".to_owned()),
-            section: section.clone(),
-            option: name.clone(),
+            origin: file.map_or_else(|| "(default)".to_owned(), |i| self.files[i].origin()),
+            section: section.to_owned(),
+            option: name.to_owned(),
             value: display_value(&shown, spec.secret),
             reason,
         };
@@ -331,7 +298,7 @@ impl<'a> Store<'a> {
                     None => Ok(String::new()),
                 };
             }
-            if let Some(value) = self.merged(&group, option).and_then(|m| m.values.last()) {
+            if let Some(value) = self.layer(&group, option).and_then(|l| l.values.last()) {
                 return self.substitute(&group, value, depth + 1, secret_used);
             }
         }

@@ -140,6 +140,44 @@ fn later_files_override_option_by_option() {
 }
 
 #[test]
+fn a_later_file_replaces_every_occurrence_of_an_option() {
+    let f = Files::new()
+        .add(
+            "a.conf",
+            "[DEFAULT]\nhost = a1\nhost = a2\nbase = /a\n[client]\ntop_region_name = R\n",
+        )
+        .add(
+            "b.conf",
+            "[DEFAULT]\nhost = b\nbase = /b\nlog_dir = $base/log\n",
+        );
+    let (c, _) = f.load();
+    assert_eq!(c.default.host, "b");
+    // Options only present in a file are overridden the same way.
+    assert_eq!(c.default.log_dir.as_deref(), Some("/b/log"));
+    assert_eq!(c.client.top_region_name.as_deref(), Some("R"));
+}
+
+#[test]
+fn section_names_with_dots_or_brackets_are_sections_of_their_own() {
+    let f = one(
+        "[client]\ntop_region_name = A\nadmin_tenant = ${client.top_region_name}\n\
+         [client.top_region_name]\nx = 1\n[client[0]]\ny = 2\n[sections]\nfile = 3\n",
+    );
+    let (c, warnings) = f.load();
+    assert_eq!(c.client.top_region_name.as_deref(), Some("A"));
+    assert_eq!(c.client.admin_tenant.as_deref(), Some("A"));
+    let p = f.path(0);
+    assert_eq!(
+        warnings,
+        vec![
+            format!("unknown section [client.top_region_name] in {p}"),
+            format!("unknown section [client[0]] in {p}"),
+            format!("unknown section [sections] in {p}"),
+        ]
+    );
+}
+
+#[test]
 fn repeated_option_in_one_file_last_wins() {
     let (c, _) = one("[DEFAULT]\nhost = a\nhost = b\n[client]\n[DEFAULT]\nworkers = 3\n").load();
     assert_eq!(c.default.host, "b");
