@@ -6,6 +6,9 @@
 //! in-use conflicts, filters and `fields`); see `doc/fakecloud.md` for what
 //! it reproduces and what it does not. Tests inject faults per path, take
 //! the region down or move it to another port.
+//!
+//! `api` is the HTTP surface, `store` the data and Neutron's rules (one
+//! submodule per resource family), `ipam` the address arithmetic.
 
 mod api;
 mod ipam;
