@@ -31,7 +31,8 @@ fn admin_url(backend: Backend) -> Option<String> {
 }
 
 /// The backends to run tests against: SQLite always, MySQL and PostgreSQL
-/// when their server variables are set.
+/// when their server variables are set. The first call in a test binary
+/// says on stderr which backends it leaves out.
 ///
 /// # Panics
 /// When `TRICIRCLE_TEST_REQUIRE_ALL=1` and a server variable is unset, so a
@@ -39,6 +40,7 @@ fn admin_url(backend: Backend) -> Option<String> {
 pub fn backends_under_test() -> Vec<Backend> {
     let require_all = std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1");
     let mut out = vec![Backend::Sqlite];
+    let mut unset = Vec::new();
     for b in [Backend::Mysql, Backend::Postgres] {
         if admin_url(b).is_some() {
             out.push(b);
@@ -48,7 +50,26 @@ pub fn backends_under_test() -> Vec<Backend> {
                  (source scripts/lib/db-servers.sh; mariadb_start; postgres_start)",
                 env_for(b).unwrap_or_default()
             );
+        } else {
+            unset.push(format!(
+                "{b} ({} is not set)",
+                env_for(b).unwrap_or_default()
+            ));
         }
+    }
+    static NOTE: std::sync::Once = std::sync::Once::new();
+    if !unset.is_empty() {
+        NOTE.call_once(|| {
+            // Straight to stderr: libtest captures eprintln! output and
+            // shows it only for failing tests, which would hide the note.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: the database tests here skip {}; to run them: source \
+                 scripts/lib/db-servers.sh; mariadb_start; postgres_start (scripts/test does)",
+                unset.join(" and ")
+            );
+        });
     }
     out
 }

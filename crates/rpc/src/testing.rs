@@ -1,8 +1,9 @@
 //! The test broker, for this crate's tests and other crates': the private
 //! RabbitMQ node scripts/lib/rabbitmq.sh starts exports its URL as
-//! `TRICIRCLE_TEST_RABBIT_URL`. When it is missing, tests are skipped with a
-//! note, or fail when `TRICIRCLE_TEST_REQUIRE_ALL=1` (as the database
-//! tests do).
+//! `TRICIRCLE_TEST_RABBIT_URL`. Tests that need it (or the oslo.messaging
+//! venv) are ignored unless it is configured when they are built (see
+//! build.rs), so the helpers here only run when the test was meant to: a
+//! missing service then fails the test, naming what to start.
 
 pub const RABBIT_ENV: &str = "TRICIRCLE_TEST_RABBIT_URL";
 pub const RESTART_ENV: &str = "TRICIRCLE_TEST_RABBIT_RESTART";
@@ -14,54 +15,51 @@ fn require_all() -> bool {
     std::env::var(REQUIRE_ALL_ENV).is_ok_and(|v| v == "1")
 }
 
-/// Report a missing test dependency: a skip note, or a panic under
-/// `TRICIRCLE_TEST_REQUIRE_ALL=1`.
-pub fn missing(what: &str, how: &str) {
+/// Fail a test whose service is missing. A test gets here only when it
+/// was selected anyway: under `TRICIRCLE_TEST_REQUIRE_ALL=1`, with
+/// `--include-ignored`, or from a test binary run without the environment
+/// it was built with; none of these may pass without testing.
+pub fn missing(what: &str, how: &str) -> ! {
     if require_all() {
         panic!("{REQUIRE_ALL_ENV}=1 but {what}: {how}");
     }
-    eprintln!("skipping: {what} ({how})");
+    panic!("{what}: {how}");
 }
 
-fn env_or_missing(var: &str) -> Option<String> {
+fn env_or_missing(var: &str) -> String {
     match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Some(v),
-        _ => {
-            missing(&format!("{var} is not set"), START_HINT);
-            None
-        }
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => missing(&format!("{var} is not set"), START_HINT),
     }
 }
 
 /// The test broker's URL.
-pub fn rabbit_url() -> Option<crate::TransportUrl> {
-    env_or_missing(RABBIT_ENV)
-        .map(|v| crate::TransportUrl::parse(&v).expect("valid TRICIRCLE_TEST_RABBIT_URL"))
+pub fn rabbit_url() -> crate::TransportUrl {
+    crate::TransportUrl::parse(&env_or_missing(RABBIT_ENV))
+        .expect("valid TRICIRCLE_TEST_RABBIT_URL")
 }
 
 /// A command that restarts the test broker.
-pub fn restart_command() -> Option<String> {
+pub fn restart_command() -> String {
     env_or_missing(RESTART_ENV)
 }
 
 /// The oslo.messaging venv's interpreter (`$TRICIRCLE_OSLO_VENV` or
 /// target/oslo-venv, made by scripts/lib/oslo-venv.sh).
-pub fn oslo_python() -> Option<std::path::PathBuf> {
+pub fn oslo_python() -> std::path::PathBuf {
     let venv = std::env::var("TRICIRCLE_OSLO_VENV")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/oslo-venv")
         });
     let py = venv.join("bin/python");
-    if py.exists() {
-        Some(py)
-    } else {
+    if !py.exists() {
         missing(
             &format!("no oslo.messaging venv at {}", venv.display()),
             "source scripts/lib/oslo-venv.sh; oslo_venv",
         );
-        None
     }
+    py
 }
 
 /// The Python oslo.messaging peers used by the interop tests.

@@ -100,11 +100,13 @@ fn start_consumer(
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tricircle_rabbit),
+    ignore = "needs RabbitMQ: set TRICIRCLE_TEST_RABBIT_URL (scripts/test starts one)"
+)]
 async fn cast_reaches_consumer_with_method_args_and_context() {
     common::init_tracing();
-    let Some(url) = common::rabbit_url() else {
-        return;
-    };
+    let url = common::rabbit_url();
     let cfg = common::config(url, &common::unique("ex"), false);
     let topic = common::unique("xjob");
     let (mut rx, stop, task) = start_consumer(cfg.clone(), &topic, "node-a");
@@ -138,11 +140,13 @@ async fn cast_reaches_consumer_with_method_args_and_context() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tricircle_rabbit),
+    ignore = "needs RabbitMQ: set TRICIRCLE_TEST_RABBIT_URL (scripts/test starts one)"
+)]
 async fn declarations_follow_amqp_durable_queues() {
     common::init_tracing();
-    let Some(url) = common::rabbit_url() else {
-        return;
-    };
+    let url = common::rabbit_url();
     let conn = raw_connection(&url).await;
     for durable in [false, true] {
         let exchange = common::unique("ex");
@@ -209,11 +213,13 @@ async fn declarations_follow_amqp_durable_queues() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tricircle_rabbit),
+    ignore = "needs RabbitMQ: set TRICIRCLE_TEST_RABBIT_URL (scripts/test starts one)"
+)]
 async fn malformed_messages_are_dropped_and_consumption_continues() {
     common::init_tracing();
-    let Some(url) = common::rabbit_url() else {
-        return;
-    };
+    let url = common::rabbit_url();
     let cfg = common::config(url.clone(), &common::unique("ex"), false);
     let topic = common::unique("xjob");
     let (mut rx, stop, task) = start_consumer(cfg.clone(), &topic, "node-c");
