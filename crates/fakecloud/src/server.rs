@@ -58,6 +58,14 @@ impl Control {
         lock(&self.requests).clone()
     }
 
+    /// How many requests had this method and path (query ignored).
+    pub(crate) fn request_count(&self, method: &str, path: &str) -> usize {
+        lock(&self.requests)
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+            .count()
+    }
+
     pub(crate) fn clear_requests(&self) {
         lock(&self.requests).clear();
     }

@@ -215,10 +215,7 @@ impl FakeKeystone {
 
     /// How many requests had this method and path (query ignored).
     pub fn request_count(&self, method: &str, path: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
-            .count()
+        self.server.control().request_count(method, path)
     }
 
     pub fn clear_requests(&self) {
