@@ -4,9 +4,7 @@
 use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
-use tricircle_policy::Credentials;
-
-use crate::state::AppState;
+use tricircle_policy::{Credentials, Enforcer};
 
 /// Identity of the caller, as the reference's request context holds it.
 #[derive(Clone, Default)]
@@ -59,10 +57,10 @@ impl RequestContext {
 
     /// Evaluate a policy rule for this caller against the default target
     /// (the caller's own project and user), as the reference's controllers do.
-    pub fn allowed(&self, state: &AppState, rule: &str) -> bool {
+    pub fn allowed(&self, policy: &Enforcer, rule: &str) -> bool {
         let creds = self.credentials();
         let target = tricircle_policy::default_target(&creds);
-        let ok = state.policy.enforce(rule, &target, &creds);
+        let ok = policy.enforce(rule, &target, &creds);
         if !ok {
             tracing::info!(rule, user_id = ?self.user_id, project_id = ?self.project_id, "policy denied");
         }

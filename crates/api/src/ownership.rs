@@ -7,15 +7,11 @@
 //! resource the routing table does not know yet is then looked up in the
 //! central Neutron, and accepted when it is the project's.
 
-use std::sync::Arc;
-
 use tricircle_db::Db;
-use tricircle_openstack::endpoints::DbEndpointCache;
 use tricircle_openstack::neutron::{Method, NeutronError};
-use tricircle_openstack::{Clients, ClientsConfig};
+use tricircle_openstack::Clients;
+use tricircle_regions::RegionsError;
 use tricircle_vocab::ResourceType;
-
-use crate::server::StartupError;
 
 /// The central Neutron, asked about resources the routing table lacks.
 pub struct CentralNeutron {
@@ -39,51 +35,27 @@ impl CentralNeutron {
     pub fn from_config(
         config: &tricircle_config::Config,
         db: Db,
-    ) -> Result<Option<CentralNeutron>, StartupError> {
+    ) -> Result<Option<CentralNeutron>, CentralNeutronError> {
         if !config.xjob.stock_neutron {
             return Ok(None);
         }
-        let cfg = ClientsConfig::from_options(&config.client).map_err(|e| {
-            StartupError::Option(format!(
-                "[xjob] stock_neutron = true needs the [client] options: {e}"
-            ))
-        })?;
-        Ok(Some(Self::new(
-            cfg,
-            config.client.top_region_name.clone(),
-            db,
-        )?))
-    }
-
-    pub fn new(
-        cfg: ClientsConfig,
-        top_region_name: Option<String>,
-        db: Db,
-    ) -> Result<CentralNeutron, StartupError> {
-        let cache = Arc::new(DbEndpointCache::new(db.clone()));
-        let clients =
-            Clients::new(cfg, cache).map_err(|e| StartupError::Option(format!("[client] {e}")))?;
-        Ok(CentralNeutron {
+        let clients = tricircle_regions::clients_from_config(config, db.clone())?;
+        Ok(Some(CentralNeutron {
             clients,
-            top_region_name,
+            top_region_name: config.client.top_region_name.clone(),
             db,
-        })
+        }))
     }
 
     /// The owner of top resource `id` of routing-table type `resource_type`.
     pub async fn owner(&self, resource_type: ResourceType, id: &str) -> Result<Owner, OwnerError> {
         let collection = resource_type.neutron();
         let (path, key) = (collection.path, collection.singular);
-        let region = match &self.top_region_name {
-            Some(r) => r.clone(),
-            None => self
-                .db
-                .run(tricircle_db::pods::top_pod)
-                .await
-                .map_err(|e| OwnerError(e.to_string()))?
-                .map(|p| p.region_name)
-                .ok_or_else(|| OwnerError("no top pod is registered".into()))?,
-        };
+        let region = tricircle_regions::top_pod(&self.db, self.top_region_name.as_deref())
+            .await
+            .map_err(|e| OwnerError(e.to_string()))?
+            .map(|p| p.region_name)
+            .ok_or_else(|| OwnerError("no top pod is registered".into()))?;
         let neutron = self.clients.neutron(&region);
         let body = match neutron
             .request(Method::GET, &format!("{path}/{id}"), &[], None)
@@ -99,6 +71,24 @@ impl CentralNeutron {
             .and_then(|r| r.get("project_id").or_else(|| r.get("tenant_id")))
             .and_then(|p| p.as_str());
         Ok(project.map_or(Owner::Unknown, |p| Owner::Project(p.to_owned())))
+    }
+}
+
+/// Why stock mode cannot start: the `[client]` options do not give clients.
+#[derive(Debug, thiserror::Error)]
+pub enum CentralNeutronError {
+    #[error("[xjob] stock_neutron = true needs the [client] options: {0}")]
+    Options(tricircle_openstack::Error),
+    #[error("[client] {0}")]
+    Clients(tricircle_openstack::Error),
+}
+
+impl From<RegionsError> for CentralNeutronError {
+    fn from(e: RegionsError) -> Self {
+        match e {
+            RegionsError::Options(e) => CentralNeutronError::Options(e),
+            RegionsError::Clients(e) => CentralNeutronError::Clients(e),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 use tricircle_config::{Config, ConfigError};
-use tricircle_db::{Db, DbError, PoolOptions};
+use tricircle_db::{Db, DbError, OpenError};
 use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
 use tricircle_policy::{Enforcer, PolicyError};
 
@@ -25,6 +25,8 @@ pub enum StartupError {
     Policy(#[from] PolicyError),
     #[error("{0}")]
     Option(String),
+    #[error(transparent)]
+    CentralNeutron(#[from] crate::ownership::CentralNeutronError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -38,21 +40,6 @@ impl From<ConfigError> for StartupError {
     fn from(e: ConfigError) -> Self {
         StartupError::Config(Box::new(e))
     }
-}
-
-/// oslo.db sizes its pool as `max_pool_size` plus `max_overflow`.
-pub fn pool_options(config: &Config) -> PoolOptions {
-    let db = &config.database;
-    let size = db.max_pool_size.unwrap_or(5).max(1) + db.max_overflow.unwrap_or(0).max(0);
-    PoolOptions {
-        max_size: u32::try_from(size.min(1000)).unwrap_or(1000),
-        timeout: Duration::from_secs(db.pool_timeout.unwrap_or(30).max(1) as u64),
-    }
-}
-
-pub fn connect_db(config: &Config) -> Result<Db, StartupError> {
-    let url = config.database_url()?;
-    Ok(Db::connect(url.expose(), &pool_options(config))?)
 }
 
 /// Policy rules: the defaults, overridden by `[oslo_policy] policy_file` when
@@ -140,7 +127,10 @@ pub fn build_state(
     config: &Config,
     dispatcher: Arc<dyn JobDispatcher>,
 ) -> Result<AppState, StartupError> {
-    let db = connect_db(config)?;
+    let db = Db::from_config(config).map_err(|e| match e {
+        OpenError::Config(e) => StartupError::Config(e),
+        OpenError::Connect { source, .. } => StartupError::Db(source),
+    })?;
     Ok(AppState {
         central: crate::ownership::CentralNeutron::from_config(config, db.clone())?,
         db,

@@ -39,7 +39,7 @@ fn check(name: &'static str, code: Code, details: Option<String>) -> CheckResult
 /// The database is reachable and its schema is the one this release expects.
 fn database(config: &Config) -> CheckResult {
     const NAME: &str = "Database schema";
-    let db = match tricircle_api::server::connect_db(config) {
+    let db = match tricircle_db::Db::from_config(config) {
         Ok(db) => db,
         Err(e) => return check(NAME, Code::Failure, Some(e.to_string())),
     };

@@ -214,12 +214,6 @@ impl Db {
         })
     }
 
-    /// Replace the deadlock retry policy (tests use a zero backoff).
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Db {
-        self.retry = retry;
-        self
-    }
-
     pub fn backend(&self) -> Backend {
         self.inner.url.backend
     }

@@ -9,6 +9,7 @@
 mod conn;
 mod dburl;
 mod error;
+mod from_config;
 
 pub mod agents;
 pub mod endpoints;
@@ -27,3 +28,4 @@ pub use conn::{
 };
 pub use dburl::{redact, DbUrl};
 pub use error::DbError;
+pub use from_config::OpenError;

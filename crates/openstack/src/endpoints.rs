@@ -17,13 +17,35 @@ pub const NETWORK_SERVICE_TYPE: &str = "network";
 /// Neutron (its service name), so existing rows keep working.
 pub const NEUTRON_CACHE_KEY: &str = "neutron";
 
+/// Why an [`EndpointCache`] could not look up or store URLs: the
+/// storage's own error (the database's, for the `cached_endpoints` table).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CacheError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl CacheError {
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        CacheError(Arc::new(source))
+    }
+}
+
+/// Compared by message, so that [`NeutronError`] stays comparable.
+impl PartialEq for CacheError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for CacheError {}
+
 /// Storage for endpoint URLs by region and cached service type.
 #[async_trait]
 pub trait EndpointCache: Send + Sync {
     /// The cached URL, if any.
-    async fn lookup(&self, region: &str, service: &str) -> Result<Option<String>, String>;
+    async fn lookup(&self, region: &str, service: &str) -> Result<Option<String>, CacheError>;
     /// Remember the catalog's `region -> url` map.
-    async fn store(&self, service: &str, urls: &BTreeMap<String, String>) -> Result<(), String>;
+    async fn store(&self, service: &str, urls: &BTreeMap<String, String>)
+        -> Result<(), CacheError>;
 }
 
 /// An in-memory cache, for tests and for running without a database.
@@ -55,56 +77,18 @@ impl MemoryEndpointCache {
 
 #[async_trait]
 impl EndpointCache for MemoryEndpointCache {
-    async fn lookup(&self, region: &str, service: &str) -> Result<Option<String>, String> {
+    async fn lookup(&self, region: &str, service: &str) -> Result<Option<String>, CacheError> {
         Ok(self.get(region, service))
     }
 
-    async fn store(&self, service: &str, urls: &BTreeMap<String, String>) -> Result<(), String> {
+    async fn store(
+        &self,
+        service: &str,
+        urls: &BTreeMap<String, String>,
+    ) -> Result<(), CacheError> {
         for (region, url) in urls {
             self.set(region, service, url);
         }
-        Ok(())
-    }
-}
-
-/// The `cached_endpoints` table: regions are pods by `region_name`;
-/// catalog regions that are not pods are not stored (as the reference).
-#[derive(Clone)]
-pub struct DbEndpointCache {
-    db: tricircle_db::Db,
-}
-
-impl DbEndpointCache {
-    pub fn new(db: tricircle_db::Db) -> Self {
-        Self { db }
-    }
-}
-
-#[async_trait]
-impl EndpointCache for DbEndpointCache {
-    async fn lookup(&self, region: &str, service: &str) -> Result<Option<String>, String> {
-        let (region, service) = (region.to_owned(), service.to_owned());
-        let found = self
-            .db
-            .run(move |c| tricircle_db::endpoints::for_region(c, &region, &service))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(found.and_then(|(_, rows)| rows.into_iter().next().map(|r| r.service_url)))
-    }
-
-    async fn store(&self, service: &str, urls: &BTreeMap<String, String>) -> Result<(), String> {
-        let (service, urls) = (service.to_owned(), urls.clone());
-        let out = self
-            .db
-            .transaction(move |c| tricircle_db::endpoints::refresh(c, &service, &urls))
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(
-            created = ?out.created,
-            updated = ?out.updated,
-            skipped = ?out.skipped_regions,
-            "cached endpoints refreshed"
-        );
         Ok(())
     }
 }

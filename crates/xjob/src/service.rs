@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tricircle_config::{Config, ConfigError};
-use tricircle_db::{jobs, Db, DbError, PoolOptions};
+use tricircle_db::{jobs, Db, DbError, OpenError};
 use tricircle_jobs::{
     periodic, Engine, EngineError, JobQueue, JobRequest, JobRequests, PeriodicSettings, Registry,
     Settings, Slot,
@@ -75,16 +75,6 @@ impl From<ConfigError> for ServiceError {
     }
 }
 
-/// oslo.db sizes its pool as `max_pool_size` plus `max_overflow`.
-fn pool_options(config: &Config) -> PoolOptions {
-    let db = &config.database;
-    let size = db.max_pool_size.unwrap_or(5).max(1) + db.max_overflow.unwrap_or(0).max(0);
-    PoolOptions {
-        max_size: u32::try_from(size.min(1000)).unwrap_or(1000),
-        timeout: Duration::from_secs(db.pool_timeout.unwrap_or(30).max(1) as u64),
-    }
-}
-
 /// The daemon. Build it on a job queue whose sending side the producers
 /// (the AMQP consumer, the handlers) hold, then [`Service::run`] it until a
 /// stop signal.
@@ -112,12 +102,9 @@ impl Service {
         registry: Registry,
         queue: (JobQueue, JobRequests),
     ) -> Result<Service, ServiceError> {
-        let url = config.database_url()?;
-        let db = Db::connect(url.expose(), &pool_options(config)).map_err(|source| {
-            ServiceError::Db {
-                url: tricircle_db::redact(url.expose()),
-                source,
-            }
+        let db = Db::from_config(config).map_err(|e| match e {
+            OpenError::Config(e) => ServiceError::Config(e),
+            OpenError::Connect { url, source } => ServiceError::Db { url, source },
         })?;
         let engine = Engine::new(db, registry, Settings::from_config(&config.default));
         Ok(Service::new(

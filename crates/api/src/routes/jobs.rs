@@ -178,7 +178,7 @@ pub async fn create(
     ctx: RequestContext,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::JOBS_CREATE) {
+    if !ctx.allowed(&state.policy, rules::JOBS_CREATE) {
         return Err(ApiError::forbidden("Unauthorized to create a job"));
     }
     let body = body::json_object(payload).await?;
@@ -264,7 +264,7 @@ pub async fn list(
     ctx: RequestContext,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::JOBS_LIST) {
+    if !ctx.allowed(&state.policy, rules::JOBS_LIST) {
         return Err(ApiError::forbidden("Unauthorized to show all jobs"));
     }
     let mut limit_raw = None;
@@ -382,7 +382,7 @@ pub async fn show(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::JOBS_SCHEMA_LIST) {
+    if !ctx.allowed(&state.policy, rules::JOBS_SCHEMA_LIST) {
         return Err(ApiError::forbidden("Unauthorized to show job information"));
     }
     let id = path.into_inner();
@@ -424,7 +424,7 @@ pub async fn delete(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::JOBS_DELETE) {
+    if !ctx.allowed(&state.policy, rules::JOBS_DELETE) {
         return Err(ApiError::forbidden("Unauthorized to delete a job"));
     }
     let id = path.into_inner();
@@ -459,7 +459,7 @@ pub async fn redo(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::JOBS_REDO) {
+    if !ctx.allowed(&state.policy, rules::JOBS_REDO) {
         return Err(ApiError::forbidden("Unauthorized to redo a job"));
     }
     let id = path.into_inner();

@@ -49,7 +49,7 @@ pub async fn create(
     ctx: RequestContext,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::PODS_CREATE) {
+    if !ctx.allowed(&state.policy, rules::PODS_CREATE) {
         return Err(ApiError::abort(401, "Unauthorized to create pods"));
     }
     let body = body::json_object(payload).await?;
@@ -120,7 +120,7 @@ pub async fn show(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::PODS_SHOW) {
+    if !ctx.allowed(&state.policy, rules::PODS_SHOW) {
         return Err(ApiError::abort(401, "Unauthorized to show pods"));
     }
     let id = path.into_inner();
@@ -138,7 +138,7 @@ pub async fn list(
     state: web::Data<AppState>,
     ctx: RequestContext,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::PODS_LIST) {
+    if !ctx.allowed(&state.policy, rules::PODS_LIST) {
         return Err(ApiError::abort(401, "Unauthorized to list pods"));
     }
     match state.db.run(pods::list).await {
@@ -158,7 +158,7 @@ pub async fn delete(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::PODS_DELETE) {
+    if !ctx.allowed(&state.policy, rules::PODS_DELETE) {
         return Err(ApiError::abort(401, "Unauthorized to delete pods"));
     }
     let id = path.into_inner();

@@ -121,7 +121,7 @@ pub async fn create(
     ctx: RequestContext,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::ROUTINGS_CREATE) {
+    if !ctx.allowed(&state.policy, rules::ROUTINGS_CREATE) {
         return Err(ApiError::forbidden(
             "Unauthorized to create resource routing",
         ));
@@ -170,7 +170,7 @@ pub async fn list(
     ctx: RequestContext,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::ROUTINGS_LIST) {
+    if !ctx.allowed(&state.policy, rules::ROUTINGS_LIST) {
         return Err(ApiError::forbidden(
             "Unauthorized to show all resource routings",
         ));
@@ -286,7 +286,7 @@ pub async fn show(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::ROUTINGS_SHOW) {
+    if !ctx.allowed(&state.policy, rules::ROUTINGS_SHOW) {
         return Err(ApiError::forbidden(
             "Unauthorized to show the resource routing",
         ));
@@ -301,7 +301,7 @@ pub async fn delete(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::ROUTINGS_DELETE) {
+    if !ctx.allowed(&state.policy, rules::ROUTINGS_DELETE) {
         return Err(ApiError::forbidden(
             "Unauthorized to delete the resource routing",
         ));
@@ -325,7 +325,7 @@ pub async fn update(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state, rules::ROUTINGS_PUT) {
+    if !ctx.allowed(&state.policy, rules::ROUTINGS_PUT) {
         return Err(ApiError::forbidden(
             "Unauthorized to update resource routing",
         ));

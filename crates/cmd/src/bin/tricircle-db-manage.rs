@@ -31,7 +31,7 @@ fn main() {
     let (config, warnings) = load_config(&args.config);
     let _guard = init_logging(&config, "tricircle-db-manage");
     log_warnings(&warnings);
-    let db = tricircle_api::server::connect_db(&config).unwrap_or_else(|e| fail(&e.to_string()));
+    let db = Db::from_config(&config).unwrap_or_else(|e| fail(&e.to_string()));
     match args.command {
         Command::DbSync { version } => {
             if let Some(v) = version {

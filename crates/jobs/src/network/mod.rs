@@ -12,8 +12,6 @@ pub mod lock;
 pub mod sfc;
 pub mod shadow;
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value};
 use tricircle_config::Config;
 use tricircle_db::models::{AsyncJob, Pod};
@@ -138,12 +136,8 @@ impl NetworkContext {
     /// The context the daemon runs with: clients from `[client]` (endpoints
     /// cached in the database), settings from the configuration.
     pub fn from_config(config: &Config, db: Db) -> NetResult<NetworkContext> {
-        let cfg = tricircle_openstack::ClientsConfig::from_options(&config.client)
+        let clients = tricircle_regions::clients_from_config(config, db.clone())
             .map_err(|e| NetError::Config(e.to_string()))?;
-        let cache = Arc::new(tricircle_openstack::endpoints::DbEndpointCache::new(
-            db.clone(),
-        ));
-        let clients = Clients::new(cfg, cache).map_err(|e| NetError::Config(e.to_string()))?;
         Ok(NetworkContext::new(
             db,
             clients,
@@ -158,14 +152,8 @@ impl NetworkContext {
 
     /// The top pod (central Neutron's region).
     pub async fn top_pod(&self) -> NetResult<Pod> {
-        let name = self.settings.top_region_name.clone();
-        let pod = self
-            .db
-            .run(move |c| match name {
-                Some(n) => tricircle_db::pods::by_region_name(c, &n),
-                None => tricircle_db::pods::top_pod(c),
-            })
-            .await?;
+        let pod =
+            tricircle_regions::top_pod(&self.db, self.settings.top_region_name.as_deref()).await?;
         pod.ok_or_else(|| NetError::Missing("no top pod is registered".into()))
     }
 

@@ -85,7 +85,7 @@ pub enum NeutronError {
     EndpointNotFound { region: String },
     /// The endpoint cache (database) failed.
     #[error("endpoint cache: {0}")]
-    EndpointCache(String),
+    EndpointCache(crate::endpoints::CacheError),
     /// Getting the service token or catalog failed.
     #[error("identity: {0}")]
     Keystone(#[from] crate::Error),

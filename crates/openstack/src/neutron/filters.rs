@@ -36,11 +36,6 @@ impl Filters {
         self.eq("fixed_ips", v)
     }
 
-    /// Ports with an address on this subnet (`fixed_ips=subnet_id=...`).
-    pub fn fixed_ip_subnet(self, subnet_id: &str) -> Self {
-        self.eq("fixed_ips", format!("subnet_id={subnet_id}"))
-    }
-
     /// Return only these attributes.
     pub fn fields<I, V>(self, fields: I) -> Self
     where
