@@ -210,7 +210,7 @@ async fn one_pod(
             external_fixed_ips: Some(vec![FixedIp::address(b_bridge_sub.id(), &gw_ip)]),
         };
         let current = b_client.get_router(&b_router).await?;
-        if !same_gateway(current.external_gateway_info.clone().flatten(), &want) {
+        if !external::gateway_matches(current.external_gateway_info.clone().flatten(), &want) {
             b_client.set_gateway(&b_router, Some(want)).await?;
         }
     }
@@ -255,20 +255,6 @@ async fn one_pod(
         tracing::info!(router = t_router.id(), pod = %b_pod.region_name, ?done, "floating IPs synced");
     }
     Ok(())
-}
-
-fn same_gateway(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
-    let Some(cur) = cur else { return false };
-    let addrs = |g: &ExternalGatewayInfo| -> Vec<String> {
-        g.external_fixed_ips
-            .iter()
-            .flatten()
-            .filter_map(|f| f.ip_address.clone())
-            .collect()
-    };
-    cur.network_id == want.network_id
-        && cur.enable_snat == want.enable_snat
-        && addrs(&cur) == addrs(want)
 }
 
 /// Router interface ports of `router_id` on `net_id`.

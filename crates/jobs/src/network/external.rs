@@ -318,9 +318,15 @@ pub async fn withdraw_gateway(
     Ok(())
 }
 
-/// Whether the current gateway is on the wanted network with the wanted
-/// SNAT and (when asked) addresses.
-fn gateway_matches(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
+/// Whether router gateway `cur` already is `want`: same network, and the
+/// same SNAT and addresses where `want` names them (`None` leaves them to
+/// Neutron, which reports its defaults back; a match on them would make
+/// every rerun set the gateway again). Addresses compare in order.
+///
+/// Merged from router_setup's `same_gateway`, which compared SNAT and
+/// addresses even when unset in `want`; its wants always set both, so it
+/// decided the same there.
+pub fn gateway_matches(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
     let Some(cur) = cur else { return false };
     let addrs = |g: &ExternalGatewayInfo| -> Vec<String> {
         g.external_fixed_ips
@@ -417,4 +423,43 @@ pub async fn ns_interface(
     )
     .await?;
     ensure_interface_on(&client, ns_router, b_sub, Some(&b_port.id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gw(net: &str, snat: Option<bool>, ips: Option<&[&str]>) -> ExternalGatewayInfo {
+        ExternalGatewayInfo {
+            network_id: net.into(),
+            enable_snat: snat,
+            external_fixed_ips: ips.map(|l| l.iter().map(|ip| FixedIp::address("s", ip)).collect()),
+        }
+    }
+
+    #[test]
+    fn gateway_matches_compares_what_the_wanted_gateway_names() {
+        let cur = gw("ext", Some(true), Some(&["1.0.0.5"]));
+        assert!(gateway_matches(Some(cur.clone()), &cur));
+        assert!(!gateway_matches(None, &cur));
+        assert!(!gateway_matches(
+            Some(cur.clone()),
+            &gw("other", Some(true), Some(&["1.0.0.5"]))
+        ));
+        assert!(!gateway_matches(
+            Some(cur.clone()),
+            &gw("ext", Some(false), Some(&["1.0.0.5"]))
+        ));
+        assert!(!gateway_matches(
+            Some(cur.clone()),
+            &gw("ext", Some(true), Some(&["1.0.0.6"]))
+        ));
+        // Where the old twins disagreed: router_setup's `same_gateway` took
+        // an unset SNAT or address list in the wanted gateway as "none".
+        assert!(gateway_matches(Some(cur.clone()), &gw("ext", None, None)));
+        assert!(gateway_matches(
+            Some(cur),
+            &gw("ext", None, Some(&["1.0.0.5"]))
+        ));
+    }
 }
