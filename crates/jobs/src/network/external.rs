@@ -37,25 +37,28 @@ pub struct NorthSouth {
     pub ns_router: String,
 }
 
-/// The availability-zone hints of a top network.
-pub fn network_az_hints(n: &Network) -> Vec<String> {
-    if let Some(h) = &n.availability_zone_hints {
-        return h.clone();
-    }
-    n.extra
-        .get("availability_zone_hints")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
+/// The availability-zone hints of a top network or router, as Neutron's
+/// typed `availability_zone_hints` field of either (absent: none).
+///
+/// Merged from router_setup's `az_hints` and this module's
+/// `network_az_hints`, which agreed: both took the typed field, else looked
+/// for the key in `extra`. That fallback is gone because it could never
+/// fire: a field the resource names is never left in `extra`.
+pub fn az_hints(hints: Option<&Vec<String>>) -> Vec<String> {
+    hints.cloned().unwrap_or_default()
 }
 
 /// The pod of a top external network: its first availability-zone hint.
 pub async fn ext_pod(net: &NetworkContext, t_ext: &Network) -> NetResult<Pod> {
-    let hint = network_az_hints(t_ext).into_iter().next().ok_or_else(|| {
-        NetError::Missing(format!(
-            "external network {} has no availability_zone_hints naming its pod",
-            t_ext.id()
-        ))
-    })?;
+    let hint = az_hints(t_ext.availability_zone_hints.as_ref())
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            NetError::Missing(format!(
+                "external network {} has no availability_zone_hints naming its pod",
+                t_ext.id()
+            ))
+        })?;
     net.pod_by_az_or_region(&hint)
         .await?
         .ok_or_else(|| NetError::Missing(format!("no pod has the zone or region {hint}")))
@@ -435,6 +438,24 @@ mod tests {
             enable_snat: snat,
             external_fixed_ips: ips.map(|l| l.iter().map(|ip| FixedIp::address("s", ip)).collect()),
         }
+    }
+
+    #[test]
+    fn az_hints_are_the_typed_field_of_networks_and_routers() {
+        let n: Network = serde_json::from_value(
+            serde_json::json!({"id": "n", "availability_zone_hints": ["az1"]}),
+        )
+        .unwrap();
+        assert_eq!(az_hints(n.availability_zone_hints.as_ref()), ["az1"]);
+        // Why no fallback to `extra`: the key never lands there.
+        assert!(!n.extra.contains_key("availability_zone_hints"));
+        let r: Router = serde_json::from_value(serde_json::json!({"id": "r"})).unwrap();
+        assert!(az_hints(r.availability_zone_hints.as_ref()).is_empty());
+        let r: Router = serde_json::from_value(
+            serde_json::json!({"id": "r", "availability_zone_hints": ["RegionTwo"]}),
+        )
+        .unwrap();
+        assert_eq!(az_hints(r.availability_zone_hints.as_ref()), ["RegionTwo"]);
     }
 
     #[test]
