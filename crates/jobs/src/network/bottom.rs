@@ -1,4 +1,4 @@
-//! Bottom copies of top networks, subnets and ports, created idempotently
+//! Bottom copies of top networks and subnets, created idempotently
 //! through the routing-table lock.
 
 use std::collections::BTreeMap;
