@@ -38,24 +38,10 @@ impl Job for RouterSetup {
     }
 }
 
-/// The availability-zone hints of a router or network.
-fn az_hints(
-    extra: &serde_json::Map<String, serde_json::Value>,
-    typed: Option<&Vec<String>>,
-) -> Vec<String> {
-    if let Some(h) = typed {
-        return h.clone();
-    }
-    extra
-        .get("availability_zone_hints")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
-}
-
 /// A local router has exactly one hint naming a pod: it lives in that pod
 /// only and needs no bridge.
 async fn local_router_pod(net: &NetworkContext, t_router: &Router) -> NetResult<Option<String>> {
-    let hints = az_hints(&t_router.extra, t_router.availability_zone_hints.as_ref());
+    let hints = external::az_hints(t_router.availability_zone_hints.as_ref());
     if hints.len() != 1 {
         return Ok(None);
     }
@@ -96,7 +82,7 @@ async fn setup(
             // No local plugin maps networks to pods as VMs boot: the
             // network's zone hints name its pods.
             if let Some(t_net) = top.find::<Network>(net_id).await? {
-                for hint in external::network_az_hints(&t_net) {
+                for hint in external::az_hints(t_net.availability_zone_hints.as_ref()) {
                     if let Some(p) = net.pod_by_az_or_region(&hint).await? {
                         if !pods.iter().any(|q| q.pod_id == p.pod_id) {
                             pods.push(p);
@@ -210,7 +196,7 @@ async fn one_pod(
             external_fixed_ips: Some(vec![FixedIp::address(b_bridge_sub.id(), &gw_ip)]),
         };
         let current = b_client.get_router(&b_router).await?;
-        if !same_gateway(current.external_gateway_info.clone().flatten(), &want) {
+        if !external::gateway_matches(current.external_gateway_info.clone().flatten(), &want) {
             b_client.set_gateway(&b_router, Some(want)).await?;
         }
     }
@@ -255,20 +241,6 @@ async fn one_pod(
         tracing::info!(router = t_router.id(), pod = %b_pod.region_name, ?done, "floating IPs synced");
     }
     Ok(())
-}
-
-fn same_gateway(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
-    let Some(cur) = cur else { return false };
-    let addrs = |g: &ExternalGatewayInfo| -> Vec<String> {
-        g.external_fixed_ips
-            .iter()
-            .flatten()
-            .filter_map(|f| f.ip_address.clone())
-            .collect()
-    };
-    cur.network_id == want.network_id
-        && cur.enable_snat == want.enable_snat
-        && addrs(&cur) == addrs(want)
 }
 
 /// Router interface ports of `router_id` on `net_id`.

@@ -39,13 +39,14 @@ use tricircle_openstack::neutron::{
 
 use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::lock::{self, Element};
+use crate::network::sfc::is_in_use;
 use crate::network::{NetError, NetResult, NetworkContext};
 use crate::resource::{ChainInPod, PodScope};
 use tricircle_vocab::JobType;
 use tricircle_vocab::ResourceType;
 
-/// networking-sfc's wording of the refusals the reference recovers from.
-const STR_IN_USE: &str = "in use";
+/// networking-sfc's wording of the refusals the reference recovers from
+/// (for "in use", see `sfc::is_in_use`).
 const STR_USED_BY: &str = "used by";
 const STR_CONFLICTS_WITH: &str = "conflicts with";
 
@@ -151,10 +152,6 @@ enum Recovery<'a> {
 
 fn status_and_message(e: &NeutronError) -> Option<(u16, &str)> {
     e.api().map(|a| (a.status, a.message.as_str()))
-}
-
-fn is_in_use(e: &NeutronError) -> bool {
-    matches!(status_and_message(e), Some((409, m)) if m.contains(STR_IN_USE))
 }
 
 fn is_taken(e: &NeutronError) -> bool {

@@ -179,11 +179,7 @@ async fn setup(
         let host = port.binding_host_id.clone().unwrap_or_default();
         let key = (host.clone(), agent_type.to_owned());
         if !agents.contains_key(&key) {
-            let (h, t) = key.clone();
-            let found = net
-                .db
-                .run(move |c| tricircle_db::agents::get_agent_by_host_type(c, &h, &t))
-                .await?;
+            let found = shadow::find_agent(net, &host, agent_type).await?;
             agents.insert(key.clone(), found);
         }
         let Some(agent) = &agents[&key] else {
@@ -194,9 +190,16 @@ async fn setup(
             );
             continue;
         };
-        let id =
-            shadow::ensure_shadow_port(net, &target, &project_id, &target_b_net, t_id, port, agent)
-                .await?;
+        let id = shadow::ensure_shadow_port(
+            net,
+            &target,
+            &project_id,
+            &target_b_net,
+            t_id,
+            port,
+            Some(agent),
+        )
+        .await?;
         created.push(id);
     }
 

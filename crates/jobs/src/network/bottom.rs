@@ -1,14 +1,14 @@
-//! Bottom copies of top networks, subnets and ports, created idempotently
+//! Bottom copies of top networks and subnets, created idempotently
 //! through the routing-table lock.
 
 use std::collections::BTreeMap;
 
 use tricircle_db::models::Pod;
-use tricircle_openstack::neutron::{FixedIp, Network, Port, Subnet};
+use tricircle_openstack::neutron::{Network, Subnet};
 
 use super::bridge::provider_of;
 use super::lock::{self, Element};
-use super::{ip, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{ip, NetError, NetResult, NetworkContext};
 use tricircle_vocab::ResourceType;
 
 /// Name of a bottom network: `<top id>#<top name>` as the reference.
@@ -23,10 +23,6 @@ pub fn network_name(t_net: &Network) -> String {
 /// Name of the top port reserving a pod's gateway address on a subnet.
 pub fn interface_port_name(region: &str, t_subnet_id: &str) -> String {
     format!("interface_{region}_{t_subnet_id}")
-}
-
-pub fn shadow_port_name(port_id: &str) -> String {
-    format!("shadow_port_{port_id}")
 }
 
 /// The routing types of a copy: a pod's own copy, or a shadow copy made
@@ -134,48 +130,4 @@ async fn reserved_gateway(
     let port = lock::reserve_top_port(net, project_id, top_pod, body).await?;
     let ip = port.ip_addresses().next().map(str::to_owned);
     ip.ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))
-}
-
-/// A shadow of bottom VM port `b_port` (top port `t_port_id`) in `pod`, on
-/// bottom network `b_net_id` / subnet `b_subnet_id`: same address and MAC,
-/// device owner `compute:shadow`. Returns its id.
-pub async fn shadow_port(
-    net: &NetworkContext,
-    pod: &Pod,
-    project_id: &str,
-    t_port_id: &str,
-    b_port: &Port,
-    b_net_id: &str,
-    b_subnet_id: &str,
-) -> NetResult<String> {
-    let name = shadow_port_name(t_port_id);
-    let ip = b_port
-        .ip_addresses()
-        .next()
-        .ok_or_else(|| NetError::Missing(format!("port {} has no address", b_port.id())))?;
-    let body = Port {
-        tenant_id: Some(project_id.to_owned()),
-        admin_state_up: Some(true),
-        name: Some(name.clone()),
-        network_id: Some(b_net_id.to_owned()),
-        fixed_ips: Some(vec![FixedIp::address(b_subnet_id, ip)]),
-        mac_address: b_port.mac_address.clone(),
-        device_owner: Some(DEVICE_OWNER_SHADOW.to_owned()),
-        device_id: b_port.device_id.clone(),
-        binding_host_id: b_port.binding_host_id.clone().filter(|h| !h.is_empty()),
-        ..Port::default()
-    };
-    let got = lock::get_or_create(
-        net,
-        project_id,
-        pod,
-        Element {
-            top_id: t_port_id,
-            resource_type: ResourceType::ShadowPort,
-            name: &name,
-            body,
-        },
-    )
-    .await?;
-    Ok(got.id)
 }

@@ -37,25 +37,28 @@ pub struct NorthSouth {
     pub ns_router: String,
 }
 
-/// The availability-zone hints of a top network.
-pub fn network_az_hints(n: &Network) -> Vec<String> {
-    if let Some(h) = &n.availability_zone_hints {
-        return h.clone();
-    }
-    n.extra
-        .get("availability_zone_hints")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
+/// The availability-zone hints of a top network or router, as Neutron's
+/// typed `availability_zone_hints` field of either (absent: none).
+///
+/// Merged from router_setup's `az_hints` and this module's
+/// `network_az_hints`, which agreed: both took the typed field, else looked
+/// for the key in `extra`. That fallback is gone because it could never
+/// fire: a field the resource names is never left in `extra`.
+pub fn az_hints(hints: Option<&Vec<String>>) -> Vec<String> {
+    hints.cloned().unwrap_or_default()
 }
 
 /// The pod of a top external network: its first availability-zone hint.
 pub async fn ext_pod(net: &NetworkContext, t_ext: &Network) -> NetResult<Pod> {
-    let hint = network_az_hints(t_ext).into_iter().next().ok_or_else(|| {
-        NetError::Missing(format!(
-            "external network {} has no availability_zone_hints naming its pod",
-            t_ext.id()
-        ))
-    })?;
+    let hint = az_hints(t_ext.availability_zone_hints.as_ref())
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            NetError::Missing(format!(
+                "external network {} has no availability_zone_hints naming its pod",
+                t_ext.id()
+            ))
+        })?;
     net.pod_by_az_or_region(&hint)
         .await?
         .ok_or_else(|| NetError::Missing(format!("no pod has the zone or region {hint}")))
@@ -318,9 +321,15 @@ pub async fn withdraw_gateway(
     Ok(())
 }
 
-/// Whether the current gateway is on the wanted network with the wanted
-/// SNAT and (when asked) addresses.
-fn gateway_matches(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
+/// Whether router gateway `cur` already is `want`: same network, and the
+/// same SNAT and addresses where `want` names them (`None` leaves them to
+/// Neutron, which reports its defaults back; a match on them would make
+/// every rerun set the gateway again). Addresses compare in order.
+///
+/// Merged from router_setup's `same_gateway`, which compared SNAT and
+/// addresses even when unset in `want`; its wants always set both, so it
+/// decided the same there.
+pub fn gateway_matches(cur: Option<ExternalGatewayInfo>, want: &ExternalGatewayInfo) -> bool {
     let Some(cur) = cur else { return false };
     let addrs = |g: &ExternalGatewayInfo| -> Vec<String> {
         g.external_fixed_ips
@@ -417,4 +426,61 @@ pub async fn ns_interface(
     )
     .await?;
     ensure_interface_on(&client, ns_router, b_sub, Some(&b_port.id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gw(net: &str, snat: Option<bool>, ips: Option<&[&str]>) -> ExternalGatewayInfo {
+        ExternalGatewayInfo {
+            network_id: net.into(),
+            enable_snat: snat,
+            external_fixed_ips: ips.map(|l| l.iter().map(|ip| FixedIp::address("s", ip)).collect()),
+        }
+    }
+
+    #[test]
+    fn az_hints_are_the_typed_field_of_networks_and_routers() {
+        let n: Network = serde_json::from_value(
+            serde_json::json!({"id": "n", "availability_zone_hints": ["az1"]}),
+        )
+        .unwrap();
+        assert_eq!(az_hints(n.availability_zone_hints.as_ref()), ["az1"]);
+        // Why no fallback to `extra`: the key never lands there.
+        assert!(!n.extra.contains_key("availability_zone_hints"));
+        let r: Router = serde_json::from_value(serde_json::json!({"id": "r"})).unwrap();
+        assert!(az_hints(r.availability_zone_hints.as_ref()).is_empty());
+        let r: Router = serde_json::from_value(
+            serde_json::json!({"id": "r", "availability_zone_hints": ["RegionTwo"]}),
+        )
+        .unwrap();
+        assert_eq!(az_hints(r.availability_zone_hints.as_ref()), ["RegionTwo"]);
+    }
+
+    #[test]
+    fn gateway_matches_compares_what_the_wanted_gateway_names() {
+        let cur = gw("ext", Some(true), Some(&["1.0.0.5"]));
+        assert!(gateway_matches(Some(cur.clone()), &cur));
+        assert!(!gateway_matches(None, &cur));
+        assert!(!gateway_matches(
+            Some(cur.clone()),
+            &gw("other", Some(true), Some(&["1.0.0.5"]))
+        ));
+        assert!(!gateway_matches(
+            Some(cur.clone()),
+            &gw("ext", Some(false), Some(&["1.0.0.5"]))
+        ));
+        assert!(!gateway_matches(
+            Some(cur.clone()),
+            &gw("ext", Some(true), Some(&["1.0.0.6"]))
+        ));
+        // Where the old twins disagreed: router_setup's `same_gateway` took
+        // an unset SNAT or address list in the wanted gateway as "none".
+        assert!(gateway_matches(Some(cur.clone()), &gw("ext", None, None)));
+        assert!(gateway_matches(
+            Some(cur),
+            &gw("ext", None, Some(&["1.0.0.5"]))
+        ));
+    }
 }

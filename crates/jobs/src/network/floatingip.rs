@@ -9,7 +9,7 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
 
 use super::bottom::{self, Copy};
-use super::{external, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{external, shadow, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use tricircle_vocab::ResourceType;
 
 /// What the sync did, for logs and tests.
@@ -216,14 +216,17 @@ async fn shadow_for(
     )
     .await?;
     let b_sub = map[t_sub.id()].clone();
-    let port = bottom::shadow_port(
+    // The agent too, when known, so the port is the one shadow_port_setup
+    // would make; unlike there, an unknown agent does not stop it.
+    let agent = shadow::serving_agent(net, b_port).await?;
+    let port = shadow::ensure_shadow_port(
         net,
         ext_pod,
         project_id,
+        &b_net_id,
         t_port.id(),
         b_port,
-        &b_net_id,
-        &b_sub,
+        agent.as_ref(),
     )
     .await?;
     Ok((port, b_net_id, b_sub))

@@ -12,10 +12,9 @@ use serde_json::{json, Map, Value};
 use tricircle_db::models::{Pod, ShadowAgent};
 use tricircle_openstack::neutron::{device_owner, FixedIp, Port};
 
-use super::bottom::shadow_port_name;
 use super::ip::Cidr;
 use super::lock::{self, Element};
-use super::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use tricircle_vocab::ResourceType;
 
 /// Device owner of ports Nova binds to its instances.
@@ -30,10 +29,40 @@ pub const PROFILE_TUNNEL_IP: &str = "tunnel_ip";
 /// Asks the local plugin to set a shadow port ACTIVE (no agent reports it).
 pub const PROFILE_FORCE_UP: &str = "force_up";
 
+/// Shadow ports are named `shadow_port_<top port id>`.
+const SHADOW_PORT_PREFIX: &str = "shadow_port_";
+
+pub fn shadow_port_name(t_port_id: &str) -> String {
+    format!("{SHADOW_PORT_PREFIX}{t_port_id}")
+}
+
 /// The L2 agent type that serves ports of `vif_type`, if shadow ports are
 /// supported for it (only OVS, as the reference).
 pub fn agent_type_by_vif(vif_type: &str) -> Option<&'static str> {
     (vif_type == VIF_TYPE_OVS).then_some(AGENT_TYPE_OVS)
+}
+
+/// The shadow agent table's entry for the L2 agent of `agent_type` on `host`.
+pub async fn find_agent(
+    net: &NetworkContext,
+    host: &str,
+    agent_type: &str,
+) -> NetResult<Option<ShadowAgent>> {
+    let (h, t) = (host.to_owned(), agent_type.to_owned());
+    Ok(net
+        .db
+        .run(move |c| tricircle_db::agents::get_agent_by_host_type(c, &h, &t))
+        .await?)
+}
+
+/// The known agent serving bound port `port`, if shadow ports support its
+/// VIF type: what a shadow port's binding profile names.
+pub async fn serving_agent(net: &NetworkContext, port: &Port) -> NetResult<Option<ShadowAgent>> {
+    let vif = port.binding_vif_type.as_deref().unwrap_or_default();
+    match (agent_type_by_vif(vif), port.binding_host_id.as_deref()) {
+        (Some(t), Some(host)) if !host.is_empty() => find_agent(net, host, t).await,
+        _ => Ok(None),
+    }
 }
 
 /// Whether a bottom port is one other pods need to know about: an instance
@@ -57,7 +86,7 @@ pub fn shadowed_port_id(shadow: &Port) -> Option<&str> {
     shadow
         .name
         .as_deref()
-        .and_then(|n| n.strip_prefix("shadow_port_"))
+        .and_then(|n| n.strip_prefix(SHADOW_PORT_PREFIX))
         .filter(|id| !id.is_empty())
 }
 
@@ -78,8 +107,62 @@ pub fn force_up_body() -> Port {
     }
 }
 
-/// The shadow in `pod` (on bottom network `b_net_id`) of `port`, the real
-/// port of top port `t_port_id` bound on a host served by `agent`; created
+/// The body of the shadow, on bottom network `b_net_id`, of `port`, the
+/// real port of top port `t_port_id`: the one builder for every job that
+/// makes shadow ports (shadow_port_setup, and stock mode's floating IPs of
+/// VMs in another pod), so the port looks the same whoever creates it.
+///
+/// As the reference's `prepare_shadow_port(s)`: the project's, up, named
+/// `shadow_port_<top port>`, owner `compute:shadow`, the real port's MAC
+/// and first address, and its host; when the serving L2 agent is known,
+/// its type and tunnel address in the binding profile (what lets the pod's
+/// agents tunnel to the host). Also, as both former builders did, the real
+/// port's device id. No security groups: the pod's defaults apply.
+///
+/// The address is given alone, as the reference: Neutron picks the subnet
+/// of the copy holding it (the floating-IP builder used to name the subnet
+/// as well). A port without an address is an error (shadow_port_setup's
+/// builder used to send no fixed IPs, which would have Neutron allocate a
+/// different one); an empty host is no host (it used to be sent as is).
+pub fn shadow_port_body(
+    project_id: &str,
+    b_net_id: &str,
+    t_port_id: &str,
+    port: &Port,
+    agent: Option<&ShadowAgent>,
+) -> NetResult<Port> {
+    let ip = port
+        .ip_addresses()
+        .next()
+        .ok_or_else(|| NetError::Missing(format!("port {} has no address", port.id())))?;
+    let profile = agent.map(|a| {
+        let mut profile = Map::new();
+        profile.insert(
+            PROFILE_AGENT_TYPE.into(),
+            Value::String(a.agent_type.clone()),
+        );
+        profile.insert(PROFILE_TUNNEL_IP.into(), Value::String(a.tunnel_ip.clone()));
+        profile
+    });
+    Ok(Port {
+        tenant_id: Some(project_id.to_owned()),
+        admin_state_up: Some(true),
+        name: Some(shadow_port_name(t_port_id)),
+        network_id: Some(b_net_id.to_owned()),
+        fixed_ips: Some(vec![FixedIp {
+            subnet_id: None,
+            ip_address: Some(ip.to_owned()),
+        }]),
+        mac_address: port.mac_address.clone(),
+        device_owner: Some(DEVICE_OWNER_SHADOW.to_owned()),
+        device_id: port.device_id.clone(),
+        binding_host_id: port.binding_host_id.clone().filter(|h| !h.is_empty()),
+        binding_profile: profile,
+        ..Port::default()
+    })
+}
+
+/// The shadow in `pod` of `port` (see [`shadow_port_body`]), created
 /// through the routing-table lock so a rerun or a concurrent job finds it
 /// rather than making another. Returns its id.
 pub async fn ensure_shadow_port(
@@ -89,42 +172,10 @@ pub async fn ensure_shadow_port(
     b_net_id: &str,
     t_port_id: &str,
     port: &Port,
-    agent: &ShadowAgent,
+    agent: Option<&ShadowAgent>,
 ) -> NetResult<String> {
+    let body = shadow_port_body(project_id, b_net_id, t_port_id, port, agent)?;
     let name = shadow_port_name(t_port_id);
-    // The address alone: Neutron finds the subnet of the pod's copy by it.
-    let fixed_ips = port
-        .ip_addresses()
-        .next()
-        .map(|ip| {
-            vec![FixedIp {
-                subnet_id: None,
-                ip_address: Some(ip.to_owned()),
-            }]
-        })
-        .unwrap_or_default();
-    let mut profile = Map::new();
-    profile.insert(
-        PROFILE_AGENT_TYPE.into(),
-        Value::String(agent.agent_type.clone()),
-    );
-    profile.insert(
-        PROFILE_TUNNEL_IP.into(),
-        Value::String(agent.tunnel_ip.clone()),
-    );
-    let body = Port {
-        tenant_id: Some(project_id.to_owned()),
-        admin_state_up: Some(true),
-        name: Some(name.clone()),
-        network_id: Some(b_net_id.to_owned()),
-        fixed_ips: Some(fixed_ips),
-        mac_address: port.mac_address.clone(),
-        device_owner: Some(DEVICE_OWNER_SHADOW.to_owned()),
-        device_id: port.device_id.clone(),
-        binding_host_id: port.binding_host_id.clone(),
-        binding_profile: Some(profile),
-        ..Port::default()
-    };
     let got = lock::get_or_create(
         net,
         project_id,
@@ -181,5 +232,68 @@ mod tests {
         assert_eq!(shadowed_port_id(&Port::default()), None);
         assert_eq!(agent_type_by_vif("ovs"), Some(AGENT_TYPE_OVS));
         assert_eq!(agent_type_by_vif("binding_failed"), None);
+    }
+
+    fn vm_port(host: &str) -> Port {
+        serde_json::from_value(json!({
+            "id": "b1",
+            "device_owner": "compute:nova",
+            "device_id": "vm1",
+            "mac_address": "fa:16:3e:00:00:01",
+            "fixed_ips": [{"subnet_id": "bsub", "ip_address": "10.0.1.5"}],
+            "binding:host_id": host,
+            "security_groups": ["sg1"],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_shadow_port_copies_the_real_port_whoever_builds_it() {
+        let agent = ShadowAgent {
+            id: "a".into(),
+            pod_id: "pod-1".into(),
+            host: "host1".into(),
+            agent_type: AGENT_TYPE_OVS.into(),
+            tunnel_ip: "192.168.1.101".into(),
+        };
+        let body = shadow_port_body("proj", "bnet", "t1", &vm_port("host1"), Some(&agent)).unwrap();
+        let want: Port = serde_json::from_value(json!({
+            "tenant_id": "proj",
+            "admin_state_up": true,
+            "name": "shadow_port_t1",
+            "network_id": "bnet",
+            "fixed_ips": [{"ip_address": "10.0.1.5"}],
+            "mac_address": "fa:16:3e:00:00:01",
+            "device_owner": "compute:shadow",
+            "device_id": "vm1",
+            "binding:host_id": "host1",
+            "binding:profile": {"type": AGENT_TYPE_OVS, "tunnel_ip": "192.168.1.101"},
+        }))
+        .unwrap();
+        assert_eq!(body, want);
+        assert_eq!(shadowed_port_id(&body), Some("t1"));
+
+        // With no known agent (a floating IP may still need the port) only
+        // the profile is missing.
+        let plain = shadow_port_body("proj", "bnet", "t1", &vm_port("host1"), None).unwrap();
+        assert_eq!(
+            plain,
+            Port {
+                binding_profile: None,
+                ..want
+            }
+        );
+
+        // Where the old builders disagreed: the subnet is not named (the
+        // floating-IP one named it), an empty host is none (shadow_port_setup's
+        // sent ""), and no address is an error (it sent no fixed IPs).
+        let unbound = shadow_port_body("proj", "bnet", "t1", &vm_port(""), None).unwrap();
+        assert_eq!(unbound.binding_host_id, None);
+        assert_eq!(unbound.fixed_ips.unwrap()[0].subnet_id, None);
+        let bare = Port {
+            fixed_ips: None,
+            ..vm_port("host1")
+        };
+        assert!(shadow_port_body("proj", "bnet", "t1", &bare, None).is_err());
     }
 }
