@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::stream::{select_all, StreamExt};
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ExchangeKind};
@@ -87,6 +88,16 @@ enum Ended {
     Lost(String),
 }
 
+/// What a consumer does with each delivery of its queues.
+pub(crate) trait Handler {
+    /// What the logs call this consumer (`RPC`, `notification`).
+    const WHAT: &'static str;
+
+    /// Handle one delivery; `false` stops the consumer for good (its
+    /// receiver is gone).
+    async fn handle(&mut self, delivery: Delivery, shutdown: &CancellationToken) -> bool;
+}
+
 /// Consumes RPC messages for `(topic, server)` until `shutdown` is
 /// cancelled or `tx`'s receiver is dropped. Each message is acked on
 /// receipt, then decoded and sent to `tx` (as the driver acks before
@@ -108,24 +119,40 @@ pub async fn consume(
     }
     let fanout_id = uuid::Uuid::new_v4().simple().to_string();
     let decls = topology(&cfg, topic, server, &fanout_id);
+    let mut handler = RpcHandler {
+        tx,
+        seen: VecDeque::with_capacity(DUP_CHECK_SIZE),
+    };
+    let name = format!("tricircle-rpc-server:{topic}.{server}");
+    run(&cfg, &decls, &name, &mut handler, &shutdown).await;
+    Ok(())
+}
+
+/// Declare `decls` and hand their deliveries to `handler` until `shutdown`
+/// is cancelled or the handler stops; reconnect with backoff across the
+/// URL's hosts whenever the broker goes away.
+pub(crate) async fn run<H: Handler>(
+    cfg: &RpcConfig,
+    decls: &[Declaration],
+    conn_name: &str,
+    handler: &mut H,
+    shutdown: &CancellationToken,
+) {
     let hosts = cfg.transport_url.hosts.len();
     let mut host = 0usize;
     let mut attempt = 0u32;
-    let mut seen = VecDeque::with_capacity(DUP_CHECK_SIZE);
-    let conn_name = format!("tricircle-rpc-server:{topic}.{server}");
     loop {
         let connected = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = connect_host(&cfg.transport_url, host, CONNECT_TIMEOUT, &conn_name) => r,
+            _ = shutdown.cancelled() => return,
+            r = connect_host(&cfg.transport_url, host, CONNECT_TIMEOUT, conn_name) => r,
         };
         let reason = match connected {
             Ok(conn) => {
-                let ended =
-                    session(&cfg, &conn, &decls, &tx, &shutdown, &mut attempt, &mut seen).await;
+                let ended = session(cfg, &conn, decls, handler, shutdown, &mut attempt).await;
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.close(200, "bye".into()))
                     .await;
                 match ended {
-                    Ended::Stop => return Ok(()),
+                    Ended::Stop => return,
                     Ended::Lost(why) => why,
                 }
             }
@@ -135,15 +162,15 @@ pub async fn consume(
         attempt = attempt.saturating_add(1);
         host = (host + 1) % hosts;
         tracing::warn!(
-            topic,
-            server,
+            consumer = conn_name,
             reason,
             next_host = %cfg.transport_url.hosts[host],
             retry_in_ms = delay.as_millis() as u64,
-            "RPC consumer disconnected; reconnecting"
+            "{} consumer disconnected; reconnecting",
+            H::WHAT
         );
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
     }
@@ -229,14 +256,13 @@ async fn setup(
     Ok((channel, consumers))
 }
 
-async fn session(
+async fn session<H: Handler>(
     cfg: &RpcConfig,
     conn: &Connection,
     decls: &[Declaration],
-    tx: &mpsc::Sender<Incoming>,
+    handler: &mut H,
     shutdown: &CancellationToken,
     attempt: &mut u32,
-    seen: &mut VecDeque<String>,
 ) -> Ended {
     let (_channel, consumers) = tokio::select! {
         _ = shutdown.cancelled() => return Ended::Stop,
@@ -247,10 +273,11 @@ async fn session(
     };
     *attempt = 0;
     tracing::info!(
-        exchange = %cfg.control_exchange,
+        exchanges = ?decls.iter().map(|d| d.exchange.as_str()).collect::<Vec<_>>(),
         queues = ?decls.iter().map(|d| d.queue.as_str()).collect::<Vec<_>>(),
         durable = cfg.durable,
-        "RPC consumer ready"
+        "{} consumer ready",
+        H::WHAT
     );
     let mut deliveries = select_all(consumers);
     loop {
@@ -263,11 +290,27 @@ async fn session(
             Some(Err(e)) => return Ended::Lost(e.to_string()),
             None => return Ended::Lost("consumer cancelled by the broker".into()),
         };
+        if !handler.handle(delivery, shutdown).await {
+            return Ended::Stop;
+        }
+    }
+}
+
+/// RPC semantics: ack, decode, drop duplicates, hand over.
+struct RpcHandler {
+    tx: mpsc::Sender<Incoming>,
+    seen: VecDeque<String>,
+}
+
+impl Handler for RpcHandler {
+    const WHAT: &'static str = "RPC";
+
+    async fn handle(&mut self, delivery: Delivery, shutdown: &CancellationToken) -> bool {
         // Ack first, as the driver does: a message whose ack fails is not
         // dispatched (the broker will redeliver it).
         if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
             tracing::warn!(error = %e, "discarding RPC message: acknowledge failed");
-            continue;
+            return true;
         }
         let incoming = match decode(&delivery.data) {
             Ok(m) => m,
@@ -277,18 +320,18 @@ async fn session(
                     error = %e,
                     "discarding malformed RPC message"
                 );
-                continue;
+                return true;
             }
         };
         if let Some(id) = &incoming.unique_id {
-            if seen.contains(id) {
+            if self.seen.contains(id) {
                 tracing::warn!(unique_id = %id, method = %incoming.method, "discarding duplicate RPC message");
-                continue;
+                return true;
             }
-            if seen.len() == DUP_CHECK_SIZE {
-                seen.pop_front();
+            if self.seen.len() == DUP_CHECK_SIZE {
+                self.seen.pop_front();
             }
-            seen.push_back(id.clone());
+            self.seen.push_back(id.clone());
         }
         tracing::debug!(
             method = %incoming.method,
@@ -297,11 +340,13 @@ async fn session(
             "RPC message received"
         );
         tokio::select! {
-            _ = shutdown.cancelled() => return Ended::Stop,
-            sent = tx.send(incoming) => if sent.is_err() {
-                tracing::info!("RPC message receiver dropped; consumer stopping");
-                return Ended::Stop;
-            },
+            _ = shutdown.cancelled() => false,
+            sent = self.tx.send(incoming) => {
+                if sent.is_err() {
+                    tracing::info!("RPC message receiver dropped; consumer stopping");
+                }
+                sent.is_ok()
+            }
         }
     }
 }

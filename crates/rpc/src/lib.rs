@@ -8,12 +8,15 @@
 //! * [`consume`]: the RPC server side: declares what the rabbit driver
 //!   declares for topic/server, acks then hands messages over a channel,
 //!   reconnects across hosts, stops on a cancellation token.
+//! * [`notification`]: the notification listener side (a region's Neutron
+//!   notifications, pooled, acknowledged by the receiver once acted on).
 
 use std::time::Duration;
 
 mod connection;
 mod consumer;
 pub mod message;
+pub mod notification;
 mod publisher;
 pub mod testing;
 mod transport_url;

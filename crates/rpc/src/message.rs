@@ -116,32 +116,44 @@ fn envelope_compatible(version: &str) -> bool {
     major == Some(2) && minor == Some(0) && parts.next().is_none()
 }
 
-/// Decodes a message body: enveloped (2.0) or a bare (legacy) message.
+/// The message object of a body: enveloped (2.0) or bare (legacy).
 /// Error messages never include the body (it carries the auth token).
-pub fn decode(body: &[u8]) -> Result<Incoming, RpcError> {
+pub(crate) fn unwrap_envelope(body: &[u8]) -> Result<Map<String, Value>, RpcError> {
     let bad = |why: String| RpcError::Decode(why);
     let value: Value =
         serde_json::from_slice(body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
     let Value::Object(outer) = value else {
         return Err(bad("body is not a JSON object".into()));
     };
-    let mut msg =
-        if outer.contains_key(ENVELOPE_VERSION_KEY) && outer.contains_key(ENVELOPE_MESSAGE_KEY) {
-            let version = outer[ENVELOPE_VERSION_KEY].as_str().unwrap_or_default();
-            if !envelope_compatible(version) {
-                return Err(bad(format!("unsupported envelope version {version:?}")));
-            }
-            let inner = outer[ENVELOPE_MESSAGE_KEY]
-                .as_str()
-                .ok_or_else(|| bad("oslo.message is not a string".into()))?;
-            match serde_json::from_str(inner) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => return Err(bad("oslo.message is not a JSON object".into())),
-                Err(e) => return Err(bad(format!("oslo.message is not JSON: {e}"))),
-            }
-        } else {
-            outer
-        };
+    if !(outer.contains_key(ENVELOPE_VERSION_KEY) && outer.contains_key(ENVELOPE_MESSAGE_KEY)) {
+        return Ok(outer);
+    }
+    let version = outer[ENVELOPE_VERSION_KEY].as_str().unwrap_or_default();
+    if !envelope_compatible(version) {
+        return Err(bad(format!("unsupported envelope version {version:?}")));
+    }
+    let inner = outer[ENVELOPE_MESSAGE_KEY]
+        .as_str()
+        .ok_or_else(|| bad("oslo.message is not a string".into()))?;
+    match serde_json::from_str(inner) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(bad("oslo.message is not a JSON object".into())),
+        Err(e) => Err(bad(format!("oslo.message is not JSON: {e}"))),
+    }
+}
+
+/// The request context of a message: its `_context_*` keys, unprefixed.
+pub(crate) fn take_context(msg: Map<String, Value>) -> Map<String, Value> {
+    msg.into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(CONTEXT_PREFIX).map(|k| (k.to_string(), v)))
+        .collect()
+}
+
+/// Decodes a message body: enveloped (2.0) or a bare (legacy) message.
+/// Error messages never include the body (it carries the auth token).
+pub fn decode(body: &[u8]) -> Result<Incoming, RpcError> {
+    let bad = |why: String| RpcError::Decode(why);
+    let mut msg = unwrap_envelope(body)?;
     let method = match msg.remove("method") {
         Some(Value::String(m)) if !m.is_empty() => m,
         Some(_) => return Err(bad("method is not a non-empty string".into())),
@@ -163,10 +175,7 @@ pub fn decode(body: &[u8]) -> Result<Incoming, RpcError> {
     for k in CALL_KEYS {
         msg.remove(k);
     }
-    let context = msg
-        .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix(CONTEXT_PREFIX).map(|k| (k.to_string(), v)))
-        .collect();
+    let context = take_context(msg);
     Ok(Incoming {
         method,
         args,

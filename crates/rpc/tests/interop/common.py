@@ -19,7 +19,7 @@ def parser(description):
     return p
 
 
-def transport(args):
+def transport(args, notification=False):
     # Options the driver registers late are read from this file.
     fd, path = tempfile.mkstemp(suffix=".conf")
     with os.fdopen(fd, "w") as f:
@@ -32,6 +32,8 @@ def transport(args):
     conf(["--config-file", path], project="tricircle-interop")
     os.unlink(path)
     messaging.set_transport_defaults(args.exchange)
+    if notification:
+        return messaging.get_notification_transport(conf, url=args.url)
     return messaging.get_rpc_transport(conf, url=args.url)
 
 
