@@ -13,6 +13,7 @@
 //!   bridge elements, bottom copies, floating IP sync).
 
 pub mod engine;
+pub mod events;
 pub mod handler;
 pub mod handlers;
 pub mod network;

@@ -5,6 +5,8 @@
 //! to systemd, and stops gracefully.
 //!
 //! - [`bus`]: the AMQP consumer turning casts into job requests.
+//! - [`events`]: stock mode's listeners of the regions' Neutron
+//!   notifications, recording the jobs each asks for.
 //! - [`daemon`]: the service, the consumer and the stop signal wired as the
 //!   binaries run them.
 //! - [`service`]: the service, its options and the job loop.
@@ -13,6 +15,7 @@
 
 pub mod bus;
 pub mod daemon;
+pub mod events;
 pub mod notify;
 pub mod service;
 pub mod signal;

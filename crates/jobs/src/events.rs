@@ -1,0 +1,375 @@
+//! Neutron notifications to jobs: for a tenant's call that a region's
+//! Neutron reports, the jobs the original's central plugin would have cast
+//! for the same call (doc/design/stock-mode-events.md, section 1). The
+//! mapping reads what the payload does not say (a router's interfaces, a
+//! resource's pods) and records nothing itself: [`record`] writes the NEW
+//! rows and queues them.
+//!
+//! Only the central region's events are mapped so far; a pod's events
+//! (VM ports booted there) are the next increment.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tricircle_openstack::neutron::{device_owner, Filters, FloatingIp, Port, Router};
+use tricircle_vocab::{JobType, ResourceType};
+
+use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use crate::queue::JobRequest;
+
+/// A notification of one region's Neutron.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeutronEvent {
+    /// The region whose Neutron published it.
+    pub region: String,
+    /// `router.interface.create`, `floatingip.update.end`...
+    pub event_type: String,
+    pub payload: Value,
+    /// The request context of the tenant's call (carries its token: never
+    /// logged).
+    pub context: Map<String, Value>,
+}
+
+/// One job an event asks for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobAsk {
+    pub job_type: JobType,
+    pub resource_id: String,
+    pub project_id: String,
+}
+
+impl JobAsk {
+    fn new(job_type: JobType, resource_id: String, project_id: &str) -> JobAsk {
+        JobAsk {
+            job_type,
+            resource_id,
+            project_id: project_id.to_owned(),
+        }
+    }
+}
+
+/// The resource `key` of the payload as a typed Neutron resource (a
+/// payload that is not one maps to nothing).
+fn resource<R: DeserializeOwned>(payload: &Value, key: &str) -> Option<R> {
+    serde_json::from_value(payload.get(key)?.clone()).ok()
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// The project a resource belongs to: its own `project_id`/`tenant_id`,
+/// else the caller's.
+fn project_of(resource: &Value, event: &NeutronEvent) -> String {
+    let caller = |key: &str| {
+        event
+            .context
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    text(resource, "project_id")
+        .or_else(|| text(resource, "tenant_id"))
+        .or_else(|| caller("project_id"))
+        .or_else(|| caller("tenant"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The jobs `event` asks for; empty for events that change nothing xjob
+/// keeps.
+pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
+    let top_pod = net.top_pod().await?;
+    if event.region != top_pod.region_name {
+        tracing::debug!(region = %event.region, event_type = %event.event_type,
+            "pod events are not mapped yet");
+        return Ok(Vec::new());
+    }
+    let p = &event.payload;
+    let mut asks = match event.event_type.as_str() {
+        "router.interface.create" | "router.interface.delete" => {
+            let Some(ri) = p.get("router_interface") else {
+                return Ok(Vec::new());
+            };
+            let project = project_of(ri, event);
+            match (text(ri, "id"), text(ri, "network_id")) {
+                (Some(router), Some(network)) => vec![router_setup(router, network, &project)],
+                _ => Vec::new(),
+            }
+        }
+        "router.update.end" => match resource::<Router>(p, "router") {
+            Some(router) => {
+                let project = project_of(&p["router"], event);
+                router_setups(net, router.id(), &project).await?
+            }
+            None => Vec::new(),
+        },
+        "floatingip.create.end" | "floatingip.update.end" | "floatingip.delete.end" => {
+            let Some(fip) = resource::<FloatingIp>(p, "floatingip") else {
+                return Ok(Vec::new());
+            };
+            let project = project_of(&p["floatingip"], event);
+            floating_ip_jobs(net, &fip, &project).await?
+        }
+        "network.update.end" => {
+            in_every_pod(
+                net,
+                p,
+                "network",
+                ResourceType::Network,
+                JobType::NetworkUpdate,
+                event,
+            )
+            .await?
+        }
+        "subnet.update.end" => {
+            in_every_pod(
+                net,
+                p,
+                "subnet",
+                ResourceType::Subnet,
+                JobType::SubnetUpdate,
+                event,
+            )
+            .await?
+        }
+        "policy.update.end" => {
+            in_every_pod(
+                net,
+                p,
+                "policy",
+                ResourceType::QosPolicy,
+                JobType::QosUpdate,
+                event,
+            )
+            .await?
+        }
+        "policy.delete.end" => {
+            in_every_pod(
+                net,
+                p,
+                "policy",
+                ResourceType::QosPolicy,
+                JobType::QosDelete,
+                event,
+            )
+            .await?
+        }
+        "security_group_rule.create.end" | "security_group_rule.delete.end" => {
+            match p.get("security_group_rule") {
+                Some(rule) => {
+                    let project = project_of(rule, event);
+                    vec![JobAsk::new(
+                        JobType::SegRuleSetup,
+                        project.clone(),
+                        &project,
+                    )]
+                }
+                None => Vec::new(),
+            }
+        }
+        "port.delete.end" => match p.get("port") {
+            Some(port) => {
+                in_each_pod(net, port, ResourceType::Port, JobType::PortDelete, event).await?
+            }
+            None => Vec::new(),
+        },
+        "trunk.update.end" => match p.get("trunk") {
+            Some(trunk) => {
+                in_each_pod(net, trunk, ResourceType::Trunk, JobType::TrunkSync, event).await?
+            }
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    asks.sort();
+    asks.dedup();
+    // A job about a project nobody can name would be listed for nobody.
+    asks.retain(|a| !a.project_id.is_empty());
+    Ok(asks)
+}
+
+fn router_setup(router: &str, network: &str, project: &str) -> JobAsk {
+    JobAsk::new(
+        JobType::RouterSetup,
+        format!("{POD_NOT_SPECIFIED}#{router}#{network}"),
+        project,
+    )
+}
+
+/// One router_setup per network the top router has an interface on: what
+/// a gateway change (or a floating IP through the router) touches.
+async fn router_setups(
+    net: &NetworkContext,
+    router: &str,
+    project: &str,
+) -> NetResult<Vec<JobAsk>> {
+    let top_pod = net.top_pod().await?;
+    let ports = net
+        .neutron(&top_pod)
+        .list_ports(&Filters::new().eq("device_id", router))
+        .await?;
+    Ok(ports
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.device_owner.as_deref(),
+                Some(device_owner::ROUTER_INTERFACE) | Some("network:router_interface_distributed")
+            )
+        })
+        .filter_map(|p| p.network_id.as_deref())
+        .map(|network| router_setup(router, network, project))
+        .collect())
+}
+
+/// A floating IP changed: the router it is on gets router_setup on the
+/// network of its port. One that is on no router any more (disassociated,
+/// or deleted) names no router, so every router of the project with a
+/// gateway on its external network is set up again (the one it was on is
+/// among them).
+async fn floating_ip_jobs(
+    net: &NetworkContext,
+    fip: &FloatingIp,
+    project: &str,
+) -> NetResult<Vec<JobAsk>> {
+    let top_pod = net.top_pod().await?;
+    let top = net.neutron(&top_pod);
+    if let (Some(Some(router)), Some(Some(port_id))) = (&fip.router_id, &fip.port_id) {
+        let network = match fip
+            .extra
+            .get("port_details")
+            .and_then(|d| text(d, "network_id"))
+        {
+            Some(n) => Some(n.to_owned()),
+            None => top.find::<Port>(port_id).await?.and_then(|p| p.network_id),
+        };
+        return Ok(network
+            .map(|n| vec![router_setup(router, &n, project)])
+            .unwrap_or_default());
+    }
+    let Some(ext_net) = fip.floating_network_id.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let routers = top
+        .list_routers(&Filters::new().eq("tenant_id", project))
+        .await?;
+    let mut asks = Vec::new();
+    for r in routers.iter().filter(|r| {
+        r.external_gateway_info
+            .clone()
+            .flatten()
+            .is_some_and(|g| g.network_id == ext_net)
+    }) {
+        asks.extend(router_setups(net, r.id(), project).await?);
+    }
+    Ok(asks)
+}
+
+/// `job_type` on `not_specified_pod#<id>` for the resource `key` of the
+/// payload, when it has copies in pods (without any there is nothing to
+/// update).
+async fn in_every_pod(
+    net: &NetworkContext,
+    payload: &Value,
+    key: &str,
+    routed: ResourceType,
+    job_type: JobType,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let resource = payload.get(key).unwrap_or(&Value::Null);
+    let Some(id) = text(resource, "id").or_else(|| text(payload, &format!("{key}_id"))) else {
+        return Ok(Vec::new());
+    };
+    if net.mappings(id, routed).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![JobAsk::new(
+        job_type,
+        format!("{POD_NOT_SPECIFIED}#{id}"),
+        &project_of(resource, event),
+    )])
+}
+
+/// `job_type` on `<pod>#<id>` for every pod holding a copy of `resource`.
+async fn in_each_pod(
+    net: &NetworkContext,
+    resource: &Value,
+    routed: ResourceType,
+    job_type: JobType,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let Some(id) = text(resource, "id") else {
+        return Ok(Vec::new());
+    };
+    let project = project_of(resource, event);
+    Ok(net
+        .mappings(id, routed)
+        .await?
+        .into_iter()
+        .map(|(pod, _)| JobAsk::new(job_type, format!("{}#{id}", pod.pod_id), &project))
+        .collect())
+}
+
+/// Record `asks` as NEW jobs (one transaction: all or none) and queue them
+/// to run. The caller acknowledges the notification only after this.
+pub async fn record(
+    net: &NetworkContext,
+    asks: Vec<JobAsk>,
+    context: &Map<String, Value>,
+) -> NetResult<()> {
+    if asks.is_empty() {
+        return Ok(());
+    }
+    let rows = asks.clone();
+    net.db
+        .transaction(move |c| {
+            for a in &rows {
+                tricircle_db::jobs::new_job(c, &a.project_id, a.job_type.name(), &a.resource_id)?;
+            }
+            Ok(())
+        })
+        .await?;
+    if let Some(queue) = &net.queue {
+        for a in asks {
+            // A full queue is fine: the periodic redo runs NEW jobs too.
+            queue.offer(JobRequest {
+                job_type: a.job_type,
+                resource_id: a.resource_id,
+                context: context.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(payload: Value) -> NeutronEvent {
+        NeutronEvent {
+            region: "CentralRegion".into(),
+            event_type: "x".into(),
+            payload,
+            context: json!({"project_id": "caller"}).as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn the_project_is_the_resources_else_the_callers() {
+        let e = event(json!({}));
+        assert_eq!(project_of(&json!({"project_id": "p"}), &e), "p");
+        assert_eq!(project_of(&json!({"tenant_id": "t"}), &e), "t");
+        assert_eq!(project_of(&json!({"project_id": ""}), &e), "caller");
+    }
+
+    #[test]
+    fn typed_resources_come_from_their_key() {
+        let p = json!({"floatingip": {"id": "f", "router_id": null, "port_id": "x",
+            "port_details": {"network_id": "n"}}});
+        let fip: FloatingIp = resource(&p, "floatingip").unwrap();
+        assert_eq!(fip.router_id, Some(None));
+        assert_eq!(fip.extra["port_details"]["network_id"], "n");
+        assert!(resource::<FloatingIp>(&p, "router").is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! Stock mode's event path: listen to each region's Neutron notifications
+//! and record the jobs they ask for (`tricircle_jobs::events`), then
+//! acknowledge. A notification whose jobs cannot be recorded (the database
+//! is away) is given back to the broker, which delivers it again.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use tricircle_jobs::events::{jobs_for, record, NeutronEvent};
+use tricircle_jobs::network::NetworkContext;
+use tricircle_rpc::notification::{listen, notification_topology, Delivery, DEFAULT_PRIORITIES};
+use tricircle_rpc::{CancellationToken, RpcConfig};
+
+/// Neutron's `control_exchange`: the exchange its notifications go to.
+pub const NEUTRON_EXCHANGE: &str = "neutron";
+/// Pause before a notification that could not be handled is given back,
+/// so a database that is away is not asked in a tight loop.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Where one region's Neutron publishes its notifications.
+#[derive(Debug, Clone)]
+pub struct NotificationSource {
+    pub region: String,
+    pub rpc: RpcConfig,
+    /// `[oslo_messaging_notifications] topics` of that Neutron.
+    pub topics: Vec<String>,
+    /// The listener pool every xjob process shares.
+    pub pool: String,
+}
+
+/// Listen to every source until `stop` is cancelled.
+pub fn attach(
+    sources: Vec<NotificationSource>,
+    net: NetworkContext,
+    stop: CancellationToken,
+) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    for source in sources {
+        let (tx, rx) = mpsc::channel::<Delivery>(16);
+        let decls = notification_topology(
+            &source.rpc,
+            NEUTRON_EXCHANGE,
+            &source.topics,
+            DEFAULT_PRIORITIES,
+            Some(&source.pool),
+        );
+        let name = format!("{}:{}", source.region, source.pool);
+        tracing::info!(
+            region = %source.region,
+            broker = %source.rpc.transport_url,
+            topics = ?source.topics,
+            pool = %source.pool,
+            "following the region's Neutron notifications"
+        );
+        tasks.spawn({
+            let (rpc, stop) = (source.rpc.clone(), stop.clone());
+            async move {
+                if let Err(e) = listen(rpc, decls, &name, tx, stop).await {
+                    tracing::error!(error = %e, "notification listener stopped");
+                }
+            }
+        });
+        tasks.spawn(handle_all(source.region, rx, net.clone()));
+    }
+    tasks
+}
+
+async fn handle_all(region: String, mut rx: mpsc::Receiver<Delivery>, net: NetworkContext) {
+    while let Some(d) = rx.recv().await {
+        let n = &d.notification;
+        let event = NeutronEvent {
+            region: region.clone(),
+            event_type: n.event_type.clone(),
+            payload: n.payload.clone(),
+            context: n.context.clone(),
+        };
+        let request_id = n
+            .context
+            .get("request_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let span = tracing::info_span!(
+            "event",
+            region = %region,
+            event_type = %event.event_type,
+            request_id = %request_id
+        );
+        let outcome = async {
+            let asks = jobs_for(&net, &event).await?;
+            if !asks.is_empty() {
+                tracing::info!(
+                    jobs = ?asks.iter().map(|a| format!("{} {}", a.job_type, a.resource_id)).collect::<Vec<_>>(),
+                    "recording jobs"
+                );
+            }
+            record(&net, asks, &event.context).await
+        };
+        match outcome.instrument(span.clone()).await {
+            Ok(()) => {
+                if let Err(e) = d.ack().await {
+                    // The broker delivers it again; its jobs are recorded
+                    // twice, which runs them once more and changes nothing.
+                    span.in_scope(|| tracing::warn!(error = %e, "cannot acknowledge"));
+                }
+            }
+            Err(e) => {
+                span.in_scope(|| tracing::warn!(error = %e, "event not handled; given back"));
+                tokio::time::sleep(REQUEUE_PAUSE).await;
+                if let Err(e) = d.requeue().await {
+                    span.in_scope(|| tracing::warn!(error = %e, "cannot give the event back"));
+                }
+            }
+        }
+    }
+}
