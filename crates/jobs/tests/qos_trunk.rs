@@ -103,25 +103,7 @@ async fn qos_world(e: &Env) -> Qos {
     let mut b_port = String::new();
     for (region, pod) in [(R1, "pod-1"), (R2, "pod-2")] {
         let c = e.neutron(region);
-        let bn = create(
-            &c,
-            "networks",
-            "network",
-            json!({"name": format!("{}#net1", id(&n)), "tenant_id": PROJECT}),
-        )
-        .await;
-        let bs = create(
-            &c,
-            "subnets",
-            "subnet",
-            json!({"network_id": id(&bn), "name": id(&s),
-            "cidr": "10.0.1.0/24", "ip_version": 4, "tenant_id": PROJECT}),
-        )
-        .await;
-        e.route(&id(&n), pod, ResourceType::Network.as_str(), &id(&bn))
-            .await;
-        e.route(&id(&s), pod, ResourceType::Subnet.as_str(), &id(&bs))
-            .await;
+        let (bn, bs) = e.bottom_network(region, pod, (&n, &s), "net1").await;
         if pod == "pod-1" {
             let bp = create(
                 &c,
@@ -588,25 +570,7 @@ async fn trunk_world(e: &Env) -> TrunkWorld {
         )
         .await;
         if name != "net3" {
-            let bn = create(
-                &r1,
-                "networks",
-                "network",
-                json!({"name": format!("{}#{name}", id(&n)), "tenant_id": PROJECT}),
-            )
-            .await;
-            let bs = create(
-                &r1,
-                "subnets",
-                "subnet",
-                json!({"network_id": id(&bn), "name": id(&s),
-                "cidr": cidr, "ip_version": 4, "tenant_id": PROJECT}),
-            )
-            .await;
-            e.route(&id(&n), "pod-1", ResourceType::Network.as_str(), &id(&bn))
-                .await;
-            e.route(&id(&s), "pod-1", ResourceType::Subnet.as_str(), &id(&bs))
-                .await;
+            let (bn, bs) = e.bottom_network(R1, "pod-1", (&n, &s), name).await;
             b_nets.push((id(&bn), id(&bs)));
         }
         tops.push(n);
