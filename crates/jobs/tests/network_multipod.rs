@@ -5,8 +5,6 @@
 
 mod network_common;
 
-use std::collections::BTreeSet;
-
 use network_common::*;
 use serde_json::json;
 use tricircle_jobs::network::bridge::{self, TopBridge};
@@ -245,24 +243,12 @@ async fn assert_converged(e: &Env, w: &World) {
         .find(|r| r["name"] == w.router.as_str())
         .unwrap();
     let r2_router = named(&r2_routers, &w.router)[0].clone();
-    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    };
-    let vm1 = format!("{}/32", w.vm1_ip);
-    let vm2 = format!("{}/32", w.vm2_ip);
-    assert_eq!(
-        routes(&r1_router),
-        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(&r2_router),
-        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(ns),
-        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    assert_two_pod_routes(
+        [&r1_router, &r2_router],
+        ns,
+        [&w.vm1_ip, &w.vm2_ip],
+        &bridge_ips,
+        &ns_ip,
     );
 
     // The floating IP, in the external network's pod, on vm2's bottom port.

@@ -200,24 +200,12 @@ async fn assert_converged_inner(e: &Env, w: &World, b_vms: &[String], only_vm2_f
 
     let r1_router = named(&e.cloud.neutron(R1).dump("routers"), &w.router)[0].clone();
     let r2_router = named(&r2_routers, &w.router)[0].clone();
-    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    };
-    let vm1 = format!("{}/32", first_ip(&w.vms[0]));
-    let vm2 = format!("{}/32", first_ip(&w.vms[1]));
-    assert_eq!(
-        routes(&r1_router),
-        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(&r2_router),
-        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(ns),
-        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    assert_two_pod_routes(
+        [&r1_router, &r2_router],
+        ns,
+        [&first_ip(&w.vms[0]), &first_ip(&w.vms[1])],
+        &bridge_ips,
+        &ns_ip,
     );
 
     assert_vm2_fip(e, w, b_vms, &ns_ports, only_vm2_fip);

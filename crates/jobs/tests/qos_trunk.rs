@@ -45,6 +45,13 @@ async fn routing(e: &Env, top_id: &str, pod_id: &str, rtype: &str) -> Option<Str
         .and_then(|r| r.bottom_id)
 }
 
+/// The job succeeds and leaves every resource and routing as it was.
+async fn assert_rerun_changes_nothing(e: &Env, job_type: &str, resource: &str) {
+    let before = snapshot(e).await;
+    assert!(e.run_job(job_type, resource).await);
+    assert_eq!(snapshot(e).await, before);
+}
+
 fn by_id<'a>(items: &'a [Value], id: &str) -> &'a Value {
     items
         .iter()
@@ -440,9 +447,7 @@ async fn sync_qos_rule_makes_every_copy_follow_the_top_rules() {
     }
 
     // Rerun, in the reference's form (the policy id alone): nothing changes.
-    let before = snapshot(&e).await;
-    assert!(e.run_job(SYNC_QOS_RULE, pid).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, SYNC_QOS_RULE, pid).await;
 
     // A pod that cannot be read fails the job; the redo finishes it.
     put(
@@ -506,9 +511,7 @@ async fn qos_delete_removes_unbound_copies_and_their_routings() {
         );
         assert_eq!(routing(&e, pid, pod, RT_QOS).await, None);
     }
-    let before = snapshot(&e).await;
-    assert!(e.run_job(QOS_DELETE, &format!("pod-1#{pid}")).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, QOS_DELETE, &format!("pod-1#{pid}")).await;
 }
 
 #[tokio::test]
@@ -694,12 +697,9 @@ async fn trunk_sync_copies_subports_and_attributes_into_the_pod() {
     // New ports need their security group rules: a seg_rule_setup job.
     assert_eq!(seg_rule_jobs(&e).await, 1);
 
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &format!("pod-1#{}", w.trunk)).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &format!("pod-1#{}", w.trunk)).await;
     // A pod without a copy of the trunk: nothing to do.
-    assert!(e.run_job(TRUNK_SYNC, &format!("pod-2#{}", w.trunk)).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &format!("pod-2#{}", w.trunk)).await;
 }
 
 #[tokio::test]
@@ -755,9 +755,7 @@ async fn trunk_sync_removes_and_adds_subports_as_the_top_changes() {
     .await;
     assert!(e.run_job(TRUNK_SYNC, &r).await);
     assert!(b_subports(&e, &w).is_empty());
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &r).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &r).await;
 }
 
 #[tokio::test]
@@ -773,9 +771,7 @@ async fn trunk_sync_deletes_the_copy_of_a_trunk_gone_at_the_top() {
     assert!(e.run_job(TRUNK_SYNC, &r).await);
     assert!(e.cloud.neutron(R1).dump("trunks").is_empty());
     assert_eq!(routing(&e, &w.trunk, "pod-1", RT_TRUNK).await, None);
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &r).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &r).await;
 }
 
 #[tokio::test]
@@ -846,7 +842,5 @@ async fn trunk_sync_in_stock_mode_copies_the_subport_network_too() {
         .as_str()
         .unwrap()
         .ends_with("#net3"));
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &r).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &r).await;
 }

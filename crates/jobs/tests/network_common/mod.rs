@@ -364,6 +364,37 @@ pub fn routes(router: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The routes of the guide's router with a VM in each pod: each pod's copy
+/// (`copies`) reaches the other pod's VM at that pod's bridge address and
+/// the rest at the north-south router's `ns_ip`; `ns` reaches both VMs.
+pub fn assert_two_pod_routes(
+    copies: [&Value; 2],
+    ns: &Value,
+    vm_ips: [&str; 2],
+    bridge_ips: &[String],
+    ns_ip: &str,
+) {
+    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let vm1 = format!("{}/32", vm_ips[0]);
+    let vm2 = format!("{}/32", vm_ips[1]);
+    assert_eq!(
+        routes(copies[0]),
+        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", ns_ip)])
+    );
+    assert_eq!(
+        routes(copies[1]),
+        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", ns_ip)])
+    );
+    assert_eq!(
+        routes(ns),
+        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    );
+}
+
 /// The address of a router's gateway port.
 pub fn gateway_ip(router: &Value) -> String {
     router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
