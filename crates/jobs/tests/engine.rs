@@ -16,7 +16,7 @@ use tricircle_db::{time, Db, PoolOptions};
 use tricircle_jobs::JobType;
 use tricircle_jobs::{
     handler_fn, redo_failed_or_new_job, Engine, EngineError, HandlerError, JobContext, LoopEnd,
-    Registry, Settings,
+    Registry, Report, Settings,
 };
 
 const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
@@ -62,6 +62,23 @@ fn registry_of(h: impl tricircle_jobs::Handler + 'static) -> Registry {
     let mut r = Registry::new();
     r.register_handler(JobType::ConfigureRoute, h).unwrap();
     r
+}
+
+/// A handler that counts its calls and succeeds.
+fn counting(calls: &Arc<AtomicUsize>) -> impl tricircle_jobs::Handler + 'static {
+    let c2 = Arc::clone(calls);
+    handler_fn(move |_| {
+        c2.fetch_add(1, Ordering::SeqCst);
+        async { Ok(()) }
+    })
+}
+
+/// One `handle` of the configure_route job on `r1`, the resource of most tests.
+async fn handle_r1(engine: &Engine) -> Report {
+    engine
+        .handle(JobType::ConfigureRoute, "r1", request())
+        .await
+        .unwrap()
 }
 
 async fn new_job(db: &Db, resource: &str) -> AsyncJob {
@@ -174,10 +191,7 @@ fn failures_are_redone_by_the_periodic_task_until_success() {
             })),
         );
         new_job(&t.db, "r1").await;
-        let first = engine
-            .handle(JobType::ConfigureRoute, "r1", request())
-            .await
-            .unwrap();
+        let first = handle_r1(&engine).await;
         assert_eq!(first.end, LoopEnd::HandlerFailed, "{}", t.backend);
         assert!(statuses(&t.db, "r1")
             .await
@@ -213,14 +227,7 @@ fn failures_are_redone_by_the_periodic_task_until_success() {
 fn the_periodic_task_picks_up_forgotten_new_jobs_of_served_types_only() {
     each_backend(|t| async move {
         let calls = Arc::new(AtomicUsize::new(0));
-        let c2 = Arc::clone(&calls);
-        let engine = engine_with(
-            t.db.clone(),
-            registry_of(handler_fn(move |_| {
-                c2.fetch_add(1, Ordering::SeqCst);
-                async { Ok(()) }
-            })),
-        );
+        let engine = engine_with(t.db.clone(), registry_of(counting(&calls)));
         new_job(&t.db, "r1").await;
         // A type without a handler is left alone.
         t.db.run(|c| jobs::new_job(c, "proj", "router_setup", "p#r#n"))
@@ -246,10 +253,7 @@ fn a_panicking_handler_counts_as_a_failure() {
             registry_of(handler_fn(|_| async { panic!("handler bug") })),
         );
         new_job(&t.db, "r1").await;
-        let report = engine
-            .handle(JobType::ConfigureRoute, "r1", request())
-            .await
-            .unwrap();
+        let report = handle_r1(&engine).await;
         assert_eq!(report.end, LoopEnd::HandlerFailed);
         assert_eq!(
             statuses(&t.db, "r1").await,
@@ -358,14 +362,7 @@ fn workers_bound_concurrent_jobs_across_resources() {
 fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
     each_backend(|t| async move {
         let calls = Arc::new(AtomicUsize::new(0));
-        let c2 = Arc::clone(&calls);
-        let engine = engine_with(
-            t.db.clone(),
-            registry_of(handler_fn(move |_| {
-                c2.fetch_add(1, Ordering::SeqCst);
-                async { Ok(()) }
-            })),
-        );
+        let engine = engine_with(t.db.clone(), registry_of(counting(&calls)));
         new_job(&t.db, "r1").await;
         // A worker took the lock and died.
         let stale =
@@ -375,10 +372,7 @@ fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
                 .unwrap();
 
         // Still fresh: left to its holder.
-        let report = engine
-            .handle(JobType::ConfigureRoute, "r1", request())
-            .await
-            .unwrap();
+        let report = handle_r1(&engine).await;
         assert_eq!(report.end, LoopEnd::LockHeld, "{}", t.backend);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert!(statuses(&t.db, "r1")
@@ -388,10 +382,7 @@ fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
         // Older than job_run_expire: taken over.
         let old = time::now_for(t.backend) - ChronoDuration::seconds(3600);
         set_ts(&t.db, &stale.id, old).await;
-        let report = engine
-            .handle(JobType::ConfigureRoute, "r1", request())
-            .await
-            .unwrap();
+        let report = handle_r1(&engine).await;
         assert_eq!(report.end, LoopEnd::NoNewJob, "{}", t.backend);
         assert_eq!(report.runs.len(), 1);
         assert_ne!(report.runs[0].lock_id, stale.id);
@@ -432,10 +423,7 @@ fn a_newer_job_arriving_during_a_run_is_picked_up_by_the_loop() {
             })),
         );
         new_job(&t.db, "r1").await;
-        let report = engine
-            .handle(JobType::ConfigureRoute, "r1", request())
-            .await
-            .unwrap();
+        let report = handle_r1(&engine).await;
         assert_eq!(report.runs.len(), 2, "{}", t.backend);
         assert!(report.runs.iter().all(|r| r.success));
         assert_ne!(report.runs[0].job_id, report.runs[1].job_id);
@@ -474,13 +462,7 @@ fn job_types_without_a_handler_are_rejected_without_touching_jobs() {
 fn timeout_and_shutdown_stop_before_running() {
     each_backend(|t| async move {
         let calls = Arc::new(AtomicUsize::new(0));
-        let make = || {
-            let c2 = Arc::clone(&calls);
-            handler_fn(move |_| {
-                c2.fetch_add(1, Ordering::SeqCst);
-                async { Ok(()) }
-            })
-        };
+        let make = || counting(&calls);
         new_job(&t.db, "r1").await;
         let timed = Engine::new(
             t.db.clone(),
@@ -490,14 +472,10 @@ fn timeout_and_shutdown_stop_before_running() {
                 ..settings()
             },
         );
-        let r = timed.handle(JobType::ConfigureRoute, "r1", request()).await;
-        assert_eq!(r.unwrap().end, LoopEnd::Timeout);
+        assert_eq!(handle_r1(&timed).await.end, LoopEnd::Timeout);
         let stopping = engine_with(t.db.clone(), registry_of(make()));
         stopping.shutdown();
-        let r = stopping
-            .handle(JobType::ConfigureRoute, "r1", request())
-            .await;
-        assert_eq!(r.unwrap().end, LoopEnd::ShuttingDown);
+        assert_eq!(handle_r1(&stopping).await.end, LoopEnd::ShuttingDown);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert_eq!(
             statuses(&t.db, "r1").await,

@@ -21,23 +21,7 @@ const SFC_SYNC: &str = JobType::SfcSync.name();
 
 /// A network with a subnet in `region`, as (network, subnet).
 async fn network(e: &Env, region: &str, name: &str, cidr: &str) -> (Value, Value) {
-    let c = e.neutron(region);
-    let n = create(
-        &c,
-        "networks",
-        "network",
-        json!({"name": name, "tenant_id": PROJECT}),
-    )
-    .await;
-    let s = create(
-        &c,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&n), "cidr": cidr, "ip_version": 4,
-        "name": format!("sub-{name}"), "tenant_id": PROJECT}),
-    )
-    .await;
-    (n, s)
+    network_in(&e.neutron(region), name, cidr, json!({})).await
 }
 
 async fn vm_port(e: &Env, region: &str, net: &Value, name: &str) -> Value {

@@ -5,8 +5,6 @@
 
 mod network_common;
 
-use std::collections::BTreeSet;
-
 use network_common::*;
 use serde_json::json;
 use tricircle_jobs::network::bridge::{self, TopBridge};
@@ -41,40 +39,9 @@ async fn plugin_world(e: &Env) -> World {
     // Central Neutron, as the user and the central plugin left it.
     let mut nets = Vec::new();
     for (name, cidr) in [("net1", "10.0.1.0/24"), ("net2", "10.0.2.0/24")] {
-        let n = create(
-            &top,
-            "networks",
-            "network",
-            json!({"name": name, "tenant_id": PROJECT}),
-        )
-        .await;
-        let s = create(
-            &top,
-            "subnets",
-            "subnet",
-            json!({"network_id": id(&n), "cidr": cidr,
-            "ip_version": 4, "name": format!("sub-{name}"), "tenant_id": PROJECT}),
-        )
-        .await;
-        nets.push((n, s));
+        nets.push(top_network(e, name, cidr).await);
     }
-    let ext = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": "ext-net", "router:external": true,
-        "provider:network_type": "vlan", "provider:physical_network": "extern",
-        "availability_zone_hints": [R2]}),
-    )
-    .await;
-    let ext_sub = create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&ext), "name": "ext-subnet",
-        "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
-    )
-    .await;
+    let (ext, ext_sub) = ext_network(&top, R2).await;
     let bnet = create(
         &top,
         "networks",
@@ -97,35 +64,18 @@ async fn plugin_world(e: &Env) -> World {
 
     // The local plugins: a bottom copy of each network where its VM booted.
     let mut b_vms = Vec::new();
-    for (i, ((n, s), (client, pod))) in nets
+    for (i, ((n, s), (client, region, pod))) in nets
         .iter()
-        .zip([(&r1, "pod-1"), (&r2, "pod-2")])
+        .zip([(&r1, R1, "pod-1"), (&r2, R2, "pod-2")])
         .enumerate()
     {
-        let bn = create(
-            client,
-            "networks",
-            "network",
-            json!({"name": format!("{}#net{}", id(n), i + 1),
-            "tenant_id": PROJECT}),
-        )
-        .await;
-        let bs = create(
-            client,
-            "subnets",
-            "subnet",
-            json!({"network_id": id(&bn), "name": id(s),
-            "cidr": s["cidr"], "ip_version": 4, "tenant_id": PROJECT}),
-        )
-        .await;
+        let (bn, bs) = e
+            .bottom_network(region, pod, (n, s), &format!("net{}", i + 1))
+            .await;
         let bp = create(client, "ports", "port", json!({"network_id": id(&bn), "name": id(&vms[i]),
             "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1), "tenant_id": PROJECT,
             "mac_address": vms[i]["mac_address"],
             "fixed_ips": [{"subnet_id": id(&bs), "ip_address": first_ip(&vms[i])}]})).await;
-        e.route(&id(n), pod, ResourceType::Network.as_str(), &id(&bn))
-            .await;
-        e.route(&id(s), pod, ResourceType::Subnet.as_str(), &id(&bs))
-            .await;
         e.route(&id(&vms[i]), pod, ResourceType::Port.as_str(), &id(&bp))
             .await;
         b_vms.push(bp);
@@ -271,19 +221,7 @@ async fn assert_converged(e: &Env, w: &World) {
         bridge_cidrs.push(bsub[0]["cidr"].clone());
         // The tenant interface at the bottom subnet's gateway.
         let tenant_sub = subnets.iter().find(|s| s["cidr"] == tenant_cidr).unwrap();
-        let itf: Vec<_> = fake
-            .dump("ports")
-            .into_iter()
-            .filter(|p| {
-                p["device_id"] == r["id"] && p["device_owner"] == "network:router_interface"
-            })
-            .collect();
-        assert_eq!(itf.len(), 1, "{region} interfaces");
-        assert_eq!(itf[0]["fixed_ips"][0]["subnet_id"], tenant_sub["id"]);
-        assert_eq!(
-            itf[0]["fixed_ips"][0]["ip_address"],
-            tenant_sub["gateway_ip"]
-        );
+        assert_one_interface_at_gateway(fake.dump("ports"), r, tenant_sub, region);
     }
     assert_eq!(bridge_cidrs[0], "100.0.0.0/24");
     assert_eq!(
@@ -305,24 +243,12 @@ async fn assert_converged(e: &Env, w: &World) {
         .find(|r| r["name"] == w.router.as_str())
         .unwrap();
     let r2_router = named(&r2_routers, &w.router)[0].clone();
-    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    };
-    let vm1 = format!("{}/32", w.vm1_ip);
-    let vm2 = format!("{}/32", w.vm2_ip);
-    assert_eq!(
-        routes(&r1_router),
-        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(&r2_router),
-        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(ns),
-        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    assert_two_pod_routes(
+        [&r1_router, &r2_router],
+        ns,
+        [&w.vm1_ip, &w.vm2_ip],
+        &bridge_ips,
+        &ns_ip,
     );
 
     // The floating IP, in the external network's pod, on vm2's bottom port.

@@ -48,40 +48,9 @@ async fn tenant_world(e: &Env) -> World {
         ("net1", "10.0.1.0/24", "az1"),
         ("net2", "10.0.2.0/24", "az2"),
     ] {
-        let n = create(
-            &top,
-            "networks",
-            "network",
-            json!({"name": name, "tenant_id": PROJECT, "availability_zone_hints": [az]}),
-        )
-        .await;
-        let s = create(
-            &top,
-            "subnets",
-            "subnet",
-            json!({"network_id": id(&n), "cidr": cidr, "ip_version": 4,
-                "name": format!("sub-{name}"), "tenant_id": PROJECT}),
-        )
-        .await;
-        nets.push((n, s));
+        nets.push(network_in(&top, name, cidr, json!({"availability_zone_hints": [az]})).await);
     }
-    let ext = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": "ext-net", "router:external": true,
-        "provider:network_type": "vlan", "provider:physical_network": "extern",
-        "availability_zone_hints": ["az2"]}),
-    )
-    .await;
-    create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&ext), "name": "ext-subnet",
-        "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
-    )
-    .await;
+    let (ext, _) = ext_network(&top, "az2").await;
     let (router, vms, fip) = tenant_router(&top, PROJECT, &nets, &ext).await;
     let rid = id(&router);
     World {
@@ -187,19 +156,7 @@ async fn assert_converged_inner(e: &Env, w: &World, b_vms: &[String], only_vm2_f
         );
         let tenant_sub = subnets.iter().find(|s| s["cidr"] == tenant_cidr).unwrap();
         assert_eq!(tenant_sub["enable_dhcp"], false);
-        let itf: Vec<_> = fake
-            .dump("ports")
-            .into_iter()
-            .filter(|p| {
-                p["device_id"] == r["id"] && p["device_owner"] == "network:router_interface"
-            })
-            .collect();
-        assert_eq!(itf.len(), 1, "{region} interfaces");
-        assert_eq!(itf[0]["fixed_ips"][0]["subnet_id"], tenant_sub["id"]);
-        assert_eq!(
-            itf[0]["fixed_ips"][0]["ip_address"],
-            tenant_sub["gateway_ip"]
-        );
+        assert_one_interface_at_gateway(fake.dump("ports"), r, tenant_sub, region);
     }
 
     // The north-south side in the external network's pod.
@@ -227,11 +184,7 @@ async fn assert_converged_inner(e: &Env, w: &World, b_vms: &[String], only_vm2_f
         "same gateway address"
     );
     let ns_ip = "100.0.0.1".to_owned();
-    let ns_ports = r2
-        .dump("ports")
-        .into_iter()
-        .filter(|p| p["device_id"] == ns["id"] && p["device_owner"] == "network:router_interface")
-        .collect::<Vec<_>>();
+    let ns_ports = interfaces(r2.dump("ports"), ns);
     assert!(ns_ports
         .iter()
         .any(|p| p["fixed_ips"][0]["ip_address"] == ns_ip.as_str()));
@@ -247,24 +200,12 @@ async fn assert_converged_inner(e: &Env, w: &World, b_vms: &[String], only_vm2_f
 
     let r1_router = named(&e.cloud.neutron(R1).dump("routers"), &w.router)[0].clone();
     let r2_router = named(&r2_routers, &w.router)[0].clone();
-    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    };
-    let vm1 = format!("{}/32", first_ip(&w.vms[0]));
-    let vm2 = format!("{}/32", first_ip(&w.vms[1]));
-    assert_eq!(
-        routes(&r1_router),
-        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(&r2_router),
-        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", &ns_ip)])
-    );
-    assert_eq!(
-        routes(ns),
-        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    assert_two_pod_routes(
+        [&r1_router, &r2_router],
+        ns,
+        [&first_ip(&w.vms[0]), &first_ip(&w.vms[1])],
+        &bridge_ips,
+        &ns_ip,
     );
 
     assert_vm2_fip(e, w, b_vms, &ns_ports, only_vm2_fip);
@@ -494,38 +435,14 @@ async fn stock_local_router_gets_the_gateway_itself() {
     }
     e.cloud.neutron(R2).set_tricircle_l3(false);
     let top = e.neutron(TOP);
-    let n = create(
+    let (n, s) = network_in(
         &top,
-        "networks",
-        "network",
-        json!({"name": "net3", "tenant_id": PROJECT, "availability_zone_hints": ["az2"]}),
+        "net3",
+        "10.0.3.0/24",
+        json!({"availability_zone_hints": ["az2"]}),
     )
     .await;
-    let s = create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&n), "cidr": "10.0.3.0/24", "ip_version": 4,
-            "name": "sub-net3", "tenant_id": PROJECT}),
-    )
-    .await;
-    let ext = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": "ext-net", "router:external": true,
-        "provider:network_type": "vlan", "provider:physical_network": "extern",
-        "availability_zone_hints": ["az2"]}),
-    )
-    .await;
-    create(
-        &top,
-        "subnets",
-        "subnet",
-        json!({"network_id": id(&ext), "name": "ext-subnet",
-        "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
-    )
-    .await;
+    let (ext, _) = ext_network(&top, "az2").await;
     let router = create(
         &top,
         "routers",
@@ -703,11 +620,7 @@ async fn stock_gateway_and_interface_removal_reach_the_pods() {
     .await;
     let done = run_all(&e, &w).await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
-    let itf: Vec<_> = r1
-        .dump("ports")
-        .into_iter()
-        .filter(|p| p["device_id"] == b1["id"] && p["device_owner"] == "network:router_interface")
-        .collect();
+    let itf = interfaces(r1.dump("ports"), &b1);
     assert!(itf.is_empty(), "{itf:#?}");
     let b2 = named(&r2.dump("routers"), &w.router)[0].clone();
     assert!(

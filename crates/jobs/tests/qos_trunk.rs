@@ -45,6 +45,13 @@ async fn routing(e: &Env, top_id: &str, pod_id: &str, rtype: &str) -> Option<Str
         .and_then(|r| r.bottom_id)
 }
 
+/// The job succeeds and leaves every resource and routing as it was.
+async fn assert_rerun_changes_nothing(e: &Env, job_type: &str, resource: &str) {
+    let before = snapshot(e).await;
+    assert!(e.run_job(job_type, resource).await);
+    assert_eq!(snapshot(e).await, before);
+}
+
 fn by_id<'a>(items: &'a [Value], id: &str) -> &'a Value {
     items
         .iter()
@@ -103,25 +110,7 @@ async fn qos_world(e: &Env) -> Qos {
     let mut b_port = String::new();
     for (region, pod) in [(R1, "pod-1"), (R2, "pod-2")] {
         let c = e.neutron(region);
-        let bn = create(
-            &c,
-            "networks",
-            "network",
-            json!({"name": format!("{}#net1", id(&n)), "tenant_id": PROJECT}),
-        )
-        .await;
-        let bs = create(
-            &c,
-            "subnets",
-            "subnet",
-            json!({"network_id": id(&bn), "name": id(&s),
-            "cidr": "10.0.1.0/24", "ip_version": 4, "tenant_id": PROJECT}),
-        )
-        .await;
-        e.route(&id(&n), pod, ResourceType::Network.as_str(), &id(&bn))
-            .await;
-        e.route(&id(&s), pod, ResourceType::Subnet.as_str(), &id(&bs))
-            .await;
+        let (bn, bs) = e.bottom_network(region, pod, (&n, &s), "net1").await;
         if pod == "pod-1" {
             let bp = create(
                 &c,
@@ -458,9 +447,7 @@ async fn sync_qos_rule_makes_every_copy_follow_the_top_rules() {
     }
 
     // Rerun, in the reference's form (the policy id alone): nothing changes.
-    let before = snapshot(&e).await;
-    assert!(e.run_job(SYNC_QOS_RULE, pid).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, SYNC_QOS_RULE, pid).await;
 
     // A pod that cannot be read fails the job; the redo finishes it.
     put(
@@ -524,9 +511,7 @@ async fn qos_delete_removes_unbound_copies_and_their_routings() {
         );
         assert_eq!(routing(&e, pid, pod, RT_QOS).await, None);
     }
-    let before = snapshot(&e).await;
-    assert!(e.run_job(QOS_DELETE, &format!("pod-1#{pid}")).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, QOS_DELETE, &format!("pod-1#{pid}")).await;
 }
 
 #[tokio::test]
@@ -588,25 +573,7 @@ async fn trunk_world(e: &Env) -> TrunkWorld {
         )
         .await;
         if name != "net3" {
-            let bn = create(
-                &r1,
-                "networks",
-                "network",
-                json!({"name": format!("{}#{name}", id(&n)), "tenant_id": PROJECT}),
-            )
-            .await;
-            let bs = create(
-                &r1,
-                "subnets",
-                "subnet",
-                json!({"network_id": id(&bn), "name": id(&s),
-                "cidr": cidr, "ip_version": 4, "tenant_id": PROJECT}),
-            )
-            .await;
-            e.route(&id(&n), "pod-1", ResourceType::Network.as_str(), &id(&bn))
-                .await;
-            e.route(&id(&s), "pod-1", ResourceType::Subnet.as_str(), &id(&bs))
-                .await;
+            let (bn, bs) = e.bottom_network(R1, "pod-1", (&n, &s), name).await;
             b_nets.push((id(&bn), id(&bs)));
         }
         tops.push(n);
@@ -730,12 +697,9 @@ async fn trunk_sync_copies_subports_and_attributes_into_the_pod() {
     // New ports need their security group rules: a seg_rule_setup job.
     assert_eq!(seg_rule_jobs(&e).await, 1);
 
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &format!("pod-1#{}", w.trunk)).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &format!("pod-1#{}", w.trunk)).await;
     // A pod without a copy of the trunk: nothing to do.
-    assert!(e.run_job(TRUNK_SYNC, &format!("pod-2#{}", w.trunk)).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &format!("pod-2#{}", w.trunk)).await;
 }
 
 #[tokio::test]
@@ -791,9 +755,7 @@ async fn trunk_sync_removes_and_adds_subports_as_the_top_changes() {
     .await;
     assert!(e.run_job(TRUNK_SYNC, &r).await);
     assert!(b_subports(&e, &w).is_empty());
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &r).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &r).await;
 }
 
 #[tokio::test]
@@ -809,9 +771,7 @@ async fn trunk_sync_deletes_the_copy_of_a_trunk_gone_at_the_top() {
     assert!(e.run_job(TRUNK_SYNC, &r).await);
     assert!(e.cloud.neutron(R1).dump("trunks").is_empty());
     assert_eq!(routing(&e, &w.trunk, "pod-1", RT_TRUNK).await, None);
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &r).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &r).await;
 }
 
 #[tokio::test]
@@ -882,7 +842,5 @@ async fn trunk_sync_in_stock_mode_copies_the_subport_network_too() {
         .as_str()
         .unwrap()
         .ends_with("#net3"));
-    let before = snapshot(&e).await;
-    assert!(e.run_job(TRUNK_SYNC, &r).await);
-    assert_eq!(snapshot(&e).await, before);
+    assert_rerun_changes_nothing(&e, TRUNK_SYNC, &r).await;
 }

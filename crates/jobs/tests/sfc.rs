@@ -52,25 +52,7 @@ async fn world(e: &Env, pods: &[(&str, &str, &str)]) -> World {
     let mut ports = BTreeMap::new();
     for (region, pod, port_rt) in pods {
         let c = e.neutron(region);
-        let bn = create(
-            &c,
-            "networks",
-            "network",
-            json!({"name": format!("{}#net1", id(&n)), "tenant_id": PROJECT}),
-        )
-        .await;
-        let bs = create(
-            &c,
-            "subnets",
-            "subnet",
-            json!({"network_id": id(&bn), "name": id(&s), "cidr": "10.0.1.0/24",
-                "ip_version": 4, "tenant_id": PROJECT}),
-        )
-        .await;
-        e.route(&id(&n), pod, ResourceType::Network.as_str(), &id(&bn))
-            .await;
-        e.route(&id(&s), pod, ResourceType::Subnet.as_str(), &id(&bs))
-            .await;
+        let (bn, bs) = e.bottom_network(region, pod, (&n, &s), "net1").await;
         for (name, device) in PORTS {
             let t = &t_ports[name];
             let bp = create(

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
-use tricircle_db::Db;
+use tricircle_db::{Backend, Db};
 use tricircle_jobs::JobType;
 use tricircle_rpc::{Publisher, RpcConfig, TOPIC_XJOB};
 
@@ -151,6 +151,20 @@ fn wait_until(
     }
 }
 
+/// A fresh database of `backend` and a temporary directory for the
+/// processes' files: (database, directory, the handlers' run record).
+fn case(backend: Backend) -> (TestDb, tempfile::TempDir, PathBuf) {
+    let db = TestDb::synced(backend).expect("backend under test");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("runs.txt");
+    (db, dir, record)
+}
+
+/// A router id of its own, so that runs never meet earlier ones' rows.
+fn new_router() -> String {
+    format!("router-{}", uuid::Uuid::new_v4().simple())
+}
+
 fn new_job(db: &Db, resource: &str) -> String {
     let mut c = db.get().unwrap();
     jobs::new_job(&mut c, PROJECT, CONFIGURE_ROUTE, resource)
@@ -264,9 +278,7 @@ fn two_processes_never_run_one_resource_concurrently() {
         tricircle_rpc::TransportUrl::parse(&bus).unwrap(),
     ));
     for backend in backends_under_test() {
-        let db = TestDb::synced(backend).expect("backend under test");
-        let dir = tempfile::tempdir().unwrap();
-        let record = dir.path().join("runs.txt");
+        let (db, dir, record) = case(backend);
         let record_arg = record.to_str().unwrap();
         let args = ["--sleep-ms", "20", "--record", record_arg];
         let conf_a = write_conf(dir.path(), "xjob-a", &db, Some(&bus), "workers = 2\n");
@@ -276,7 +288,7 @@ fn two_processes_never_run_one_resource_concurrently() {
 
         // Many requests for one router, as fast as a busy plugin sends
         // them; the casts are spread over both consumers of queue `xjob`.
-        let router = format!("router-{}", uuid::Uuid::new_v4().simple());
+        let router = new_router();
         let mut posted = 0;
         for _ in 0..60 {
             new_job(&db.db, &router);
@@ -312,9 +324,7 @@ fn two_processes_never_run_one_resource_concurrently() {
 fn a_killed_worker_s_job_is_taken_over_after_expiry() {
     let _serial = serial();
     for backend in backends_under_test() {
-        let db = TestDb::synced(backend).expect("backend under test");
-        let dir = tempfile::tempdir().unwrap();
-        let record = dir.path().join("runs.txt");
+        let (db, dir, record) = case(backend);
         let record_arg = record.to_str().unwrap();
         // No broker: the periodic task starts the jobs. One worker, so the
         // victim's own periodic task (blocked on the slot) cannot take its
@@ -327,7 +337,7 @@ fn a_killed_worker_s_job_is_taken_over_after_expiry() {
             "victim",
             &["--no-bus", "--sleep-ms", "600000", "--record", record_arg],
         );
-        let router = format!("router-{}", uuid::Uuid::new_v4().simple());
+        let router = new_router();
         new_job(&db.db, &router);
         let pid = victim.pid();
         wait_until(
@@ -389,9 +399,7 @@ fn a_killed_worker_s_job_is_taken_over_after_expiry() {
 fn a_failing_handler_is_redone_by_the_periodic_task_until_success() {
     let _serial = serial();
     for backend in backends_under_test() {
-        let db = TestDb::synced(backend).expect("backend under test");
-        let dir = tempfile::tempdir().unwrap();
-        let record = dir.path().join("runs.txt");
+        let (db, dir, record) = case(backend);
         let record_arg = record.to_str().unwrap();
         let conf = write_conf(dir.path(), "xjob", &db, None, "workers = 1\n");
         let mut xjob = Xjob::start(
@@ -400,7 +408,7 @@ fn a_failing_handler_is_redone_by_the_periodic_task_until_success() {
             "xjob",
             &["--no-bus", "--fail-first", "2", "--record", record_arg],
         );
-        let router = format!("router-{}", uuid::Uuid::new_v4().simple());
+        let router = new_router();
         new_job(&db.db, &router);
         // Each FAIL row stays until the next periodic run (1 s): collect the
         // distinct ones seen.
@@ -452,7 +460,7 @@ async fn posts_survive_a_broker_restart(db: TestDb, bus: String, restart: String
     let mut restarter: Option<std::thread::JoinHandle<std::process::ExitStatus>> = None;
     let mut after_restart = 0;
     while after_restart < 4 && routers.len() < 80 {
-        let router = format!("router-{}", uuid::Uuid::new_v4().simple());
+        let router = new_router();
         common::seed_router(&db.db, &router, PROJECT);
         let (status, _) = common::post_job(&http, &base, &router, PROJECT).await;
         assert_eq!(

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
 use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::schema::{async_job_logs, async_jobs};
 use tricircle_db::testing::{backends_under_test, TestDb};
@@ -16,7 +17,7 @@ use tricircle_jobs::{
 };
 use tricircle_jobs::{JobQueue, JobRequest, JobType};
 use tricircle_rpc::Incoming;
-use tricircle_xjob::{bus, Service, ServiceOptions};
+use tricircle_xjob::{bus, Service, ServiceError, ServiceOptions};
 
 const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
 
@@ -123,6 +124,27 @@ where
     }
 }
 
+/// `svc` run on its own task until the returned sender fires (or is dropped).
+fn spawn_run(svc: Service) -> (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>) {
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let running = tokio::spawn(svc.run(async {
+        let _ = stop_rx.await;
+    }));
+    (stop_tx, running)
+}
+
+/// Cast the configure_route job on `resource` into the service's queue.
+async fn cast_job(tx: &JobQueue, resource: &str) {
+    tx.send(cast(CONFIGURE_ROUTE, json!({ CONFIGURE_ROUTE: resource })).unwrap())
+        .await
+        .unwrap();
+}
+
+/// Wait for `n` log rows of `resource`.
+async fn wait_logged(db: &Db, resource: &str, n: i64, what: &str) {
+    wait_for(what, || async move { logged(db, resource).await == n }).await;
+}
+
 async fn new_job(db: &Db, resource: &str) {
     let r = resource.to_owned();
     db.run(move |c| jobs::new_job(c, "proj", CONFIGURE_ROUTE, &r))
@@ -135,10 +157,7 @@ fn casts_run_jobs_and_bad_casts_are_ignored() {
     each_backend(|t| async move {
         let svc = service(&t.db, handler_fn(|_| async { Ok(()) }), options(false));
         let tx = svc.queue();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let running = tokio::spawn(svc.run(async {
-            let _ = stop_rx.await;
-        }));
+        let (stop_tx, running) = spawn_run(svc);
 
         new_job(&t.db, "r-unknown").await;
         new_job(&t.db, "r1").await;
@@ -158,12 +177,7 @@ fn casts_run_jobs_and_bad_casts_are_ignored() {
         ] {
             tx.send(c.unwrap()).await.unwrap();
         }
-        let db = t.db.clone();
-        wait_for("r1 to be logged", || {
-            let db = db.clone();
-            async move { logged(&db, "r1").await == 1 }
-        })
-        .await;
+        wait_logged(&t.db, "r1", 1, "r1 to be logged").await;
         assert!(statuses(&t.db, "r1").await.is_empty());
         assert_eq!(
             statuses(&t.db, "r-unknown").await,
@@ -198,16 +212,8 @@ fn the_periodic_task_redoes_a_failing_job_until_it_succeeds() {
         });
         let svc = service(&t.db, h, options(true));
         new_job(&t.db, "r1").await;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let running = tokio::spawn(svc.run(async {
-            let _ = stop_rx.await;
-        }));
-        let db = t.db.clone();
-        wait_for("the redo to succeed", || {
-            let db = db.clone();
-            async move { logged(&db, "r1").await == 1 }
-        })
-        .await;
+        let (stop_tx, running) = spawn_run(svc);
+        wait_logged(&t.db, "r1", 1, "the redo to succeed").await;
         stop_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "{}", t.backend);
@@ -232,13 +238,8 @@ fn stop_lets_a_running_job_finish() {
         let svc = service(&t.db, h, options(false));
         let tx = svc.queue();
         new_job(&t.db, "r1").await;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let running = tokio::spawn(svc.run(async {
-            let _ = stop_rx.await;
-        }));
-        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})).unwrap())
-            .await
-            .unwrap();
+        let (stop_tx, running) = spawn_run(svc);
+        cast_job(&tx, "r1").await;
         started.notified().await;
         stop_tx.send(()).unwrap();
         // The service waits for the job: release it only after the stop.
@@ -274,13 +275,8 @@ fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
         );
         let tx = svc.queue();
         new_job(&t.db, "r1").await;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let running = tokio::spawn(svc.run(async {
-            let _ = stop_rx.await;
-        }));
-        tx.send(cast(CONFIGURE_ROUTE, json!({CONFIGURE_ROUTE: "r1"})).unwrap())
-            .await
-            .unwrap();
+        let (stop_tx, running) = spawn_run(svc);
+        cast_job(&tx, "r1").await;
         started.notified().await;
         stop_tx.send(()).unwrap();
         running.await.unwrap().unwrap();

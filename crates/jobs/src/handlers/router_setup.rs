@@ -172,12 +172,7 @@ async fn one_pod(
         net,
         project_id,
         b_pod,
-        Element {
-            top_id: t_router.id(),
-            resource_type: ResourceType::Router,
-            name: t_router.id(),
-            body,
-        },
+        Element::named_by_top(t_router.id(), ResourceType::Router, body),
     )
     .await?
     .id;
@@ -358,12 +353,7 @@ async fn interface(
                     net,
                     project_id,
                     b_pod,
-                    Element {
-                        top_id: gw_port.id(),
-                        resource_type: ResourceType::Port,
-                        name: gw_port.id(),
-                        body,
-                    },
+                    Element::named_by_top(gw_port.id(), ResourceType::Port, body),
                 )
                 .await?;
                 b_client.add_interface_port(b_router, &b_port.id).await?;

@@ -205,12 +205,7 @@ impl Mirror<'_> {
     ) -> NetResult<String> {
         let mut retried = false;
         loop {
-            let el = Element {
-                top_id,
-                resource_type: kind.routing_type(),
-                name: top_id,
-                body: body.clone(),
-            };
+            let el = Element::named_by_top(top_id, kind.routing_type(), body.clone());
             let err = match lock::get_or_create(self.net, project_id, &self.pod, el).await {
                 Ok(got) => return Ok(got.id),
                 Err(NetError::Neutron(e)) => e,
@@ -252,6 +247,25 @@ impl Mirror<'_> {
 
     /// The routing of a copy that disappeared is dropped so that the next
     /// run creates it again.
+    /// [`Self::prepare`], then the bottom element as the pod has it now; a
+    /// copy gone behind its routing fails the run (see [`Self::vanished`]).
+    async fn prepare_existing<R: Resource + Clone + 'static>(
+        &self,
+        project_id: &str,
+        top_id: &str,
+        kind: Kind,
+        body: R,
+        recovery: Recovery<'_>,
+    ) -> NetResult<(String, R)> {
+        let b_id = self
+            .prepare(project_id, top_id, kind, body, recovery)
+            .await?;
+        match self.client.find::<R>(&b_id).await? {
+            Some(b) => Ok((b_id, b)),
+            None => Err(self.vanished(kind, &b_id).await),
+        }
+    }
+
     async fn vanished(&self, kind: Kind, b_id: &str) -> NetError {
         if let Err(e) = self.drop_routings(b_id).await {
             return e;
@@ -290,8 +304,8 @@ impl Mirror<'_> {
             service_function_parameters: t.service_function_parameters.clone(),
             ..PortPair::default()
         };
-        let b_id = self
-            .prepare(
+        let (b_id, b) = self
+            .prepare_existing(
                 &project,
                 t_id,
                 Kind::Pair,
@@ -299,9 +313,6 @@ impl Mirror<'_> {
                 Recovery::PairByIngress(&ingress),
             )
             .await?;
-        let Some(b) = self.client.find::<PortPair>(&b_id).await? else {
-            return Err(self.vanished(Kind::Pair, &b_id).await);
-        };
         let mut upd = PortPair::default();
         if differs(&b.name, &t.name) || differs(&b.description, &t.description) {
             upd.name = Some(t.name.clone().unwrap_or_default());
@@ -323,8 +334,8 @@ impl Mirror<'_> {
             tap_enabled: t.tap_enabled,
             ..PortPairGroup::default()
         };
-        let b_id = self
-            .prepare(
+        let (b_id, b) = self
+            .prepare_existing(
                 &project,
                 t_id,
                 Kind::Group,
@@ -332,9 +343,6 @@ impl Mirror<'_> {
                 Recovery::FreePairs(&b_pairs),
             )
             .await?;
-        let Some(b) = self.client.find::<PortPairGroup>(&b_id).await? else {
-            return Err(self.vanished(Kind::Group, &b_id).await);
-        };
         if differs(&b.name, &t.name)
             || differs(&b.description, &t.description)
             || b.port_pairs.as_deref().unwrap_or_default() != b_pairs.as_slice()
@@ -389,12 +397,9 @@ impl Mirror<'_> {
             Some(s) => Recovery::ClassifierBySource(s),
             None => Recovery::ChainOfClassifier(None),
         };
-        let b_id = self
-            .prepare(&project, t_id, Kind::Classifier, body, recovery)
+        let (b_id, b) = self
+            .prepare_existing(&project, t_id, Kind::Classifier, body, recovery)
             .await?;
-        let Some(b) = self.client.find::<FlowClassifier>(&b_id).await? else {
-            return Err(self.vanished(Kind::Classifier, &b_id).await);
-        };
         if differs(&b.name, &t.name) || differs(&b.description, &t.description) {
             let upd = FlowClassifier {
                 name: Some(t.name.clone().unwrap_or_default()),
@@ -425,8 +430,8 @@ impl Mirror<'_> {
             ..PortChain::default()
         };
         let first_fc = b_classifiers.first().map(String::as_str);
-        let b_id = self
-            .prepare(
+        let (b_id, b) = self
+            .prepare_existing(
                 &project,
                 t_id,
                 Kind::Chain,
@@ -434,9 +439,6 @@ impl Mirror<'_> {
                 Recovery::ChainOfClassifier(first_fc),
             )
             .await?;
-        let Some(b) = self.client.find::<PortChain>(&b_id).await? else {
-            return Err(self.vanished(Kind::Chain, &b_id).await);
-        };
         if differs(&b.name, &t.name)
             || differs(&b.description, &t.description)
             || b.port_pair_groups.as_deref().unwrap_or_default() != b_groups.as_slice()

@@ -230,12 +230,7 @@ async fn subport_copy(
         net,
         project_id,
         pods.b_pod,
-        Element {
-            top_id: t_port_id,
-            resource_type: ResourceType::Port,
-            name: t_port_id,
-            body,
-        },
+        Element::named_by_top(t_port_id, ResourceType::Port, body),
     )
     .await?;
     Ok(got.id)

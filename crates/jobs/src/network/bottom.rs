@@ -103,12 +103,7 @@ pub async fn network_subnets(
             net,
             project_id,
             pod,
-            Element {
-                top_id: t_sub.id(),
-                resource_type: subnet_type,
-                name: t_sub.id(),
-                body,
-            },
+            Element::named_by_top(t_sub.id(), subnet_type, body),
         )
         .await?;
         map.insert(t_sub.id().to_owned(), b_sub.id);

@@ -79,12 +79,7 @@ pub async fn top_subnet_pool(
         net,
         project_id,
         top_pod,
-        Element {
-            top_id: SUBNET_POOL_NAME,
-            resource_type: ResourceType::Subnetpool,
-            name: SUBNET_POOL_NAME,
-            body,
-        },
+        Element::named_by_top(SUBNET_POOL_NAME, ResourceType::Subnetpool, body),
     )
     .await?;
     Ok(got.id)
@@ -112,12 +107,7 @@ async fn create_top_bridge(
         net,
         project_id,
         top_pod,
-        Element {
-            top_id: &name,
-            resource_type: ResourceType::Network,
-            name: &name,
-            body: nbody,
-        },
+        Element::named_by_top(&name, ResourceType::Network, nbody),
     )
     .await?;
     let sname = subnet_name(project_id);
@@ -135,12 +125,7 @@ async fn create_top_bridge(
         net,
         project_id,
         top_pod,
-        Element {
-            top_id: &sname,
-            resource_type: ResourceType::Subnet,
-            name: &sname,
-            body: sbody,
-        },
+        Element::named_by_top(&sname, ResourceType::Subnet, sbody),
     )
     .await?;
     let top = net.neutron(top_pod);
@@ -214,12 +199,7 @@ pub async fn bottom_bridge(
         net,
         project_id,
         pod,
-        Element {
-            top_id: t_net.id(),
-            resource_type: ResourceType::Network,
-            name: t_net.id(),
-            body: nbody,
-        },
+        Element::named_by_top(t_net.id(), ResourceType::Network, nbody),
     )
     .await?;
     let t_sub = &bridge.subnet;
@@ -238,12 +218,7 @@ pub async fn bottom_bridge(
         net,
         project_id,
         pod,
-        Element {
-            top_id: t_sub.id(),
-            resource_type: ResourceType::Subnet,
-            name: t_sub.id(),
-            body: sbody,
-        },
+        Element::named_by_top(t_sub.id(), ResourceType::Subnet, sbody),
     )
     .await?;
     let sub = net.neutron(pod).get_subnet(&b_sub.id).await?;

@@ -123,12 +123,7 @@ pub async fn bottom_external(
             net,
             &owner,
             pod,
-            Element {
-                top_id: t_sub.id(),
-                resource_type: ResourceType::Subnet,
-                name: t_sub.id(),
-                body,
-            },
+            Element::named_by_top(t_sub.id(), ResourceType::Subnet, body),
         )
         .await?;
     }
@@ -417,12 +412,7 @@ pub async fn ns_interface(
         net,
         project_id,
         pod,
-        Element {
-            top_id: t_port.id(),
-            resource_type: ResourceType::Port,
-            name: t_port.id(),
-            body,
-        },
+        Element::named_by_top(t_port.id(), ResourceType::Port, body),
     )
     .await?;
     ensure_interface_on(&client, ns_router, b_sub, Some(&b_port.id)).await

@@ -38,6 +38,19 @@ pub struct Element<'a, R> {
     pub body: R,
 }
 
+impl<'a, R> Element<'a, R> {
+    /// An element created under its top id as its name, as most copies are:
+    /// the name finds it again when its routing was never completed.
+    pub fn named_by_top(top_id: &'a str, resource_type: ResourceType, body: R) -> Self {
+        Element {
+            top_id,
+            resource_type,
+            name: top_id,
+            body,
+        }
+    }
+}
+
 /// The outcome: the resource's id in the pod, and whether this call had to
 /// bind the routing (created or recovered) rather than finding it complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,12 +224,7 @@ pub async fn reserve_top_port(
         net,
         project_id,
         top_pod,
-        Element {
-            top_id: &name,
-            resource_type: ResourceType::Port,
-            name: &name,
-            body,
-        },
+        Element::named_by_top(&name, ResourceType::Port, body),
     )
     .await?;
     Ok(net.neutron(top_pod).get_port(&got.id).await?)

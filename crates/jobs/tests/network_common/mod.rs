@@ -13,7 +13,7 @@ use tricircle_db::{jobs, Backend};
 use tricircle_fakecloud::FakeCloud;
 use tricircle_jobs::handlers::register_all;
 use tricircle_jobs::network::{ip::Cidr, NetworkContext, NetworkSettings};
-use tricircle_jobs::{Engine, Registry, Settings};
+use tricircle_jobs::{Engine, Registry, ResourceType, Settings};
 use tricircle_openstack::endpoints::{EndpointCache, MemoryEndpointCache};
 use tricircle_openstack::keystone::{Interface, PasswordAuth};
 use tricircle_openstack::neutron::{NeutronClient, RetryPolicy};
@@ -240,16 +240,19 @@ fn reqwest_method(m: &str) -> reqwest::Method {
 /// A top network `name` of PROJECT with one IPv4 subnet `cidr`:
 /// (network, subnet) as the central Neutron answered them.
 pub async fn top_network(e: &Env, name: &str, cidr: &str) -> (Value, Value) {
-    let top = e.neutron(TOP);
-    let n = create(
-        &top,
-        "networks",
-        "network",
-        json!({"name": name, "tenant_id": PROJECT}),
-    )
-    .await;
+    network_in(&e.neutron(TOP), name, cidr, json!({})).await
+}
+
+/// A network `name` of PROJECT (its body merged with `extra`) with one IPv4
+/// subnet `sub-<name>` of `cidr`, through `c`: (network, subnet).
+pub async fn network_in(c: &NeutronClient, name: &str, cidr: &str, extra: Value) -> (Value, Value) {
+    let mut body = json!({"name": name, "tenant_id": PROJECT});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let n = create(c, "networks", "network", body).await;
     let s = create(
-        &top,
+        c,
         "subnets",
         "subnet",
         json!({"network_id": id(&n), "cidr": cidr, "ip_version": 4,
@@ -257,6 +260,88 @@ pub async fn top_network(e: &Env, name: &str, cidr: &str) -> (Value, Value) {
     )
     .await;
     (n, s)
+}
+
+/// The guide's external network `ext-net` (a VLAN on `extern`, hinted to
+/// `az_hint`) with its subnet `ext-subnet`: (network, subnet).
+pub async fn ext_network(top: &NeutronClient, az_hint: &str) -> (Value, Value) {
+    let ext = create(
+        top,
+        "networks",
+        "network",
+        json!({"name": "ext-net", "router:external": true,
+        "provider:network_type": "vlan", "provider:physical_network": "extern",
+        "availability_zone_hints": [az_hint]}),
+    )
+    .await;
+    let sub = create(
+        top,
+        "subnets",
+        "subnet",
+        json!({"network_id": id(&ext), "name": "ext-subnet",
+        "cidr": "163.3.124.0/24", "ip_version": 4, "enable_dhcp": false}),
+    )
+    .await;
+    (ext, sub)
+}
+
+impl Env {
+    /// What a local plugin leaves in `region` (`pod`) for the top network
+    /// `net` (called `name` at the top) and its subnet `sub`: bottom copies
+    /// named as the plugin names them, routed to the top ones.
+    /// Returns (bottom network, bottom subnet).
+    pub async fn bottom_network(
+        &self,
+        region: &str,
+        pod: &str,
+        (net, sub): (&Value, &Value),
+        name: &str,
+    ) -> (Value, Value) {
+        let c = self.neutron(region);
+        let bn = create(
+            &c,
+            "networks",
+            "network",
+            json!({"name": format!("{}#{name}", id(net)), "tenant_id": PROJECT}),
+        )
+        .await;
+        let bs = create(
+            &c,
+            "subnets",
+            "subnet",
+            json!({"network_id": id(&bn), "name": id(sub),
+            "cidr": sub["cidr"], "ip_version": 4, "tenant_id": PROJECT}),
+        )
+        .await;
+        self.route(&id(net), pod, ResourceType::Network.as_str(), &id(&bn))
+            .await;
+        self.route(&id(sub), pod, ResourceType::Subnet.as_str(), &id(&bs))
+            .await;
+        (bn, bs)
+    }
+}
+
+/// The router interface ports of `router` among `ports`.
+pub fn interfaces(ports: Vec<Value>, router: &Value) -> Vec<Value> {
+    ports
+        .into_iter()
+        .filter(|p| {
+            p["device_id"] == router["id"] && p["device_owner"] == "network:router_interface"
+        })
+        .collect()
+}
+
+/// `router` has one interface in `region`'s `ports`, at `subnet`'s gateway.
+pub fn assert_one_interface_at_gateway(
+    ports: Vec<Value>,
+    router: &Value,
+    subnet: &Value,
+    region: &str,
+) {
+    let itf = interfaces(ports, router);
+    assert_eq!(itf.len(), 1, "{region} interfaces");
+    assert_eq!(itf[0]["fixed_ips"][0]["subnet_id"], subnet["id"]);
+    assert_eq!(itf[0]["fixed_ips"][0]["ip_address"], subnet["gateway_ip"]);
 }
 
 /// The items called `name`.
@@ -277,6 +362,37 @@ pub fn routes(router: &Value) -> BTreeSet<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The routes of the guide's router with a VM in each pod: each pod's copy
+/// (`copies`) reaches the other pod's VM at that pod's bridge address and
+/// the rest at the north-south router's `ns_ip`; `ns` reaches both VMs.
+pub fn assert_two_pod_routes(
+    copies: [&Value; 2],
+    ns: &Value,
+    vm_ips: [&str; 2],
+    bridge_ips: &[String],
+    ns_ip: &str,
+) {
+    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let vm1 = format!("{}/32", vm_ips[0]);
+    let vm2 = format!("{}/32", vm_ips[1]);
+    assert_eq!(
+        routes(copies[0]),
+        set(&[(&vm2, &bridge_ips[1]), ("0.0.0.0/0", ns_ip)])
+    );
+    assert_eq!(
+        routes(copies[1]),
+        set(&[(&vm1, &bridge_ips[0]), ("0.0.0.0/0", ns_ip)])
+    );
+    assert_eq!(
+        routes(ns),
+        set(&[(&vm1, &bridge_ips[0]), (&vm2, &bridge_ips[1])])
+    );
 }
 
 /// The address of a router's gateway port.
