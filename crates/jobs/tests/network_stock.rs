@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use network_common::*;
 use serde_json::{json, Value};
+use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
 use tricircle_jobs::network::bottom::{self, Copy};
 use tricircle_jobs::network::bridge;
 use tricircle_jobs::network::external::ns_router_name;
@@ -654,5 +655,125 @@ async fn stock_vlan_bridge_is_one_vlan_on_the_bridge_physical_network() {
         assert_eq!(copies[0]["provider:segmentation_id"], vlan, "{region}");
         let r = named(&e.cloud.neutron(region).dump("routers"), &w.router)[0].clone();
         assert_eq!(r["external_gateway_info"]["network_id"], copies[0]["id"]);
+    }
+}
+
+/// A notification of the central Neutron, with the tenant's context.
+fn central_event(event_type: &str, payload: Value) -> NeutronEvent {
+    NeutronEvent {
+        region: TOP.into(),
+        event_type: event_type.into(),
+        payload,
+        context: json!({"project_id": PROJECT, "request_id": "req-event"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }
+}
+
+/// What the central Neutron publishes for the tenant's calls of
+/// [`tenant_world`], in the shapes of Neutron's API layer
+/// (`neutron/api/v2/base.py`) and `router.interface.*` (`l3_db.py`).
+fn central_events(e: &Env, w: &World) -> Vec<NeutronEvent> {
+    let top = e.cloud.neutron(TOP);
+    let mut out = Vec::new();
+    for p in top.dump("ports").iter().filter(|p| {
+        p["device_id"] == json!(w.router) && p["device_owner"] == json!("network:router_interface")
+    }) {
+        let subnet = p["fixed_ips"][0]["subnet_id"].clone();
+        out.push(central_event(
+            "router.interface.create",
+            json!({"router_interface": {"id": w.router, "tenant_id": PROJECT,
+                "port_id": p["id"], "network_id": p["network_id"],
+                "subnet_id": subnet, "subnet_ids": [subnet]}}),
+        ));
+    }
+    let routers = top.dump("routers");
+    let router = routers.iter().find(|r| r["id"] == json!(w.router)).unwrap();
+    out.push(central_event(
+        "router.update.end",
+        json!({ "router": router }),
+    ));
+    out
+}
+
+async fn record_events(e: &Env, events: &[NeutronEvent]) {
+    for ev in events {
+        let asks = jobs_for(&e.net, ev).await.unwrap();
+        record(&e.net, asks, &ev.context).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_central_events_alone_converge_the_pods() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let events = central_events(&e, &w);
+    let mut asks = BTreeSet::new();
+    for ev in &events {
+        asks.extend(jobs_for(&e.net, ev).await.unwrap());
+    }
+    let expected: BTreeSet<_> = [&w.net1, &w.net2]
+        .into_iter()
+        .map(|n| JobAsk {
+            job_type: JobType::RouterSetup,
+            resource_id: format!("not_specified_pod#{}#{n}", w.router),
+            project_id: PROJECT.into(),
+        })
+        .collect();
+    assert_eq!(asks, expected, "the jobs the central plugin would cast");
+
+    record_events(&e, &events).await;
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert!(done
+        .iter()
+        .any(|(t, r, _)| t == CONFIGURE_ROUTE && *r == w.router));
+    // The VMs boot on the networks the jobs made. Until the pods' events
+    // are followed, the tenant's next central call brings their routes and
+    // floating IP: here the floating IP is updated.
+    let b_vms = boot_vms(&e, &w).await;
+    let fips = e.cloud.neutron(TOP).dump("floatingips");
+    let fip_event = central_event("floatingip.update.end", json!({ "floatingip": fips[0] }));
+    let asks = jobs_for(&e.net, &fip_event).await.unwrap();
+    assert_eq!(
+        asks.iter()
+            .map(|a| a.resource_id.as_str())
+            .collect::<Vec<_>>(),
+        [format!("not_specified_pod#{}#{}", w.router, w.net2)],
+        "the floating IP's router, on its port's network"
+    );
+    record_events(&e, &[fip_event]).await;
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert_converged(&e, &w, &b_vms).await;
+
+    // A notification delivered again records its jobs again: they change
+    // nothing.
+    let before = e.snapshot().await;
+    record_events(&e, &events).await;
+    let done = e.drain().await;
+    assert!(
+        !done.is_empty() && done.iter().all(|(_, _, ok)| *ok),
+        "{done:?}"
+    );
+    assert_eq!(e.snapshot().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_other_kinds_or_regions_record_nothing() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let mut pod_event = central_events(&e, &w).remove(0);
+    pod_event.region = R1.into();
+    for ev in [
+        pod_event,
+        central_event("router.interface.create", json!({"no": "interface"})),
+        central_event("network.create.start", json!({"network": {"name": "x"}})),
+        // No copy of the network in any pod yet: nothing to update.
+        central_event("network.update.end", json!({"network": {"id": w.net1}})),
+        central_event("compute.instance.create.end", json!({})),
+    ] {
+        assert_eq!(jobs_for(&e.net, &ev).await.unwrap(), vec![], "{ev:?}");
     }
 }
