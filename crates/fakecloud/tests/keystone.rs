@@ -49,6 +49,33 @@ fn project_by_name(name: &str) -> Option<Value> {
     Some(json!({"project": {"name": name, "domain": {"name": "Default"}}}))
 }
 
+/// The admin's password, scoped to the admin project.
+fn admin_auth() -> Value {
+    password_auth("admin", "Default", "adminpw", project_by_name("admin"))
+}
+
+/// The names of a token's roles, in the order given.
+fn role_names(token: &Value) -> Vec<&str> {
+    token["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect()
+}
+
+/// From `issued_at` to `expires_at`.
+fn lifetime(token: &Value) -> TimeDelta {
+    let at = |key: &str| {
+        token[key]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+    };
+    at("expires_at") - at("issued_at")
+}
+
 impl Fixture {
     async fn post_auth(&self, body: &Value) -> reqwest::Response {
         self.http
@@ -69,15 +96,23 @@ impl Fixture {
             .unwrap()
     }
 
+    /// A token of the demo user's, good for ten minutes.
+    fn demo_token(&self) -> String {
+        self.ks
+            .issue_token(&self.demo, &self.demo_project, Duration::from_secs(600))
+    }
+
+    /// A GET without a token.
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.ks.url()))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn admin_token(&self) -> String {
-        let resp = self
-            .post_auth(&password_auth(
-                "admin",
-                "Default",
-                "adminpw",
-                project_by_name("admin"),
-            ))
-            .await;
+        let resp = self.post_auth(&admin_auth()).await;
         assert_eq!(resp.status(), 201);
         subject_header(&resp)
     }
@@ -93,14 +128,7 @@ fn subject_header(resp: &reqwest::Response) -> String {
 #[tokio::test]
 async fn password_auth_issues_a_project_scoped_token() {
     let f = fixture().await;
-    let resp = f
-        .post_auth(&password_auth(
-            "admin",
-            "Default",
-            "adminpw",
-            project_by_name("admin"),
-        ))
-        .await;
+    let resp = f.post_auth(&admin_auth()).await;
     assert_eq!(resp.status(), 201);
     let token = subject_header(&resp);
     assert!(token.starts_with("gAAAAA"), "{token}");
@@ -116,13 +144,7 @@ async fn password_auth_issues_a_project_scoped_token() {
     assert_eq!(t["project"]["id"], json!(f.admin_project));
     assert_eq!(t["project"]["name"], json!("admin"));
     assert_eq!(t["project"]["domain"]["id"], json!("default"));
-    let roles: Vec<&str> = t["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["admin"]);
+    assert_eq!(role_names(t), ["admin"]);
     assert_eq!(t["roles"][0]["id"].as_str().unwrap().len(), 32);
 
     // Keystone's timestamp format, an hour apart by default.
@@ -133,9 +155,7 @@ async fn password_auth_issues_a_project_scoped_token() {
         "{expires}"
     );
     assert!(expires.ends_with('Z'));
-    let expires: DateTime<Utc> = expires.parse().unwrap();
-    let issued: DateTime<Utc> = t["issued_at"].as_str().unwrap().parse().unwrap();
-    assert_eq!(expires - issued, TimeDelta::hours(1));
+    assert_eq!(lifetime(t), TimeDelta::hours(1));
 
     let catalog = t["catalog"].as_array().unwrap();
     let network = catalog.iter().find(|s| s["type"] == "network").unwrap();
@@ -235,14 +255,8 @@ async fn bad_credentials_are_401_with_keystone_error_body() {
 #[tokio::test]
 async fn scope_without_a_role_or_unknown_project_is_401() {
     let f = fixture().await;
-    let resp = f
-        .post_auth(&password_auth(
-            "demo",
-            "Default",
-            "demopw",
-            project_by_name("admin"),
-        ))
-        .await;
+    let demo_in = |project| password_auth("demo", "Default", "demopw", project_by_name(project));
+    let resp = f.post_auth(&demo_in("admin")).await;
     assert_eq!(resp.status(), 401);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
@@ -252,14 +266,7 @@ async fn scope_without_a_role_or_unknown_project_is_401() {
             f.demo, f.admin_project
         ))
     );
-    let resp = f
-        .post_auth(&password_auth(
-            "demo",
-            "Default",
-            "demopw",
-            project_by_name("ghost"),
-        ))
-        .await;
+    let resp = f.post_auth(&demo_in("ghost")).await;
     assert_eq!(resp.status(), 401);
 }
 
@@ -296,20 +303,14 @@ async fn malformed_auth_requests_are_400() {
 async fn validate_returns_the_subject_token() {
     let f = fixture().await;
     let admin = f.admin_token().await;
-    let demo =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
+    let demo = f.demo_token();
     let resp = f.get_token(&admin, &demo, "").await;
     assert_eq!(resp.status(), 200);
     assert_eq!(subject_header(&resp), demo);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["token"]["user"]["id"], json!(f.demo));
     assert_eq!(body["token"]["project"]["id"], json!(f.demo_project));
-    let mut roles: Vec<&str> = body["token"]["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let mut roles = role_names(&body["token"]);
     roles.sort();
     assert_eq!(roles, ["member", "reader"]);
     assert!(body["token"]["catalog"].is_array());
@@ -325,8 +326,7 @@ async fn invalid_subjects_are_404_and_echo_the_token() {
     let admin = f.admin_token().await;
     let expired =
         f.ks.issue_token_expiring_at(&f.demo, &f.demo_project, Utc::now() - TimeDelta::minutes(1));
-    let revoked =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
+    let revoked = f.demo_token();
     f.ks.revoke(&revoked);
     for subject in ["no-such-token", expired.as_str(), revoked.as_str()] {
         let resp = f.get_token(&admin, subject, "").await;
@@ -343,8 +343,7 @@ async fn invalid_subjects_are_404_and_echo_the_token() {
 #[tokio::test]
 async fn validate_requires_a_valid_caller_token() {
     let f = fixture().await;
-    let demo =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
+    let demo = f.demo_token();
     let resp = f.get_token("bogus", &demo, "").await;
     assert_eq!(resp.status(), 401);
     assert!(resp.headers().contains_key("WWW-Authenticate"));
@@ -366,10 +365,8 @@ async fn validate_requires_a_valid_caller_token() {
 #[tokio::test]
 async fn non_admins_validate_only_their_own_tokens() {
     let f = fixture().await;
-    let demo =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
-    let demo2 =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
+    let demo = f.demo_token();
+    let demo2 = f.demo_token();
     assert_eq!(f.get_token(&demo, &demo2, "").await.status(), 200);
     let admin_tok =
         f.ks.issue_token(&f.admin, &f.admin_project, Duration::from_secs(600));
@@ -383,8 +380,7 @@ async fn non_admins_validate_only_their_own_tokens() {
 async fn revoking_a_users_tokens_spares_others() {
     let f = fixture().await;
     let admin = f.admin_token().await;
-    let demo =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
+    let demo = f.demo_token();
     f.ks.revoke_user_tokens(&f.demo);
     assert_eq!(f.get_token(&admin, &demo, "").await.status(), 404);
     // The admin's own token is unaffected.
@@ -409,38 +405,16 @@ async fn clock_skew_moves_expiry() {
 async fn token_ttl_is_configurable() {
     let f = fixture().await;
     f.ks.set_token_ttl(Duration::from_secs(90));
-    let resp = f
-        .post_auth(&password_auth(
-            "admin",
-            "Default",
-            "adminpw",
-            project_by_name("admin"),
-        ))
-        .await;
+    let resp = f.post_auth(&admin_auth()).await;
     let body: Value = resp.json().await.unwrap();
-    let expires: DateTime<Utc> = body["token"]["expires_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let issued: DateTime<Utc> = body["token"]["issued_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(expires - issued, TimeDelta::seconds(90));
+    assert_eq!(lifetime(&body["token"]), TimeDelta::seconds(90));
 }
 
 #[tokio::test]
 async fn version_documents() {
     let f = fixture().await;
     for path in ["/v3", "/v3/"] {
-        let resp = f
-            .http
-            .get(format!("{}{path}", f.ks.url()))
-            .send()
-            .await
-            .unwrap();
+        let resp = f.get(path).await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["version"]["status"], json!("stable"));
@@ -450,7 +424,7 @@ async fn version_documents() {
             json!(format!("{}/v3/", f.ks.url()))
         );
     }
-    let resp = f.http.get(f.ks.url()).send().await.unwrap();
+    let resp = f.get("").await;
     assert_eq!(resp.status(), 300);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["versions"]["values"][0]["status"], json!("stable"));
@@ -459,12 +433,7 @@ async fn version_documents() {
 #[tokio::test]
 async fn unknown_paths_and_methods() {
     let f = fixture().await;
-    let resp = f
-        .http
-        .get(format!("{}/v3/nope", f.ks.url()))
-        .send()
-        .await
-        .unwrap();
+    let resp = f.get("/v3/nope").await;
     assert_eq!(resp.status(), 404);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["title"], json!("Not Found"));
@@ -481,8 +450,7 @@ async fn unknown_paths_and_methods() {
 async fn requests_are_recorded_without_secrets() {
     let f = fixture().await;
     let admin = f.admin_token().await;
-    let demo =
-        f.ks.issue_token(&f.demo, &f.demo_project, Duration::from_secs(600));
+    let demo = f.demo_token();
     f.get_token(&admin, &demo, "?nocatalog").await;
     f.get_token(&admin, &demo, "").await;
     assert_eq!(f.ks.request_count("POST", "/v3/auth/tokens"), 1);
@@ -504,14 +472,7 @@ async fn requests_are_recorded_without_secrets() {
 async fn forced_status_answers_every_request() {
     let f = fixture().await;
     f.ks.set_forced_status(Some(503));
-    let resp = f
-        .post_auth(&password_auth(
-            "admin",
-            "Default",
-            "adminpw",
-            project_by_name("admin"),
-        ))
-        .await;
+    let resp = f.post_auth(&admin_auth()).await;
     assert_eq!(resp.status(), 503);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], json!(503));

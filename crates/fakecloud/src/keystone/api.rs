@@ -7,7 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::store::{AuthError, Expiry, Store};
+use super::store::{AuthError, Expiry, Store, Token};
 use crate::server::lock;
 
 pub(crate) type Shared = web::Data<Mutex<Store>>;
@@ -61,6 +61,20 @@ fn unauthorized(base: &BaseUrl, message: &str) -> HttpResponse {
             format!("Keystone uri=\"{}\"", base.0),
         ))
         .json(error_body(StatusCode::UNAUTHORIZED, message))
+}
+
+fn forbidden(message: &str) -> HttpResponse {
+    HttpResponse::Forbidden().json(error_body(StatusCode::FORBIDDEN, message))
+}
+
+/// The live token in `X-Auth-Token`, if any.
+fn caller<'s>(req: &HttpRequest, store: &'s Store) -> Option<&'s Token> {
+    header_str(req, "X-Auth-Token").and_then(|t| store.live_token(t))
+}
+
+/// Keystone's 401 to a caller without a live token.
+fn unauthenticated(base: &BaseUrl) -> HttpResponse {
+    unauthorized(base, "The request you have made requires authentication.")
 }
 
 fn version_doc(base: &BaseUrl) -> Value {
@@ -130,8 +144,8 @@ async fn issue_token(
 
 async fn validate_token(req: HttpRequest, store: Shared, base: web::Data<BaseUrl>) -> HttpResponse {
     let store = lock(&store);
-    let Some(caller) = header_str(&req, "X-Auth-Token").and_then(|t| store.live_token(t)) else {
-        return unauthorized(&base, "The request you have made requires authentication.");
+    let Some(caller) = caller(&req, &store) else {
+        return unauthenticated(&base);
     };
     let subject_id = header_str(&req, "X-Subject-Token").unwrap_or_default();
     let subject = store.live_token(subject_id);
@@ -143,10 +157,9 @@ async fn validate_token(req: HttpRequest, store: Shared, base: web::Data<BaseUrl
         .any(|r| r.eq_ignore_ascii_case("admin") || r.eq_ignore_ascii_case("service"));
     let own = subject.is_some_and(|s| s.user_id == caller.user_id);
     if !privileged && !own {
-        return HttpResponse::Forbidden().json(error_body(
-            StatusCode::FORBIDDEN,
+        return forbidden(
             "You are not authorized to perform the requested action: identity:validate_token.",
-        ));
+        );
     }
     if subject.is_none() {
         // Real Keystone echoes the token id here; clients must not log it.
@@ -165,14 +178,11 @@ async fn validate_token(req: HttpRequest, store: Shared, base: web::Data<BaseUrl
 
 async fn catalog(req: HttpRequest, store: Shared, base: web::Data<BaseUrl>) -> HttpResponse {
     let store = lock(&store);
-    let Some(caller) = header_str(&req, "X-Auth-Token").and_then(|t| store.live_token(t)) else {
-        return unauthorized(&base, "The request you have made requires authentication.");
+    let Some(caller) = caller(&req, &store) else {
+        return unauthenticated(&base);
     };
     if matches!(caller.scope, super::store::Scope::Unscoped) {
-        return HttpResponse::Forbidden().json(error_body(
-            StatusCode::FORBIDDEN,
-            "The service catalog is empty.",
-        ));
+        return forbidden("The service catalog is empty.");
     }
     HttpResponse::Ok().json(json!({
         "catalog": store.current_catalog(),

@@ -132,11 +132,16 @@ impl Store {
         id
     }
 
-    pub(crate) fn add_project(&mut self, domain_id: &str, name: &str) -> String {
+    /// Fixtures name ids they were given: a wrong one is a test's bug.
+    fn assert_domain(&self, domain_id: &str) {
         assert!(
             self.domains.contains_key(domain_id),
             "fake keystone: no domain with id {domain_id}"
         );
+    }
+
+    pub(crate) fn add_project(&mut self, domain_id: &str, name: &str) -> String {
+        self.assert_domain(domain_id);
         let id = new_id();
         self.projects.insert(
             id.clone(),
@@ -155,10 +160,7 @@ impl Store {
         password: &str,
         default_project_id: Option<&str>,
     ) -> String {
-        assert!(
-            self.domains.contains_key(domain_id),
-            "fake keystone: no domain with id {domain_id}"
-        );
+        self.assert_domain(domain_id);
         if let Some(p) = default_project_id {
             assert!(
                 self.projects.contains_key(p),

@@ -8,7 +8,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::store::{fault, Fault, Res, Store};
+use super::store::{fault, missing, Fault, Res, Store};
 use crate::server::lock;
 use crate::TokenCheck;
 
@@ -37,22 +37,32 @@ fn neutron_error(status: u16, kind: &str, message: &str) -> HttpResponse {
 
 /// Neutron's body for a status forced by a fault or an unknown path.
 pub(crate) fn error_response(status: StatusCode) -> HttpResponse {
-    let (kind, message) = match status.as_u16() {
-        404 => ("HTTPNotFound", "The resource could not be found."),
-        405 => (
-            "HTTPMethodNotAllowed",
-            "The method is not allowed for this resource.",
-        ),
-        503 => (
+    from_fault(match status.as_u16() {
+        404 => no_such_resource(),
+        405 => method_not_allowed(),
+        503 => fault(
+            503,
             "HTTPServiceUnavailable",
             "The server is currently unavailable.",
         ),
-        _ => (
+        other => fault(
+            other,
             "HTTPInternalServerError",
             "Request Failed: internal server error while processing your request.",
         ),
-    };
-    neutron_error(status.as_u16(), kind, message)
+    })
+}
+
+fn no_such_resource() -> Fault {
+    fault(404, "HTTPNotFound", "The resource could not be found.")
+}
+
+fn method_not_allowed() -> Fault {
+    fault(
+        405,
+        "HTTPMethodNotAllowed",
+        "The method is not allowed for this resource.",
+    )
 }
 
 fn from_fault(f: Fault) -> HttpResponse {
@@ -67,29 +77,41 @@ fn unauthorized() -> HttpResponse {
             "message": "The request you have made requires authentication."}}))
 }
 
-/// Collection segment -> (store collection, singular, plural).
-fn collection(seg: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    Some(match seg {
-        "networks" => ("networks", "network", "networks"),
-        "subnets" => ("subnets", "subnet", "subnets"),
-        "ports" => ("ports", "port", "ports"),
-        "routers" => ("routers", "router", "routers"),
-        "floatingips" => ("floatingips", "floatingip", "floatingips"),
-        "security-groups" => ("security_groups", "security_group", "security_groups"),
-        "security-group-rules" => (
+/// Path segment -> (store collection, singular); the collection's name is
+/// also the plural of its bodies.
+fn collection(seg: &str) -> Option<(&'static str, &'static str)> {
+    const TABLE: &[(&str, &str, &str)] = &[
+        ("networks", "networks", "network"),
+        ("subnets", "subnets", "subnet"),
+        ("ports", "ports", "port"),
+        ("routers", "routers", "router"),
+        ("floatingips", "floatingips", "floatingip"),
+        ("security-groups", "security_groups", "security_group"),
+        (
+            "security-group-rules",
             "security_group_rules",
             "security_group_rule",
-            "security_group_rules",
         ),
-        "trunks" => ("trunks", "trunk", "trunks"),
-        "qos/policies" => ("policies", "policy", "policies"),
-        "subnetpools" => ("subnetpools", "subnetpool", "subnetpools"),
-        "sfc/port_pairs" => ("port_pairs", "port_pair", "port_pairs"),
-        "sfc/port_pair_groups" => ("port_pair_groups", "port_pair_group", "port_pair_groups"),
-        "sfc/flow_classifiers" => ("flow_classifiers", "flow_classifier", "flow_classifiers"),
-        "sfc/port_chains" => ("port_chains", "port_chain", "port_chains"),
-        _ => return None,
-    })
+        ("trunks", "trunks", "trunk"),
+        ("qos/policies", "policies", "policy"),
+        ("subnetpools", "subnetpools", "subnetpool"),
+        ("sfc/port_pairs", "port_pairs", "port_pair"),
+        (
+            "sfc/port_pair_groups",
+            "port_pair_groups",
+            "port_pair_group",
+        ),
+        (
+            "sfc/flow_classifiers",
+            "flow_classifiers",
+            "flow_classifier",
+        ),
+        ("sfc/port_chains", "port_chains", "port_chain"),
+    ];
+    TABLE
+        .iter()
+        .find(|(s, _, _)| *s == seg)
+        .map(|(_, coll, singular)| (*coll, *singular))
 }
 
 fn query_pairs(q: &str) -> Vec<(String, String)> {
@@ -355,27 +377,13 @@ fn route(
     } else if let Some((h, r)) = segs.split_first() {
         ((*h).to_owned(), r)
     } else {
-        return Err(fault(
-            404,
-            "HTTPNotFound",
-            "The resource could not be found.",
-        ));
+        return Err(no_such_resource());
     };
-    let Some((coll, singular, plural)) = collection(&head) else {
-        return Err(fault(
-            404,
-            "HTTPNotFound",
-            "The resource could not be found.",
-        ));
+    let Some((coll, singular)) = collection(&head) else {
+        return Err(no_such_resource());
     };
+    let plural = coll;
     let (create, update, delete) = handlers(coll);
-    let not_allowed = || {
-        fault(
-            405,
-            "HTTPMethodNotAllowed",
-            "The method is not allowed for this resource.",
-        )
-    };
     match (method.as_str(), rest) {
         ("GET", []) => {
             let items: Vec<Value> = store
@@ -431,7 +439,7 @@ fn route(
                 }
                 ("trunks", "add_subports") => store.add_subports(id, &obj)?,
                 ("trunks", "remove_subports") => store.remove_subports(id, &obj)?,
-                _ => return Err(not_allowed()),
+                _ => return Err(method_not_allowed()),
             };
             Ok((200, Some(v)))
         }
@@ -442,53 +450,8 @@ fn route(
                 .ok_or_else(|| missing(coll, id))?;
             Ok((200, Some(json!({"sub_ports": t["sub_ports"]}))))
         }
-        _ => Err(not_allowed()),
+        _ => Err(method_not_allowed()),
     }
-}
-
-fn missing(coll: &str, id: &str) -> Fault {
-    let (kind, what) = match coll {
-        "networks" => ("NetworkNotFound", "Network"),
-        "subnets" => ("SubnetNotFound", "Subnet"),
-        "ports" => ("PortNotFound", "Port"),
-        "routers" => ("RouterNotFound", "Router"),
-        "floatingips" => ("FloatingIPNotFound", "Floating IP"),
-        "security_groups" => ("SecurityGroupNotFound", "Security group"),
-        "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
-        "trunks" => ("TrunkNotFound", "Trunk"),
-        "subnetpools" => ("SubnetPoolNotFound", "Subnet pool"),
-        // networking-sfc words its own.
-        "port_pairs" => {
-            return fault(
-                404,
-                "PortPairNotFound",
-                format!("Port Pair {id} not found."),
-            )
-        }
-        "port_pair_groups" => {
-            return fault(
-                404,
-                "PortPairGroupNotFound",
-                format!("Port Pair Group {id} not found."),
-            )
-        }
-        "flow_classifiers" => {
-            return fault(
-                404,
-                "FlowClassifierNotFound",
-                format!("Flow Classifier {id} not found."),
-            )
-        }
-        "port_chains" => {
-            return fault(
-                404,
-                "PortChainNotFound",
-                format!("Port Chain {id} not found."),
-            )
-        }
-        _ => ("QosPolicyNotFound", "QoS policy"),
-    };
-    fault(404, kind, format!("{what} {id} could not be found."))
 }
 
 fn qos_rules(
@@ -504,13 +467,7 @@ fn qos_rules(
         "bandwidth_limit_rules" => "bandwidth_limit",
         "dscp_marking_rules" => "dscp_marking",
         "minimum_bandwidth_rules" => "minimum_bandwidth",
-        _ => {
-            return Err(fault(
-                404,
-                "HTTPNotFound",
-                "The resource could not be found.",
-            ))
-        }
+        _ => return Err(no_such_resource()),
     };
     let singular = &plural[..plural.len() - 1];
     let strip = |mut v: Value| {
@@ -545,10 +502,6 @@ fn qos_rules(
             store.delete_qos_rule(policy, kind, id)?;
             Ok((204, None))
         }
-        _ => Err(fault(
-            405,
-            "HTTPMethodNotAllowed",
-            "The method is not allowed for this resource.",
-        )),
+        _ => Err(method_not_allowed()),
     }
 }

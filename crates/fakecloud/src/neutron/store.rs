@@ -69,7 +69,7 @@ fn bad_request(resource: &str, message: impl Into<String>) -> Fault {
     )
 }
 
-pub(crate) fn not_found(kind: &str, what: &str, id: &str) -> Fault {
+fn not_found(kind: &str, what: &str, id: &str) -> Fault {
     fault(404, kind, format!("{what} {id} could not be found."))
 }
 
@@ -95,6 +95,44 @@ pub(crate) const COLLECTIONS: &[&str] = &[
     sfc::FLOW_CLASSIFIERS,
     sfc::PORT_CHAINS,
 ];
+
+/// The 404 for an id missing from `coll`, worded as Neutron (or
+/// networking-sfc, for its collections) words it.
+pub(crate) fn missing(coll: &str, id: &str) -> Fault {
+    if let Some(f) = sfc::missing(coll, id) {
+        return f;
+    }
+    let (kind, what) = match coll {
+        "networks" => ("NetworkNotFound", "Network"),
+        "subnets" => ("SubnetNotFound", "Subnet"),
+        "ports" => ("PortNotFound", "Port"),
+        "routers" => ("RouterNotFound", "Router"),
+        "floatingips" => ("FloatingIPNotFound", "Floating IP"),
+        "security_groups" => ("SecurityGroupNotFound", "Security group"),
+        "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
+        "trunks" => ("TrunkNotFound", "Trunk"),
+        "policies" => ("QosPolicyNotFound", "QoS policy"),
+        "subnetpools" => ("SubnetPoolNotFound", "Subnet pool"),
+        _ => ("NotFound", "Resource"),
+    };
+    not_found(kind, what, id)
+}
+
+/// The id and owner every resource starts with; the owner is the caller's
+/// project unless an admin names another.
+fn owned(project: &str, body: &Map<String, Value>) -> Map<String, Value> {
+    let tenant = body
+        .get("tenant_id")
+        .or_else(|| body.get("project_id"))
+        .and_then(Value::as_str)
+        .unwrap_or(project)
+        .to_owned();
+    let mut m = Map::new();
+    m.insert("id".into(), json!(new_id()));
+    m.insert("tenant_id".into(), json!(tenant));
+    m.insert("project_id".into(), json!(tenant));
+    m
+}
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -162,71 +200,87 @@ impl Store {
     }
 
     fn must(&self, coll: &str, id: &str) -> Res<Value> {
-        let (kind, what) = match coll {
-            "networks" => ("NetworkNotFound", "Network"),
-            "subnets" => ("SubnetNotFound", "Subnet"),
-            "ports" => ("PortNotFound", "Port"),
-            "routers" => ("RouterNotFound", "Router"),
-            "floatingips" => ("FloatingIPNotFound", "Floating IP"),
-            "security_groups" => ("SecurityGroupNotFound", "Security group"),
-            "security_group_rules" => ("SecurityGroupRuleNotFound", "Security group rule"),
-            "trunks" => ("TrunkNotFound", "Trunk"),
-            "policies" => ("QosPolicyNotFound", "QoS policy"),
-            "subnetpools" => ("SubnetPoolNotFound", "Subnet pool"),
-            _ => ("NotFound", "Resource"),
-        };
         self.find(coll, id)
             .cloned()
-            .ok_or_else(|| not_found(kind, what, id))
+            .ok_or_else(|| missing(coll, id))
+    }
+
+    /// Replaces the stored copy of a resource read with `must`.
+    fn save(&mut self, coll: &str, id: &str, v: &Value) {
+        *self.find_mut(coll, id).expect("exists") = v.clone();
+    }
+
+    /// Saves an updated resource with a new timestamp and revision.
+    fn commit(&mut self, coll: &str, id: &str, mut v: Value) -> Value {
+        Self::touch(&mut v);
+        self.save(coll, id, &v);
+        v
+    }
+
+    /// The whole of an update that only sets writable attributes.
+    fn update_attrs(
+        &mut self,
+        coll: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        allowed: &[&str],
+        resource: &str,
+    ) -> Res<Value> {
+        let mut v = self.must(coll, id)?;
+        Self::apply_to(&mut v, body, allowed, resource)?;
+        Ok(self.commit(coll, id, v))
     }
 
     /// The answer for one resource (security groups and QoS policies carry
     /// their rules).
     pub(crate) fn render(&self, coll: &str, v: &Value) -> Value {
+        // (rules collection, the rule's parent key, the answer's key)
+        let (rules, parent, key) = match coll {
+            "security_groups" => (
+                "security_group_rules",
+                "security_group_id",
+                "security_group_rules",
+            ),
+            "policies" => ("qos_rules", "qos_policy_id", "rules"),
+            _ => return v.clone(),
+        };
         let mut v = v.clone();
-        match coll {
-            "security_groups" => {
-                let rules: Vec<Value> = self
-                    .all("security_group_rules")
-                    .iter()
-                    .filter(|r| s(r, "security_group_id") == s(&v, "id"))
-                    .cloned()
-                    .collect();
-                v["security_group_rules"] = json!(rules);
-            }
-            "policies" => {
-                let rules: Vec<Value> = self
-                    .all("qos_rules")
-                    .iter()
-                    .filter(|r| s(r, "qos_policy_id") == s(&v, "id"))
-                    .cloned()
-                    .collect();
-                v["rules"] = json!(rules);
-            }
-            _ => {}
-        }
+        let rules: Vec<Value> = self
+            .all(rules)
+            .iter()
+            .filter(|r| s(r, parent) == s(&v, "id"))
+            .cloned()
+            .collect();
+        v[key] = json!(rules);
         v
     }
 
     // ----- common ---------------------------------------------------------
 
     fn base(&self, project: &str, body: &Map<String, Value>) -> Map<String, Value> {
-        let tenant = body
-            .get("tenant_id")
-            .or_else(|| body.get("project_id"))
-            .and_then(Value::as_str)
-            .unwrap_or(project)
-            .to_owned();
-        let mut m = Map::new();
-        m.insert("id".into(), json!(new_id()));
-        m.insert("tenant_id".into(), json!(tenant));
-        m.insert("project_id".into(), json!(tenant));
+        let mut m = owned(project, body);
         m.insert("description".into(), json!(""));
         m.insert("created_at".into(), json!(now()));
         m.insert("updated_at".into(), json!(now()));
         m.insert("revision_number".into(), json!(0));
         m.insert("tags".into(), json!([]));
         m
+    }
+
+    /// A new resource: `base`, then the family's `defaults`, then the
+    /// caller's writable attributes (see `apply`).
+    fn build(
+        &self,
+        project: &str,
+        body: &Map<String, Value>,
+        defaults: impl IntoIterator<Item = (&'static str, Value)>,
+        allowed: &[&str],
+        resource: &str,
+    ) -> Res<Map<String, Value>> {
+        let mut m = self.base(project, body);
+        m.extend(defaults.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Self::apply(&mut m, body, allowed, resource)?;
+        Ok(m)
     }
 
     /// Copy the caller's attributes over the defaults; `allowed` are the
@@ -255,6 +309,16 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// `apply` on a stored resource.
+    fn apply_to(
+        v: &mut Value,
+        body: &Map<String, Value>,
+        allowed: &[&str],
+        resource: &str,
+    ) -> Res<()> {
+        Self::apply(v.as_object_mut().expect("object"), body, allowed, resource)
     }
 
     fn touch(v: &mut Value) {

@@ -8,6 +8,13 @@ use serde_json::{json, Map, Value};
 use super::{bad_request, fault, required, s, Res, Store, FIP, RG, RI};
 
 impl Store {
+    /// Clears a floating IP's association (its port went or was unset).
+    pub(super) fn disassociate(fip: &mut Value) {
+        fip["port_id"] = Value::Null;
+        fip["fixed_ip_address"] = Value::Null;
+        fip["router_id"] = Value::Null;
+    }
+
     fn associate(&self, fip: &mut Value, port_id: &str, fixed: Option<&str>) -> Res<()> {
         let port = self.must("ports", port_id)?;
         let ext = s(fip, "floating_network_id").to_owned();
@@ -139,23 +146,12 @@ impl Store {
         let fixed = attrs.remove("fixed_ip_address");
         if let Some(port) = attrs.remove("port_id") {
             match port.as_str() {
-                None => {
-                    v["port_id"] = Value::Null;
-                    v["fixed_ip_address"] = Value::Null;
-                    v["router_id"] = Value::Null;
-                }
+                None => Self::disassociate(&mut v),
                 Some(pid) => self.associate(&mut v, pid, fixed.as_ref().and_then(Value::as_str))?,
             }
         }
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            &attrs,
-            &["description"],
-            "floatingip",
-        )?;
-        Self::touch(&mut v);
-        *self.find_mut("floatingips", id).expect("exists") = v.clone();
-        Ok(v)
+        Self::apply_to(&mut v, &attrs, &["description"], "floatingip")?;
+        Ok(self.commit("floatingips", id, v))
     }
 
     pub(crate) fn delete_floatingip(&mut self, id: &str) -> Res<()> {

@@ -7,6 +7,18 @@ use serde_json::{json, Map, Value};
 
 use super::{bad, fault, s, Res, Store, DHCP};
 
+/// What `PUT` may change (provider attributes are refused separately).
+const NETWORK_WRITABLE: &[&str] = &[
+    "name",
+    "admin_state_up",
+    "shared",
+    "router:external",
+    "qos_policy_id",
+    "port_security_enabled",
+    "description",
+    "mtu",
+];
+
 impl Store {
     pub(crate) fn create_network(
         &mut self,
@@ -14,8 +26,17 @@ impl Store {
         body: &Map<String, Value>,
     ) -> Res<Value> {
         self.check_azs(body)?;
-        let mut m = self.base(project, body);
-        for (k, v) in [
+        let mut attrs = body.clone();
+        let ntype = attrs
+            .remove("provider:network_type")
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let physnet = attrs
+            .remove("provider:physical_network")
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let segid = attrs
+            .remove("provider:segmentation_id")
+            .and_then(|v| v.as_i64());
+        let defaults = [
             ("name", json!("")),
             ("admin_state_up", json!(true)),
             ("shared", json!(false)),
@@ -28,35 +49,10 @@ impl Store {
             ("port_security_enabled", json!(true)),
             ("ipv4_address_scope", Value::Null),
             ("ipv6_address_scope", Value::Null),
-        ] {
-            m.insert(k.into(), v);
-        }
-        let mut attrs = body.clone();
-        let ntype = attrs
-            .remove("provider:network_type")
-            .and_then(|v| v.as_str().map(str::to_owned));
-        let physnet = attrs
-            .remove("provider:physical_network")
-            .and_then(|v| v.as_str().map(str::to_owned));
-        let segid = attrs
-            .remove("provider:segmentation_id")
-            .and_then(|v| v.as_i64());
-        Self::apply(
-            &mut m,
-            &attrs,
-            &[
-                "name",
-                "admin_state_up",
-                "shared",
-                "router:external",
-                "availability_zone_hints",
-                "qos_policy_id",
-                "port_security_enabled",
-                "description",
-                "mtu",
-            ],
-            "network",
-        )?;
+        ];
+        // Zone hints are set on create only.
+        let writable = [NETWORK_WRITABLE, &["availability_zone_hints"]].concat();
+        let mut m = self.build(project, &attrs, defaults, &writable, "network")?;
         let (ntype, physnet, segid) = self.segment(ntype, physnet, segid)?;
         let mtu = if ntype == "vxlan" { 1450 } else { 1500 };
         m.entry("mtu").or_insert(json!(mtu));
@@ -168,26 +164,9 @@ impl Store {
                 return Err(bad("Plugin does not support updating provider attributes"));
             }
         }
-        let m = v.as_object_mut().expect("object");
-        Self::apply(
-            m,
-            body,
-            &[
-                "name",
-                "admin_state_up",
-                "shared",
-                "router:external",
-                "qos_policy_id",
-                "port_security_enabled",
-                "description",
-                "mtu",
-            ],
-            "network",
-        )?;
+        Self::apply_to(&mut v, body, NETWORK_WRITABLE, "network")?;
         self.check_qos(&v)?;
-        Self::touch(&mut v);
-        *self.find_mut("networks", id).expect("exists") = v.clone();
-        Ok(v)
+        Ok(self.commit("networks", id, v))
     }
 
     pub(crate) fn delete_network(&mut self, id: &str) -> Res<()> {

@@ -53,9 +53,11 @@ impl Store {
     pub(crate) fn create_port(&mut self, project: &str, body: &Map<String, Value>) -> Res<Value> {
         let net_id = required(body, "network_id")?;
         self.must("networks", &net_id)?;
-        let mut m = self.base(project, body);
         let mac = self.mac();
-        for (k, v) in [
+        let mut attrs = body.clone();
+        attrs.remove("network_id");
+        let requested = attrs.remove("fixed_ips");
+        let defaults = [
             ("name", json!("")),
             ("admin_state_up", json!(true)),
             ("status", json!("DOWN")),
@@ -71,13 +73,8 @@ impl Store {
             ("extra_dhcp_opts", json!([])),
             ("port_security_enabled", json!(true)),
             ("qos_policy_id", Value::Null),
-        ] {
-            m.insert(k.into(), v);
-        }
-        let mut attrs = body.clone();
-        attrs.remove("network_id");
-        let requested = attrs.remove("fixed_ips");
-        Self::apply(&mut m, &attrs, Self::PORT_WRITABLE, "port")?;
+        ];
+        let mut m = self.build(project, &attrs, defaults, Self::PORT_WRITABLE, "port")?;
         let mac = s(&Value::Object(m.clone()), "mac_address").to_owned();
         if self
             .all("ports")
@@ -103,18 +100,11 @@ impl Store {
             let fixed = self.allocate(s(&v, "network_id"), Some(&req), Some(id))?;
             v["fixed_ips"] = fixed;
         }
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            &attrs,
-            Self::PORT_WRITABLE,
-            "port",
-        )?;
+        Self::apply_to(&mut v, &attrs, Self::PORT_WRITABLE, "port")?;
         self.bind(&mut v);
         self.check_sgs(&v)?;
         self.check_qos(&v)?;
-        Self::touch(&mut v);
-        *self.find_mut("ports", id).expect("exists") = v.clone();
-        Ok(v)
+        Ok(self.commit("ports", id, v))
     }
 
     pub(crate) fn delete_port(&mut self, id: &str) -> Res<()> {
@@ -138,9 +128,7 @@ impl Store {
             .iter_mut()
             .filter(|f| f["port_id"].as_str() == Some(id))
         {
-            f["port_id"] = Value::Null;
-            f["fixed_ip_address"] = Value::Null;
-            f["router_id"] = Value::Null;
+            Self::disassociate(f);
         }
         for t in self.all_mut("trunks") {
             if let Some(subs) = t["sub_ports"].as_array_mut() {

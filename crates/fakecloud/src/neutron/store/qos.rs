@@ -6,24 +6,23 @@ use serde_json::{json, Map, Value};
 
 use super::{bad, fault, new_id, s, Res, Store};
 
+const POLICY_WRITABLE: &[&str] = &["name", "description", "shared", "is_default"];
+
 impl Store {
     pub(crate) fn create_qos_policy(
         &mut self,
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut m = self.base(project, body);
-        for (k, v) in [
-            ("name", json!("")),
-            ("shared", json!(false)),
-            ("is_default", json!(false)),
-        ] {
-            m.insert(k.into(), v);
-        }
-        Self::apply(
-            &mut m,
+        let m = self.build(
+            project,
             body,
-            &["name", "description", "shared", "is_default"],
+            [
+                ("name", json!("")),
+                ("shared", json!(false)),
+                ("is_default", json!(false)),
+            ],
+            POLICY_WRITABLE,
             "policy",
         )?;
         let v = self.insert("policies", Value::Object(m));
@@ -31,15 +30,7 @@ impl Store {
     }
 
     pub(crate) fn update_qos_policy(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
-        let mut v = self.must("policies", id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            body,
-            &["name", "description", "shared", "is_default"],
-            "policy",
-        )?;
-        Self::touch(&mut v);
-        *self.find_mut("policies", id).expect("exists") = v.clone();
+        let v = self.update_attrs("policies", id, body, POLICY_WRITABLE, "policy")?;
         Ok(self.render("policies", &v))
     }
 
@@ -161,14 +152,9 @@ impl Store {
         body: &Map<String, Value>,
     ) -> Res<Value> {
         let mut v = self.qos_rule(policy, kind, id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            body,
-            Self::rule_fields(kind),
-            kind,
-        )?;
+        Self::apply_to(&mut v, body, Self::rule_fields(kind), kind)?;
         Self::check_rule(kind, &v)?;
-        *self.find_mut("qos_rules", id).expect("exists") = v.clone();
+        self.save("qos_rules", id, &v);
         Ok(v)
     }
 

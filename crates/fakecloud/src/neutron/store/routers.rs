@@ -30,8 +30,12 @@ impl Store {
 
     pub(crate) fn create_router(&mut self, project: &str, body: &Map<String, Value>) -> Res<Value> {
         self.check_azs(body)?;
-        let mut m = self.base(project, body);
-        for (k, v) in [
+        let mut attrs = body.clone();
+        let gw = attrs.remove("external_gateway_info");
+        if attrs.contains_key("routes") {
+            return Err(bad("Cannot set routes while creating a router"));
+        }
+        let defaults = [
             ("name", json!("")),
             ("admin_state_up", json!(true)),
             ("status", json!("ACTIVE")),
@@ -41,17 +45,11 @@ impl Store {
             ("ha", json!(false)),
             ("availability_zone_hints", json!([])),
             ("availability_zones", json!([])),
-        ] {
-            m.insert(k.into(), v);
-        }
-        let mut attrs = body.clone();
-        let gw = attrs.remove("external_gateway_info");
-        if attrs.contains_key("routes") {
-            return Err(bad("Cannot set routes while creating a router"));
-        }
-        Self::apply(
-            &mut m,
+        ];
+        let m = self.build(
+            project,
             &attrs,
+            defaults,
             &[
                 "name",
                 "admin_state_up",
@@ -131,7 +129,7 @@ impl Store {
                 let mut p = self.create_port("", body.as_object().expect("object"))?;
                 p["fixed_ips"] = fixed;
                 let pid = s(&p, "id").to_owned();
-                *self.find_mut("ports", &pid).expect("exists") = p;
+                self.save("ports", &pid, &p);
                 pid
             }
         };
@@ -214,16 +212,13 @@ impl Store {
             };
             self.find_mut("routers", id).expect("exists")["routes"] = routes;
         }
-        let mut v = self.must("routers", id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
+        self.update_attrs(
+            "routers",
+            id,
             &attrs,
             &["name", "admin_state_up", "description"],
             "router",
-        )?;
-        Self::touch(&mut v);
-        *self.find_mut("routers", id).expect("exists") = v.clone();
-        Ok(v)
+        )
     }
 
     pub(crate) fn delete_router(&mut self, id: &str) -> Res<()> {

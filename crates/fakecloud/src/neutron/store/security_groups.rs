@@ -7,18 +7,28 @@ use serde_json::{json, Map, Value};
 use super::{bad, fault, required, s, Res, Store};
 use crate::neutron::ipam::Cidr;
 
+/// What makes a rule: two rules equal in these are duplicates.
+const RULE_IDENTITY: &[&str] = &[
+    "security_group_id",
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+];
+
 impl Store {
     pub(crate) fn create_security_group(
         &mut self,
         project: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut m = self.base(project, body);
-        m.insert("name".into(), json!(""));
-        m.insert("stateful".into(), json!(true));
-        Self::apply(
-            &mut m,
+        let m = self.build(
+            project,
             body,
+            [("name", json!("")), ("stateful", json!(true))],
             &["name", "description", "stateful"],
             "security_group",
         )?;
@@ -36,15 +46,13 @@ impl Store {
         id: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut v = self.must("security_groups", id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
+        let v = self.update_attrs(
+            "security_groups",
+            id,
             body,
             &["name", "description"],
             "security_group",
         )?;
-        Self::touch(&mut v);
-        *self.find_mut("security_groups", id).expect("exists") = v.clone();
         Ok(self.render("security_groups", &v))
     }
 
@@ -74,33 +82,16 @@ impl Store {
     ) -> Res<Value> {
         let sg = required(body, "security_group_id")?;
         self.must("security_groups", &sg)?;
-        let mut m = self.base(project, body);
-        for (k, v) in [
+        let defaults = [
             ("protocol", Value::Null),
             ("port_range_min", Value::Null),
             ("port_range_max", Value::Null),
             ("remote_ip_prefix", Value::Null),
             ("remote_group_id", Value::Null),
             ("ethertype", json!("IPv4")),
-        ] {
-            m.insert(k.into(), v);
-        }
-        Self::apply(
-            &mut m,
-            body,
-            &[
-                "security_group_id",
-                "direction",
-                "ethertype",
-                "protocol",
-                "port_range_min",
-                "port_range_max",
-                "remote_ip_prefix",
-                "remote_group_id",
-                "description",
-            ],
-            "security_group_rule",
-        )?;
+        ];
+        let writable = [RULE_IDENTITY, &["description"]].concat();
+        let m = self.build(project, body, defaults, &writable, "security_group_rule")?;
         let v = Value::Object(m);
         if !matches!(s(&v, "direction"), "ingress" | "egress") {
             return Err(bad(format!(
@@ -139,20 +130,7 @@ impl Store {
                 ));
             }
         }
-        let same = |r: &Value| {
-            [
-                "security_group_id",
-                "direction",
-                "ethertype",
-                "protocol",
-                "port_range_min",
-                "port_range_max",
-                "remote_ip_prefix",
-                "remote_group_id",
-            ]
-            .iter()
-            .all(|k| r[*k] == v[*k])
-        };
+        let same = |r: &Value| RULE_IDENTITY.iter().all(|k| r[*k] == v[*k]);
         if let Some(dup) = self.all("security_group_rules").iter().find(|r| same(r)) {
             return Err(fault(
                 409,

@@ -7,13 +7,104 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{fault, s, Fault, Res, Store};
+use super::{fault, owned, s, Fault, Res, Store};
 use crate::neutron::ipam::Cidr;
 
 pub(crate) const PORT_PAIRS: &str = "port_pairs";
 pub(crate) const PORT_PAIR_GROUPS: &str = "port_pair_groups";
 pub(crate) const FLOW_CLASSIFIERS: &str = "flow_classifiers";
 pub(crate) const PORT_CHAINS: &str = "port_chains";
+
+/// What differs between the four collections where they are handled
+/// alike: their names and how networking-sfc words their faults.
+struct Kind {
+    coll: &'static str,
+    /// The singular, as `apply` names the resource.
+    resource: &'static str,
+    /// The fault type's prefix (`PortPairNotFound`, `PortPairInUse`).
+    code: &'static str,
+    /// The name in fault messages.
+    what: &'static str,
+}
+
+const PAIR: Kind = Kind {
+    coll: PORT_PAIRS,
+    resource: "port_pair",
+    code: "PortPair",
+    what: "Port Pair",
+};
+const GROUP: Kind = Kind {
+    coll: PORT_PAIR_GROUPS,
+    resource: "port_pair_group",
+    code: "PortPairGroup",
+    what: "Port Pair Group",
+};
+const CLASSIFIER: Kind = Kind {
+    coll: FLOW_CLASSIFIERS,
+    resource: "flow_classifier",
+    code: "FlowClassifier",
+    what: "Flow Classifier",
+};
+const CHAIN: Kind = Kind {
+    coll: PORT_CHAINS,
+    resource: "port_chain",
+    code: "PortChain",
+    what: "Port Chain",
+};
+
+/// The attributes every SFC resource lets callers change after create.
+const NAMING: &[&str] = &["name", "description"];
+
+impl Kind {
+    fn by_coll(coll: &str) -> Option<&'static Kind> {
+        [&PAIR, &GROUP, &CLASSIFIER, &CHAIN]
+            .into_iter()
+            .find(|k| k.coll == coll)
+    }
+
+    fn not_found(&self, id: &str) -> Fault {
+        fault(
+            404,
+            &format!("{}NotFound", self.code),
+            format!("{} {id} not found.", self.what),
+        )
+    }
+
+    fn in_use(&self, id: &str) -> Fault {
+        in_use(
+            &format!("{}InUse", self.code),
+            format!("{} {id} in use.", self.what),
+        )
+    }
+}
+
+/// networking-sfc's 404 for its collections; `None` for Neutron's own.
+pub(super) fn missing(coll: &str, id: &str) -> Option<Fault> {
+    Kind::by_coll(coll).map(|k| k.not_found(id))
+}
+
+/// Folds the caller's `key` object (chain, group or service function
+/// parameters) into the defaults already in `m`, key by key.
+fn merge_parameters(m: &mut Map<String, Value>, attrs: &mut Map<String, Value>, key: &str) {
+    if let Some(Value::Object(p)) = attrs.remove(key) {
+        for (k, v) in p {
+            m[key][k] = v;
+        }
+    }
+}
+
+/// A flow classifier's optional match criteria (unset is null).
+const MATCH_FIELDS: &[&str] = &[
+    "protocol",
+    "source_port_range_min",
+    "source_port_range_max",
+    "destination_port_range_min",
+    "destination_port_range_max",
+    "source_ip_prefix",
+    "destination_ip_prefix",
+    "logical_source_port",
+    "logical_destination_port",
+];
 
 /// networking-sfc's largest chain id.
 const MAX_CHAIN_ID: i64 = 65535;
@@ -140,23 +231,40 @@ impl Store {
     /// The attributes every SFC resource has (no timestamps or revisions:
     /// networking-sfc's models do not carry them).
     fn sfc_base(project: &str, body: &Map<String, Value>) -> Map<String, Value> {
-        let tenant = body
-            .get("tenant_id")
-            .or_else(|| body.get("project_id"))
-            .and_then(Value::as_str)
-            .unwrap_or(project)
-            .to_owned();
-        let mut m = Map::new();
-        m.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
-        m.insert("tenant_id".into(), json!(tenant));
-        m.insert("project_id".into(), json!(tenant));
+        let mut m = owned(project, body);
         m.insert("name".into(), json!(""));
         m.insert("description".into(), json!(""));
         m
     }
 
-    fn sfc_save(&mut self, coll: &str, id: &str, v: &Value) {
-        *self.find_mut(coll, id).expect("exists") = v.clone();
+    fn sfc_must(&self, kind: &Kind, id: &str) -> Res<Value> {
+        self.find(kind.coll, id)
+            .cloned()
+            .ok_or_else(|| kind.not_found(id))
+    }
+
+    /// Sets the naming attributes on `v` (already changed as the family
+    /// allows) and stores it.
+    fn sfc_update(
+        &mut self,
+        kind: &Kind,
+        id: &str,
+        mut v: Value,
+        attrs: &Map<String, Value>,
+    ) -> Res<Value> {
+        Self::apply_to(&mut v, attrs, NAMING, kind.resource)?;
+        self.save(kind.coll, id, &v);
+        Ok(v)
+    }
+
+    /// Deletes `id` unless `used`, as networking-sfc's in-use checks do.
+    fn sfc_delete(&mut self, kind: &Kind, id: &str, used: bool) -> Res<()> {
+        self.sfc_must(kind, id)?;
+        if used {
+            return Err(kind.in_use(id));
+        }
+        self.remove(kind.coll, id);
+        Ok(())
     }
 
     // ----- port pairs -----------------------------------------------------
@@ -166,16 +274,6 @@ impl Store {
             .iter()
             .find(|g| ids(g, "port_pairs").iter().any(|p| p == pp_id))
             .map(|g| s(g, "id").to_owned())
-    }
-
-    fn port_pair(&self, id: &str) -> Res<Value> {
-        self.find(PORT_PAIRS, id).cloned().ok_or_else(|| {
-            fault(
-                404,
-                "PortPairNotFound",
-                format!("Port Pair {id} not found."),
-            )
-        })
     }
 
     pub(crate) fn create_port_pair(
@@ -231,65 +329,40 @@ impl Store {
                 format!("Port Pair ingress port {ingress} and egress port {egress} not in the same host."),
             ));
         }
-        let mut m = Self::sfc_base(project, body);
+        let mut attrs = body.clone();
+        attrs.remove("ingress");
+        attrs.remove("egress");
+        let mut m = Self::sfc_base(project, &attrs);
         m.insert(
             "service_function_parameters".into(),
             json!({"correlation": null, "weight": 1}),
         );
-        let mut attrs = body.clone();
-        attrs.remove("ingress");
-        attrs.remove("egress");
-        if let Some(Value::Object(p)) = attrs.remove("service_function_parameters") {
-            for (k, v) in p {
-                m["service_function_parameters"][k] = v;
-            }
-        }
-        Self::apply(&mut m, &attrs, &["name", "description"], "port_pair")?;
+        merge_parameters(&mut m, &mut attrs, "service_function_parameters");
+        Self::apply(&mut m, &attrs, NAMING, PAIR.resource)?;
         m.insert("ingress".into(), json!(ingress));
         m.insert("egress".into(), json!(egress));
         Ok(self.insert(PORT_PAIRS, Value::Object(m)))
     }
 
     pub(crate) fn update_port_pair(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
-        let mut v = self.port_pair(id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            body,
-            &["name", "description"],
-            "port_pair",
-        )?;
-        self.sfc_save(PORT_PAIRS, id, &v);
-        Ok(v)
+        let v = self.sfc_must(&PAIR, id)?;
+        self.sfc_update(&PAIR, id, v, body)
     }
 
     pub(crate) fn delete_port_pair(&mut self, id: &str) -> Res<()> {
-        self.port_pair(id)?;
-        if self.group_of_pair(id).is_some() {
-            return Err(in_use("PortPairInUse", format!("Port Pair {id} in use.")));
-        }
-        self.remove(PORT_PAIRS, id);
-        Ok(())
+        let used = self.group_of_pair(id).is_some();
+        self.sfc_delete(&PAIR, id, used)
     }
 
     // ----- port pair groups -----------------------------------------------
 
-    fn port_pair_group(&self, id: &str) -> Res<Value> {
-        self.find(PORT_PAIR_GROUPS, id).cloned().ok_or_else(|| {
-            fault(
-                404,
-                "PortPairGroupNotFound",
-                format!("Port Pair Group {id} not found."),
-            )
-        })
-    }
-
     /// `_validate_pps_in_ppg`: the pairs exist and no other group has them.
     fn check_group_pairs(&self, pairs: &[String], group: Option<&str>) -> Res<()> {
         for pp in pairs {
-            self.port_pair(pp)?;
+            self.sfc_must(&PAIR, pp)?;
             if let Some(g) = self.group_of_pair(pp) {
                 if Some(g.as_str()) != group {
-                    return Err(in_use("PortPairInUse", format!("Port Pair {pp} in use.")));
+                    return Err(PAIR.in_use(pp));
                 }
             }
         }
@@ -317,23 +390,19 @@ impl Store {
             "port_pairs",
         )?;
         self.check_group_pairs(&pairs, None)?;
-        let mut m = Self::sfc_base(project, body);
+        let mut m = Self::sfc_base(project, &attrs);
         m.insert("tap_enabled".into(), json!(false));
         m.insert(
             "port_pair_group_parameters".into(),
             json!({"lb_fields": [], "ppg_n_tuple_mapping":
                 {"ingress_n_tuple": {}, "egress_n_tuple": {}}}),
         );
-        if let Some(Value::Object(p)) = attrs.remove("port_pair_group_parameters") {
-            for (k, v) in p {
-                m["port_pair_group_parameters"][k] = v;
-            }
-        }
+        merge_parameters(&mut m, &mut attrs, "port_pair_group_parameters");
         Self::apply(
             &mut m,
             &attrs,
             &["name", "description", "tap_enabled"],
-            "port_pair_group",
+            GROUP.resource,
         )?;
         Self::check_tap(m["tap_enabled"].as_bool().unwrap_or(false), &pairs)?;
         let taken: Vec<i64> = self
@@ -352,7 +421,7 @@ impl Store {
         id: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut v = self.port_pair_group(id)?;
+        let mut v = self.sfc_must(&GROUP, id)?;
         let mut attrs = body.clone();
         if let Some(p) = attrs.remove("port_pairs") {
             let pairs = id_list(&p, "port_pairs")?;
@@ -360,43 +429,18 @@ impl Store {
             Self::check_tap(v["tap_enabled"].as_bool().unwrap_or(false), &pairs)?;
             v["port_pairs"] = json!(pairs);
         }
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            &attrs,
-            &["name", "description"],
-            "port_pair_group",
-        )?;
-        self.sfc_save(PORT_PAIR_GROUPS, id, &v);
-        Ok(v)
+        self.sfc_update(&GROUP, id, v, &attrs)
     }
 
     pub(crate) fn delete_port_pair_group(&mut self, id: &str) -> Res<()> {
-        self.port_pair_group(id)?;
         let used = self
             .all(PORT_CHAINS)
             .iter()
             .any(|c| ids(c, "port_pair_groups").iter().any(|g| g == id));
-        if used {
-            return Err(in_use(
-                "PortPairGroupInUse",
-                format!("Port Pair Group {id} in use."),
-            ));
-        }
-        self.remove(PORT_PAIR_GROUPS, id);
-        Ok(())
+        self.sfc_delete(&GROUP, id, used)
     }
 
     // ----- flow classifiers -----------------------------------------------
-
-    fn flow_classifier(&self, id: &str) -> Res<Value> {
-        self.find(FLOW_CLASSIFIERS, id).cloned().ok_or_else(|| {
-            fault(
-                404,
-                "FlowClassifierNotFound",
-                format!("Flow Classifier {id} not found."),
-            )
-        })
-    }
 
     fn chain_of_classifier(&self, fc_id: &str) -> Option<String> {
         self.all(PORT_CHAINS)
@@ -411,37 +455,13 @@ impl Store {
         body: &Map<String, Value>,
     ) -> Res<Value> {
         let mut m = Self::sfc_base(project, body);
-        for k in [
-            "protocol",
-            "source_port_range_min",
-            "source_port_range_max",
-            "destination_port_range_min",
-            "destination_port_range_max",
-            "source_ip_prefix",
-            "destination_ip_prefix",
-            "logical_source_port",
-            "logical_destination_port",
-        ] {
-            m.insert(k.into(), Value::Null);
+        for k in MATCH_FIELDS {
+            m.insert((*k).into(), Value::Null);
         }
         m.insert("ethertype".into(), json!("IPv4"));
         m.insert("l7_parameters".into(), json!({}));
-        let fields = [
-            "name",
-            "description",
-            "ethertype",
-            "protocol",
-            "source_port_range_min",
-            "source_port_range_max",
-            "destination_port_range_min",
-            "destination_port_range_max",
-            "source_ip_prefix",
-            "destination_ip_prefix",
-            "logical_source_port",
-            "logical_destination_port",
-            "l7_parameters",
-        ];
-        Self::apply(&mut m, body, &fields, "flow_classifier")?;
+        let writable = [NAMING, &["ethertype", "l7_parameters"], MATCH_FIELDS].concat();
+        Self::apply(&mut m, body, &writable, CLASSIFIER.resource)?;
         let ethertype = match s(&Value::Object(m.clone()), "ethertype").to_ascii_lowercase().as_str() {
             "ipv4" | "" => "IPv4",
             "ipv6" => "IPv6",
@@ -540,40 +560,16 @@ impl Store {
         id: &str,
         body: &Map<String, Value>,
     ) -> Res<Value> {
-        let mut v = self.flow_classifier(id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            body,
-            &["name", "description"],
-            "flow_classifier",
-        )?;
-        self.sfc_save(FLOW_CLASSIFIERS, id, &v);
-        Ok(v)
+        let v = self.sfc_must(&CLASSIFIER, id)?;
+        self.sfc_update(&CLASSIFIER, id, v, body)
     }
 
     pub(crate) fn delete_flow_classifier(&mut self, id: &str) -> Res<()> {
-        self.flow_classifier(id)?;
-        if self.chain_of_classifier(id).is_some() {
-            return Err(in_use(
-                "FlowClassifierInUse",
-                format!("Flow Classifier {id} in use."),
-            ));
-        }
-        self.remove(FLOW_CLASSIFIERS, id);
-        Ok(())
+        let used = self.chain_of_classifier(id).is_some();
+        self.sfc_delete(&CLASSIFIER, id, used)
     }
 
     // ----- port chains ----------------------------------------------------
-
-    fn port_chain(&self, id: &str) -> Res<Value> {
-        self.find(PORT_CHAINS, id).cloned().ok_or_else(|| {
-            fault(
-                404,
-                "PortChainNotFound",
-                format!("Port Chain {id} not found."),
-            )
-        })
-    }
 
     /// `_validate_port_pair_groups`: they exist, no two consecutive tap
     /// groups, and no other chain has exactly this group list.
@@ -586,7 +582,7 @@ impl Store {
         }
         let mut prev_tap = false;
         for g in groups {
-            let tap = self.port_pair_group(g)?["tap_enabled"]
+            let tap = self.sfc_must(&GROUP, g)?["tap_enabled"]
                 .as_bool()
                 .unwrap_or(false);
             if prev_tap && tap {
@@ -616,13 +612,10 @@ impl Store {
     fn check_chain_classifiers(&self, fcs: &[String], chain: Option<&str>) -> Res<()> {
         let mut mine = Vec::new();
         for f in fcs {
-            mine.push(self.flow_classifier(f)?);
+            mine.push(self.sfc_must(&CLASSIFIER, f)?);
             if let Some(c) = self.chain_of_classifier(f) {
                 if Some(c.as_str()) != chain {
-                    return Err(in_use(
-                        "FlowClassifierInUse",
-                        format!("Flow Classifier {f} in use."),
-                    ));
+                    return Err(CLASSIFIER.in_use(f));
                 }
             }
         }
@@ -672,16 +665,12 @@ impl Store {
             "chain_parameters".into(),
             json!({"correlation": "mpls", "symmetric": false}),
         );
-        if let Some(Value::Object(p)) = attrs.remove("chain_parameters") {
-            for (k, v) in p {
-                m["chain_parameters"][k] = v;
-            }
-        }
+        merge_parameters(&mut m, &mut attrs, "chain_parameters");
         let wanted = attrs
             .remove("chain_id")
             .and_then(|v| v.as_i64())
             .unwrap_or(0);
-        Self::apply(&mut m, &attrs, &["name", "description"], "port_chain")?;
+        Self::apply(&mut m, &attrs, NAMING, CHAIN.resource)?;
         let assigned: Vec<(i64, String)> = self
             .all(PORT_CHAINS)
             .iter()
@@ -716,7 +705,7 @@ impl Store {
     }
 
     pub(crate) fn update_port_chain(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
-        let mut v = self.port_chain(id)?;
+        let mut v = self.sfc_must(&CHAIN, id)?;
         let mut attrs = body.clone();
         if let Some(f) = attrs.remove("flow_classifiers") {
             let fcs = id_list(&f, "flow_classifiers")?;
@@ -728,19 +717,11 @@ impl Store {
             self.check_chain_groups(&groups, Some(id))?;
             v["port_pair_groups"] = json!(groups);
         }
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            &attrs,
-            &["name", "description"],
-            "port_chain",
-        )?;
-        self.sfc_save(PORT_CHAINS, id, &v);
-        Ok(v)
+        self.sfc_update(&CHAIN, id, v, &attrs)
     }
 
     pub(crate) fn delete_port_chain(&mut self, id: &str) -> Res<()> {
-        self.port_chain(id)?;
-        self.remove(PORT_CHAINS, id);
-        Ok(())
+        // Nothing refers to a chain.
+        self.sfc_delete(&CHAIN, id, false)
     }
 }

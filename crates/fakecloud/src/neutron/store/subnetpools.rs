@@ -50,7 +50,6 @@ impl Store {
         let prefixes = prefix_list(body.get("prefixes"))?;
         let v6 = prefixes[0].v6;
         let bits: u8 = if v6 { 128 } else { 32 };
-        let mut m = self.base(project, body);
         let min = body
             .get("min_prefixlen")
             .and_then(Value::as_u64)
@@ -78,17 +77,15 @@ impl Store {
         ] {
             attrs.remove(k);
         }
-        for (k, v) in [
-            ("shared", json!(false)),
-            ("is_default", json!(false)),
-            ("default_quota", Value::Null),
-            ("address_scope_id", Value::Null),
-        ] {
-            m.insert(k.into(), v);
-        }
-        Self::apply(
-            &mut m,
+        let mut m = self.build(
+            project,
             &attrs,
+            [
+                ("shared", json!(false)),
+                ("is_default", json!(false)),
+                ("default_quota", Value::Null),
+                ("address_scope_id", Value::Null),
+            ],
             &["shared", "is_default", "default_quota", "description"],
             "subnetpool",
         )?;
@@ -123,16 +120,13 @@ impl Store {
             }
             v["prefixes"] = json!(new.iter().map(Cidr::canonical).collect::<Vec<_>>());
         }
-        let m = v.as_object_mut().expect("object");
-        Self::apply(
-            m,
+        Self::apply_to(
+            &mut v,
             &attrs,
             &["name", "description", "is_default", "default_quota"],
             "subnetpool",
         )?;
-        Self::touch(&mut v);
-        *self.find_mut("subnetpools", id).expect("exists") = v.clone();
-        Ok(v)
+        Ok(self.commit("subnetpools", id, v))
     }
 
     pub(crate) fn delete_subnetpool(&mut self, id: &str) -> Res<()> {

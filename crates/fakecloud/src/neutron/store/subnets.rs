@@ -8,6 +8,15 @@ use serde_json::{json, Map, Value};
 use super::{bad, fault, required, s, Res, Store, DHCP};
 use crate::neutron::ipam::{ip_string, parse_ip, Cidr};
 
+/// What `PUT` may change.
+const SUBNET_WRITABLE: &[&str] = &[
+    "name",
+    "enable_dhcp",
+    "dns_nameservers",
+    "host_routes",
+    "description",
+];
+
 impl Store {
     pub(super) fn subnet_cidr(sub: &Value) -> Cidr {
         Cidr::parse(s(sub, "cidr")).expect("stored CIDRs are valid")
@@ -45,6 +54,20 @@ impl Store {
             .iter()
             .map(|(a, b)| json!({"start": ip_string(v6, *a), "end": ip_string(v6, *b)}))
             .collect::<Vec<_>>())
+    }
+
+    /// Stores the checked gateway and pools as Neutron answers them.
+    fn set_addressing(
+        m: &mut Map<String, Value>,
+        c: &Cidr,
+        gw: Option<u128>,
+        pools: &[(u128, u128)],
+    ) {
+        m.insert(
+            "gateway_ip".into(),
+            gw.map(|g| json!(ip_string(c.v6, g))).unwrap_or(Value::Null),
+        );
+        m.insert("allocation_pools".into(), Self::render_pools(c.v6, pools));
     }
 
     fn parse_pools(c: &Cidr, v: &Value) -> Res<Vec<(u128, u128)>> {
@@ -167,8 +190,7 @@ impl Store {
         };
         let gw = Self::check_gateway(&c, &gw_value, explicit_pools.as_deref().unwrap_or_default())?;
         let pools = explicit_pools.unwrap_or_else(|| Self::default_pools(&c, gw));
-        let mut m = self.base(project, body);
-        for (k, v) in [
+        let defaults = [
             ("name", json!("")),
             ("enable_dhcp", json!(true)),
             ("dns_nameservers", json!([])),
@@ -177,9 +199,7 @@ impl Store {
             ("ipv6_address_mode", Value::Null),
             ("subnetpool_id", Value::Null),
             ("service_types", json!([])),
-        ] {
-            m.insert(k.into(), v);
-        }
+        ];
         let mut attrs = body.clone();
         for k in [
             "network_id",
@@ -192,36 +212,21 @@ impl Store {
         ] {
             attrs.remove(k);
         }
-        Self::apply(
-            &mut m,
-            &attrs,
-            &[
-                "name",
-                "enable_dhcp",
-                "dns_nameservers",
-                "host_routes",
-                "description",
-                "ipv6_ra_mode",
-                "ipv6_address_mode",
-            ],
-            "subnet",
-        )?;
+        // IPv6 modes are set on create only.
+        let writable = [SUBNET_WRITABLE, &["ipv6_ra_mode", "ipv6_address_mode"]].concat();
+        let mut m = self.build(project, &attrs, defaults, &writable, "subnet")?;
         m.insert("network_id".into(), json!(net_id));
         m.insert("cidr".into(), json!(c.canonical()));
         m.insert("subnetpool_id".into(), json!(pool_id));
         m.insert("ip_version".into(), json!(version));
-        m.insert(
-            "gateway_ip".into(),
-            gw.map(|g| json!(ip_string(c.v6, g))).unwrap_or(Value::Null),
-        );
-        m.insert("allocation_pools".into(), Self::render_pools(c.v6, &pools));
+        Self::set_addressing(&mut m, &c, gw, &pools);
         let v = self.insert("subnets", Value::Object(m));
         let mut net = net;
         net["subnets"]
             .as_array_mut()
             .expect("list")
             .push(v["id"].clone());
-        *self.find_mut("networks", &net_id).expect("exists") = net;
+        self.save("networks", &net_id, &net);
         Ok(v)
     }
 
@@ -238,26 +243,9 @@ impl Store {
             .unwrap_or_else(|| v["gateway_ip"].clone());
         let gw = Self::check_gateway(&c, &gw_value, &pools)?;
         let m = v.as_object_mut().expect("object");
-        Self::apply(
-            m,
-            &attrs,
-            &[
-                "name",
-                "enable_dhcp",
-                "dns_nameservers",
-                "host_routes",
-                "description",
-            ],
-            "subnet",
-        )?;
-        m.insert(
-            "gateway_ip".into(),
-            gw.map(|g| json!(ip_string(c.v6, g))).unwrap_or(Value::Null),
-        );
-        m.insert("allocation_pools".into(), Self::render_pools(c.v6, &pools));
-        Self::touch(&mut v);
-        *self.find_mut("subnets", id).expect("exists") = v.clone();
-        Ok(v)
+        Self::apply(m, &attrs, SUBNET_WRITABLE, "subnet")?;
+        Self::set_addressing(m, &c, gw, &pools);
+        Ok(self.commit("subnets", id, v))
     }
 
     pub(super) fn port_on_subnet(p: &Value, subnet_id: &str) -> bool {

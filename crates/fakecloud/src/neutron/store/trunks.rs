@@ -5,6 +5,8 @@ use serde_json::{json, Map, Value};
 
 use super::{bad, fault, required, s, Res, Store};
 
+const TRUNK_WRITABLE: &[&str] = &["name", "admin_state_up", "description"];
+
 impl Store {
     fn check_subports(
         &self,
@@ -73,24 +75,21 @@ impl Store {
                 format!("Port {pid} is in use by another trunk."),
             ));
         }
-        let mut m = self.base(project, body);
-        let id = s(&Value::Object(m.clone()), "id").to_owned();
-        for (k, v) in [
-            ("name", json!("")),
-            ("admin_state_up", json!(true)),
-            ("status", json!("DOWN")),
-        ] {
-            m.insert(k.into(), v);
-        }
         let mut attrs = body.clone();
         attrs.remove("port_id");
         let subs = attrs.remove("sub_ports").unwrap_or(json!([]));
-        Self::apply(
-            &mut m,
+        let mut m = self.build(
+            project,
             &attrs,
-            &["name", "admin_state_up", "description"],
+            [
+                ("name", json!("")),
+                ("admin_state_up", json!(true)),
+                ("status", json!("DOWN")),
+            ],
+            TRUNK_WRITABLE,
             "trunk",
         )?;
+        let id = m["id"].as_str().unwrap_or_default().to_owned();
         let subs = self.check_subports(&id, &pid, &[], &subs)?;
         m.insert("port_id".into(), json!(pid));
         m.insert("sub_ports".into(), json!(subs));
@@ -98,16 +97,7 @@ impl Store {
     }
 
     pub(crate) fn update_trunk(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
-        let mut v = self.must("trunks", id)?;
-        Self::apply(
-            v.as_object_mut().expect("object"),
-            body,
-            &["name", "admin_state_up", "description"],
-            "trunk",
-        )?;
-        Self::touch(&mut v);
-        *self.find_mut("trunks", id).expect("exists") = v.clone();
-        Ok(v)
+        self.update_attrs("trunks", id, body, TRUNK_WRITABLE, "trunk")
     }
 
     pub(crate) fn delete_trunk(&mut self, id: &str) -> Res<()> {
@@ -126,9 +116,7 @@ impl Store {
             body.get("sub_ports").unwrap_or(&json!([])),
         )?;
         t["sub_ports"] = json!(all);
-        Self::touch(&mut t);
-        *self.find_mut("trunks", id).expect("exists") = t.clone();
-        Ok(t)
+        Ok(self.commit("trunks", id, t))
     }
 
     pub(crate) fn remove_subports(&mut self, id: &str, body: &Map<String, Value>) -> Res<Value> {
@@ -151,8 +139,6 @@ impl Store {
             current.retain(|x| s(x, "port_id") != pid);
         }
         t["sub_ports"] = json!(current);
-        Self::touch(&mut t);
-        *self.find_mut("trunks", id).expect("exists") = t.clone();
-        Ok(t)
+        Ok(self.commit("trunks", id, t))
     }
 }
