@@ -13,7 +13,7 @@ mod server;
 
 pub use cloud::{AdminCredentials, FakeCloud, FakeCloudBuilder};
 pub use keystone::FakeKeystone;
-pub use neutron::FakeNeutron;
+pub use neutron::{FakeNeutron, FakeNotification};
 pub use record::RecordedRequest;
 
 /// Decides whether a token is valid and for which project; lets a fake

@@ -14,12 +14,32 @@ use crate::TokenCheck;
 
 pub(crate) type Shared = web::Data<Mutex<Store>>;
 
+/// One notification as Neutron's API layer publishes it after a write
+/// (`neutron/api/v2/base.py`, `router.interface.*` from `l3_db.py`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeNotification {
+    /// `network.create.end`, `router.interface.create`...
+    pub event_type: String,
+    pub payload: Value,
+    /// The caller's request context (`project_id`, `tenant`, `request_id`).
+    pub context: Map<String, Value>,
+}
+
+/// The notifications published so far, oldest first.
+pub(crate) type Notifications = web::Data<Mutex<Vec<FakeNotification>>>;
+
 /// Who may call; `None` accepts any non-empty token.
 #[derive(Clone)]
 pub(crate) struct Auth(pub(crate) Option<TokenCheck>);
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig, store: Shared, auth: Auth) {
+pub(crate) fn configure(
+    cfg: &mut web::ServiceConfig,
+    store: Shared,
+    notifications: Notifications,
+    auth: Auth,
+) {
     cfg.app_data(store)
+        .app_data(notifications)
         .app_data(web::Data::new(auth))
         .service(web::resource("/").route(web::get().to(versions)))
         .service(web::scope("/v2.0").default_service(web::to(dispatch)));
@@ -314,6 +334,7 @@ async fn dispatch(
     req: HttpRequest,
     body: web::Bytes,
     store: Shared,
+    notifications: Notifications,
     auth: web::Data<Auth>,
 ) -> HttpResponse {
     let Some(project) = project_of(&req, &auth) else {
@@ -338,9 +359,30 @@ async fn dispatch(
     let mut store = lock(&store);
     // Every write is all-or-nothing, as in Neutron's DB transactions.
     let before = (req.method() != Method::GET).then(|| store.clone());
-    let result = route(&mut store, req.method(), &path, &query, &body, &project);
+    let mut events = Vec::new();
+    let result = route(
+        &mut store,
+        req.method(),
+        &path,
+        &query,
+        &body,
+        &project,
+        &mut events,
+    );
     match result {
         Ok((status, v)) => {
+            if !events.is_empty() {
+                let context = json!({"project_id": project, "tenant": project,
+                    "request_id": format!("req-{}", uuid::Uuid::new_v4())});
+                let context = context.as_object().cloned().unwrap_or_default();
+                lock(&notifications).extend(events.into_iter().map(|(event_type, payload)| {
+                    FakeNotification {
+                        event_type,
+                        payload,
+                        context: context.clone(),
+                    }
+                }));
+            }
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             match v {
                 Some(v) => HttpResponse::build(status).json(v),
@@ -356,6 +398,8 @@ async fn dispatch(
     }
 }
 
+/// Serve one call; a write also adds the notification Neutron publishes
+/// for it to `events`.
 fn route(
     store: &mut Store,
     method: &Method,
@@ -363,6 +407,7 @@ fn route(
     query: &[(String, String)],
     body: &Value,
     project: &str,
+    events: &mut Vec<(String, Value)>,
 ) -> Res<(u16, Option<Value>)> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     // QoS rules: qos/policies/{id}/{kind}_rules[/{rule}]
@@ -402,10 +447,14 @@ fn route(
                         .ok_or_else(|| fault(400, "BadRequest", "Bulk items must be objects"))?;
                     out.push(create(store, project, obj)?);
                 }
-                return Ok((201, Some(json!({ plural: out }))));
+                let done = json!({ plural: out });
+                events.push((format!("{singular}.create.end"), done.clone()));
+                return Ok((201, Some(done)));
             }
             let v = create(store, project, body_object(body, singular)?)?;
-            Ok((201, Some(json!({ singular: v }))))
+            let done = json!({ singular: v });
+            events.push((format!("{singular}.create.end"), done.clone()));
+            Ok((201, Some(done)))
         }
         ("GET", [id]) => {
             let v = store
@@ -424,18 +473,37 @@ fn route(
                 return Err(missing(coll, id));
             }
             let v = update(store, id, body_object(body, singular)?)?;
-            Ok((200, Some(json!({ singular: v }))))
+            let done = json!({ singular: v });
+            events.push((format!("{singular}.update.end"), done.clone()));
+            Ok((200, Some(done)))
         }
         ("DELETE", [id]) => {
+            let gone = store.find(coll, id).map(|v| store.render(coll, v));
             delete(store, id)?;
+            events.push((
+                format!("{singular}.delete.end"),
+                json!({ format!("{singular}_id"): id, singular: gone }),
+            ));
             Ok((204, None))
         }
         ("PUT", [id, action]) => {
             let obj = body.as_object().cloned().unwrap_or_default();
             let v = match (coll, *action) {
-                ("routers", "add_router_interface") => store.add_router_interface(id, &obj)?,
+                ("routers", "add_router_interface") => {
+                    let v = store.add_router_interface(id, &obj)?;
+                    events.push((
+                        "router.interface.create".into(),
+                        json!({"router_interface": v}),
+                    ));
+                    v
+                }
                 ("routers", "remove_router_interface") => {
-                    store.remove_router_interface(id, &obj)?
+                    let v = store.remove_router_interface(id, &obj)?;
+                    events.push((
+                        "router.interface.delete".into(),
+                        json!({"router_interface": v}),
+                    ));
+                    v
                 }
                 ("trunks", "add_subports") => store.add_subports(id, &obj)?,
                 ("trunks", "remove_subports") => store.remove_subports(id, &obj)?,

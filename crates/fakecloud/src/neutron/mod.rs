@@ -27,10 +27,13 @@ use crate::record::RecordedRequest;
 use crate::server::{lock, Configure, Fault, FaultAction, LoopbackServer};
 use crate::TokenCheck;
 
+pub use self::api::FakeNotification;
+
 pub struct FakeNeutron {
     region: String,
     server: LoopbackServer,
     store: web::Data<Mutex<Store>>,
+    notifications: api::Notifications,
 }
 
 impl std::fmt::Debug for FakeNeutron {
@@ -55,11 +58,12 @@ impl FakeNeutron {
     /// project), as keystonemiddleware does against Keystone.
     pub async fn try_start(region: &str, check: Option<TokenCheck>) -> io::Result<Self> {
         let store = web::Data::new(Mutex::new(Store::new()));
+        let notifications = api::Notifications::default();
         let auth = api::Auth(check);
         let configure_for = |_: &str| -> Configure {
-            let store = store.clone();
+            let (store, notifications) = (store.clone(), notifications.clone());
             Arc::new(move |cfg: &mut web::ServiceConfig| {
-                api::configure(cfg, store.clone(), auth.clone());
+                api::configure(cfg, store.clone(), notifications.clone(), auth.clone());
             })
         };
         let server = LoopbackServer::start(configure_for, api::error_response)?;
@@ -67,6 +71,7 @@ impl FakeNeutron {
             region: region.to_owned(),
             server,
             store,
+            notifications,
         })
     }
 
@@ -146,6 +151,13 @@ impl FakeNeutron {
     /// port refuses connections from now on.
     pub async fn move_to_new_port(&self) -> io::Result<String> {
         self.server.move_to_new_port().await
+    }
+
+    /// The notifications published since the last call, oldest first, as
+    /// this region's Neutron would publish them with
+    /// `[oslo_messaging_notifications] driver = messagingv2`.
+    pub fn take_notifications(&self) -> Vec<FakeNotification> {
+        std::mem::take(&mut *lock(&self.notifications))
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
