@@ -39,6 +39,47 @@ impl ConfigArgs {
     }
 }
 
+/// A tool's command line: the configuration options and a subcommand.
+#[derive(clap::Parser, Debug)]
+// `about` is set by [`parse_args`]: the docs here are not the tool's help.
+#[command(version, about = None, long_about = None)]
+pub struct ToolArgs<C: clap::Subcommand> {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: C,
+}
+
+/// A daemon's command line: the configuration options only.
+#[derive(clap::Parser)]
+#[command(version, about = None, long_about = None)]
+struct DaemonArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Parse the command line of a binary described by `about` (clap's derive
+/// takes `about` as a literal, and the binaries share their argument types).
+pub fn parse_args<P: clap::Parser>(about: &'static str) -> P {
+    let matches = P::command().about(about).get_matches();
+    P::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// A daemon's start: parse its command line, then [`start`].
+pub fn start_daemon(about: &'static str, program: &str) -> (Config, WorkerGuard) {
+    let args: DaemonArgs = parse_args(about);
+    start(&args.config, program)
+}
+
+/// Load the configuration, set up logging as `program` and log what the
+/// loader warned about. Keep the guard alive: it flushes on drop.
+pub fn start(args: &ConfigArgs, program: &str) -> (Config, WorkerGuard) {
+    let (config, warnings) = load_config(args);
+    let guard = init_logging(&config, program);
+    log_warnings(&warnings);
+    (config, guard)
+}
+
 /// Load the configuration or exit with one clear line (status 1).
 pub fn load_config(args: &ConfigArgs) -> (Config, Vec<String>) {
     let files = args.files().unwrap_or_else(|e| fail(&e));

@@ -26,15 +26,10 @@ pub fn ensure_agent_exists(
         tunnel_ip: tunnel_ip.to_string(),
     };
     // A concurrent insert of the same (host, type) is not an error.
-    match conn.transaction(|c| {
-        diesel::insert_into(sa::table)
-            .values(&agent)
-            .execute(c)
-            .map_err(DbError::from)
-    }) {
-        Ok(_) | Err(DbError::Duplicate(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+    conn.insert_unless_duplicate(|c| {
+        Ok(diesel::insert_into(sa::table).values(&agent).execute(c)?)
+    })?;
+    Ok(())
 }
 
 pub fn get_agent_by_host_type(

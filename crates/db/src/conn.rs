@@ -29,6 +29,19 @@ impl AnyConnection {
             AnyConnection::Pg(_) => Backend::Postgres,
         }
     }
+
+    /// Run `insert` in a savepoint, so that hitting a unique key does not
+    /// poison a surrounding PostgreSQL transaction; `Ok(None)` when it did.
+    pub(crate) fn insert_unless_duplicate<T>(
+        &mut self,
+        insert: impl FnOnce(&mut Self) -> Result<T, DbError>,
+    ) -> Result<Option<T>, DbError> {
+        match self.transaction(insert) {
+            Ok(v) => Ok(Some(v)),
+            Err(DbError::Duplicate(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The database server family behind a [`Db`].

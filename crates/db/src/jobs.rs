@@ -176,6 +176,40 @@ pub fn delete_job(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Narrows the boxed query `$q` over the job table `$t` (`async_jobs` or
+/// `async_job_logs`) to one page newest first: the filter's project and
+/// type, the rows after `$marker` (a row of that table), and `$limit` (none
+/// when negative). A macro because the two tables' columns have the same
+/// names but distinct types.
+macro_rules! newest_first_page {
+    ($t:ident, $q:expr, $filter:expr, $limit:expr, $marker:expr) => {{
+        let mut q = $q;
+        match &$filter.project_id {
+            Some(Some(p)) => q = q.filter($t::project_id.eq(p.clone())),
+            Some(None) => q = q.filter($t::project_id.is_null()),
+            None => {}
+        }
+        if let Some(t) = &$filter.job_type {
+            q = q.filter($t::job_type.eq(t.clone()));
+        }
+        if let Some(m) = $marker {
+            q = match m.timestamp {
+                Some(ts) => q.filter(
+                    $t::timestamp
+                        .lt(ts)
+                        .or($t::timestamp.eq(ts).and($t::id.lt(m.id.clone()))),
+                ),
+                None => q.filter($t::timestamp.is_null().and($t::id.lt(m.id.clone()))),
+            };
+        }
+        q = q.order(($t::timestamp.desc(), $t::id.desc()));
+        if $limit >= 0 {
+            q = q.limit($limit);
+        }
+        q
+    }};
+}
+
 /// One page of `async_jobs`, newest first (timestamp DESC, id DESC),
 /// starting after `marker`. A negative `limit` means no limit.
 pub fn list_jobs(
@@ -185,32 +219,12 @@ pub fn list_jobs(
     marker: Option<&AsyncJob>,
 ) -> Result<Vec<AsyncJob>, DbError> {
     let mut q = aj::table.select(AsyncJob::as_select()).into_boxed();
-    match &filter.project_id {
-        Some(Some(p)) => q = q.filter(aj::project_id.eq(p.clone())),
-        Some(None) => q = q.filter(aj::project_id.is_null()),
-        None => {}
-    }
-    if let Some(t) = &filter.job_type {
-        q = q.filter(aj::job_type.eq(t.clone()));
-    }
     if let Some(s) = &filter.status {
         q = q.filter(aj::status.eq(s.clone()));
     }
-    if let Some(m) = marker {
-        q = match m.timestamp {
-            Some(ts) => q.filter(
-                aj::timestamp
-                    .lt(ts)
-                    .or(aj::timestamp.eq(ts).and(aj::id.lt(m.id.clone()))),
-            ),
-            None => q.filter(aj::timestamp.is_null().and(aj::id.lt(m.id.clone()))),
-        };
-    }
-    q = q.order((aj::timestamp.desc(), aj::id.desc()));
-    if limit >= 0 {
-        q = q.limit(limit);
-    }
-    Ok(q.load(conn)?)
+    newest_first_page!(aj, q, filter, limit, marker)
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// Like [`list_jobs`] for finished jobs in `async_job_logs`. Log rows have no
@@ -229,30 +243,10 @@ pub fn list_jobs_from_log(
     {
         return Ok(Vec::new());
     }
-    let mut q = logs::table.select(AsyncJobLog::as_select()).into_boxed();
-    match &filter.project_id {
-        Some(Some(p)) => q = q.filter(logs::project_id.eq(p.clone())),
-        Some(None) => q = q.filter(logs::project_id.is_null()),
-        None => {}
-    }
-    if let Some(t) = &filter.job_type {
-        q = q.filter(logs::job_type.eq(t.clone()));
-    }
-    if let Some(m) = marker {
-        q = match m.timestamp {
-            Some(ts) => q.filter(
-                logs::timestamp
-                    .lt(ts)
-                    .or(logs::timestamp.eq(ts).and(logs::id.lt(m.id.clone()))),
-            ),
-            None => q.filter(logs::timestamp.is_null().and(logs::id.lt(m.id.clone()))),
-        };
-    }
-    q = q.order((logs::timestamp.desc(), logs::id.desc()));
-    if limit >= 0 {
-        q = q.limit(limit);
-    }
-    Ok(q.load(conn)?)
+    let q = logs::table.select(AsyncJobLog::as_select()).into_boxed();
+    newest_first_page!(logs, q, filter, limit, marker)
+        .load(conn)
+        .map_err(Into::into)
 }
 
 /// The newest job with this status, type and resource.

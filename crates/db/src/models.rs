@@ -8,7 +8,16 @@ use serde::{Deserialize, Serialize};
 use crate::schema::*;
 
 #[derive(
-    Queryable, Selectable, Identifiable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
 )]
 #[diesel(table_name = pods, primary_key(pod_id))]
 pub struct Pod {
@@ -26,15 +35,8 @@ impl Pod {
     }
 }
 
-#[derive(Insertable, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[diesel(table_name = pods)]
-pub struct NewPod {
-    pub pod_id: String,
-    pub region_name: String,
-    pub pod_az_name: Option<String>,
-    pub dc_name: Option<String>,
-    pub az_name: String,
-}
+/// A pod to insert: the whole row, since the caller picks the id.
+pub type NewPod = Pod;
 
 #[derive(
     Queryable,

@@ -18,16 +18,10 @@ pub fn create_recycle_resource(
         resource_type: resource_type.to_string(),
         project_id: project_id.to_string(),
     };
-    match conn.transaction(|c| {
-        diesel::insert_into(rc::table)
-            .values(&row)
-            .execute(c)
-            .map_err(DbError::from)
-    }) {
-        Ok(_) => Ok(Some(row)),
-        Err(DbError::Duplicate(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    let inserted = conn.insert_unless_duplicate(|c| {
+        Ok(diesel::insert_into(rc::table).values(&row).execute(c)?)
+    })?;
+    Ok(inserted.map(|_| row))
 }
 
 /// Queued resources, optionally of one project and/or type.

@@ -82,9 +82,7 @@ pub fn create(
         resource_type: &new.resource_type,
         created_at: time::now(conn),
     };
-    // A savepoint, so that a duplicate does not poison a surrounding
-    // PostgreSQL transaction.
-    let inserted = conn.transaction(|c| {
+    conn.insert_unless_duplicate(|c| {
         diesel::insert_into(rr::table).values(&row).execute(c)?;
         // The unique key identifies the new row on every backend (MySQL has
         // no RETURNING).
@@ -95,12 +93,7 @@ pub fn create(
             .select(ResourceRouting::as_select())
             .first(c)
             .map_err(DbError::from)
-    });
-    match inserted {
-        Ok(r) => Ok(Some(r)),
-        Err(DbError::Duplicate(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    })
 }
 
 /// [`DbError::NotFound`] when there is no routing `id`.

@@ -10,7 +10,7 @@ use tricircle_db::DbError;
 use tricircle_policy::rules;
 use tricircle_vocab::{JobStatus, JobType, ResourceType};
 
-use super::{pagination_limit, python_datetime};
+use super::{python_datetime, ListQuery};
 use crate::body;
 use crate::context::RequestContext;
 use crate::error::ApiError;
@@ -267,30 +267,11 @@ pub async fn list(
     if !ctx.allowed(&state.policy, rules::JOBS_LIST) {
         return Err(ApiError::forbidden("Unauthorized to show all jobs"));
     }
-    let mut limit_raw = None;
-    let mut marker = None;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned() {
-        match k.as_str() {
-            "limit" => limit_raw = Some(v),
-            "marker" => marker = Some(v),
-            _ => filters.push((k, v)),
-        }
-    }
-    let limit = pagination_limit(limit_raw.as_deref(), state.pagination_max_limit)?;
-    let unsupported: Vec<&str> = filters
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !SUPPORTED_FILTERS.contains(k))
-        .collect();
-    if !unsupported.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Unsupported filter type: {}",
-            unsupported.join(", ")
-        )));
-    }
+    let query = ListQuery::parse(req.query_string(), state.pagination_max_limit)?;
+    query.check_filters(SUPPORTED_FILTERS)?;
+    let (limit, marker) = (query.limit, query.marker.clone());
     let mut filter = JobFilter::default();
-    for (k, v) in &filters {
+    for (k, v) in &query.filters {
         match k.as_str() {
             "type" => filter.job_type = Some(v.clone()),
             // An unknown status filters as given (and matches nothing), as
@@ -306,7 +287,6 @@ pub async fn list(
         }
     }
     filter.project_id = Some(ctx.project_id.clone());
-    let marker_shown = marker.clone();
 
     let items = state
         .db
@@ -345,23 +325,14 @@ pub async fn list(
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "Invalid marker: {}",
-                marker_shown.as_deref().unwrap_or_default()
+                query.marker.as_deref().unwrap_or_default()
             ))
         })?;
 
     let mut result = json!({});
-    if items.len() as i64 >= limit {
+    if query.is_full(items.len()) {
         if let Some(last) = items.last().and_then(|j| j["id"].as_str()) {
-            let mut href = format!("{PATH}?limit={limit}&marker={last}");
-            for (k, v) in filters.iter().filter(|(k, _)| k != "project_id") {
-                href.push('&');
-                href.push_str(
-                    &url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair(k, v)
-                        .finish(),
-                );
-            }
-            result["jobs_links"] = json!([{"rel": "next", "href": href}]);
+            result["jobs_links"] = query.next_link(PATH, last);
         }
     }
     result["jobs"] = Value::Array(items);

@@ -5,14 +5,22 @@ pub mod pods;
 pub mod root;
 pub mod routings;
 
-use crate::error::ApiError;
+use serde_json::Value;
 use tricircle_db::DbError;
+
+use crate::error::ApiError;
 
 /// Log a database failure with its cause and answer with the controller's
 /// generic message (the cause stays in the log).
 pub(crate) fn db_failure(err: DbError, message: &str) -> ApiError {
-    tracing::error!(error = %err, "{message}");
-    ApiError::internal(message)
+    logged_failure(err, ApiError::internal(message))
+}
+
+/// Log a database failure with its cause and answer `answer`, for the
+/// controllers whose 500 is not the generic formatted one.
+pub(crate) fn logged_failure(err: DbError, answer: ApiError) -> ApiError {
+    tracing::error!(error = %err, "{answer}");
+    answer
 }
 
 /// `str(datetime)` as Python prints it, which is what the reference's JSON
@@ -38,6 +46,76 @@ pub(crate) fn pagination_limit(raw: Option<&str>, max: i64) -> Result<i64, ApiEr
         })?,
     };
     Ok(if limit > 0 { limit.min(max) } else { max })
+}
+
+/// The query string of a list call: the page size (see
+/// [`pagination_limit`]), the marker, and the remaining parameters (the
+/// filters) in the order given. A repeated `limit` or `marker` counts once,
+/// the last one, as in the reference's `dict(request.params)`.
+pub(crate) struct ListQuery {
+    pub limit: i64,
+    pub marker: Option<String>,
+    pub filters: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    pub fn parse(query: &str, max_limit: i64) -> Result<Self, ApiError> {
+        let mut limit = None;
+        let mut marker = None;
+        let mut filters = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()).into_owned() {
+            match k.as_str() {
+                "limit" => limit = Some(v),
+                "marker" => marker = Some(v),
+                _ => filters.push((k, v)),
+            }
+        }
+        Ok(Self {
+            limit: pagination_limit(limit.as_deref(), max_limit)?,
+            marker,
+            filters,
+        })
+    }
+
+    /// Refuse filters outside `supported`, naming every offending key.
+    pub fn check_filters(&self, supported: &[&str]) -> Result<(), ApiError> {
+        let unsupported: Vec<&str> = self
+            .filters
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !supported.contains(k))
+            .collect();
+        if unsupported.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(format!(
+                "Unsupported filter type: {}",
+                unsupported.join(", ")
+            )))
+        }
+    }
+
+    /// Whether `found` items fill the page, so that a next page may follow.
+    pub fn is_full(&self, found: usize) -> bool {
+        found as i64 >= self.limit
+    }
+
+    /// The `<resource>_links` value pointing at the page after `marker`.
+    /// Unlike the reference, the link keeps the caller's filters so the next
+    /// page is the next page of the same listing; `project_id` is left out
+    /// because the listing is always the caller's own project.
+    pub fn next_link(&self, path: &str, marker: &str) -> Value {
+        let mut href = format!("{path}?limit={}&marker={marker}", self.limit);
+        for (k, v) in self.filters.iter().filter(|(k, _)| k != "project_id") {
+            href.push('&');
+            href.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair(k, v)
+                    .finish(),
+            );
+        }
+        serde_json::json!([{"rel": "next", "href": href}])
+    }
 }
 
 #[cfg(test)]

@@ -108,10 +108,10 @@ pub async fn create(
             tracing::info!(%detail, "pod already exists");
             Err(ApiError::plain(409, "Record already exists"))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "failed to create pod");
-            Err(ApiError::plain(500, "Failed to create pod"))
-        }
+        Err(e) => Err(super::logged_failure(
+            e,
+            ApiError::plain(500, "Failed to create pod"),
+        )),
     }
 }
 
@@ -127,10 +127,10 @@ pub async fn show(
     match state.db.run(move |c| pods::get(c, &id)).await {
         Ok(pod) => Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) }))),
         Err(DbError::NotFound(_)) => Err(ApiError::abort(404, "Pod not found")),
-        Err(e) => {
-            tracing::error!(error = %e, "failed to show pod");
-            Err(ApiError::abort(500, "Failed to show pod"))
-        }
+        Err(e) => Err(super::logged_failure(
+            e,
+            ApiError::abort(500, "Failed to show pod"),
+        )),
     }
 }
 
@@ -146,10 +146,10 @@ pub async fn list(
             let views: Vec<PodView> = all.iter().map(PodView::from).collect();
             Ok(HttpResponse::Ok().json(json!({ "pods": views })))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "failed to list pods");
-            Err(ApiError::abort(500, "Failed to list pods"))
-        }
+        Err(e) => Err(super::logged_failure(
+            e,
+            ApiError::abort(500, "Failed to list pods"),
+        )),
     }
 }
 
@@ -174,9 +174,9 @@ pub async fn delete(
                 "Pod is still referenced by resource routings or cached endpoints",
             ))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "failed to delete pod");
-            Err(ApiError::plain(500, "Failed to delete pod"))
-        }
+        Err(e) => Err(super::logged_failure(
+            e,
+            ApiError::plain(500, "Failed to delete pod"),
+        )),
     }
 }

@@ -9,7 +9,7 @@ use tricircle_db::{pods, DbError};
 use tricircle_policy::rules;
 use tricircle_vocab::ResourceType;
 
-use super::{pagination_limit, python_datetime};
+use super::{python_datetime, ListQuery};
 use crate::body;
 use crate::context::RequestContext;
 use crate::error::ApiError;
@@ -108,7 +108,9 @@ fn parse_timestamp(field: &str, raw: &str) -> Result<chrono::NaiveDateTime, ApiE
     })
 }
 
-async fn fetch(state: &AppState, id: i64) -> Result<ResourceRouting, ApiError> {
+/// The routing a `/routings/<id>` path names; a malformed id is not found.
+async fn fetch(state: &AppState, raw_id: &str) -> Result<ResourceRouting, ApiError> {
+    let id = parse_id(raw_id).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
     match state.db.run(move |c| routings::get(c, id)).await {
         Ok(r) => Ok(r),
         Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
@@ -175,30 +177,12 @@ pub async fn list(
             "Unauthorized to show all resource routings",
         ));
     }
-    let mut params: Vec<(String, String)> =
-        url::form_urlencoded::parse(req.query_string().as_bytes())
-            .into_owned()
-            .collect();
-    let take = |params: &mut Vec<(String, String)>, key: &str| {
-        let mut found = None;
-        params.retain(|(k, v)| {
-            if k == key {
-                found = Some(v.clone());
-                false
-            } else {
-                true
-            }
-        });
-        found
-    };
-    let limit = pagination_limit(
-        take(&mut params, "limit").as_deref(),
-        state.pagination_max_limit,
-    )?;
-    let marker = match take(&mut params, "marker") {
+    let query = ListQuery::parse(req.query_string(), state.pagination_max_limit)?;
+    let limit = query.limit;
+    let marker = match &query.marker {
         None => None,
         Some(raw) => {
-            let id = parse_id(&raw).ok_or_else(|| {
+            let id = parse_id(raw).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "Marker should be an integer or a valid literal for int() rather than '{raw}'"
                 ))
@@ -214,21 +198,10 @@ pub async fn list(
             }
         }
     };
-
-    let unsupported: Vec<&str> = params
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !SUPPORTED_FILTERS.contains(k))
-        .collect();
-    if !unsupported.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Unsupported filter type: {}",
-            unsupported.join(", ")
-        )));
-    }
+    query.check_filters(SUPPORTED_FILTERS)?;
 
     let mut filter = RoutingFilter::default();
-    for (key, value) in &params {
+    for (key, value) in &query.filters {
         match key.as_str() {
             "id" => {
                 filter.id = Some(parse_id(value).ok_or_else(|| {
@@ -259,22 +232,11 @@ pub async fn list(
     let mut result = json!({
         "routings": found.iter().map(RoutingView::from).collect::<Vec<_>>()
     });
-    if found.len() as i64 >= limit {
+    if query.is_full(found.len()) {
         if let Some(last) = found.last() {
             // id 1 is the first row ever created: nothing can follow it.
             if last.id != 1 {
-                let mut href = format!("{PATH}?limit={limit}&marker={}", last.id);
-                // Unlike the reference, keep the caller's filters in the link
-                // so the next page is the next page of the same listing.
-                for (k, v) in params.iter().filter(|(k, _)| k != "project_id") {
-                    href.push('&');
-                    href.push_str(
-                        &url::form_urlencoded::Serializer::new(String::new())
-                            .append_pair(k, v)
-                            .finish(),
-                    );
-                }
-                result["routings_links"] = json!([{"rel": "next", "href": href}]);
+                result["routings_links"] = query.next_link(PATH, &last.id.to_string());
             }
         }
     }
@@ -291,8 +253,7 @@ pub async fn show(
             "Unauthorized to show the resource routing",
         ));
     }
-    let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
-    let r = fetch(&state, id).await?;
+    let r = fetch(&state, &path).await?;
     Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) })))
 }
 
@@ -306,8 +267,7 @@ pub async fn delete(
             "Unauthorized to delete the resource routing",
         ));
     }
-    let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
-    fetch(&state, id).await?;
+    let id = fetch(&state, &path).await?.id;
     match state.db.run(move |c| routings::delete(c, id)).await {
         // The reference answers 200 with an empty body.
         Ok(()) => Ok(HttpResponse::Ok().finish()),
@@ -330,8 +290,7 @@ pub async fn update(
             "Unauthorized to update resource routing",
         ));
     }
-    let id = parse_id(&path).ok_or_else(|| ApiError::not_found("Resource routing not found"))?;
-    fetch(&state, id).await?;
+    let id = fetch(&state, &path).await?.id;
     let body = body::json_object(payload).await?;
     let routing = body::member(&body, "routing")?
         .ok_or_else(|| ApiError::bad_request("Request body not found"))?;

@@ -1,20 +1,9 @@
 //! `tricircle-api --config-file api.conf`: the admin REST API.
 
-use clap::Parser;
-use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
-
-#[derive(Parser)]
-#[command(version, about = "Tricircle admin API")]
-struct Args {
-    #[command(flatten)]
-    config: ConfigArgs,
-}
+use tricircle_cmd::{fail, start_daemon};
 
 fn main() {
-    let args = Args::parse();
-    let (config, warnings) = load_config(&args.config);
-    let _guard = init_logging(&config, "tricircle-api");
-    log_warnings(&warnings);
+    let (config, _guard) = start_daemon("Tricircle admin API", "tricircle-api");
     let result = actix_web::rt::System::new().block_on(tricircle_api::server::run(config));
     if let Err(e) = result {
         tracing::error!("{e}");

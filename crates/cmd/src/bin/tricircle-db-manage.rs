@@ -1,17 +1,8 @@
 //! `tricircle-db-manage --config-file X.conf db_sync|db_version`.
 
-use clap::{Parser, Subcommand};
-use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
+use clap::Subcommand;
+use tricircle_cmd::{fail, parse_args, start, ToolArgs};
 use tricircle_db::{migrate, Db};
-
-#[derive(Parser)]
-#[command(version, about = "Manage the Tricircle database schema")]
-struct Args {
-    #[command(flatten)]
-    config: ConfigArgs,
-    #[command(subcommand)]
-    command: Command,
-}
 
 #[derive(Subcommand)]
 enum Command {
@@ -27,10 +18,8 @@ enum Command {
 }
 
 fn main() {
-    let args = Args::parse();
-    let (config, warnings) = load_config(&args.config);
-    let _guard = init_logging(&config, "tricircle-db-manage");
-    log_warnings(&warnings);
+    let args: ToolArgs<Command> = parse_args("Manage the Tricircle database schema");
+    let (config, _guard) = start(&args.config, "tricircle-db-manage");
     let db = Db::from_config(&config).unwrap_or_else(|e| fail(&e.to_string()));
     match args.command {
         Command::DbSync { version } => {

@@ -1,18 +1,9 @@
 //! `tricircle-status upgrade check`: pre-upgrade checks in the format and
 //! with the exit codes of oslo.upgradecheck (0 success, 1 warning, 2 failure).
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use tricircle_cmd::status::{render, run_checks, Code};
-use tricircle_cmd::{load_config, ConfigArgs};
-
-#[derive(Parser)]
-#[command(version, about = "Tricircle status checks")]
-struct Args {
-    #[command(flatten)]
-    config: ConfigArgs,
-    #[command(subcommand)]
-    command: Command,
-}
+use tricircle_cmd::{load_config, parse_args, ToolArgs};
 
 #[derive(Subcommand)]
 enum Command {
@@ -34,7 +25,7 @@ enum UpgradeCommand {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: ToolArgs<Command> = parse_args("Tricircle status checks");
     let Command::Upgrade {
         what: UpgradeCommand::Check { json },
     } = args.command;

@@ -1,7 +1,6 @@
 //! `tricircle-xjob --config-file xjob.conf`: the job daemon.
 
-use clap::Parser;
-use tricircle_cmd::{fail, init_logging, load_config, log_warnings, ConfigArgs};
+use tricircle_cmd::{fail, start_daemon};
 use tricircle_config::Config;
 use tricircle_jobs::network::NetworkContext;
 use tricircle_jobs::{handlers, JobQueue, Registry};
@@ -16,18 +15,8 @@ fn network_context(config: &Config, queue: &JobQueue) -> Result<NetworkContext, 
     Ok(net.with_queue(queue.clone()))
 }
 
-#[derive(Parser)]
-#[command(version, about = "Tricircle job daemon")]
-struct Args {
-    #[command(flatten)]
-    config: ConfigArgs,
-}
-
 fn main() {
-    let args = Args::parse();
-    let (config, warnings) = load_config(&args.config);
-    let _guard = init_logging(&config, "tricircle-xjob");
-    log_warnings(&warnings);
+    let (config, _guard) = start_daemon("Tricircle job daemon", "tricircle-xjob");
     let (queue, requests) = JobQueue::new(tricircle_jobs::queue::DEFAULT_CAPACITY);
     let mut registry = Registry::new();
     match network_context(&config, &queue) {

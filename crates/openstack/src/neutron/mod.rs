@@ -80,8 +80,27 @@ where
 
 /// Declares a resource struct whose fields are all optional (so the same
 /// struct is a create/update body and an answer) and which keeps the
-/// attributes it does not name in `extra`.
+/// attributes it does not name in `extra`. `named` before the fields
+/// prepends the attributes every named, project-owned resource has.
 macro_rules! resource {
+    (
+        $(#[$m:meta])*
+        $name:ident [$singular:literal, $plural:literal, $path:literal] named {
+            $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $crate::neutron::resource! {
+            $(#[$m])*
+            $name [$singular, $plural, $path] {
+                id: String,
+                name: String,
+                description: String,
+                tenant_id: String,
+                project_id: String,
+                $( $(#[$fm])* $field : $ty ),*
+            }
+        }
+    };
     (
         $(#[$m:meta])*
         $name:ident [$singular:literal, $plural:literal, $path:literal] {
@@ -386,9 +405,7 @@ impl NeutronClient {
     }
 
     pub async fn get<R: Resource>(&self, id: &str) -> Result<R, NeutronError> {
-        let path = format!("{}/{id}", R::PATH);
-        let body = self.request(Method::GET, &path, &[], None).await?;
-        self.take(body, R::SINGULAR, &path)
+        self.get_at(&format!("{}/{id}", R::PATH), R::SINGULAR).await
     }
 
     /// Like [`NeutronClient::get`] but a 404 is `Ok(None)`.
@@ -401,29 +418,52 @@ impl NeutronClient {
     }
 
     pub async fn create<R: Resource>(&self, body: &R) -> Result<R, NeutronError> {
-        let doc = serde_json::json!({ R::SINGULAR: body });
-        let resp = self.request(Method::POST, R::PATH, &[], Some(&doc)).await?;
-        self.take(resp, R::SINGULAR, R::PATH)
+        self.send_at(Method::POST, R::PATH, R::SINGULAR, body).await
     }
 
     /// One request creating all of `bodies` (`{"<plural>": [...]}`);
     /// Neutron creates all or none.
     pub async fn create_bulk<R: Resource>(&self, bodies: &[R]) -> Result<Vec<R>, NeutronError> {
-        let doc = serde_json::json!({ R::PLURAL: bodies });
-        let resp = self.request(Method::POST, R::PATH, &[], Some(&doc)).await?;
-        self.take(resp, R::PLURAL, R::PATH)
+        self.send_at(Method::POST, R::PATH, R::PLURAL, bodies).await
     }
 
     pub async fn update<R: Resource>(&self, id: &str, body: &R) -> Result<R, NeutronError> {
-        let path = format!("{}/{id}", R::PATH);
-        let doc = serde_json::json!({ R::SINGULAR: body });
-        let resp = self.request(Method::PUT, &path, &[], Some(&doc)).await?;
-        self.take(resp, R::SINGULAR, &path)
+        self.send_at(Method::PUT, &format!("{}/{id}", R::PATH), R::SINGULAR, body)
+            .await
     }
 
     pub async fn delete<R: Resource>(&self, id: &str) -> Result<(), NeutronError> {
-        let path = format!("{}/{id}", R::PATH);
-        self.request(Method::DELETE, &path, &[], None).await?;
+        self.delete_at(&format!("{}/{id}", R::PATH)).await
+    }
+
+    /// `GET /v2.0/<path>`, answering the body's `key`. The `*_at` calls
+    /// serve both the typed resources and the nested collections (QoS
+    /// rules) whose path and key are only known at run time.
+    async fn get_at<T: DeserializeOwned>(&self, path: &str, key: &str) -> Result<T, NeutronError> {
+        let body = self.request(Method::GET, path, &[], None).await?;
+        self.take(body, key, path)
+    }
+
+    /// `method /v2.0/<path>` with `{"<key>": body}`, answering the body's
+    /// `key`.
+    async fn send_at<B, T>(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: &B,
+    ) -> Result<T, NeutronError>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let doc = serde_json::json!({ key: body });
+        let resp = self.request(method, path, &[], Some(&doc)).await?;
+        self.take(resp, key, path)
+    }
+
+    async fn delete_at(&self, path: &str) -> Result<(), NeutronError> {
+        self.request(Method::DELETE, path, &[], None).await?;
         Ok(())
     }
 

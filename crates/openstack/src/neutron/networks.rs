@@ -4,12 +4,7 @@ use super::{crud, resource};
 
 resource! {
     /// A Neutron network.
-    Network ["network", "networks", "networks"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    Network ["network", "networks", "networks"] named {
         admin_state_up: bool,
         status: String,
         shared: bool,

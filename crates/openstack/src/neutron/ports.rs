@@ -32,12 +32,7 @@ impl FixedIp {
 
 resource! {
     /// A Neutron port.
-    Port ["port", "ports", "ports"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    Port ["port", "ports", "ports"] named {
         network_id: String,
         mac_address: String,
         admin_state_up: bool,

@@ -1,17 +1,11 @@
 //! QoS policies and their rules.
 
 use reqwest::Method;
-use serde_json::json;
 
 use super::{crud, resource, Filters, NeutronClient, NeutronError};
 
 resource! {
-    QosPolicy ["policy", "policies", "qos/policies"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    QosPolicy ["policy", "policies", "qos/policies"] named {
         shared: bool,
         is_default: bool,
         rules: Vec<serde_json::Value>,
@@ -71,6 +65,10 @@ impl NeutronClient {
         format!("qos/policies/{policy_id}/{}", kind.plural())
     }
 
+    fn rule_path(policy_id: &str, kind: QosRuleKind, rule_id: &str) -> String {
+        format!("{}/{rule_id}", Self::rules_path(policy_id, kind))
+    }
+
     pub async fn list_qos_rules(
         &self,
         policy_id: &str,
@@ -91,9 +89,8 @@ impl NeutronClient {
         rule: &QosRule,
     ) -> Result<QosRule, NeutronError> {
         let path = Self::rules_path(policy_id, kind);
-        let body = json!({ kind.singular(): rule });
-        let resp = self.request(Method::POST, &path, &[], Some(&body)).await?;
-        self.take(resp, kind.singular(), &path)
+        self.send_at(Method::POST, &path, kind.singular(), rule)
+            .await
     }
 
     pub async fn get_qos_rule(
@@ -102,9 +99,8 @@ impl NeutronClient {
         kind: QosRuleKind,
         rule_id: &str,
     ) -> Result<QosRule, NeutronError> {
-        let path = format!("{}/{rule_id}", Self::rules_path(policy_id, kind));
-        let resp = self.request(Method::GET, &path, &[], None).await?;
-        self.take(resp, kind.singular(), &path)
+        let path = Self::rule_path(policy_id, kind, rule_id);
+        self.get_at(&path, kind.singular()).await
     }
 
     pub async fn update_qos_rule(
@@ -114,10 +110,9 @@ impl NeutronClient {
         rule_id: &str,
         rule: &QosRule,
     ) -> Result<QosRule, NeutronError> {
-        let path = format!("{}/{rule_id}", Self::rules_path(policy_id, kind));
-        let body = json!({ kind.singular(): rule });
-        let resp = self.request(Method::PUT, &path, &[], Some(&body)).await?;
-        self.take(resp, kind.singular(), &path)
+        let path = Self::rule_path(policy_id, kind, rule_id);
+        self.send_at(Method::PUT, &path, kind.singular(), rule)
+            .await
     }
 
     pub async fn delete_qos_rule(
@@ -126,8 +121,7 @@ impl NeutronClient {
         kind: QosRuleKind,
         rule_id: &str,
     ) -> Result<(), NeutronError> {
-        let path = format!("{}/{rule_id}", Self::rules_path(policy_id, kind));
-        self.request(Method::DELETE, &path, &[], None).await?;
-        Ok(())
+        self.delete_at(&Self::rule_path(policy_id, kind, rule_id))
+            .await
     }
 }

@@ -34,12 +34,7 @@ pub struct ExternalGatewayInfo {
 resource! {
     /// A Neutron router. `external_gateway_info: Some(None)` clears the
     /// gateway on update.
-    Router ["router", "routers", "routers"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    Router ["router", "routers", "routers"] named {
         admin_state_up: bool,
         status: String,
         #[serde(deserialize_with = "super::double_option")]
@@ -76,6 +71,22 @@ crud!(
     delete_router
 );
 
+/// One of the four interface calls (add or remove, by subnet or by port):
+/// `$key` names both the argument and the body's only attribute.
+macro_rules! interface_call {
+    ($(#[$m:meta])* $fn:ident, $action:literal, $key:ident) => {
+        $(#[$m])*
+        pub async fn $fn(
+            &self,
+            router_id: &str,
+            $key: &str,
+        ) -> Result<RouterInterface, NeutronError> {
+            self.interface_action(router_id, $action, json!({ stringify!($key): $key }))
+                .await
+        }
+    };
+}
+
 impl NeutronClient {
     async fn interface_action(
         &self,
@@ -94,60 +105,21 @@ impl NeutronClient {
         })
     }
 
-    /// Attach a subnet: Neutron creates a `network:router_interface` port
-    /// holding the subnet's gateway IP.
-    pub async fn add_interface_subnet(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-    ) -> Result<RouterInterface, NeutronError> {
-        self.interface_action(
-            router_id,
-            "add_router_interface",
-            json!({ "subnet_id": subnet_id }),
-        )
-        .await
-    }
-
-    /// Attach an existing port, which becomes the interface.
-    pub async fn add_interface_port(
-        &self,
-        router_id: &str,
-        port_id: &str,
-    ) -> Result<RouterInterface, NeutronError> {
-        self.interface_action(
-            router_id,
-            "add_router_interface",
-            json!({ "port_id": port_id }),
-        )
-        .await
-    }
-
-    pub async fn remove_interface_subnet(
-        &self,
-        router_id: &str,
-        subnet_id: &str,
-    ) -> Result<RouterInterface, NeutronError> {
-        self.interface_action(
-            router_id,
-            "remove_router_interface",
-            json!({ "subnet_id": subnet_id }),
-        )
-        .await
-    }
-
-    pub async fn remove_interface_port(
-        &self,
-        router_id: &str,
-        port_id: &str,
-    ) -> Result<RouterInterface, NeutronError> {
-        self.interface_action(
-            router_id,
-            "remove_router_interface",
-            json!({ "port_id": port_id }),
-        )
-        .await
-    }
+    interface_call!(
+        /// Attach a subnet: Neutron creates a `network:router_interface` port
+        /// holding the subnet's gateway IP.
+        add_interface_subnet, "add_router_interface", subnet_id
+    );
+    interface_call!(
+        /// Attach an existing port, which becomes the interface.
+        add_interface_port, "add_router_interface", port_id
+    );
+    interface_call!(
+        remove_interface_subnet,
+        "remove_router_interface",
+        subnet_id
+    );
+    interface_call!(remove_interface_port, "remove_router_interface", port_id);
 
     /// Replace the router's extra routes (`PUT` of `routes`).
     pub async fn set_routes(

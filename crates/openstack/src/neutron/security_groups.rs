@@ -20,12 +20,7 @@ resource! {
 }
 
 resource! {
-    SecurityGroup ["security_group", "security_groups", "security-groups"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    SecurityGroup ["security_group", "security_groups", "security-groups"] named {
         security_group_rules: Vec<SecurityGroupRule>,
     }
 }

@@ -7,12 +7,7 @@ use super::{crud, resource};
 
 resource! {
     /// A service function's ingress and egress ports.
-    PortPair ["port_pair", "port_pairs", "sfc/port_pairs"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    PortPair ["port_pair", "port_pairs", "sfc/port_pairs"] named {
         ingress: String,
         egress: String,
         service_function_parameters: Map<String, Value>,
@@ -21,12 +16,7 @@ resource! {
 
 resource! {
     /// Port pairs that load-share one hop of a chain.
-    PortPairGroup ["port_pair_group", "port_pair_groups", "sfc/port_pair_groups"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    PortPairGroup ["port_pair_group", "port_pair_groups", "sfc/port_pair_groups"] named {
         port_pairs: Vec<String>,
         port_pair_group_parameters: Map<String, Value>,
         tap_enabled: bool,
@@ -37,12 +27,7 @@ resource! {
 
 resource! {
     /// The traffic a chain steers.
-    FlowClassifier ["flow_classifier", "flow_classifiers", "sfc/flow_classifiers"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    FlowClassifier ["flow_classifier", "flow_classifiers", "sfc/flow_classifiers"] named {
         ethertype: String,
         protocol: String,
         source_port_range_min: i64,
@@ -59,12 +44,7 @@ resource! {
 
 resource! {
     /// Port pair groups traversed in order by the classified traffic.
-    PortChain ["port_chain", "port_chains", "sfc/port_chains"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    PortChain ["port_chain", "port_chains", "sfc/port_chains"] named {
         port_pair_groups: Vec<String>,
         flow_classifiers: Vec<String>,
         chain_parameters: Map<String, Value>,

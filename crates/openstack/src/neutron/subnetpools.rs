@@ -25,12 +25,7 @@ fn prefixlen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
 
 resource! {
     /// A Neutron subnet pool.
-    SubnetPool ["subnetpool", "subnetpools", "subnetpools"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    SubnetPool ["subnetpool", "subnetpools", "subnetpools"] named {
         prefixes: Vec<String>,
         ip_version: u8,
         shared: bool,

@@ -19,12 +19,7 @@ pub struct HostRoute {
 resource! {
     /// A Neutron subnet. `gateway_ip: Some(None)` asks for no gateway;
     /// `None` leaves Neutron's default (the first host).
-    Subnet ["subnet", "subnets", "subnets"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    Subnet ["subnet", "subnets", "subnets"] named {
         network_id: String,
         cidr: String,
         ip_version: u8,

@@ -25,12 +25,7 @@ impl SubPort {
 }
 
 resource! {
-    Trunk ["trunk", "trunks", "trunks"] {
-        id: String,
-        name: String,
-        description: String,
-        tenant_id: String,
-        project_id: String,
+    Trunk ["trunk", "trunks", "trunks"] named {
         port_id: String,
         admin_state_up: bool,
         status: String,
