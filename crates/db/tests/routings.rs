@@ -3,7 +3,7 @@ mod common;
 use common::each_synced;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use tricircle_db::models::{NewPod, NewRouting, RoutingUpdate};
+use tricircle_db::models::{NewRouting, RoutingUpdate};
 use tricircle_db::routings::{self, RoutingFilter};
 use tricircle_db::{pods, AnyConnection, Backend, DbError};
 
@@ -13,17 +13,7 @@ fn setup_pods(c: &mut AnyConnection) {
         ("p1", "Pod1", "az1"),
         ("p2", "Pod2", "az2"),
     ] {
-        pods::create(
-            c,
-            &NewPod {
-                pod_id: id.into(),
-                region_name: region.into(),
-                pod_az_name: None,
-                dc_name: None,
-                az_name: az.into(),
-            },
-        )
-        .unwrap();
+        pods::create(c, &common::pod(id, region, az)).unwrap();
     }
 }
 
