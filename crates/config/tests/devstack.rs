@@ -4,20 +4,23 @@ use std::path::PathBuf;
 
 use tricircle_config::Config;
 
-/// `api.conf` as produced by devstack/plugin.sh (init_common_tricircle_conf,
-/// setup_colorized_logging, configure_auth_token_middleware,
-/// iniset_rpc_backend), ANSI colour escapes included.
-const API_CONF: &str = "[DEFAULT]
+// plugin.sh writes the same [DEFAULT] head and [client] / [oslo_concurrency]
+// sections into every service's file; `concat!` needs literals, hence macros.
+macro_rules! default_head {
+    () => {
+        "[DEFAULT]
 debug = True
 verbose = True
 use_syslog = False
 tricircle_db_connection = mysql+pymysql://root:pass@127.0.0.1/tricircle?charset=utf8
 transport_url = rabbit://stackrabbit:rabbitpw@192.168.56.101:5672/
-logging_exception_prefix = %(color)s%(asctime)s.%(msecs)03d TRACE %(name)s \x1b[01;35m%(instance)s\x1b[00m
-logging_debug_format_suffix = \x1b[00;33mfrom (pid=%(process)d) %(funcName)s %(pathname)s:%(lineno)d\x1b[00m
-logging_default_format_string = %(asctime)s.%(msecs)03d %(color)s%(levelname)s %(name)s [\x1b[00;36m-%(color)s] \x1b[01;35m%(instance)s%(color)s%(message)s\x1b[00m
-logging_context_format_string = %(asctime)s.%(msecs)03d %(color)s%(levelname)s %(name)s [\x1b[01;36m%(request_id)s \x1b[00;36m%(tenant_name)s %(user_name)s%(color)s] \x1b[01;35m%(instance)s%(color)s%(message)s\x1b[00m
+"
+    };
+}
 
+macro_rules! client_and_lock {
+    () => {
+        "
 [client]
 auth_url = http://192.168.56.101/identity
 identity_url = http://192.168.56.101/identity/v3
@@ -29,7 +32,22 @@ top_region_name = CentralRegion
 
 [oslo_concurrency]
 lock_path = /opt/stack/data/tricircle/lock
+"
+    };
+}
 
+/// `api.conf` as produced by devstack/plugin.sh (init_common_tricircle_conf,
+/// setup_colorized_logging, configure_auth_token_middleware,
+/// iniset_rpc_backend), ANSI colour escapes included.
+const API_CONF: &str = concat!(
+    default_head!(),
+    "logging_exception_prefix = %(color)s%(asctime)s.%(msecs)03d TRACE %(name)s \x1b[01;35m%(instance)s\x1b[00m
+logging_debug_format_suffix = \x1b[00;33mfrom (pid=%(process)d) %(funcName)s %(pathname)s:%(lineno)d\x1b[00m
+logging_default_format_string = %(asctime)s.%(msecs)03d %(color)s%(levelname)s %(name)s [\x1b[00;36m-%(color)s] \x1b[01;35m%(instance)s%(color)s%(message)s\x1b[00m
+logging_context_format_string = %(asctime)s.%(msecs)03d %(color)s%(levelname)s %(name)s [\x1b[01;36m%(request_id)s \x1b[00;36m%(tenant_name)s %(user_name)s%(color)s] \x1b[01;35m%(instance)s%(color)s%(message)s\x1b[00m
+",
+    client_and_lock!(),
+    "
 [keystone_authtoken]
 memcached_servers = localhost:11211
 signing_dir = /var/cache/tricircle
@@ -43,28 +61,15 @@ auth_url = http://192.168.56.101/identity
 auth_type = password
 interface = public
 www_authenticate_uri = http://192.168.56.101/identity
-";
+"
+);
 
-const XJOB_CONF: &str = "[DEFAULT]
-debug = True
-verbose = True
-use_syslog = False
-tricircle_db_connection = mysql+pymysql://root:pass@127.0.0.1/tricircle?charset=utf8
-transport_url = rabbit://stackrabbit:rabbitpw@192.168.56.101:5672/
-logging_context_format_string = %(asctime)s.%(msecs)03d %(color)s%(levelname)s %(name)s [\x1b[01;36m%(request_id)s \x1b[00;36m%(user_name)s %(project_name)s%(color)s] \x1b[01;35m%(instance)s%(color)s%(message)s\x1b[00m
-
-[client]
-auth_url = http://192.168.56.101/identity
-identity_url = http://192.168.56.101/identity/v3
-admin_username = admin
-admin_password = adminpw
-admin_tenant = demo
-auto_refresh_endpoint = True
-top_region_name = CentralRegion
-
-[oslo_concurrency]
-lock_path = /opt/stack/data/tricircle/lock
-";
+const XJOB_CONF: &str = concat!(
+    default_head!(),
+    "logging_context_format_string = %(asctime)s.%(msecs)03d %(color)s%(levelname)s %(name)s [\x1b[01;36m%(request_id)s \x1b[00;36m%(user_name)s %(project_name)s%(color)s] \x1b[01;35m%(instance)s%(color)s%(message)s\x1b[00m
+",
+    client_and_lock!()
+);
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);

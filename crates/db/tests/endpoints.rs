@@ -2,20 +2,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::each_synced;
+use common::{each_synced, pod};
 use tricircle_db::endpoints;
-use tricircle_db::models::NewPod;
 use tricircle_db::pods;
-
-fn pod(id: &str, region: &str, az: &str) -> NewPod {
-    NewPod {
-        pod_id: id.into(),
-        region_name: region.into(),
-        pod_az_name: None,
-        dc_name: None,
-        az_name: az.into(),
-    }
-}
 
 #[test]
 fn upsert_inserts_then_updates_one_row() {

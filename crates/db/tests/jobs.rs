@@ -47,6 +47,29 @@ fn rows(c: &mut AnyConnection, resource: &str) -> Vec<AsyncJob> {
         .unwrap()
 }
 
+/// Takes the lock on (`T`, `resource`), which must be free.
+fn take_lock(c: &mut AnyConnection, resource: &str) -> AsyncJob {
+    jobs::register_job(c, "proj", T, resource)
+        .unwrap()
+        .expect("the lock is free")
+}
+
+/// Whether the lock on (`T`, `resource`) can be taken (it then is).
+fn lock_is_free(c: &mut AnyConnection, resource: &str) -> bool {
+    jobs::register_job(c, "proj", T, resource)
+        .unwrap()
+        .is_some()
+}
+
+/// Three NEW jobs on r1 (old at `b`, the one run at +1 s, a newer at +5 s)
+/// and the lock taken on r1: the scene before `finish_job`.
+fn old_run_newer_locked(c: &mut AnyConnection, b: NaiveDateTime) -> [AsyncJob; 4] {
+    let old = new_at(c, "r1", b);
+    let run = new_at(c, "r1", b + secs(1));
+    let newer = new_at(c, "r1", b + secs(5));
+    [old, run, newer, take_lock(c, "r1")]
+}
+
 fn log_count(c: &mut AnyConnection, resource: &str) -> i64 {
     async_job_logs::table
         .filter(async_job_logs::resource_id.eq(resource))
@@ -74,9 +97,7 @@ fn new_job_inserts_a_new_row_with_a_fresh_extra_id() {
 fn register_job_is_a_lock_per_type_and_resource() {
     each_synced(|t| {
         let mut c = t.db.get().unwrap();
-        let lock = jobs::register_job(&mut c, "proj", T, "r1")
-            .unwrap()
-            .expect("first registration takes the lock");
+        let lock = take_lock(&mut c, "r1");
         assert_eq!(lock.status.as_deref(), Some(JobStatus::Running.as_stored()));
         assert_eq!(lock.extra_id.as_deref(), Some(SP_EXTRA_ID));
         assert!(
@@ -87,9 +108,7 @@ fn register_job_is_a_lock_per_type_and_resource() {
             t.backend
         );
         // Other resources and other types have locks of their own.
-        assert!(jobs::register_job(&mut c, "proj", T, "r2")
-            .unwrap()
-            .is_some());
+        assert!(lock_is_free(&mut c, "r2"));
         assert!(jobs::register_job(&mut c, "proj", "router_setup", "r1")
             .unwrap()
             .is_some());
@@ -121,13 +140,8 @@ fn success_moves_the_job_to_the_log_prunes_older_rows_and_releases_the_lock() {
     each_synced(|t| {
         let mut c = t.db.get().unwrap();
         let b = base(&c);
-        let old = new_at(&mut c, "r1", b);
-        let run = new_at(&mut c, "r1", b + secs(1));
-        let newer = new_at(&mut c, "r1", b + secs(5));
         let other = new_at(&mut c, "r2", b);
-        let lock = jobs::register_job(&mut c, "proj", T, "r1")
-            .unwrap()
-            .unwrap();
+        let [old, run, newer, lock] = old_run_newer_locked(&mut c, b);
         jobs::finish_job(&mut c, &lock.id, true, run.timestamp.unwrap()).unwrap();
 
         let left = rows(&mut c, "r1");
@@ -147,9 +161,7 @@ fn success_moves_the_job_to_the_log_prunes_older_rows_and_releases_the_lock() {
         assert_eq!(log[0].project_id.as_deref(), Some("proj"));
         assert_eq!(rows(&mut c, "r2")[0].id, other.id);
         assert!(jobs::get_running_job(&mut c, T, "r1").unwrap().is_none());
-        assert!(jobs::register_job(&mut c, "proj", T, "r1")
-            .unwrap()
-            .is_some());
+        assert!(lock_is_free(&mut c, "r1"));
     });
 }
 
@@ -158,12 +170,7 @@ fn failure_marks_fail_keeps_the_job_and_releases_the_lock() {
     each_synced(|t| {
         let mut c = t.db.get().unwrap();
         let b = base(&c);
-        let old = new_at(&mut c, "r1", b);
-        let run = new_at(&mut c, "r1", b + secs(1));
-        let newer = new_at(&mut c, "r1", b + secs(5));
-        let lock = jobs::register_job(&mut c, "proj", T, "r1")
-            .unwrap()
-            .unwrap();
+        let [old, run, newer, lock] = old_run_newer_locked(&mut c, b);
         jobs::finish_job(&mut c, &lock.id, false, run.timestamp.unwrap()).unwrap();
 
         let failed = jobs::get_job(&mut c, &lock.id).unwrap();
@@ -175,9 +182,7 @@ fn failure_marks_fail_keeps_the_job_and_releases_the_lock() {
         assert!(jobs::get_job(&mut c, &run.id).is_ok());
         assert!(jobs::get_job(&mut c, &newer.id).is_ok());
         assert_eq!(log_count(&mut c, "r1"), 0);
-        assert!(jobs::register_job(&mut c, "proj", T, "r1")
-            .unwrap()
-            .is_some());
+        assert!(lock_is_free(&mut c, "r1"));
     });
 }
 
@@ -199,9 +204,7 @@ fn an_expired_running_job_can_be_taken_over() {
         let mut c = t.db.get().unwrap();
         let b = base(&c);
         let pending = new_at(&mut c, "r1", b + secs(2));
-        let stale = jobs::register_job(&mut c, "proj", T, "r1")
-            .unwrap()
-            .unwrap();
+        let stale = take_lock(&mut c, "r1");
         let expire = Duration::from_secs(180);
 
         let now = time::now(&c);
@@ -257,29 +260,21 @@ fn latest_failed_or_new_jobs_within_the_redo_span() {
         new_at(&mut c, "r_new", b);
         // r_fail: a NEW then a FAIL at a later time; the newest row is FAIL.
         new_at(&mut c, "r_fail", b);
-        let l = jobs::register_job(&mut c, "proj", T, "r_fail")
-            .unwrap()
-            .unwrap();
+        let l = take_lock(&mut c, "r_fail");
         jobs::finish_job(&mut c, &l.id, false, b + secs(1)).unwrap();
         // r_tie: FAIL and NEW with the same newest timestamp: MIN picks FAIL.
         let n = new_at(&mut c, "r_tie", b + secs(2));
-        let l = jobs::register_job(&mut c, "proj", T, "r_tie")
-            .unwrap()
-            .unwrap();
+        let l = take_lock(&mut c, "r_tie");
         jobs::finish_job(&mut c, &l.id, false, n.timestamp.unwrap()).unwrap();
         // r_run: newest row RUNNING -> neither.
         new_at(&mut c, "r_run", b);
-        let l = jobs::register_job(&mut c, "proj", T, "r_run")
-            .unwrap()
-            .unwrap();
+        let l = take_lock(&mut c, "r_run");
         set_ts(&mut c, &l.id, b + secs(1));
         // r_old: NEW but outside the span.
         new_at(&mut c, "r_old", b - ChronoDuration::hours(2));
         // r_done: succeeded, nothing left in async_jobs.
         let n = new_at(&mut c, "r_done", b);
-        let l = jobs::register_job(&mut c, "proj", T, "r_done")
-            .unwrap()
-            .unwrap();
+        let l = take_lock(&mut c, "r_done");
         jobs::finish_job(&mut c, &l.id, true, n.timestamp.unwrap()).unwrap();
 
         let (failed, new) =

@@ -6,12 +6,10 @@ use tricircle_db::{endpoints, pods};
 use tricircle_db::{routings, DbError};
 
 fn pod(id: &str, region: &str, az: &str) -> NewPod {
+    // These tests check that the pod AZ is stored.
     NewPod {
-        pod_id: id.into(),
-        region_name: region.into(),
         pod_az_name: Some(format!("paz-{az}")),
-        dc_name: None,
-        az_name: az.into(),
+        ..common::pod(id, region, az)
     }
 }
 

@@ -3,7 +3,7 @@ mod common;
 use common::each_synced;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use tricircle_db::models::{NewPod, NewRouting, RoutingUpdate};
+use tricircle_db::models::{NewRouting, RoutingUpdate};
 use tricircle_db::routings::{self, RoutingFilter};
 use tricircle_db::{pods, AnyConnection, Backend, DbError};
 
@@ -13,17 +13,14 @@ fn setup_pods(c: &mut AnyConnection) {
         ("p1", "Pod1", "az1"),
         ("p2", "Pod2", "az2"),
     ] {
-        pods::create(
-            c,
-            &NewPod {
-                pod_id: id.into(),
-                region_name: region.into(),
-                pod_az_name: None,
-                dc_name: None,
-                az_name: az.into(),
-            },
-        )
-        .unwrap();
+        pods::create(c, &common::pod(id, region, az)).unwrap();
+    }
+}
+
+/// Creates each routing, in order.
+fn create_all<const N: usize>(c: &mut AnyConnection, rows: [NewRouting; N]) {
+    for r in &rows {
+        routings::create(c, r).unwrap();
     }
 }
 
@@ -248,33 +245,18 @@ fn lookups_used_by_xjob() {
     each_synced(|t| {
         let mut c = t.db.get().unwrap();
         setup_pods(&mut c);
-        routings::create(
+        create_all(
             &mut c,
-            &nr("net", Some("net-b1"), "p1", Some("proj"), "network"),
-        )
-        .unwrap();
-        routings::create(
-            &mut c,
-            &nr("net", Some("net-b2"), "p2", Some("proj"), "network"),
-        )
-        .unwrap();
-        // A creation lock row (no bottom id yet) is not a mapping.
-        routings::create(&mut c, &nr("net", None, "top", Some("proj"), "network")).unwrap();
-        routings::create(
-            &mut c,
-            &nr("net", Some("sub-b1"), "p1", Some("proj"), "subnet"),
-        )
-        .unwrap();
-        routings::create(
-            &mut c,
-            &nr("port", Some("port-b"), "p1", Some("proj"), "port"),
-        )
-        .unwrap();
-        routings::create(
-            &mut c,
-            &nr("other", Some("o-b"), "p1", Some("proj2"), "network"),
-        )
-        .unwrap();
+            [
+                nr("net", Some("net-b1"), "p1", Some("proj"), "network"),
+                nr("net", Some("net-b2"), "p2", Some("proj"), "network"),
+                // A creation lock row (no bottom id yet) is not a mapping.
+                nr("net", None, "top", Some("proj"), "network"),
+                nr("net", Some("sub-b1"), "p1", Some("proj"), "subnet"),
+                nr("port", Some("port-b"), "p1", Some("proj"), "port"),
+                nr("other", Some("o-b"), "p1", Some("proj2"), "network"),
+            ],
+        );
 
         let m = routings::get_bottom_mappings_by_top_id(&mut c, "net", "network").unwrap();
         let m: Vec<(String, String)> = m.into_iter().map(|(p, b)| (p.region_name, b)).collect();
@@ -343,33 +325,22 @@ fn delete_pre_created_resource_mapping() {
     each_synced(|t| {
         let mut c = t.db.get().unwrap();
         setup_pods(&mut c);
-        // name -> real top id, and the real top id's own routings.
-        routings::create(
+        create_all(
             &mut c,
-            &nr(
-                "sg-name",
-                Some("sg-real"),
-                "top",
-                Some("p"),
-                "security_group",
-            ),
-        )
-        .unwrap();
-        routings::create(
-            &mut c,
-            &nr("sg-real", Some("sg-b1"), "p1", Some("p"), "security_group"),
-        )
-        .unwrap();
-        routings::create(
-            &mut c,
-            &nr("sg-real", Some("sg-b2"), "p2", Some("p"), "security_group"),
-        )
-        .unwrap();
-        routings::create(
-            &mut c,
-            &nr("keep", Some("k"), "p2", Some("p"), "security_group"),
-        )
-        .unwrap();
+            [
+                // name -> real top id, and the real top id's own routings.
+                nr(
+                    "sg-name",
+                    Some("sg-real"),
+                    "top",
+                    Some("p"),
+                    "security_group",
+                ),
+                nr("sg-real", Some("sg-b1"), "p1", Some("p"), "security_group"),
+                nr("sg-real", Some("sg-b2"), "p2", Some("p"), "security_group"),
+                nr("keep", Some("k"), "p2", Some("p"), "security_group"),
+            ],
+        );
         routings::delete_pre_created_resource_mapping(&mut c, "sg-name").unwrap();
         let left: Vec<String> = routings::find(&mut c, &RoutingFilter::default())
             .unwrap()

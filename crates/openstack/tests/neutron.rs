@@ -6,7 +6,7 @@ mod common_cloud;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common_cloud::{clients, cloud, config};
+use common_cloud::{clients, cloud, config, net};
 use futures_util::future::join_all;
 use serde_json::json;
 use tricircle_openstack::endpoints::MemoryEndpointCache;
@@ -18,13 +18,6 @@ use tricircle_openstack::neutron::{
 use tricircle_openstack::Clients;
 
 const TOKENS: &str = "/v3/auth/tokens";
-
-fn net(name: &str) -> Network {
-    Network {
-        name: Some(name.into()),
-        ..Network::default()
-    }
-}
 
 fn subnet(net: &Network, cidr: &str) -> Subnet {
     Subnet {

@@ -4,17 +4,17 @@
 //! Its own test binary: the subscriber is process-wide so that events from
 //! every thread (runtime workers, the fake's server) are captured.
 
+mod common_cloud;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tricircle_fakecloud::{FakeCloud, FakeKeystone};
 use tricircle_openstack::endpoints::MemoryEndpointCache;
-use tricircle_openstack::keystone::{
-    Interface, KeystoneAuthConfig, PasswordAuth, TokenValidator, ValidateError,
-};
-use tricircle_openstack::neutron::{Filters, Network, NeutronError, RetryPolicy, Subnet};
-use tricircle_openstack::{Clients, ClientsConfig, Secret};
+use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator, ValidateError};
+use tricircle_openstack::neutron::{Filters, NeutronError, RetryPolicy, Subnet};
+use tricircle_openstack::{Clients, ClientsConfig};
 
 const SERVICE_PASSWORD: &str = "Sekr1t-service-pw";
 const ADMIN_PASSWORD: &str = "Xjob-Adm1n-pw";
@@ -95,39 +95,18 @@ async fn auth_and_validation_log_no_secrets() {
         .admin("xjob-admin", ADMIN_PASSWORD, "service")
         .build()
         .await;
-    let a = cloud.admin().clone();
-    let clients = Clients::new(
-        ClientsConfig {
-            auth: PasswordAuth {
-                auth_url: a.auth_url,
-                username: a.username,
-                password: Secret::new(a.password),
-                user_domain_name: a.user_domain_name,
-                project_name: a.project_name,
-                project_domain_name: a.project_domain_name,
-            },
-            timeout: Duration::from_secs(5),
-            auto_refresh_endpoint: true,
-            retry: RetryPolicy {
-                retries: 1,
-                initial_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(5),
-            },
-            interface: Interface::Public,
-            insecure: false,
-            cafile: None,
+    // Short backoffs keep the retry (whose log line is checked) quick.
+    let cfg = ClientsConfig {
+        retry: RetryPolicy {
+            retries: 1,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(5),
         },
-        Arc::new(MemoryEndpointCache::new()),
-    )
-    .unwrap();
+        ..common_cloud::config(&cloud, true)
+    };
+    let clients = Clients::new(cfg, Arc::new(MemoryEndpointCache::new())).unwrap();
     let n = clients.neutron("RegionOne");
-    let net = n
-        .create_network(&Network {
-            name: Some("n1".into()),
-            ..Network::default()
-        })
-        .await
-        .unwrap();
+    let net = n.create_network(&common_cloud::net("n1")).await.unwrap();
     let first_admin_token = clients.session().token().await.unwrap();
     let bad = n
         .create_subnet(&Subnet {

@@ -4,36 +4,35 @@ mod common;
 
 use std::time::Duration;
 
+use common::Consumer;
 use lapin::options::{
     BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use serde_json::{json, Value};
-use tokio::sync::mpsc;
-use tricircle_rpc::{consume, CancellationToken, Incoming, Publisher, RpcConfig, TransportUrl};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde_json::json;
+use tricircle_rpc::{Incoming, Publisher, TransportUrl};
 
-/// Casts until the consumer (whose queues may not be bound yet) gets it.
-async fn cast_until_received(
-    publisher: &Publisher,
-    topic: &str,
-    rx: &mut mpsc::Receiver<Incoming>,
-    method: &str,
-    args: Value,
-) -> Incoming {
-    for _ in 0..60 {
-        publisher
-            .cast(topic, &common::context(), method, args.clone())
-            .await
-            .expect("cast");
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-            if m.args == args {
-                return m;
-            }
-        }
-    }
-    panic!("consumer never received {method}");
+/// The next message the consumer gets, within 30 s.
+async fn next_message(consumer: &mut Consumer) -> Incoming {
+    tokio::time::timeout(Duration::from_secs(30), consumer.rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Publishes a raw body, bypassing the Publisher's envelope.
+async fn publish_raw(ch: &Channel, exchange: &str, routing_key: &str, body: &[u8]) {
+    ch.basic_publish(
+        exchange.into(),
+        routing_key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn raw_connection(url: &TransportUrl) -> Connection {
@@ -81,24 +80,6 @@ async fn exchange_equivalent(
         .is_ok()
 }
 
-fn start_consumer(
-    cfg: RpcConfig,
-    topic: &str,
-    server: &str,
-) -> (
-    mpsc::Receiver<Incoming>,
-    CancellationToken,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, rx) = mpsc::channel(16);
-    let stop = CancellationToken::new();
-    let (topic, server, s) = (topic.to_string(), server.to_string(), stop.clone());
-    let task = tokio::spawn(async move {
-        consume(cfg, &topic, &server, tx, s).await.expect("consume");
-    });
-    (rx, stop, task)
-}
-
 #[tokio::test]
 #[cfg_attr(
     not(tricircle_rabbit),
@@ -109,11 +90,12 @@ async fn cast_reaches_consumer_with_method_args_and_context() {
     let url = common::rabbit_url();
     let cfg = common::config(url, &common::unique("ex"), false);
     let topic = common::unique("xjob");
-    let (mut rx, stop, task) = start_consumer(cfg.clone(), &topic, "node-a");
+    let mut consumer = Consumer::start(cfg.clone(), &topic, "node-a");
     let publisher = Publisher::new(cfg);
     let args = json!({"payload": {"configure_route": "router-1"}});
-    let got =
-        cast_until_received(&publisher, &topic, &mut rx, "configure_route", args.clone()).await;
+    let got = consumer
+        .cast_until_received(&publisher, &topic, "configure_route", args.clone())
+        .await;
     assert_eq!(got.method, "configure_route");
     assert_eq!(got.args, args);
     assert_eq!(got.context, common::context());
@@ -124,19 +106,18 @@ async fn cast_reaches_consumer_with_method_args_and_context() {
     // The server-specific topic reaches the same consumer; a clone of the
     // publisher shares its connection.
     let args = json!({"payload": {"router_setup": "pod-1#router-1#net-1"}});
-    let got = cast_until_received(
-        &publisher.clone(),
-        &format!("{topic}.node-a"),
-        &mut rx,
-        "setup_bottom_router",
-        args.clone(),
-    )
-    .await;
+    let got = consumer
+        .cast_until_received(
+            &publisher.clone(),
+            &format!("{topic}.node-a"),
+            "setup_bottom_router",
+            args.clone(),
+        )
+        .await;
     assert_eq!(got.method, "setup_bottom_router");
     assert_eq!(got.args, args);
 
-    stop.cancel();
-    task.await.unwrap();
+    consumer.stop().await;
 }
 
 #[tokio::test]
@@ -152,16 +133,16 @@ async fn declarations_follow_amqp_durable_queues() {
         let exchange = common::unique("ex");
         let topic = common::unique("xjob");
         let cfg = common::config(url.clone(), &exchange, durable);
-        let (mut rx, stop, task) = start_consumer(cfg.clone(), &topic, "node-b");
+        let mut consumer = Consumer::start(cfg.clone(), &topic, "node-b");
         let publisher = Publisher::new(cfg);
-        cast_until_received(
-            &publisher,
-            &topic,
-            &mut rx,
-            "configure_route",
-            json!({"payload": {"configure_route": "r"}}),
-        )
-        .await;
+        consumer
+            .cast_until_received(
+                &publisher,
+                &topic,
+                "configure_route",
+                json!({"payload": {"configure_route": "r"}}),
+            )
+            .await;
 
         for q in [topic.clone(), format!("{topic}.node-b")] {
             assert!(
@@ -184,23 +165,11 @@ async fn declarations_follow_amqp_durable_queues() {
         let ch = conn.create_channel().await.unwrap();
         let body =
             json!({"method": "recycle_resources", "args": {"payload": {"resource_recycle": "p"}}});
-        ch.basic_publish(
-            fanout.as_str().into(),
-            topic.as_str().into(),
-            BasicPublishOptions::default(),
-            body.to_string().as_bytes(),
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        publish_raw(&ch, &fanout, &topic, body.to_string().as_bytes()).await;
+        let got = next_message(&mut consumer).await;
         assert_eq!(got.method, "recycle_resources");
 
-        stop.cancel();
-        task.await.unwrap();
+        consumer.stop().await;
         for q in [topic.clone(), format!("{topic}.node-b")] {
             ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                 .await
@@ -222,16 +191,16 @@ async fn malformed_messages_are_dropped_and_consumption_continues() {
     let url = common::rabbit_url();
     let cfg = common::config(url.clone(), &common::unique("ex"), false);
     let topic = common::unique("xjob");
-    let (mut rx, stop, task) = start_consumer(cfg.clone(), &topic, "node-c");
+    let mut consumer = Consumer::start(cfg.clone(), &topic, "node-c");
     let publisher = Publisher::new(cfg.clone());
-    cast_until_received(
-        &publisher,
-        &topic,
-        &mut rx,
-        "configure_route",
-        json!({"payload": {"configure_route": "first"}}),
-    )
-    .await;
+    consumer
+        .cast_until_received(
+            &publisher,
+            &topic,
+            "configure_route",
+            json!({"payload": {"configure_route": "first"}}),
+        )
+        .await;
 
     let conn = raw_connection(&url).await;
     let ch = conn.create_channel().await.unwrap();
@@ -243,21 +212,10 @@ async fn malformed_messages_are_dropped_and_consumption_continues() {
         br#"{"args": {}}"#.to_vec(),
         legacy.to_string().into_bytes(),
     ] {
-        ch.basic_publish(
-            cfg.control_exchange.as_str().into(),
-            topic.as_str().into(),
-            BasicPublishOptions::default(),
-            &body,
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
+        publish_raw(&ch, &cfg.control_exchange, &topic, &body).await;
     }
     // Only the legacy (un-enveloped) message is delivered.
-    let got = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let got = next_message(&mut consumer).await;
     assert_eq!(got.method, "update_network");
     assert_eq!(got.context.get("user"), Some(&json!("u")));
     // ... and the consumer is still alive.
@@ -270,10 +228,7 @@ async fn malformed_messages_are_dropped_and_consumption_continues() {
         )
         .await
         .unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let got = next_message(&mut consumer).await;
     assert_eq!(got.args["payload"]["configure_route"], "after");
 
     // Everything was acked: the queue is empty.
@@ -289,8 +244,7 @@ async fn malformed_messages_are_dropped_and_consumption_continues() {
         .await
         .unwrap();
     assert_eq!(q.message_count(), 0);
-    stop.cancel();
-    task.await.unwrap();
+    consumer.stop().await;
 }
 
 #[tokio::test]
@@ -314,8 +268,7 @@ async fn cast_with_broker_down_returns_an_error() {
         assert!(!err.to_string().contains("guest:guest"), "{err}");
     }
     // A consumer without a broker keeps retrying and stops on shutdown.
-    let (_rx, stop, task) = start_consumer(cfg, "xjob", "node-d");
+    let consumer = Consumer::start(cfg, "xjob", "node-d");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.cancel();
-    task.await.unwrap();
+    consumer.stop().await;
 }

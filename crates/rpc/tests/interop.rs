@@ -4,18 +4,29 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::Consumer;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::{mpsc, Mutex};
-use tricircle_rpc::{consume, CancellationToken, Publisher, TOPIC_XJOB};
+use tokio::sync::{Mutex, MutexGuard};
+use tricircle_rpc::{Publisher, TransportUrl, TOPIC_XJOB};
 
 static XJOB: Mutex<()> = Mutex::const_new(());
 
-fn python_command(py: &std::path::Path, script: &str) -> Command {
+/// What both tests need: the broker, the venv's interpreter, and the real
+/// names to themselves (held until the guard drops).
+async fn setup() -> (TransportUrl, PathBuf, MutexGuard<'static, ()>) {
+    common::init_tracing();
+    let url = common::rabbit_url();
+    let py = common::oslo_python();
+    (url, py, XJOB.lock().await)
+}
+
+fn python_command(py: &Path, script: &str) -> Command {
     let mut cmd = Command::new(py);
     cmd.current_dir(common::interop_dir())
         .arg(script)
@@ -31,35 +42,16 @@ fn python_command(py: &std::path::Path, script: &str) -> Command {
     ignore = "needs RabbitMQ and the oslo.messaging venv: set TRICIRCLE_TEST_RABBIT_URL and TRICIRCLE_OSLO_VENV (scripts/test makes both)"
 )]
 async fn python_cast_reaches_our_consumer() {
-    common::init_tracing();
-    let url = common::rabbit_url();
-    let py = common::oslo_python();
-    let _serial = XJOB.lock().await;
+    let (url, py, _serial) = setup().await;
     let cfg = common::config(url, "openstack", false);
     let server = common::unique("node");
-    let (tx, mut rx) = mpsc::channel(16);
-    let stop = CancellationToken::new();
-    let task = {
-        let (cfg, server, stop) = (cfg.clone(), server.clone(), stop.clone());
-        tokio::spawn(async move { consume(cfg, TOPIC_XJOB, &server, tx, stop).await.unwrap() })
-    };
+    let mut consumer = Consumer::start(cfg.clone(), TOPIC_XJOB, &server);
     // Wait until our queues are bound: probe through our server's topic.
     let publisher = Publisher::new(cfg);
     let probe_topic = format!("{TOPIC_XJOB}.{server}");
-    let mut ready = false;
-    for _ in 0..60 {
-        publisher
-            .cast(&probe_topic, &common::context(), "probe", json!({}))
-            .await
-            .unwrap();
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-            if m.method == "probe" {
-                ready = true;
-                break;
-            }
-        }
-    }
-    assert!(ready, "consumer never became ready");
+    consumer
+        .cast_until_received(&publisher, &probe_topic, "probe", json!({}))
+        .await;
 
     let router = common::unique("router");
     let ctx = json!({"user_id": "user-1", "project_id": "project-1", "is_admin": true,
@@ -81,7 +73,7 @@ async fn python_cast_reaches_our_consumer() {
     assert!(status.success(), "cast.py failed: {status}");
 
     let got = loop {
-        let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.rx.recv())
             .await
             .expect("python cast not received")
             .expect("consumer ended");
@@ -101,8 +93,7 @@ async fn python_cast_reaches_our_consumer() {
     assert_eq!(c["request_id"], "req-py-1");
     assert_eq!(c["auth_token"], "py-secret-token");
     assert!(!format!("{got:?}").contains("py-secret-token"));
-    stop.cancel();
-    task.await.unwrap();
+    consumer.stop().await;
 }
 
 #[tokio::test]
@@ -111,10 +102,7 @@ async fn python_cast_reaches_our_consumer() {
     ignore = "needs RabbitMQ and the oslo.messaging venv: set TRICIRCLE_TEST_RABBIT_URL and TRICIRCLE_OSLO_VENV (scripts/test makes both)"
 )]
 async fn our_cast_reaches_python_rpc_server() {
-    common::init_tracing();
-    let url = common::rabbit_url();
-    let py = common::oslo_python();
-    let _serial = XJOB.lock().await;
+    let (url, py, _serial) = setup().await;
     let mut child = python_command(&py, "server.py")
         .args([
             "--server",

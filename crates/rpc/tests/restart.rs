@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::Consumer;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tricircle_rpc::{consume, CancellationToken, Incoming, Publisher};
+use tricircle_rpc::Publisher;
 
-async fn deliver(publisher: &Publisher, topic: &str, rx: &mut mpsc::Receiver<Incoming>, id: &str) {
+async fn deliver(publisher: &Publisher, topic: &str, consumer: &mut Consumer, id: &str) {
     let args = json!({"payload": {"configure_route": id}});
     for _ in 0..120 {
         // Casts fail while the broker is away; keep trying.
@@ -18,7 +18,8 @@ async fn deliver(publisher: &Publisher, topic: &str, rx: &mut mpsc::Receiver<Inc
             .await
             .is_ok()
         {
-            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1000), rx.recv()).await
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(1000), consumer.rx.recv()).await
             {
                 if m.args == args {
                     return;
@@ -42,14 +43,9 @@ async fn consumer_keeps_receiving_after_broker_restart() {
     let restart = common::restart_command();
     let cfg = common::config(url, &common::unique("ex"), false);
     let topic = common::unique("xjob");
-    let (tx, mut rx) = mpsc::channel(16);
-    let stop = CancellationToken::new();
-    let task = {
-        let (cfg, topic, stop) = (cfg.clone(), topic.clone(), stop.clone());
-        tokio::spawn(async move { consume(cfg, &topic, "node-r", tx, stop).await.unwrap() })
-    };
+    let mut consumer = Consumer::start(cfg.clone(), &topic, "node-r");
     let publisher = Publisher::new(cfg);
-    deliver(&publisher, &topic, &mut rx, "before").await;
+    deliver(&publisher, &topic, &mut consumer, "before").await;
 
     let status = tokio::process::Command::new(&restart)
         .status()
@@ -59,7 +55,6 @@ async fn consumer_keeps_receiving_after_broker_restart() {
 
     // Non-durable queues are gone with the old node: the consumer must have
     // reconnected and declared them again for this to arrive.
-    deliver(&publisher, &topic, &mut rx, "after").await;
-    stop.cancel();
-    task.await.unwrap();
+    deliver(&publisher, &topic, &mut consumer, "after").await;
+    consumer.stop().await;
 }

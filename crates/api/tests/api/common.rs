@@ -117,6 +117,22 @@ pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     read(req.send().await.unwrap()).await
 }
 
+/// Each request is refused by policy: a 403 fault with its message.
+pub async fn assert_forbidden<'a>(
+    cases: impl IntoIterator<Item = (reqwest::RequestBuilder, &'a str)>,
+) {
+    for (req, msg) in cases {
+        let (s, body) = send(req).await;
+        assert_eq!(
+            (s, body),
+            (
+                403,
+                serde_json::json!({"forbidden": {"code": 403, "message": msg}})
+            )
+        );
+    }
+}
+
 /// Run `f` once per backend under test, each on its own fresh database.
 #[macro_export]
 macro_rules! each_backend {

@@ -33,6 +33,28 @@ async fn routed_router(api: &TestApi) -> (String, String) {
     (one, "router-1".to_owned())
 }
 
+/// An update_network job of PROJECT in `pod`; its id.
+async fn network_job(api: &TestApi, pod: &str) -> String {
+    let (_, body) = post_job(
+        api,
+        json!({"type": "update_network", "project_id": PROJECT,
+        "resource": {"pod_id": pod, "network_id": "net-1"}}),
+    )
+    .await;
+    body["job"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Finishes a job successfully, as the job daemon would.
+async fn succeed(api: &TestApi, id: &str) {
+    let id = id.to_owned();
+    let ts = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(5);
+    api.db
+        .db
+        .run(move |c| db_jobs::finish_job(c, &id, true, ts))
+        .await
+        .unwrap();
+}
+
 fn configure_route(router: &str) -> Value {
     json!({"type": "configure_route", "project_id": PROJECT, "resource": {"router_id": router}})
 }
@@ -202,21 +224,9 @@ async fn list_merges_live_and_finished(api: &TestApi) {
         let (_, body) = post_job(api, configure_route(&router)).await;
         ids.push(body["job"]["id"].as_str().unwrap().to_owned());
     }
-    let (_, body) = post_job(
-        api,
-        json!({"type": "update_network", "project_id": PROJECT,
-        "resource": {"pod_id": pod, "network_id": "net-1"}}),
-    )
-    .await;
-    let net_job = body["job"]["id"].as_str().unwrap().to_owned();
+    let net_job = network_job(api, &pod).await;
     // Finish the network job: it moves to the log table.
-    let nj = net_job.clone();
-    let ts = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(5);
-    api.db
-        .db
-        .run(move |c| db_jobs::finish_job(c, &nj, true, ts))
-        .await
-        .unwrap();
+    succeed(api, &net_job).await;
     // Another project's job is invisible to this caller.
     api.db
         .db
@@ -381,20 +391,8 @@ async fn delete_and_redo(api: &TestApi) {
     );
 
     // A job finished successfully lives in the log: no redo, no delete.
-    let (_, body) = post_job(
-        api,
-        json!({"type": "update_network", "project_id": PROJECT,
-        "resource": {"pod_id": pod, "network_id": "net-1"}}),
-    )
-    .await;
-    let done = body["job"]["id"].as_str().unwrap().to_owned();
-    let d = done.clone();
-    let ts = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(5);
-    api.db
-        .db
-        .run(move |c| db_jobs::finish_job(c, &d, true, ts))
-        .await
-        .unwrap();
+    let done = network_job(api, &pod).await;
+    succeed(api, &done).await;
     let log = api
         .db
         .db
@@ -450,13 +448,7 @@ async fn non_admin_is_refused(api: &TestApi) {
             "Unauthorized to delete a job",
         ),
     ];
-    for (req, msg) in cases {
-        let (s, body) = send(req).await;
-        assert_eq!(
-            (s, body),
-            (403, json!({"forbidden": {"code": 403, "message": msg}}))
-        );
-    }
+    common::assert_forbidden(cases).await;
     let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs")).await;
     assert_eq!(
         body["jobs"].as_array().unwrap().len(),

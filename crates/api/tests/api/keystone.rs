@@ -51,6 +51,13 @@ fn with_token(api: &TestApi, m: Method, path: &str, token: &str) -> reqwest::Req
         .header("X-Auth-Token", token)
 }
 
+/// The status of listing pods with `token`: what the cache tests watch.
+async fn pods_status(api: &TestApi, token: &str) -> u16 {
+    send(with_token(api, Method::GET, "/v1.0/pods", token))
+        .await
+        .0
+}
+
 #[actix_web::test]
 async fn valid_admin_token_is_accepted_and_member_refused() {
     let cloud = cloud().await;
@@ -88,7 +95,7 @@ async fn valid_admin_token_is_accepted_and_member_refused() {
             json!({"forbidden": {"code": 403, "message": "Unauthorized to show all resource routings"}})
         )
     );
-    let (s, _) = send(with_token(&api, Method::GET, "/v1.0/pods", &member)).await;
+    let s = pods_status(&api, &member).await;
     assert_eq!(
         s, 401,
         "pods answer policy failures with 401, as the reference"
@@ -153,12 +160,7 @@ async fn validation_results_are_cached_for_a_bounded_time() {
         .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
 
     for _ in 0..5 {
-        assert_eq!(
-            send(with_token(&api, Method::GET, "/v1.0/pods", &admin))
-                .await
-                .0,
-            200
-        );
+        assert_eq!(pods_status(&api, &admin).await, 200);
     }
     assert_eq!(
         cloud.ks.request_count("GET", "/v3/auth/tokens"),
@@ -168,20 +170,10 @@ async fn validation_results_are_cached_for_a_bounded_time() {
 
     // Revoked: still accepted from the cache until the entry expires...
     cloud.ks.revoke(&admin);
-    assert_eq!(
-        send(with_token(&api, Method::GET, "/v1.0/pods", &admin))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(pods_status(&api, &admin).await, 200);
     // ...then Keystone is asked again and says no.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(
-        send(with_token(&api, Method::GET, "/v1.0/pods", &admin))
-            .await
-            .0,
-        401
-    );
+    assert_eq!(pods_status(&api, &admin).await, 401);
     assert_eq!(cloud.ks.request_count("GET", "/v3/auth/tokens"), 2);
     api.stop().await;
 }
@@ -193,19 +185,9 @@ async fn token_expiry_beats_the_cache() {
     let short = cloud
         .ks
         .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(1));
-    assert_eq!(
-        send(with_token(&api, Method::GET, "/v1.0/pods", &short))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(pods_status(&api, &short).await, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        send(with_token(&api, Method::GET, "/v1.0/pods", &short))
-            .await
-            .0,
-        401
-    );
+    assert_eq!(pods_status(&api, &short).await, 401);
     api.stop().await;
 }
 
@@ -217,10 +199,10 @@ async fn keystone_down_is_503_not_401() {
         .ks
         .issue_token(&cloud.admin_user, &cloud.project, Duration::from_secs(600));
     cloud.ks.set_down(true).await.unwrap();
-    let (s, _) = send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await;
+    let s = pods_status(&api, &admin).await;
     assert_eq!(s, 503);
     cloud.ks.set_down(false).await.unwrap();
-    let (s, _) = send(with_token(&api, Method::GET, "/v1.0/pods", &admin)).await;
+    let s = pods_status(&api, &admin).await;
     assert_eq!(s, 200);
     api.stop().await;
 }

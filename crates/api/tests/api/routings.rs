@@ -111,39 +111,41 @@ async fn create_errors(api: &TestApi) {
             );
         }
     }
-    let (s, body) = create_routing(api, routing("t", &one, "volume")).await;
-    assert_eq!(
-        (s, body["badRequest"]["message"].as_str()),
-        (400, Some("There is no such resource type"))
-    );
-    let mut r = routing("t", &one, "network");
-    r["top_id"] = json!(17);
-    assert_eq!(create_routing(api, r).await.0, 400);
-    let mut r = routing("t", &one, "network");
-    r["bottom_id"] = json!("x".repeat(37));
-    assert_eq!(create_routing(api, r).await.0, 400);
-    let (s, body) = create_routing(api, routing("t", "no-such-pod", "network")).await;
-    assert_eq!(s, 400);
-    assert_eq!(
-        body["badRequest"]["message"],
-        "The pod no-such-pod doesn't exist"
-    );
-
-    assert_eq!(
-        create_routing(api, routing("t", &one, "network")).await.0,
-        200
-    );
-    let (s, body) = create_routing(api, routing("t", &one, "network")).await;
-    assert_eq!(s, 409);
-    assert_eq!(
-        body["conflictingRequest"]["message"],
-        "Resource routing already exists"
-    );
-    // Same top id, other type: a different routing.
-    assert_eq!(
-        create_routing(api, routing("t", &one, "subnet")).await.0,
-        200
-    );
+    let with = |field: &str, value: Value| {
+        let mut r = routing("t", &one, "network");
+        r[field] = value;
+        r
+    };
+    // In order: (routing, status, the fault and its message where checked).
+    let cases = [
+        (
+            routing("t", &one, "volume"),
+            400,
+            Some(("badRequest", "There is no such resource type")),
+        ),
+        (with("top_id", json!(17)), 400, None),
+        (with("bottom_id", json!("x".repeat(37))), 400, None),
+        (
+            routing("t", "no-such-pod", "network"),
+            400,
+            Some(("badRequest", "The pod no-such-pod doesn't exist")),
+        ),
+        (routing("t", &one, "network"), 200, None),
+        (
+            routing("t", &one, "network"),
+            409,
+            Some(("conflictingRequest", "Resource routing already exists")),
+        ),
+        // Same top id, other type: a different routing.
+        (routing("t", &one, "subnet"), 200, None),
+    ];
+    for (r, status, fault) in cases {
+        let (s, body) = create_routing(api, r.clone()).await;
+        assert_eq!(s, status, "{r}");
+        if let Some((kind, message)) = fault {
+            assert_eq!(body[kind]["message"], message);
+        }
+    }
 }
 
 async fn update_errors(api: &TestApi) {
@@ -159,21 +161,20 @@ async fn update_errors(api: &TestApi) {
             json!({"badRequest": {"code": 400, "message": "Request body not found"}})
         )
     );
-    let (s, body) = put(json!({"routing": {"top_id": ""}})).await;
-    assert_eq!(
-        (s, body["badRequest"]["message"].as_str()),
-        (400, Some("Field top_id can not be empty"))
-    );
-    let (s, body) = put(json!({"routing": {"resource_type": "volume"}})).await;
-    assert_eq!(
-        (s, body["badRequest"]["message"].as_str()),
-        (400, Some("There is no such resource type"))
-    );
-    let (s, body) = put(json!({"routing": {"pod_id": "nope"}})).await;
-    assert_eq!(
-        (s, body["badRequest"]["message"].as_str()),
-        (400, Some("The pod nope doesn't exist"))
-    );
+    for (update, message) in [
+        (json!({"top_id": ""}), "Field top_id can not be empty"),
+        (
+            json!({"resource_type": "volume"}),
+            "There is no such resource type",
+        ),
+        (json!({"pod_id": "nope"}), "The pod nope doesn't exist"),
+    ] {
+        let (s, body) = put(json!({ "routing": update })).await;
+        assert_eq!(
+            (s, body["badRequest"]["message"].as_str()),
+            (400, Some(message))
+        );
+    }
     let (s, _) = send(
         api.admin(Method::PUT, "/v1.0/routings/99999")
             .json(&json!({"routing": {"top_id": "x"}})),
@@ -313,13 +314,7 @@ async fn non_admin_is_refused(api: &TestApi) {
             "Unauthorized to delete the resource routing",
         ),
     ];
-    for (req, msg) in cases {
-        let (s, body) = send(req).await;
-        assert_eq!(
-            (s, body),
-            (403, json!({"forbidden": {"code": 403, "message": msg}}))
-        );
-    }
+    common::assert_forbidden(cases).await;
     let (_, body) = send(api.admin(Method::GET, &format!("/v1.0/routings/{id}"))).await;
     assert_eq!(body["routing"]["top_id"], "t");
 }

@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 
+use tricircle_db::models::NewPod;
 pub use tricircle_db::testing::{backends_under_test, TestDb};
 use tricircle_db::Backend;
 
@@ -16,6 +17,17 @@ pub fn each_empty(f: impl Fn(&TestDb)) {
     for b in backends_under_test() {
         let t = TestDb::new(b).expect("backend listed as under test");
         f(&t);
+    }
+}
+
+/// A pod row with no pod AZ or data centre.
+pub fn pod(id: &str, region: &str, az: &str) -> NewPod {
+    NewPod {
+        pod_id: id.into(),
+        region_name: region.into(),
+        pod_az_name: None,
+        dc_name: None,
+        az_name: az.into(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tricircle_fakecloud::FakeCloud;
 use tricircle_openstack::endpoints::{EndpointCache, MemoryEndpointCache};
 use tricircle_openstack::keystone::{Interface, PasswordAuth};
-use tricircle_openstack::neutron::RetryPolicy;
+use tricircle_openstack::neutron::{Network, RetryPolicy};
 use tricircle_openstack::{Clients, ClientsConfig, Secret};
 
 pub const ADMIN_PASSWORD: &str = "Adm1n-Secret-pw";
@@ -42,6 +42,13 @@ pub fn config(cloud: &FakeCloud, auto_refresh: bool) -> ClientsConfig {
         interface: Interface::Public,
         insecure: false,
         cafile: None,
+    }
+}
+
+pub fn net(name: &str) -> Network {
+    Network {
+        name: Some(name.into()),
+        ..Network::default()
     }
 }
 

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tricircle_rpc::{RpcConfig, TransportUrl};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tricircle_rpc::{consume, CancellationToken, Incoming, Publisher, RpcConfig, TransportUrl};
 
 #[allow(unused_imports)]
 pub use tricircle_rpc::testing::{interop_dir, missing, oslo_python, rabbit_url, restart_command};
@@ -47,4 +49,54 @@ pub fn init_tracing() {
         )
         .with_test_writer()
         .try_init();
+}
+
+/// A `consume` task and the channel it delivers to.
+pub struct Consumer {
+    pub rx: mpsc::Receiver<Incoming>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Consumer {
+    pub fn start(cfg: RpcConfig, topic: &str, server: &str) -> Consumer {
+        let (tx, rx) = mpsc::channel(16);
+        let stop = CancellationToken::new();
+        let (topic, server, s) = (topic.to_string(), server.to_string(), stop.clone());
+        let task = tokio::spawn(async move {
+            consume(cfg, &topic, &server, tx, s).await.expect("consume");
+        });
+        Consumer { rx, stop, task }
+    }
+
+    /// Casts until this consumer (whose queues may not be bound yet) gets
+    /// the message.
+    pub async fn cast_until_received(
+        &mut self,
+        publisher: &Publisher,
+        topic: &str,
+        method: &str,
+        args: Value,
+    ) -> Incoming {
+        for _ in 0..60 {
+            publisher
+                .cast(topic, &context(), method, args.clone())
+                .await
+                .expect("cast");
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(500), self.rx.recv()).await
+            {
+                if m.method == method && m.args == args {
+                    return m;
+                }
+            }
+        }
+        panic!("consumer never received {method}");
+    }
+
+    /// Shuts the consumer down; it must end without error.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
 }
