@@ -22,6 +22,7 @@ pub const XJOB_SECTIONS: &[&str] = &[
     "client",
     "tricircle",
     "xjob",
+    "notifications_<region>",
     "oslo_messaging_rabbit",
 ];
 

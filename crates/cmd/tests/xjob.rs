@@ -144,3 +144,38 @@ fn a_database_without_schema_fails_start_up() {
         "{stderr}"
     );
 }
+
+/// Start-up errors of stock mode's event path: each one line naming the
+/// option, and xjob exits non-zero.
+#[test]
+fn notification_options_are_checked_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_db(dir.path());
+    for (extra, wants) in [
+        (
+            "[xjob]\nstock_neutron = true\nnotification_regions = RegionOne\n",
+            &["[notifications_RegionOne]"][..],
+        ),
+        (
+            "[xjob]\nstock_neutron = true\nnotification_regions = RegionOne\n\
+             [notifications_RegionOne]\ntransport_url = http://mq:5672/\n",
+            &["[notifications_RegionOne] transport_url", "rabbit"][..],
+        ),
+    ] {
+        let conf = write_config(dir.path(), &db, extra);
+        let out = Command::new(BIN)
+            .arg("--config-file")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or_default();
+        for want in wants {
+            assert!(last.contains(want), "{want:?} not in {stderr}");
+        }
+    }
+}

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use crate::ini::ParsedFile;
-use crate::options::all_specs;
+use crate::options::{all_specs, NotificationOptions};
 
 /// Extra option names accepted per section; `None` accepts any option.
 const EXTRA: &[(&str, Option<&[&str]>)] = &[
@@ -195,13 +195,25 @@ enum Known {
     Unknown,
 }
 
+/// The section whose options `section` has: itself, or the template of a
+/// section named at run time (`[notifications_RegionOne]`).
+fn template_of(section: &str) -> &str {
+    if NotificationOptions::is_instance(section) {
+        NotificationOptions::SECTION
+    } else {
+        section
+    }
+}
+
 fn section_is_known(section: &str) -> bool {
+    let section = template_of(section);
     EXTRA.iter().any(|(s, _)| *s == section)
         || all_specs()
             .any(|spec| spec.section == section || spec.aliases.iter().any(|(s, _)| *s == section))
 }
 
 fn classify(section: &str, name: &str) -> Known {
+    let section = template_of(section);
     for spec in all_specs() {
         if spec.section == section && spec.name == name {
             return Known::Current;

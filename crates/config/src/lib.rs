@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
 pub use options::{
-    ClientOptions, DatabaseOptions, DefaultOptions, KeystoneAuthtokenOptions, OsloPolicyOptions,
-    RabbitOptions, TricircleOptions, XjobOptions,
+    ClientOptions, DatabaseOptions, DefaultOptions, KeystoneAuthtokenOptions, NotificationOptions,
+    OsloPolicyOptions, RabbitOptions, TricircleOptions, XjobOptions,
 };
 pub use secret::Secret;
 
@@ -57,6 +57,9 @@ pub struct Config {
     pub client: ClientOptions,
     pub tricircle: TricircleOptions,
     pub xjob: XjobOptions,
+    /// `[notifications_<region>]` of every region of `[xjob]
+    /// notification_regions`, in that order.
+    pub notifications: Vec<(String, NotificationOptions)>,
     pub rabbit: RabbitOptions,
     /// The files loaded, in command-line order.
     pub files: Vec<PathBuf>,
@@ -72,6 +75,8 @@ impl Config {
             .map(|path| ini::parse_file(path))
             .collect::<Result<Vec<_>, _>>()?;
         let store = store::Store::new(&parsed)?;
+        let xjob = XjobOptions::from_store(&store)?;
+        let notifications = notification_sections(&store, &xjob)?;
         let config = Config {
             default: DefaultOptions::from_store(&store)?,
             database: DatabaseOptions::from_store(&store)?,
@@ -79,7 +84,8 @@ impl Config {
             oslo_policy: OsloPolicyOptions::from_store(&store)?,
             client: ClientOptions::from_store(&store)?,
             tricircle: TricircleOptions::from_store(&store)?,
-            xjob: XjobOptions::from_store(&store)?,
+            xjob,
+            notifications,
             rabbit: RabbitOptions::from_store(&store)?,
             files: files.to_vec(),
         };
@@ -134,6 +140,37 @@ impl Config {
     pub fn sample_of(sections: &[&str]) -> String {
         sample::sample(sections)
     }
+}
+
+/// The `[notifications_<region>]` section of every listed region, each
+/// with its transport URL.
+fn notification_sections(
+    store: &store::Store<'_>,
+    xjob: &XjobOptions,
+) -> Result<Vec<(String, NotificationOptions)>, ConfigError> {
+    let mut out = Vec::new();
+    for region in xjob.notification_regions.iter().filter(|r| !r.is_empty()) {
+        let section = NotificationOptions::section_of(region);
+        if !store.has_section(&section) {
+            return Err(ConfigError::Missing(format!(
+                "[xjob] notification_regions names {region} but no file has a [{section}] \
+                 section (with the transport_url of that region's Neutron notifications)"
+            )));
+        }
+        let options = NotificationOptions::from_section(store, &section)?;
+        if options
+            .transport_url
+            .as_ref()
+            .is_none_or(|u| u.expose().trim().is_empty())
+        {
+            return Err(ConfigError::Missing(format!(
+                "[{section}] transport_url is not set (the transport_url of {region}'s Neutron \
+                 [oslo_messaging_notifications])"
+            )));
+        }
+        out.push((region.clone(), options));
+    }
+    Ok(out)
 }
 
 fn search_dirs(files: &[PathBuf], home: Option<&Path>) -> Vec<PathBuf> {

@@ -52,10 +52,22 @@ macro_rules! options {
                 options!(@spec $section, $field, $ty, $kind, $default, $help, [$($($alias),*)?])
             ),*];
 
+            // Not every section is read under its own name (a template
+            // section is read once per region).
+            #[allow(dead_code)]
             pub(crate) fn from_store(store: &Store<'_>) -> Result<Self, ConfigError> {
+                Self::from_section(store, $section)
+            }
+
+            /// The options as set in `section`, which has this struct's
+            /// options under another name (a section per region).
+            pub(crate) fn from_section(
+                store: &Store<'_>,
+                section: &str,
+            ) -> Result<Self, ConfigError> {
                 Ok(Self {
                     $(
-                        $field: store.get::<$ty>(&options!(
+                        $field: store.get_in::<$ty>(section, &options!(
                             @spec $section, $field, $ty, $kind, $default, $help, [$($($alias),*)?]
                         ))?,
                     )*
@@ -317,6 +329,38 @@ options! {
     XjobOptions ["xjob"] {
         stock_neutron: bool = Kind::Bool, Some("false"),
             "Central and pod Neutron servers run stock ML2 (no Tricircle plugins): xjob also creates what the original's plugins create (bridge subnet pool, network and subnet, bottom networks, north-south router), and the API accepts a job for a top resource the routing table does not know yet when the central Neutron shows it owned by the job's project (asked with the [client] credentials). Set it for both services";
+        notification_regions: Vec<String> = Kind::List, Some(""),
+            "Stock mode: regions whose Neutron notifications xjob follows, each with a [notifications_<region>] section";
+        reconcile_interval: i64 = Kind::Int(Some(0), None), Some("300"),
+            "Stock mode: seconds between reconciliation sweeps; 0 turns them off";
+    }
+}
+
+options! {
+    /// `[notifications_<region>]`: where one region's Neutron publishes its
+    /// notifications (its `[oslo_messaging_notifications]`), one section per
+    /// region of `[xjob] notification_regions`.
+    NotificationOptions ["notifications_<region>"] {
+        transport_url: Option<Secret> = Kind::Str, None,
+            "The region's Neutron [oslo_messaging_notifications] transport_url (rabbit://user:pass@host:5672/vhost)";
+        topics: Vec<String> = Kind::List, Some("notifications"),
+            "The region's Neutron [oslo_messaging_notifications] topics";
+        pool: String = Kind::Str, Some("tricircle-xjob"),
+            "Listener pool: the xjob processes of one pool share the notifications (each is handled once)";
+    }
+}
+
+impl NotificationOptions {
+    /// The section that configures `region`.
+    pub fn section_of(region: &str) -> String {
+        format!("notifications_{region}")
+    }
+
+    /// Whether `section` is one of these (a `[notifications_<region>]`).
+    pub(crate) fn is_instance(section: &str) -> bool {
+        section
+            .strip_prefix("notifications_")
+            .is_some_and(|region| !region.is_empty())
     }
 }
 
@@ -386,6 +430,7 @@ pub(crate) fn all_specs() -> impl Iterator<Item = &'static OptSpec> {
         ClientOptions::SPECS,
         TricircleOptions::SPECS,
         XjobOptions::SPECS,
+        NotificationOptions::SPECS,
         RabbitOptions::SPECS,
     ]
     .into_iter()

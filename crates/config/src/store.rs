@@ -91,9 +91,9 @@ struct Layer {
 }
 
 /// An option's value as found in the files.
-struct Found {
-    section: &'static str,
-    name: &'static str,
+struct Found<'n> {
+    section: &'n str,
+    name: &'n str,
     values: Vec<String>,
     /// Position of the (last) file that set it.
     file: usize,
@@ -129,12 +129,20 @@ impl<'a> Store<'a> {
     /// The value set for `spec`, under its name or a deprecated one. As in
     /// oslo.config, the newest file wins; within one file the current name
     /// wins over deprecated ones.
-    fn find(&self, spec: &OptSpec) -> Option<Found> {
-        let names = std::iter::once((spec.section, spec.name)).chain(spec.aliases.iter().copied());
+    /// `section` is where to look: `spec.section`, or the section of a
+    /// template spec (one `[notifications_<region>]` per region); a
+    /// template's options have no deprecated names.
+    fn find<'n>(&self, section: &'n str, spec: &'n OptSpec) -> Option<Found<'n>> {
+        let aliases = if section == spec.section {
+            spec.aliases
+        } else {
+            &[]
+        };
+        let names = std::iter::once((section, spec.name)).chain(aliases.iter().copied());
         if spec.kind == Kind::Multi {
             return self.find_multi(names.collect());
         }
-        let mut best: Option<(&'static str, &'static str, &Layer)> = None;
+        let mut best: Option<(&str, &str, &Layer)> = None;
         for (section, name) in names {
             if let Some(layer) = self.layer(section, name) {
                 if best.is_none_or(|(.., b)| layer.file > b.file) {
@@ -152,7 +160,7 @@ impl<'a> Store<'a> {
 
     /// Multi-valued options collect their occurrences from every file, in
     /// command-line order, rather than letting the last file win.
-    fn find_multi(&self, names: Vec<(&'static str, &'static str)>) -> Option<Found> {
+    fn find_multi<'n>(&self, names: Vec<(&'n str, &'n str)>) -> Option<Found<'n>> {
         let mut found: Option<Found> = None;
         for (i, file) in self.files.iter().enumerate() {
             for e in &file.entries {
@@ -175,12 +183,26 @@ impl<'a> Store<'a> {
         found
     }
 
-    /// Reads the option described by `spec` as a `T`.
-    pub(crate) fn get<T: OptValue>(&self, spec: &OptSpec) -> Result<T, ConfigError> {
-        let (section, name, raw, file) = match self.find(spec) {
+    /// Whether a file has a section of this name (even an empty one);
+    /// section names are case-insensitive, as in oslo.config.
+    pub(crate) fn has_section(&self, section: &str) -> bool {
+        let section = normalize_section(section);
+        self.files.iter().any(|f| f.sections.contains(&section))
+    }
+
+    /// Reads the option `spec` describes from section `in_section` (a
+    /// section named at run time, e.g. `[notifications_RegionOne]`).
+    pub(crate) fn get_in<T: OptValue>(
+        &self,
+        in_section: &str,
+        spec: &OptSpec,
+    ) -> Result<T, ConfigError> {
+        let normalized = normalize_section(in_section);
+        let in_section = normalized.as_str();
+        let (section, name, raw, file) = match self.find(in_section, spec) {
             Some(f) => (f.section, f.name, Some(f.values), Some(f.file)),
             None => (
-                spec.section,
+                in_section,
                 spec.name,
                 spec.default.map(|d| vec![d.to_owned()]),
                 None,
@@ -207,7 +229,7 @@ impl<'a> Store<'a> {
             Some(values) => Some(
                 values
                     .iter()
-                    .map(|v| self.substitute(spec.section, v, 0, &mut secret_used))
+                    .map(|v| self.substitute(in_section, v, 0, &mut secret_used))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| error(subst_reason(e, spec.secret)))?,
             ),
@@ -292,7 +314,9 @@ impl<'a> Store<'a> {
         for (group, option) in candidates {
             if let Some(spec) = find_spec(&group, option) {
                 *secret_used |= spec.secret;
-                let found = self.find(spec).and_then(|f| f.values.last().cloned());
+                let found = self
+                    .find(spec.section, spec)
+                    .and_then(|f| f.values.last().cloned());
                 return match found.or_else(|| spec.default.map(str::to_owned)) {
                     Some(value) => self.substitute(spec.section, &value, depth + 1, secret_used),
                     None => Ok(String::new()),

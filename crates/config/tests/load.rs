@@ -576,3 +576,68 @@ fn find_file_resolves_relative_to_the_config_files() {
     assert_eq!(c.find_file(&policy), Some(policy.clone()));
     assert_eq!(c.find_file(f.dir.path().join("absent.yaml")), None);
 }
+
+#[test]
+fn notification_regions_each_have_their_section() {
+    let (c, warnings) = one(
+        "[xjob]\nstock_neutron = true\nnotification_regions = CentralRegion, RegionOne\n\
+         reconcile_interval = 60\n\
+         [notifications_CentralRegion]\ntransport_url = rabbit://u:central-pw@mq:5672/\n\
+         [notifications_RegionOne]\ntransport_url = rabbit://u:pw1@mq1:5672/r1\n\
+         topics = notifications, tricircle\npool = xjob-a\n",
+    )
+    .load();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.xjob.reconcile_interval, 60);
+    let regions: Vec<_> = c.notifications.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(regions, ["CentralRegion", "RegionOne"]);
+    let (_, central) = &c.notifications[0];
+    assert_eq!(
+        central.transport_url.as_ref().unwrap().expose(),
+        "rabbit://u:central-pw@mq:5672/"
+    );
+    assert_eq!(central.topics, ["notifications"]);
+    assert_eq!(central.pool, "tricircle-xjob");
+    let (_, r1) = &c.notifications[1];
+    assert_eq!(r1.topics, ["notifications", "tricircle"]);
+    assert_eq!(r1.pool, "xjob-a");
+    assert!(
+        !format!("{c:?}").contains("central-pw"),
+        "secrets stay hidden"
+    );
+
+    // Without the option no section is read; defaults as documented.
+    let (c, _) = Config::load(&[]).unwrap();
+    assert!(c.notifications.is_empty());
+    assert_eq!(c.xjob.reconcile_interval, 300);
+}
+
+#[test]
+fn a_listed_region_needs_its_section_and_transport_url() {
+    let e = one("[xjob]\nnotification_regions = RegionTwo\n").error();
+    assert!(
+        e.contains("notification_regions names RegionTwo")
+            && e.contains("[notifications_RegionTwo]"),
+        "{e}"
+    );
+    let e = one("[xjob]\nnotification_regions = RegionTwo\n[notifications_RegionTwo]\npool = p\n")
+        .error();
+    assert!(
+        e.contains("[notifications_RegionTwo] transport_url is not set"),
+        "{e}"
+    );
+    let e = one("[xjob]\nreconcile_interval = -1\n").error();
+    assert!(e.contains("[xjob] reconcile_interval"), "{e}");
+}
+
+#[test]
+fn notification_sections_are_known_whatever_their_region() {
+    let (c, warnings) =
+        one("[notifications_Unlisted]\ntransport_url = rabbit://u:p@h/\ntopic = typo\n").load();
+    assert!(c.notifications.is_empty(), "only listed regions are read");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("unknown option [notifications_unlisted] topic"),
+        "{warnings:?}"
+    );
+}

@@ -17,6 +17,7 @@ fn sample_lists_options_with_defaults() {
             "[client]",
             "[tricircle]",
             "[xjob]",
+            "[notifications_<region>]",
             "[oslo_messaging_rabbit]",
         ]
     );

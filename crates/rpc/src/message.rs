@@ -14,7 +14,7 @@ use crate::RpcError;
 pub const ENVELOPE_VERSION_KEY: &str = "oslo.version";
 pub const ENVELOPE_MESSAGE_KEY: &str = "oslo.message";
 pub const ENVELOPE_VERSION: &str = "2.0";
-const CONTEXT_PREFIX: &str = "_context_";
+pub(crate) const CONTEXT_PREFIX: &str = "_context_";
 const UNIQUE_ID_KEY: &str = "_unique_id";
 /// Keys a `call` adds for its reply; not part of the request context.
 const CALL_KEYS: [&str; 3] = ["_msg_id", "_reply_q", "_timeout"];

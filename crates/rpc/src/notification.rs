@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::{run, Handler};
-use crate::message::{redact_context, take_context, unwrap_envelope};
+use crate::message::{redact_context, take_context, unwrap_envelope, CONTEXT_PREFIX};
 use crate::{Declaration, DeclarationKind, RpcConfig, RpcError};
 
 /// The priorities Neutron's API layer publishes at (`notifier.info`).
@@ -61,6 +61,28 @@ fn string(msg: &mut Map<String, Value>, key: &str) -> Option<String> {
         Some(Value::String(s)) => Some(s),
         _ => None,
     }
+}
+
+/// The message of `n` before the envelope, as the notifier driver builds
+/// it: the notification's fields plus the context as `_context_*` keys.
+pub fn notification_message(n: &Notification) -> Map<String, Value> {
+    let mut msg = Map::new();
+    let id = n
+        .message_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    msg.insert("message_id".into(), Value::String(id));
+    msg.insert("publisher_id".into(), Value::String(n.publisher_id.clone()));
+    msg.insert("event_type".into(), Value::String(n.event_type.clone()));
+    msg.insert("priority".into(), Value::String(n.priority.clone()));
+    msg.insert("payload".into(), n.payload.clone());
+    if let Some(ts) = &n.timestamp {
+        msg.insert("timestamp".into(), Value::String(ts.clone()));
+    }
+    for (k, v) in &n.context {
+        msg.insert(format!("{CONTEXT_PREFIX}{k}"), v.clone());
+    }
+    msg
 }
 
 /// Decodes a notification body (the 2.0 envelope of the messagingv2
@@ -251,6 +273,21 @@ mod tests {
         assert!(!n.context.contains_key("unique_id"));
         let shown = format!("{n:?}");
         assert!(!shown.contains("tok-SECRET"), "{shown}");
+    }
+
+    #[test]
+    fn what_we_publish_decodes_to_itself() {
+        let n = Notification {
+            event_type: "router.interface.create".into(),
+            publisher_id: "network.fake".into(),
+            priority: "INFO".into(),
+            payload: json!({"router_interface": {"id": "r"}}),
+            message_id: Some("m".into()),
+            timestamp: Some("2026-12-02 10:00:00.000000".into()),
+            context: json!({"project_id": "p"}).as_object().unwrap().clone(),
+        };
+        let body = encode_envelope(&notification_message(&n)).unwrap();
+        assert_eq!(decode_notification(&body).unwrap(), n);
     }
 
     #[test]

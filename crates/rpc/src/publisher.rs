@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 
 use crate::connection::{backoff, connect_host, declare_exchange};
 use crate::message::{cast_message, encode_envelope, new_unique_id};
+use crate::notification::{notification_message, Notification};
 use crate::{RpcConfig, RpcError, XJOB_VERSION};
 
 /// After repeated failures, casts fail at once for at most this long
@@ -94,20 +95,40 @@ impl Publisher {
             Some(XJOB_VERSION),
             &unique_id,
         ))?;
+        self.send(topic, &body, method).await
+    }
+
+    /// Publishes `notification` on `<topic>.<priority>` (lower case) of the
+    /// exchange, as oslo.messaging's `messagingv2` notifier driver does (a
+    /// region's Neutron, or the embedded cloud of `scripts/run`).
+    pub async fn notify(&self, topic: &str, notification: &Notification) -> Result<(), RpcError> {
+        let priority = notification.priority.to_ascii_lowercase();
+        let body = encode_envelope(&notification_message(notification))?;
+        self.send(
+            &format!("{topic}.{priority}"),
+            &body,
+            &notification.event_type,
+        )
+        .await
+    }
+
+    /// Publish `body` on `routing_key` within `cast_timeout`; `what` names
+    /// it in the logs.
+    async fn send(&self, routing_key: &str, body: &[u8], what: &str) -> Result<(), RpcError> {
         let timeout = self.inner.cfg.cast_timeout;
-        match tokio::time::timeout(timeout, self.publish(topic, &body)).await {
+        match tokio::time::timeout(timeout, self.publish(routing_key, body)).await {
             Ok(Ok(())) => {
-                tracing::debug!(topic, method, unique_id, "cast sent");
+                tracing::debug!(routing_key, what, "message sent");
                 Ok(())
             }
             Ok(Err(e)) => {
-                tracing::warn!(topic, method, error = %e, "cast failed");
+                tracing::warn!(routing_key, what, error = %e, "sending failed");
                 Err(e)
             }
             Err(_) => {
                 // The connection may be dead without lapin noticing yet.
                 self.broken().await;
-                tracing::warn!(topic, method, "cast timed out");
+                tracing::warn!(routing_key, what, "sending timed out");
                 Err(RpcError::Timeout(timeout))
             }
         }

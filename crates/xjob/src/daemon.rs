@@ -4,10 +4,19 @@
 //! production wiring.
 
 use tricircle_config::Config;
+use tricircle_jobs::network::NetworkContext;
 use tricircle_jobs::{JobQueue, JobRequests, Registry};
 use tricircle_rpc::CancellationToken;
 
-use crate::{bus, termination_signal, Service, ServiceError};
+use crate::events::NotificationSource;
+use crate::{bus, events, termination_signal, Service, ServiceError};
+
+/// Stock mode's event path: the regions to follow, and the context the
+/// events' jobs are mapped and recorded with.
+pub struct Events {
+    pub sources: Vec<NotificationSource>,
+    pub net: NetworkContext,
+}
 
 /// Run until a termination signal, then stop gracefully, serving the
 /// requests of `queue` (whose sending side the handlers in `registry` may
@@ -18,6 +27,7 @@ pub async fn run(
     registry: Registry,
     queue: (JobQueue, JobRequests),
     attach_bus: bool,
+    events: Option<Events>,
 ) -> Result<(), ServiceError> {
     // Installed first: a signal arriving during start-up is not lost.
     let stop = termination_signal()?;
@@ -35,6 +45,10 @@ pub async fn run(
     } else {
         None
     };
+    let mut listeners = match events {
+        Some(e) if !e.sources.is_empty() => events::attach(e.sources, e.net, consumer_stop.clone()),
+        _ => Default::default(),
+    };
     let result = service
         .run(async {
             let name = stop.await;
@@ -46,5 +60,6 @@ pub async fn run(
     if let Some(consumer) = consumer {
         let _ = consumer.await;
     }
+    while listeners.join_next().await.is_some() {}
     result
 }

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use tricircle_jobs::events::{jobs_for, record, NeutronEvent};
 use tricircle_jobs::network::NetworkContext;
 use tricircle_rpc::notification::{listen, notification_topology, Delivery, DEFAULT_PRIORITIES};
-use tricircle_rpc::{CancellationToken, RpcConfig};
+use tricircle_rpc::{CancellationToken, RpcConfig, TransportUrl};
 
 /// Neutron's `control_exchange`: the exchange its notifications go to.
 pub const NEUTRON_EXCHANGE: &str = "neutron";
@@ -28,6 +28,46 @@ pub struct NotificationSource {
     pub topics: Vec<String>,
     /// The listener pool every xjob process shares.
     pub pool: String,
+}
+
+/// The regions the configuration says to follow (`[xjob]
+/// notification_regions`, stock mode only), each from its
+/// `[notifications_<region>]` section.
+pub fn sources_from_config(
+    config: &tricircle_config::Config,
+) -> Result<Vec<NotificationSource>, tricircle_rpc::RpcError> {
+    if !config.xjob.stock_neutron {
+        if !config.notifications.is_empty() {
+            tracing::warn!(
+                "[xjob] notification_regions is ignored without [xjob] stock_neutron = true \
+                 (the Tricircle plugins cast the jobs)"
+            );
+        }
+        return Ok(Vec::new());
+    }
+    config
+        .notifications
+        .iter()
+        .map(|(region, o)| {
+            let section = tricircle_config::NotificationOptions::section_of(region);
+            let url = o
+                .transport_url
+                .as_ref()
+                .map(|u| u.expose().to_owned())
+                .unwrap_or_default();
+            let url = TransportUrl::parse(&url).map_err(|e| {
+                tricircle_rpc::RpcError::InvalidUrl(format!("[{section}] transport_url: {e}"))
+            })?;
+            let mut rpc = RpcConfig::new(url);
+            rpc.control_exchange = NEUTRON_EXCHANGE.to_owned();
+            Ok(NotificationSource {
+                region: region.clone(),
+                rpc,
+                topics: o.topics.clone(),
+                pool: o.pool.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Listen to every source until `stop` is cancelled.

@@ -4,6 +4,8 @@ use tricircle_cmd::{fail, start_daemon};
 use tricircle_config::Config;
 use tricircle_jobs::network::NetworkContext;
 use tricircle_jobs::{handlers, JobQueue, Registry};
+use tricircle_xjob::daemon::Events;
+use tricircle_xjob::events;
 
 /// The networking handlers' context: its own small database pool, clients
 /// from `[client]`, and the service's queue for the jobs they record.
@@ -19,12 +21,21 @@ fn main() {
     let (config, _guard) = start_daemon("Tricircle job daemon", "tricircle-xjob");
     let (queue, requests) = JobQueue::new(tricircle_jobs::queue::DEFAULT_CAPACITY);
     let mut registry = Registry::new();
-    match network_context(&config, &queue) {
+    let sources = events::sources_from_config(&config).unwrap_or_else(|e| fail(&e.to_string()));
+    let events = match network_context(&config, &queue) {
         Ok(net) => {
-            handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()))
+            handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()));
+            Some(Events { sources, net })
         }
-        Err(e) => tracing::warn!("networking jobs are not served: {e}"),
-    }
+        Err(e) if sources.is_empty() => {
+            tracing::warn!("networking jobs are not served: {e}");
+            None
+        }
+        // Following notifications needs the clients to map them.
+        Err(e) => fail(&format!(
+            "[xjob] notification_regions needs the [client] options: {e}"
+        )),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,6 +45,7 @@ fn main() {
         registry,
         (queue, requests),
         true,
+        events,
     ));
     if let Err(e) = result {
         tracing::error!("{e}");

@@ -142,6 +142,7 @@ fn main() {
         registry,
         queue,
         !args.no_bus,
+        None,
     )) {
         fail(&e.to_string());
     }
