@@ -430,6 +430,44 @@ def fault():
     expect_same("state after the redo", before, snapshot())
 
 
+def tenant_adds_a_network():
+    """Stock mode following the central Neutron (xjob.conf [xjob]
+    notification_regions): the tenant adds net3 (az1) with a subnet and a
+    router interface through the central Neutron only. Its notification
+    makes xjob record router_setup; RegionOne's bottom router gets the
+    interface on net3's copy. No job is posted through the API."""
+    top = "CentralRegion"
+    posted_before = {j["id"] for j in jobs()}
+    net = npost(top, "networks", {"name": "net3", "availability_zone_hints": ["az1"]})
+    W["net3"] = net["id"]
+    sub = npost(top, "subnets", {"name": "subnet-net3", "network_id": net["id"],
+                                 "cidr": "10.0.3.0/24", "ip_version": 4})
+    started = time.monotonic()
+    nput(top, "/routers/%s/add_router_interface" % W["router"], {"subnet_id": sub["id"]})
+    b_router = W["b-router-RegionOne"]["id"]
+
+    def interface_on_copy():
+        rows = api("GET", "/routings?top_id=%s&pod_id=%s&resource_type=network" % (
+            net["id"], POD_IDS["RegionOne"]))["routings"]
+        copies = [r["bottom_id"] for r in rows if r["bottom_id"]]
+        if not copies:
+            return None
+        ports = listing("RegionOne", "ports", "?device_id=%s&network_id=%s" % (b_router, copies[0]))
+        return ports or None
+
+    wait_for("RegionOne's router interface on net3's copy", interface_on_copy)
+    print("     (converged %.1f s after the interface was added)" % (time.monotonic() - started),
+          flush=True)
+    settle()
+    recorded = [j for j in jobs() if j["id"] not in posted_before and j["type"] == "router_setup"
+                and j["resource"].get("network_id") == net["id"]]
+    if not recorded:
+        raise Failed("no router_setup job recorded for net3: %s" % jobs())
+    expect_equal("net3's copy in RegionTwo (hint az1 only)", api(
+        "GET", "/routings?top_id=%s&pod_id=%s&resource_type=network" % (
+            net["id"], POD_IDS["RegionTwo"]))["routings"], [])
+
+
 def withdraw():
     """The tenant takes the floating IPs back and removes the gateway: the
     pods follow (no floating IP, no NS gateway, no north-south routes)."""
@@ -477,6 +515,8 @@ def main():
     checks.run("every job run again: nothing changes, no duplicate", rerun)
     checks.run("RegionOne's neutron-server killed in the middle of its job: FAIL, after the restart "
                "the periodic redo -> SUCCESS, same state", fault)
+    checks.run("net3 and its router interface added by the tenant only: the central Neutron's "
+               "notification brings it to RegionOne (no job posted)", tenant_adds_a_network)
     checks.run("floating IPs and gateway removed at the top: gone from the pods, "
                "no north-south routes", withdraw)
     checks.exit("networking")

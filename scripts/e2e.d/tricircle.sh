@@ -72,6 +72,14 @@ job_run_expire = 20
 periodic_interval = 5
 periodic_fuzzy_delay = 0
 
+[xjob]
+# Stock mode follows the central Neutron's notifications (its vhost on the
+# suite's broker): a tenant's router interface needs no job posted.
+notification_regions = CentralRegion
+
+[notifications_CentralRegion]
+transport_url = ${rabbit%/*}/CentralRegion
+
 CONF
     )
 }

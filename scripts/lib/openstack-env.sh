@@ -560,7 +560,10 @@ region_name = $r
 [oslo_concurrency]
 lock_path = $OSE_DATA/neutron-$r/lock
 [oslo_messaging_notifications]
-driver = noop
+# Stock mode's xjob follows these (exchange neutron, notifications.info on
+# the region's vhost).
+driver = messagingv2
+topics = notifications
 EOF
         cat >"$d/ml2_conf.ini" <<EOF
 [ml2]
