@@ -819,3 +819,51 @@ async fn events_of_other_kinds_or_regions_record_nothing() {
         assert_eq!(jobs_for(&e.net, &ev).await.unwrap(), vec![], "{ev:?}");
     }
 }
+
+/// Point the routing of (`top_id`, `pod_id`, `rtype`) at a resource that
+/// does not exist, as when it was deleted behind xjob's back.
+async fn route_to_nothing(e: &Env, top_id: &str, pod_id: &str, rtype: ResourceType) {
+    let (t, p) = (top_id.to_owned(), pod_id.to_owned());
+    e.db.db
+        .run(move |c| {
+            let r = tricircle_db::routings::get_by_top_pod_type(c, &t, &p, rtype.as_str())?
+                .expect("routed");
+            let upd = tricircle_db::models::RoutingUpdate {
+                bottom_id: Some(Some("gone-0000".into())),
+                ..Default::default()
+            };
+            tricircle_db::routings::update(c, r.id, &upd).map(drop)
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_bridge_resources_gone_behind_xjobs_back_are_routed_again() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let before = e.snapshot().await;
+    let top_net = bridge::net_name(PROJECT);
+    let t_net = named(&e.cloud.neutron(TOP).dump("networks"), &top_net)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    route_to_nothing(&e, &top_net, "pod-top", ResourceType::Network).await;
+    route_to_nothing(&e, &t_net, "pod-1", ResourceType::Network).await;
+    let done = run_all(&e, &w).await;
+    assert!(
+        done.iter().all(|(_, _, ok)| *ok),
+        "healed, not failed: {done:?}"
+    );
+    // The resources still there are found again by name: nothing new, and
+    // the same routings (rewritten, so in another order).
+    let sorted = |mut s: std::collections::BTreeMap<String, Value>| {
+        if let Some(Value::Array(rows)) = s.get_mut("routings") {
+            rows.sort_by_key(|r| r.to_string());
+        }
+        s
+    };
+    assert_eq!(sorted(e.snapshot().await), sorted(before));
+}

@@ -75,7 +75,7 @@ pub async fn top_subnet_pool(
         prefixes: Some(vec![net.settings.bridge_cidr.to_string()]),
         ..SubnetPool::default()
     };
-    let got = lock::get_or_create(
+    let (got, _) = lock::get_or_create_existing(
         net,
         project_id,
         top_pod,
@@ -103,7 +103,7 @@ async fn create_top_bridge(
         physical_network: net.settings.bridge_physical_network.clone(),
         ..Network::default()
     };
-    let n = lock::get_or_create(
+    let (n, t_net) = lock::get_or_create_existing(
         net,
         project_id,
         top_pod,
@@ -121,17 +121,16 @@ async fn create_top_bridge(
         enable_dhcp: Some(false),
         ..Subnet::default()
     };
-    let s = lock::get_or_create(
+    let (_, t_subnet) = lock::get_or_create_existing(
         net,
         project_id,
         top_pod,
         Element::named_by_top(&sname, ResourceType::Subnet, sbody),
     )
     .await?;
-    let top = net.neutron(top_pod);
     Ok(TopBridge {
-        net: top.get_network(&n.id).await?,
-        subnet: top.get_subnet(&s.id).await?,
+        net: t_net,
+        subnet: t_subnet,
     })
 }
 
@@ -195,7 +194,7 @@ pub async fn bottom_bridge(
         ..Network::default()
     };
     provider_of(t_net, &mut nbody);
-    let b_net = lock::get_or_create(
+    let (b_net, _) = lock::get_or_create_existing(
         net,
         project_id,
         pod,
@@ -214,14 +213,14 @@ pub async fn bottom_bridge(
         tenant_id: Some(project_id.to_owned()),
         ..Subnet::default()
     };
-    let b_sub = lock::get_or_create(
+    // Made again on a new bottom network when that was gone.
+    let (_, sub) = lock::get_or_create_existing(
         net,
         project_id,
         pod,
         Element::named_by_top(t_sub.id(), ResourceType::Subnet, sbody),
     )
     .await?;
-    let sub = net.neutron(pod).get_subnet(&b_sub.id).await?;
     Ok((b_net.id, sub))
 }
 

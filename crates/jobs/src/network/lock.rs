@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tricircle_db::models::{NewRouting, Pod, RoutingUpdate};
 use tricircle_db::{routings, time};
-use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, Port, Resource};
+use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, NeutronClient, Port, Resource};
 
 use super::{NetError, NetResult, NetworkContext};
 use tricircle_vocab::ResourceType;
@@ -73,65 +73,89 @@ pub async fn get_or_create<R: Resource + Clone + 'static>(
     pod: &Pod,
     el: Element<'_, R>,
 ) -> NetResult<Got> {
+    get_or_create_existing(net, project_id, pod, el)
+        .await
+        .map(|(got, _)| got)
+}
+
+/// [`get_or_create`], and the resource as the pod has it now. A routed
+/// resource that is gone from the pod (deleted by hand, or by a teardown
+/// racing the job) loses its routing and is made again, so the job heals
+/// the drift instead of failing on it at every run.
+pub async fn get_or_create_existing<R: Resource + Clone + 'static>(
+    net: &NetworkContext,
+    project_id: &str,
+    pod: &Pod,
+    el: Element<'_, R>,
+) -> NetResult<(Got, R)> {
     let client = net.neutron(pod);
     for attempt in 0..MAX_TRIES {
         if attempt > 0 {
             tokio::time::sleep(RETRY_PAUSE).await;
         }
-        match take(net, project_id, pod, &el, &client).await? {
-            Step::Done(id) => {
-                return Ok(Got {
-                    id,
-                    bound_now: false,
-                })
-            }
-            Step::Recovered(id) => {
-                return Ok(Got {
-                    id,
-                    bound_now: true,
-                })
-            }
+        let (id, bound_now) = match take(net, project_id, pod, &el, &client).await? {
+            Step::Done(id) => (id, false),
+            Step::Recovered(id) => (id, true),
             Step::Busy => continue,
             Step::Mine(routing_id) => {
-                // A failed earlier attempt may have created it after all (a
-                // timeout that took effect): adopt it rather than duplicate.
-                let found = match client.list::<R>(&Filters::new().eq("name", el.name)).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        release(net, routing_id).await;
-                        return Err(e.into());
-                    }
-                };
-                if let Some(r) = found.first() {
-                    let id = r.id().to_owned();
-                    bind(net, routing_id, &id).await?;
-                    return Ok(Got {
-                        id,
-                        bound_now: true,
-                    });
-                }
-                let created = match client.create::<R>(&el.body).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // If the request did take effect, the next run's
-                        // name lookup adopts the resource.
-                        release(net, routing_id).await;
-                        return Err(e.into());
-                    }
-                };
-                let id = created.id().to_owned();
-                bind(net, routing_id, &id).await?;
-                return Ok(Got {
-                    id,
+                let r = create_or_adopt(net, &client, routing_id, &el).await?;
+                let got = Got {
+                    id: r.id().to_owned(),
                     bound_now: true,
-                });
+                };
+                return Ok((got, r));
             }
+        };
+        if let Some(found) = client.find::<R>(&id).await? {
+            return Ok((Got { id, bound_now }, found));
         }
+        tracing::warn!(
+            resource_type = %el.resource_type,
+            top_id = el.top_id,
+            bottom_id = %id,
+            pod = %pod.region_name,
+            "routed resource is gone from the pod; making it again"
+        );
+        net.db
+            .run(move |c| routings::delete_mappings_by_bottom_id(c, &id))
+            .await?;
     }
     Err(NetError::Lock(format!(
         "routing of {} {} in pod {} is held by another worker",
         el.resource_type, el.top_id, pod.region_name
     )))
+}
+
+/// With the routing `routing_id` taken (bottom id still empty): adopt the
+/// resource by name when a failed earlier attempt created it after all (a
+/// timeout that took effect), else create it; then bind the routing.
+async fn create_or_adopt<R: Resource + Clone + 'static>(
+    net: &NetworkContext,
+    client: &NeutronClient,
+    routing_id: i64,
+    el: &Element<'_, R>,
+) -> NetResult<R> {
+    let found = match client.list::<R>(&Filters::new().eq("name", el.name)).await {
+        Ok(found) => found,
+        Err(e) => {
+            release(net, routing_id).await;
+            return Err(e.into());
+        }
+    };
+    let r = match found.into_iter().next() {
+        Some(r) => r,
+        None => match client.create::<R>(&el.body).await {
+            Ok(r) => r,
+            Err(e) => {
+                // If the request did take effect, the next run's name
+                // lookup adopts the resource.
+                release(net, routing_id).await;
+                return Err(e.into());
+            }
+        },
+    };
+    bind(net, routing_id, r.id()).await?;
+    Ok(r)
 }
 
 /// Remove our unbound routing after a failure, so a later run starts
