@@ -77,6 +77,22 @@ where
     }
 }
 
+/// `svc` run on its own task with a job on `r1` cast to it; the stop is
+/// asked for once its handler has `started`. Returns the running service.
+async fn stop_while_r1_runs(
+    db: &Db,
+    svc: Service,
+    started: &Notify,
+) -> JoinHandle<Result<(), ServiceError>> {
+    let tx = svc.queue();
+    new_job(db, "r1").await;
+    let (stop_tx, running) = spawn_run(svc);
+    cast_job(&tx, "r1").await;
+    started.notified().await;
+    stop_tx.send(()).unwrap();
+    running
+}
+
 /// `svc` run on its own task until the returned sender fires (or is dropped).
 fn spawn_run(svc: Service) -> (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>) {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -189,12 +205,7 @@ fn stop_lets_a_running_job_finish() {
             }
         });
         let svc = service(&t.db, h, options(false));
-        let tx = svc.queue();
-        new_job(&t.db, "r1").await;
-        let (stop_tx, running) = spawn_run(svc);
-        cast_job(&tx, "r1").await;
-        started.notified().await;
-        stop_tx.send(()).unwrap();
+        let running = stop_while_r1_runs(&t.db, svc, &started).await;
         // The service waits for the job: release it only after the stop.
         tokio::task::yield_now().await;
         assert!(!running.is_finished());
@@ -226,12 +237,7 @@ fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
                 ..options(false)
             },
         );
-        let tx = svc.queue();
-        new_job(&t.db, "r1").await;
-        let (stop_tx, running) = spawn_run(svc);
-        cast_job(&tx, "r1").await;
-        started.notified().await;
-        stop_tx.send(()).unwrap();
+        let running = stop_while_r1_runs(&t.db, svc, &started).await;
         running.await.unwrap().unwrap();
         // The lock stays until job_run_expire lets another worker take over.
         assert_eq!(
