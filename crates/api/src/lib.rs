@@ -15,6 +15,7 @@ pub mod ownership;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod testing;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

@@ -246,3 +246,85 @@ impl TestDb {
         self.exec_raw(legacy_fixture(self.backend));
     }
 }
+
+/// Run the async test body `f` on a fresh synced database of every backend
+/// under test ([`backends_under_test`]), on a runtime with two workers.
+///
+/// # Panics
+/// When a backend under test cannot give a database, or when `f` panics.
+pub fn each_backend<F, Fut>(f: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+    for b in backends_under_test() {
+        rt.block_on(f(TestDb::synced(b).expect("backend under test")));
+    }
+}
+
+/// The statuses of the `async_jobs` rows of `resource`, sorted; a row
+/// without a status reads as `""`.
+///
+/// # Panics
+/// When the query fails.
+pub async fn job_statuses(db: &Db, resource: &str) -> Vec<String> {
+    use crate::schema::async_jobs;
+    use diesel::prelude::*;
+    let r = resource.to_owned();
+    let mut v: Vec<String> = db
+        .run(move |c| {
+            Ok(async_jobs::table
+                .filter(async_jobs::resource_id.eq(r))
+                .select(async_jobs::status)
+                .load::<Option<String>>(c)?)
+        })
+        .await
+        .expect("reading async_jobs")
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    v.sort();
+    v
+}
+
+/// How many `async_job_logs` rows `resource` has.
+///
+/// # Panics
+/// When the query fails.
+pub async fn job_logs(db: &Db, resource: &str) -> i64 {
+    use crate::schema::async_job_logs;
+    use diesel::prelude::*;
+    let r = resource.to_owned();
+    db.run(move |c| {
+        Ok(async_job_logs::table
+            .filter(async_job_logs::resource_id.eq(r))
+            .count()
+            .get_result(c)?)
+    })
+    .await
+    .expect("reading async_job_logs")
+}
+
+/// Create the pods `(pod_id, region_name, az_name)` (no pod AZ, no DC).
+///
+/// # Panics
+/// When a pod cannot be created.
+pub async fn create_pods(db: &Db, pods: &[(&str, &str, &str)]) {
+    for &(id, region, az) in pods {
+        let p = crate::models::NewPod {
+            pod_id: id.into(),
+            region_name: region.into(),
+            pod_az_name: None,
+            dc_name: None,
+            az_name: az.into(),
+        };
+        db.run(move |c| crate::pods::create(c, &p))
+            .await
+            .expect("creating a pod");
+    }
+}

@@ -10,8 +10,8 @@ use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::models::AsyncJob;
-use tricircle_db::schema::{async_job_logs, async_jobs};
-use tricircle_db::testing::{backends_under_test, TestDb};
+use tricircle_db::schema::async_jobs;
+use tricircle_db::testing::{each_backend, job_logs, job_statuses};
 use tricircle_db::{time, Db, PoolOptions};
 use tricircle_jobs::JobType;
 use tricircle_jobs::{
@@ -35,23 +35,6 @@ fn request() -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("request_id".into(), json!("req-test"));
     m
-}
-
-/// Run `f` on a fresh synced database of every backend under test.
-fn each_backend<F, Fut>(f: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    for b in backends_under_test() {
-        let t = TestDb::synced(b).expect("backend under test");
-        rt.block_on(f(t));
-    }
 }
 
 fn engine_with(db: Db, registry: Registry) -> Engine {
@@ -100,37 +83,6 @@ async fn set_ts(db: &Db, id: &str, ts: NaiveDateTime) {
     .unwrap();
 }
 
-/// Statuses of the `async_jobs` rows of a resource, sorted.
-async fn statuses(db: &Db, resource: &str) -> Vec<String> {
-    let r = resource.to_owned();
-    let mut v: Vec<String> = db
-        .run(move |c| {
-            Ok(async_jobs::table
-                .filter(async_jobs::resource_id.eq(r))
-                .select(async_jobs::status)
-                .load::<Option<String>>(c)?)
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect();
-    v.sort();
-    v
-}
-
-async fn logged(db: &Db, resource: &str) -> i64 {
-    let r = resource.to_owned();
-    db.run(move |c| {
-        Ok(async_job_logs::table
-            .filter(async_job_logs::resource_id.eq(r))
-            .count()
-            .get_result(c)?)
-    })
-    .await
-    .unwrap()
-}
-
 #[test]
 fn success_moves_the_job_to_the_log() {
     each_backend(|t| async move {
@@ -157,11 +109,11 @@ fn success_moves_the_job_to_the_log() {
         assert_eq!(report.runs[0].job_id, job.id);
 
         assert!(
-            statuses(&t.db, "router-1").await.is_empty(),
+            job_statuses(&t.db, "router-1").await.is_empty(),
             "{}",
             t.backend
         );
-        assert_eq!(logged(&t.db, "router-1").await, 1);
+        assert_eq!(job_logs(&t.db, "router-1").await, 1);
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].job_id, job.id);
@@ -193,17 +145,17 @@ fn failures_are_redone_by_the_periodic_task_until_success() {
         new_job(&t.db, "r1").await;
         let first = handle_r1(&engine).await;
         assert_eq!(first.end, LoopEnd::HandlerFailed, "{}", t.backend);
-        assert!(statuses(&t.db, "r1")
+        assert!(job_statuses(&t.db, "r1")
             .await
             .contains(&JobStatus::Fail.as_stored().to_owned()));
-        assert!(!statuses(&t.db, "r1")
+        assert!(!job_statuses(&t.db, "r1")
             .await
             .contains(&JobStatus::Running.as_stored().to_owned()));
 
         let second = redo_failed_or_new_job(&engine).await.unwrap().unwrap();
         assert!(!second.was_new);
         assert_eq!(second.report.end, LoopEnd::HandlerFailed, "{}", t.backend);
-        assert!(statuses(&t.db, "r1")
+        assert!(job_statuses(&t.db, "r1")
             .await
             .contains(&JobStatus::Fail.as_stored().to_owned()));
 
@@ -216,8 +168,8 @@ fn failures_are_redone_by_the_periodic_task_until_success() {
             .map(|r| r.success)
             .collect();
         assert_eq!(outcomes, vec![false, false, true]);
-        assert!(statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
-        assert_eq!(logged(&t.db, "r1").await, 1);
+        assert!(job_statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(job_logs(&t.db, "r1").await, 1);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         assert!(redo_failed_or_new_job(&engine).await.unwrap().is_none());
     });
@@ -239,7 +191,7 @@ fn the_periodic_task_picks_up_forgotten_new_jobs_of_served_types_only() {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(redo_failed_or_new_job(&engine).await.unwrap().is_none());
         assert_eq!(
-            statuses(&t.db, "p#r#n").await,
+            job_statuses(&t.db, "p#r#n").await,
             vec![JobStatus::New.as_stored().to_owned()]
         );
     });
@@ -256,7 +208,7 @@ fn a_panicking_handler_counts_as_a_failure() {
         let report = handle_r1(&engine).await;
         assert_eq!(report.end, LoopEnd::HandlerFailed);
         assert_eq!(
-            statuses(&t.db, "r1").await,
+            job_statuses(&t.db, "r1").await,
             vec![
                 JobStatus::Fail.as_stored().to_owned(),
                 JobStatus::New.as_stored().to_owned()
@@ -314,8 +266,12 @@ fn two_workers_never_run_one_resource_concurrently() {
         assert_eq!(max_seen.load(Ordering::SeqCst), 1, "{}", t.backend);
         assert!(runs.load(Ordering::SeqCst) >= 1);
         // Every request was served: no NEW (or lock) row is left.
-        assert!(statuses(&t.db, "shared").await.is_empty(), "{}", t.backend);
-        assert!(logged(&t.db, "shared").await >= 1);
+        assert!(
+            job_statuses(&t.db, "shared").await.is_empty(),
+            "{}",
+            t.backend
+        );
+        assert!(job_logs(&t.db, "shared").await >= 1);
     });
 }
 
@@ -375,7 +331,7 @@ fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
         let report = handle_r1(&engine).await;
         assert_eq!(report.end, LoopEnd::LockHeld, "{}", t.backend);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
-        assert!(statuses(&t.db, "r1")
+        assert!(job_statuses(&t.db, "r1")
             .await
             .contains(&JobStatus::Running.as_stored().to_owned()));
 
@@ -387,8 +343,8 @@ fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
         assert_eq!(report.runs.len(), 1);
         assert_ne!(report.runs[0].lock_id, stale.id);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
-        assert_eq!(logged(&t.db, "r1").await, 1);
+        assert!(job_statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(job_logs(&t.db, "r1").await, 1);
     });
 }
 
@@ -429,8 +385,8 @@ fn a_newer_job_arriving_during_a_run_is_picked_up_by_the_loop() {
         assert_ne!(report.runs[0].job_id, report.runs[1].job_id);
         assert_eq!(report.end, LoopEnd::NoNewJob);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        assert!(statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
-        assert_eq!(logged(&t.db, "r1").await, 2);
+        assert!(job_statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(job_logs(&t.db, "r1").await, 2);
     });
 }
 
@@ -451,10 +407,10 @@ fn job_types_without_a_handler_are_rejected_without_touching_jobs() {
             );
         }
         assert_eq!(
-            statuses(&t.db, "r1").await,
+            job_statuses(&t.db, "r1").await,
             vec![JobStatus::New.as_stored().to_owned()]
         );
-        assert_eq!(logged(&t.db, "r1").await, 0, "{}", t.backend);
+        assert_eq!(job_logs(&t.db, "r1").await, 0, "{}", t.backend);
     });
 }
 
@@ -478,7 +434,7 @@ fn timeout_and_shutdown_stop_before_running() {
         assert_eq!(handle_r1(&stopping).await.end, LoopEnd::ShuttingDown);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert_eq!(
-            statuses(&t.db, "r1").await,
+            job_statuses(&t.db, "r1").await,
             vec![JobStatus::New.as_stored().to_owned()],
             "{}",
             t.backend

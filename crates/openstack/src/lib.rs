@@ -14,6 +14,7 @@ pub mod http;
 pub mod keystone;
 pub mod neutron;
 pub mod secret;
+pub mod testing;
 
 pub use clients::{Clients, ClientsConfig};
 pub use error::Error;

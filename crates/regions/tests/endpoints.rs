@@ -2,13 +2,12 @@
 //! fake cloud.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tricircle_fakecloud::FakeCloud;
 use tricircle_openstack::endpoints::EndpointCache;
-use tricircle_openstack::keystone::{Interface, PasswordAuth};
-use tricircle_openstack::neutron::{Filters, NeutronError, RetryPolicy};
-use tricircle_openstack::{Clients, ClientsConfig, Secret};
+use tricircle_openstack::neutron::{Filters, NeutronError};
+use tricircle_openstack::testing::clients_config;
+use tricircle_openstack::{Clients, ClientsConfig};
 use tricircle_regions::DbEndpointCache;
 
 async fn cloud() -> FakeCloud {
@@ -21,27 +20,10 @@ async fn cloud() -> FakeCloud {
 }
 
 fn config(cloud: &FakeCloud, auto_refresh: bool) -> ClientsConfig {
-    let a = cloud.admin();
-    ClientsConfig {
-        auth: PasswordAuth {
-            auth_url: a.auth_url.clone(),
-            username: a.username.clone(),
-            password: Secret::new(a.password.clone()),
-            user_domain_name: a.user_domain_name.clone(),
-            project_name: a.project_name.clone(),
-            project_domain_name: a.project_domain_name.clone(),
-        },
-        timeout: Duration::from_secs(5),
-        auto_refresh_endpoint: auto_refresh,
-        retry: RetryPolicy {
-            retries: 2,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-        },
-        interface: Interface::Public,
-        insecure: false,
-        cafile: None,
-    }
+    clients_config(
+        tricircle_openstack::test_password_auth!(cloud.admin()),
+        auto_refresh,
+    )
 }
 
 #[tokio::test]

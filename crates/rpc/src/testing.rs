@@ -66,3 +66,66 @@ pub fn oslo_python() -> std::path::PathBuf {
 pub fn interop_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
+
+/// tests/interop/server.py of this crate: a Python oslo.messaging RPC server
+/// on the test broker, printing each message it receives as a JSON line
+/// (`method`, `payload`, `context`). Killed when dropped.
+pub struct PythonServer {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+const PYTHON_SERVER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl PythonServer {
+    /// Start it as RPC server `name` (with [`oslo_python`]) and wait for it
+    /// to say it is ready.
+    ///
+    /// # Panics
+    /// When it cannot start or is not ready within a minute.
+    pub async fn start(name: &str) -> PythonServer {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(oslo_python())
+            .current_dir(interop_dir())
+            .arg("server.py")
+            .args(["--server", name, "--count", "1000", "--timeout", "120"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start server.py");
+        let stdout = child.stdout.take().expect("server.py's stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(PYTHON_SERVER_WAIT, lines.next_line())
+            .await
+            .expect("server.py not ready")
+            .expect("reading server.py's output");
+        assert_eq!(first.as_deref(), Some("READY"));
+        PythonServer { child, lines }
+    }
+
+    /// The next message it received whose `payload[key]` is `value`
+    /// (messages of other tests on the broker are skipped).
+    ///
+    /// # Panics
+    /// When a minute passes without a line, or the server exits.
+    pub async fn received(&mut self, key: &str, value: &serde_json::Value) -> serde_json::Value {
+        loop {
+            let line = tokio::time::timeout(PYTHON_SERVER_WAIT, self.lines.next_line())
+                .await
+                .expect("the Python server received nothing")
+                .expect("reading server.py's output")
+                .expect("server.py exited");
+            let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+            if &v["payload"][key] == value {
+                return v;
+            }
+        }
+    }
+
+    /// Kill it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -9,10 +9,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::Consumer;
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::json;
 use tokio::process::Command;
 use tokio::sync::{Mutex, MutexGuard};
+use tricircle_rpc::testing::PythonServer;
 use tricircle_rpc::{Publisher, TransportUrl, TOPIC_XJOB};
 
 static XJOB: Mutex<()> = Mutex::const_new(());
@@ -102,25 +102,8 @@ async fn python_cast_reaches_our_consumer() {
     ignore = "needs RabbitMQ and the oslo.messaging venv: set TRICIRCLE_TEST_RABBIT_URL and TRICIRCLE_OSLO_VENV (scripts/test makes both)"
 )]
 async fn our_cast_reaches_python_rpc_server() {
-    let (url, py, _serial) = setup().await;
-    let mut child = python_command(&py, "server.py")
-        .args([
-            "--server",
-            &common::unique("pynode"),
-            "--count",
-            "1000",
-            "--timeout",
-            "120",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start server.py");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("server.py not ready")
-        .unwrap();
-    assert_eq!(first.as_deref(), Some("READY"));
+    let (url, _py, _serial) = setup().await;
+    let mut server = PythonServer::start(&common::unique("pynode")).await;
 
     let publisher = Publisher::new(common::config(url, "openstack", false));
     let resource = format!("pod-1#{}#net-1", common::unique("router"));
@@ -133,21 +116,11 @@ async fn our_cast_reaches_python_rpc_server() {
         )
         .await
         .expect("cast");
-    let got: Value = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("python server received nothing")
-            .unwrap()
-            .expect("server.py exited");
-        let v: Value = serde_json::from_str(&line).expect("JSON line");
-        if v["payload"]["router_setup"] == json!(resource) {
-            break v;
-        }
-    };
+    let got = server.received("router_setup", &json!(resource)).await;
     assert_eq!(got["method"], "setup_bottom_router");
     assert_eq!(got["payload"], json!({"router_setup": resource}));
     assert_eq!(got["context"]["user"], "user-1");
     assert_eq!(got["context"]["project_id"], "project-1");
     assert_eq!(got["context"]["auth_token"], "secret-token-value");
-    let _ = child.kill().await;
+    server.stop().await;
 }

@@ -14,6 +14,7 @@ use tricircle_db::testing::{backends_under_test, TestDb};
 use tricircle_db::Db;
 use tricircle_jobs::{handler_fn, Engine, PeriodicSettings, Registry, Settings};
 use tricircle_jobs::{JobQueue, JobType};
+use tricircle_rpc::testing::PythonServer;
 use tricircle_rpc::{CancellationToken, RpcConfig};
 use tricircle_xjob::{bus, Service, ServiceOptions};
 
@@ -179,29 +180,12 @@ fn api_post_runs_through_the_broker_to_success() {
 fn api_cast_reaches_a_python_oslo_messaging_server() {
     let _serial = XJOB_TOPIC.lock().unwrap_or_else(|e| e.into_inner());
     let url = tricircle_rpc::testing::rabbit_url();
-    let py = tricircle_rpc::testing::oslo_python();
     let mut rpc = RpcConfig::new(url);
     rpc.cast_timeout = Duration::from_secs(10);
     let db = TestDb::synced(tricircle_db::Backend::Sqlite).unwrap();
     actix_web::rt::System::new().block_on(async move {
-        use tokio::io::{AsyncBufReadExt, BufReader};
-        let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rpc/tests/interop");
-        let mut child = tokio::process::Command::new(py)
-            .current_dir(&interop)
-            .arg("server.py")
-            .args(["--server", &format!("py-{}", uuid::Uuid::new_v4().simple())])
-            .args(["--count", "1000", "--timeout", "120"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start server.py");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("server.py not ready")
-            .unwrap();
-        assert_eq!(first.as_deref(), Some("READY"));
+        let server_name = format!("py-{}", uuid::Uuid::new_v4().simple());
+        let mut server = PythonServer::start(&server_name).await;
 
         let router = format!("router-{}", uuid::Uuid::new_v4().simple());
         common::seed_router(&db.db, &router, PROJECT);
@@ -209,17 +193,7 @@ fn api_cast_reaches_a_python_oslo_messaging_server() {
         let (status, body) =
             common::post_job(&reqwest::Client::new(), &base, &router, PROJECT).await;
         assert_eq!(status, 200, "{body}");
-        let got: Value = loop {
-            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-                .await
-                .expect("the Python server received nothing")
-                .unwrap()
-                .expect("server.py exited");
-            let v: Value = serde_json::from_str(&line).expect("a JSON line");
-            if v["payload"]["configure_route"] == json!(router) {
-                break v;
-            }
-        };
+        let got = server.received("configure_route", &json!(router)).await;
         assert_eq!(got["method"], "configure_route");
         assert_eq!(got["payload"], json!({"configure_route": router}));
         let c = &got["context"];
@@ -235,7 +209,7 @@ fn api_cast_reaches_a_python_oslo_messaging_server() {
             "{c}"
         );
         api.stop(true).await;
-        let _ = child.kill().await;
+        server.stop().await;
     });
 }
 

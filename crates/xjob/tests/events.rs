@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tricircle_db::models::NewPod;
-use tricircle_db::testing::TestDb;
+use tricircle_db::testing::{create_pods, TestDb};
 use tricircle_db::{jobs, Backend};
 use tricircle_fakecloud::FakeCloud;
 use tricircle_jobs::network::NetworkContext;
@@ -56,22 +55,14 @@ async fn central_notifications_become_recorded_and_queued_jobs() {
         .build()
         .await;
     let db = TestDb::synced(Backend::Sqlite).unwrap();
-    for (id, region, az) in [
-        ("pod-top", "CentralRegion", ""),
-        ("pod-1", "RegionOne", "az1"),
-    ] {
-        let p = NewPod {
-            pod_id: id.into(),
-            region_name: region.into(),
-            pod_az_name: None,
-            dc_name: None,
-            az_name: az.into(),
-        };
-        db.db
-            .run(move |c| tricircle_db::pods::create(c, &p))
-            .await
-            .unwrap();
-    }
+    create_pods(
+        &db.db,
+        &[
+            ("pod-top", "CentralRegion", ""),
+            ("pod-1", "RegionOne", "az1"),
+        ],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("xjob.conf");
     std::fs::write(

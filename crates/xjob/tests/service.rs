@@ -4,13 +4,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tricircle_db::jobs::{self, JobStatus};
-use tricircle_db::schema::{async_job_logs, async_jobs};
-use tricircle_db::testing::{backends_under_test, TestDb};
+use tricircle_db::testing::{each_backend, job_logs, job_statuses};
 use tricircle_db::Db;
 use tricircle_jobs::{
     handler_fn, Engine, Handler, HandlerError, PeriodicSettings, Registry, Settings,
@@ -20,21 +18,6 @@ use tricircle_rpc::Incoming;
 use tricircle_xjob::{bus, Service, ServiceError, ServiceOptions};
 
 const CONFIGURE_ROUTE: &str = JobType::ConfigureRoute.name();
-
-fn each_backend<F, Fut>(f: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    for b in backends_under_test() {
-        rt.block_on(f(TestDb::synced(b).expect("backend under test")));
-    }
-}
 
 fn options(periodic: bool) -> ServiceOptions {
     ServiceOptions {
@@ -80,36 +63,6 @@ fn cast(method: &str, payload: Value) -> Option<JobRequest> {
     .ok()
 }
 
-async fn logged(db: &Db, resource: &str) -> i64 {
-    let r = resource.to_owned();
-    db.run(move |c| {
-        Ok(async_job_logs::table
-            .filter(async_job_logs::resource_id.eq(r))
-            .count()
-            .get_result(c)?)
-    })
-    .await
-    .unwrap()
-}
-
-async fn statuses(db: &Db, resource: &str) -> Vec<String> {
-    let r = resource.to_owned();
-    let mut v: Vec<String> = db
-        .run(move |c| {
-            Ok(async_jobs::table
-                .filter(async_jobs::resource_id.eq(r))
-                .select(async_jobs::status)
-                .load::<Option<String>>(c)?)
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .collect();
-    v.sort();
-    v
-}
-
 /// Poll until `cond` holds; panics after a generous deadline so a broken
 /// service fails the test instead of hanging it.
 async fn wait_for<F, Fut>(what: &str, cond: F)
@@ -122,6 +75,22 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// `svc` run on its own task with a job on `r1` cast to it; the stop is
+/// asked for once its handler has `started`. Returns the running service.
+async fn stop_while_r1_runs(
+    db: &Db,
+    svc: Service,
+    started: &Notify,
+) -> JoinHandle<Result<(), ServiceError>> {
+    let tx = svc.queue();
+    new_job(db, "r1").await;
+    let (stop_tx, running) = spawn_run(svc);
+    cast_job(&tx, "r1").await;
+    started.notified().await;
+    stop_tx.send(()).unwrap();
+    running
 }
 
 /// `svc` run on its own task until the returned sender fires (or is dropped).
@@ -142,7 +111,7 @@ async fn cast_job(tx: &JobQueue, resource: &str) {
 
 /// Wait for `n` log rows of `resource`.
 async fn wait_logged(db: &Db, resource: &str, n: i64, what: &str) {
-    wait_for(what, || async move { logged(db, resource).await == n }).await;
+    wait_for(what, || async move { job_logs(db, resource).await == n }).await;
 }
 
 async fn new_job(db: &Db, resource: &str) {
@@ -178,9 +147,9 @@ fn casts_run_jobs_and_bad_casts_are_ignored() {
             tx.send(c.unwrap()).await.unwrap();
         }
         wait_logged(&t.db, "r1", 1, "r1 to be logged").await;
-        assert!(statuses(&t.db, "r1").await.is_empty());
+        assert!(job_statuses(&t.db, "r1").await.is_empty());
         assert_eq!(
-            statuses(&t.db, "r-unknown").await,
+            job_statuses(&t.db, "r-unknown").await,
             vec![JobStatus::New.as_stored().to_owned()]
         );
 
@@ -217,7 +186,7 @@ fn the_periodic_task_redoes_a_failing_job_until_it_succeeds() {
         stop_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "{}", t.backend);
-        assert!(statuses(&t.db, "r1").await.is_empty());
+        assert!(job_statuses(&t.db, "r1").await.is_empty());
     });
 }
 
@@ -236,19 +205,14 @@ fn stop_lets_a_running_job_finish() {
             }
         });
         let svc = service(&t.db, h, options(false));
-        let tx = svc.queue();
-        new_job(&t.db, "r1").await;
-        let (stop_tx, running) = spawn_run(svc);
-        cast_job(&tx, "r1").await;
-        started.notified().await;
-        stop_tx.send(()).unwrap();
+        let running = stop_while_r1_runs(&t.db, svc, &started).await;
         // The service waits for the job: release it only after the stop.
         tokio::task::yield_now().await;
         assert!(!running.is_finished());
         release.notify_one();
         running.await.unwrap().unwrap();
-        assert_eq!(logged(&t.db, "r1").await, 1, "{}", t.backend);
-        assert!(statuses(&t.db, "r1").await.is_empty());
+        assert_eq!(job_logs(&t.db, "r1").await, 1, "{}", t.backend);
+        assert!(job_statuses(&t.db, "r1").await.is_empty());
     });
 }
 
@@ -273,16 +237,11 @@ fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
                 ..options(false)
             },
         );
-        let tx = svc.queue();
-        new_job(&t.db, "r1").await;
-        let (stop_tx, running) = spawn_run(svc);
-        cast_job(&tx, "r1").await;
-        started.notified().await;
-        stop_tx.send(()).unwrap();
+        let running = stop_while_r1_runs(&t.db, svc, &started).await;
         running.await.unwrap().unwrap();
         // The lock stays until job_run_expire lets another worker take over.
         assert_eq!(
-            statuses(&t.db, "r1").await,
+            job_statuses(&t.db, "r1").await,
             vec![
                 JobStatus::Running.as_stored().to_owned(),
                 JobStatus::New.as_stored().to_owned()
@@ -290,6 +249,6 @@ fn a_job_outliving_the_grace_period_is_abandoned_with_its_lock() {
             "{}",
             t.backend
         );
-        assert_eq!(logged(&t.db, "r1").await, 0);
+        assert_eq!(job_logs(&t.db, "r1").await, 0);
     });
 }

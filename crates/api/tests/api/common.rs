@@ -2,11 +2,9 @@
 //! database of the chosen backend.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, HttpServer};
 use serde_json::Value;
 use tricircle_api::dispatch::DatabaseOnly;
 use tricircle_api::ownership::CentralNeutron;
@@ -51,7 +49,7 @@ impl TestApi {
         policy: Enforcer,
         central: Option<CentralNeutron>,
     ) -> TestApi {
-        let state = web::Data::new(AppState {
+        let (base, server) = tricircle_api::testing::serve(AppState {
             db: db.db.clone(),
             policy,
             auth,
@@ -59,21 +57,11 @@ impl TestApi {
             dispatcher: Arc::new(DatabaseOnly),
             central,
         });
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = HttpServer::new(move || tricircle_api::app(state.clone()))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
         TestApi {
             base,
             http: reqwest::Client::new(),
             db,
-            server: handle,
+            server,
         }
     }
 

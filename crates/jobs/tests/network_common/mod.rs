@@ -7,17 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tricircle_db::models::NewPod;
-use tricircle_db::testing::TestDb;
+use tricircle_db::testing::{create_pods, TestDb};
 use tricircle_db::{jobs, Backend};
 use tricircle_fakecloud::FakeCloud;
 use tricircle_jobs::handlers::register_all;
 use tricircle_jobs::network::{ip::Cidr, NetworkContext, NetworkSettings};
 use tricircle_jobs::{Engine, Registry, ResourceType, Settings};
 use tricircle_openstack::endpoints::{EndpointCache, MemoryEndpointCache};
-use tricircle_openstack::keystone::{Interface, PasswordAuth};
 use tricircle_openstack::neutron::{NeutronClient, RetryPolicy};
-use tricircle_openstack::{Clients, ClientsConfig, Secret};
+use tricircle_openstack::testing::clients_config;
+use tricircle_openstack::{Clients, ClientsConfig};
 
 pub const TOP: &str = "CentralRegion";
 pub const R1: &str = "RegionOne";
@@ -49,48 +48,30 @@ pub async fn env_bridge(stock: bool, bridge_type: &str, physnet: Option<&str>) -
         .admin("tricircle", "Adm1n-Secret-pw", "service")
         .build()
         .await;
-    let a = cloud.admin();
     let cfg = ClientsConfig {
-        auth: PasswordAuth {
-            auth_url: a.auth_url.clone(),
-            username: a.username.clone(),
-            password: Secret::new(a.password.clone()),
-            user_domain_name: a.user_domain_name.clone(),
-            project_name: a.project_name.clone(),
-            project_domain_name: a.project_domain_name.clone(),
-        },
-        timeout: Duration::from_secs(5),
-        auto_refresh_endpoint: false,
         retry: RetryPolicy {
             retries: 1,
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(10),
         },
-        interface: Interface::Public,
-        insecure: false,
-        cafile: None,
+        ..clients_config(
+            tricircle_openstack::test_password_auth!(cloud.admin()),
+            false,
+        )
     };
     let cache: Arc<dyn EndpointCache> = Arc::new(MemoryEndpointCache::new());
     let clients = Clients::new(cfg, cache).unwrap();
     clients.refresh_endpoints().await.unwrap();
     let db = TestDb::synced(Backend::Sqlite).unwrap();
-    for (id, region, az) in [
-        ("pod-top", TOP, ""),
-        ("pod-1", R1, "az1"),
-        ("pod-2", R2, "az2"),
-    ] {
-        let p = NewPod {
-            pod_id: id.into(),
-            region_name: region.into(),
-            pod_az_name: None,
-            dc_name: None,
-            az_name: az.into(),
-        };
-        db.db
-            .run(move |c| tricircle_db::pods::create(c, &p))
-            .await
-            .unwrap();
-    }
+    create_pods(
+        &db.db,
+        &[
+            ("pod-top", TOP, ""),
+            ("pod-1", R1, "az1"),
+            ("pod-2", R2, "az2"),
+        ],
+    )
+    .await;
     let settings = NetworkSettings {
         bridge_cidr: Cidr::parse("100.0.0.0/9").unwrap(),
         bridge_network_type: bridge_type.into(),

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpServer};
 use serde_json::{json, Value};
 use tricircle_api::dispatch::RpcDispatcher;
 use tricircle_api::{AppState, Auth};
@@ -43,25 +42,14 @@ pub fn seed_router(db: &Db, router: &str, project: &str) {
 
 /// The admin API (noauth) on loopback, casting jobs through the broker.
 pub fn start_api(db: &Db, rpc: RpcConfig) -> (String, actix_web::dev::ServerHandle) {
-    let state = web::Data::new(AppState {
+    tricircle_api::testing::serve(AppState {
         db: db.clone(),
         policy: Enforcer::with_defaults(),
         auth: Auth::NoAuth,
         pagination_max_limit: 2000,
         dispatcher: Arc::new(RpcDispatcher::start(rpc).unwrap()),
         central: None,
-    });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || tricircle_api::app(state.clone()))
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    (base, handle)
+    })
 }
 
 /// POST a configure_route job as an admin of `project`; the status and body.
