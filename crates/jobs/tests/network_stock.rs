@@ -695,6 +695,15 @@ async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
     asks
 }
 
+/// Record the jobs `events` ask for, as xjob's listener does.
+async fn record_all(e: &Env, events: &[NeutronEvent]) {
+    for ev in events {
+        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
+            .await
+            .unwrap();
+    }
+}
+
 /// xjob following the central Neutron: record the jobs of what it
 /// published and run them, until its notifications (xjob's own writes
 /// there included) ask for nothing more.
@@ -702,15 +711,10 @@ async fn follow_central(e: &Env) -> Vec<(String, String, bool)> {
     let mut done = Vec::new();
     for _ in 0..10 {
         let events = central_events(e);
-        let mut recorded = false;
-        for ev in &events {
-            let asks = jobs_for(&e.net, ev).await.unwrap();
-            recorded |= !asks.is_empty();
-            record(&e.net, asks, &ev.context).await.unwrap();
-        }
-        if !recorded {
+        if asks_of(e, &events).await.is_empty() {
             return done;
         }
+        record_all(e, &events).await;
         done.extend(e.drain().await);
     }
     panic!("events keep asking for jobs: {done:?}");
@@ -739,11 +743,7 @@ async fn stock_central_events_alone_converge_the_pods() {
         router_setups(&w, &[&w.net1, &w.net2]),
         "the jobs the central plugin would cast"
     );
-    for ev in &events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-            .await
-            .unwrap();
-    }
+    record_all(&e, &events).await;
     let done = e.drain().await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
     assert!(done
@@ -772,11 +772,7 @@ async fn stock_central_events_alone_converge_the_pods() {
         router_setups(&w, &[&w.net2]),
         "the floating IP's router, on its port's network"
     );
-    for ev in &events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-            .await
-            .unwrap();
-    }
+    record_all(&e, &events).await;
     let done = e.drain().await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
     let done = follow_central(&e).await;
@@ -786,11 +782,7 @@ async fn stock_central_events_alone_converge_the_pods() {
     // A notification delivered again records its jobs again: they change
     // nothing.
     let before = e.snapshot().await;
-    for ev in &events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-            .await
-            .unwrap();
-    }
+    record_all(&e, &events).await;
     let done = e.drain().await;
     assert!(
         !done.is_empty() && done.iter().all(|(_, _, ok)| *ok),
