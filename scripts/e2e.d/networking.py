@@ -490,6 +490,28 @@ def tenant_adds_a_network():
         "GET", "/routings?top_id=%s&pod_id=%s&resource_type=network" % (
             net["id"], POD_IDS["RegionTwo"]))["routings"], [])
 
+    # vm3 boots in RegionOne on net3's copy (at its top port's address, as
+    # the walk's VMs): RegionOne's notification brings its /32 route to
+    # RegionTwo's router, still with no job posted.
+    W["vm3"] = npost(top, "ports", {"name": "vm3", "network_id": net["id"],
+                                    "device_owner": "compute:nova", "device_id": "vm3"})
+    b_net3 = routing(net["id"], "RegionOne", "network")
+    started = time.monotonic()
+    npost("RegionOne", "ports", {
+        "name": "vm3", "network_id": b_net3, "device_owner": "compute:nova",
+        "device_id": "vm3", "mac_address": W["vm3"]["mac_address"],
+        "fixed_ips": [{"ip_address": ip_of(W["vm3"])}]})
+    want = (ip_of(W["vm3"]) + "/32", W["bridge-ip-RegionOne"])
+
+    def route_in_region_two():
+        r = nget("RegionTwo", "/routers/" + W["b-router-RegionTwo"]["id"])["router"]
+        return want in routes_of(r)
+
+    wait_for("RegionTwo's route to vm3", route_in_region_two)
+    print("     (vm3's route in RegionTwo %.1f s after its port was created)"
+          % (time.monotonic() - started), flush=True)
+    settle()
+
 
 def withdraw():
     """The tenant takes the floating IPs back and removes the gateway: the
@@ -505,7 +527,8 @@ def withdraw():
     expect_equal("NS router routes", routes_of(ns), [])
     vm1, vm2 = ip_of(W["vm1"]) + "/32", ip_of(W["vm2"]) + "/32"
     b1, b2 = W["bridge-ip-RegionOne"], W["bridge-ip-RegionTwo"]
-    for region, want in (("RegionOne", [(vm2, b2)]), ("RegionTwo", [(vm1, b1)])):
+    from_r1 = [(vm1, b1)] + ([(ip_of(W["vm3"]) + "/32", b1)] if "vm3" in W else [])
+    for region, want in (("RegionOne", [(vm2, b2)]), ("RegionTwo", sorted(from_r1))):
         got = routes_of(nget(region, "/routers/" + W["b-router-" + region]["id"])["router"])
         expect_equal("routes of the %s router (no default route)" % region, got, want)
 
@@ -538,8 +561,9 @@ def main():
     checks.run("every job run again: nothing changes, no duplicate", rerun)
     checks.run("RegionOne's neutron-server killed in the middle of its job: FAIL, after the restart "
                "the periodic redo -> SUCCESS, same state", fault)
-    checks.run("net3 and its router interface added by the tenant only: the central Neutron's "
-               "notification brings it to RegionOne (no job posted)", tenant_adds_a_network)
+    checks.run("net3 and its router interface added by the tenant, vm3 booted in RegionOne: "
+               "the regions' notifications bring the interface and the route (no job posted)",
+               tenant_adds_a_network)
     checks.run("floating IPs and gateway removed at the top: gone from the pods, "
                "no north-south routes", withdraw)
     checks.exit("networking")

@@ -73,12 +73,19 @@ periodic_interval = 5
 periodic_fuzzy_delay = 0
 
 [xjob]
-# Stock mode follows the central Neutron's notifications (its vhost on the
-# suite's broker): a tenant's router interface needs no job posted.
-notification_regions = CentralRegion
+# Stock mode follows each region's Neutron notifications (its vhost on the
+# suite's broker): a tenant's router interface, or a VM booted in a pod,
+# needs no job posted.
+notification_regions = CentralRegion, RegionOne, RegionTwo
 
 [notifications_CentralRegion]
 transport_url = ${rabbit%/*}/CentralRegion
+
+[notifications_RegionOne]
+transport_url = ${rabbit%/*}/RegionOne
+
+[notifications_RegionTwo]
+transport_url = ${rabbit%/*}/RegionTwo
 
 CONF
     )

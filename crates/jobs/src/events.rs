@@ -5,8 +5,9 @@
 //! resource's pods) and records nothing itself: [`record`] writes the NEW
 //! rows and queues them.
 //!
-//! Only the central region's events are mapped so far; a pod's events
-//! (VM ports booted there) are the next increment.
+//! A pod's events are VM ports booted or deleted there: the routers on the
+//! port's network get router_setup again (routes and floating IPs follow
+//! the VM), as the original's local plugin made the central side do.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -80,9 +81,7 @@ fn project_of(resource: &Value, event: &NeutronEvent) -> String {
 pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
     let top_pod = net.top_pod().await?;
     if event.region != top_pod.region_name {
-        tracing::debug!(region = %event.region, event_type = %event.event_type,
-            "pod events are not mapped yet");
-        return Ok(Vec::new());
+        return pod_jobs(net, event).await;
     }
     let p = &event.payload;
     let mut asks = match event.event_type.as_str() {
@@ -186,6 +185,78 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
     // A job about a project nobody can name would be listed for nobody.
     asks.retain(|a| !a.project_id.is_empty());
     Ok(asks)
+}
+
+/// A pod's events: a VM port (`compute:*`, shadow ports excepted) created,
+/// bound or deleted on the pod's copy of a top network asks for
+/// router_setup of every top router on that network.
+async fn pod_jobs(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
+    if !matches!(
+        event.event_type.as_str(),
+        "port.create.end" | "port.update.end" | "port.delete.end"
+    ) {
+        return Ok(Vec::new());
+    }
+    let Some(port) = event.payload.get("port") else {
+        return Ok(Vec::new());
+    };
+    let owner = text(port, "device_owner").unwrap_or_default();
+    if !owner.starts_with("compute:") || owner == crate::network::DEVICE_OWNER_SHADOW {
+        return Ok(Vec::new());
+    }
+    let Some(b_net) = text(port, "network_id") else {
+        return Ok(Vec::new());
+    };
+    let region = event.region.clone();
+    let b_net = b_net.to_owned();
+    let top_net = net
+        .db
+        .run(move |c| {
+            let Some(pod) = tricircle_db::pods::by_region_name(c, &region)? else {
+                return Ok(None);
+            };
+            let filter = tricircle_db::routings::RoutingFilter {
+                bottom_id: Some(b_net),
+                pod_id: Some(pod.pod_id),
+                resource_type: Some(ResourceType::Network.as_str().to_owned()),
+                ..Default::default()
+            };
+            Ok(tricircle_db::routings::find(c, &filter)?
+                .into_iter()
+                .next()
+                .map(|r| r.top_id))
+        })
+        .await?;
+    let Some(top_net) = top_net else {
+        // Not a copy xjob made: not a cross-pod network.
+        return Ok(Vec::new());
+    };
+    let project = project_of(port, event);
+    let top_pod = net.top_pod().await?;
+    let interfaces = net
+        .neutron(&top_pod)
+        .list_ports(&Filters::new().eq("network_id", &top_net))
+        .await?;
+    // xjob's reservations of the pods' interface addresses are interface
+    // ports of no router (empty device id).
+    let mut routers: Vec<&str> = interfaces
+        .iter()
+        .filter(|p| is_router_interface(p))
+        .filter_map(|p| p.device_id.as_deref().filter(|d| !d.is_empty()))
+        .collect();
+    routers.sort_unstable();
+    routers.dedup();
+    Ok(routers
+        .into_iter()
+        .map(|r| router_setup(r, &top_net, &project))
+        .collect())
+}
+
+fn is_router_interface(p: &Port) -> bool {
+    matches!(
+        p.device_owner.as_deref(),
+        Some(device_owner::ROUTER_INTERFACE) | Some("network:router_interface_distributed")
+    )
 }
 
 fn router_setup(router: &str, network: &str, project: &str) -> JobAsk {

@@ -859,3 +859,51 @@ async fn stock_bridge_resources_gone_behind_xjobs_back_are_routed_again() {
     };
     assert_eq!(sorted(e.snapshot().await), sorted(before));
 }
+
+/// What `region`'s Neutron published since the last call.
+fn events_of(e: &Env, region: &str) -> Vec<NeutronEvent> {
+    e.cloud
+        .neutron(region)
+        .take_notifications()
+        .into_iter()
+        .map(|n| NeutronEvent {
+            region: region.into(),
+            event_type: n.event_type,
+            payload: n.payload,
+            context: n.context,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_vms_booted_in_the_pods_bring_their_routes_and_floating_ip() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let events = central_events(&e);
+    record_all(&e, &events).await;
+    assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
+    follow_central(&e).await;
+    // xjob's own writes in the pods (interfaces, gateways, bridge ports)
+    // ask for nothing.
+    for region in [R1, R2] {
+        let events = events_of(&e, region);
+        assert!(!events.is_empty());
+        assert!(asks_of(&e, &events).await.is_empty(), "{region}");
+    }
+
+    let b_vms = boot_vms(&e, &w).await;
+    let mut booted = Vec::new();
+    for region in [R1, R2] {
+        booted.extend(events_of(&e, region));
+    }
+    assert_eq!(
+        asks_of(&e, &booted).await,
+        router_setups(&w, &[&w.net1, &w.net2]),
+        "each VM's network, through the router on it"
+    );
+    record_all(&e, &booted).await;
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    follow_central(&e).await;
+    assert_converged(&e, &w, &b_vms).await;
+}
