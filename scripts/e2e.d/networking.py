@@ -68,10 +68,11 @@ def listing(region, collection, query=""):
 
 def wipe(region):
     """One pass deleting everything in a region's Neutron. Refusals (409:
-    in use, 404: gone meanwhile) are left to the next pass: xjob follows the
-    central Neutron's notifications, so while the old router still exists
-    it may add a helper port behind the wipe."""
-    tolerate = (200, 201, 204, 404, 409)
+    in use, 400: a subnet pool still allocated, 404: gone meanwhile) are
+    left to the next pass: xjob follows the regions' notifications, so while
+    the old router still exists it may add a helper port or bridge subnet
+    behind the wipe."""
+    tolerate = (200, 201, 204, 400, 404, 409)
     for fip in listing(region, "floatingips"):
         call("DELETE", "%s/floatingips/%s" % (NEUTRON[region], fip["id"]), tok, expect=tolerate)
     for router in listing(region, "routers"):
