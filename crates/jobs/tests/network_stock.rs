@@ -673,17 +673,7 @@ fn central_event(event_type: &str, payload: Value) -> NeutronEvent {
 
 /// What the central Neutron published since the last call.
 fn central_events(e: &Env) -> Vec<NeutronEvent> {
-    e.cloud
-        .neutron(TOP)
-        .take_notifications()
-        .into_iter()
-        .map(|n| NeutronEvent {
-            region: TOP.into(),
-            event_type: n.event_type,
-            payload: n.payload,
-            context: n.context,
-        })
-        .collect()
+    events_of(e, TOP)
 }
 
 /// The jobs `events` ask for.
