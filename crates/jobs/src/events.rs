@@ -11,11 +11,12 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use tricircle_openstack::neutron::{device_owner, Filters, FloatingIp, Port, Router};
+use tricircle_openstack::neutron::{
+    device_owner, Filters, FloatingIp, NeutronClient, Port, Router,
+};
 use tricircle_vocab::{JobType, ResourceType};
 
 use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
-use crate::queue::JobRequest;
 
 /// A notification of one region's Neutron.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +81,9 @@ fn project_of(resource: &Value, event: &NeutronEvent) -> String {
 /// keeps.
 pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
     let top_pod = net.top_pod().await?;
+    let top = net.neutron(&top_pod);
     if event.region != top_pod.region_name {
-        return pod_jobs(net, event).await;
+        return pod_jobs(net, &top, event).await;
     }
     let p = &event.payload;
     let mut asks = match event.event_type.as_str() {
@@ -98,7 +100,7 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
         "router.update.end" => match resource::<Router>(p, "router") {
             Some(router) => {
                 let project = project_of(&p["router"], event);
-                router_setups(net, router.id(), &project).await?
+                router_setups(&top, router.id(), &project).await?
             }
             None => Vec::new(),
         },
@@ -107,7 +109,7 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
                 return Ok(Vec::new());
             };
             let project = project_of(&p["floatingip"], event);
-            floating_ip_jobs(net, &fip, &project).await?
+            floating_ip_jobs(&top, &fip, &project).await?
         }
         "network.update.end" => {
             in_every_pod(
@@ -190,7 +192,11 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
 /// A pod's events: a VM port (`compute:*`, shadow ports excepted) created,
 /// bound or deleted on the pod's copy of a top network asks for
 /// router_setup of every top router on that network.
-async fn pod_jobs(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
+async fn pod_jobs(
+    net: &NetworkContext,
+    top: &NeutronClient,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
     if !matches!(
         event.event_type.as_str(),
         "port.create.end" | "port.update.end" | "port.delete.end"
@@ -232,9 +238,7 @@ async fn pod_jobs(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<J
         return Ok(Vec::new());
     };
     let project = project_of(port, event);
-    let top_pod = net.top_pod().await?;
-    let interfaces = net
-        .neutron(&top_pod)
+    let interfaces = top
         .list_ports(&Filters::new().eq("network_id", &top_net))
         .await?;
     // xjob's reservations of the pods' interface addresses are interface
@@ -269,14 +273,8 @@ fn router_setup(router: &str, network: &str, project: &str) -> JobAsk {
 
 /// One router_setup per network the top router has an interface on: what
 /// a gateway change (or a floating IP through the router) touches.
-async fn router_setups(
-    net: &NetworkContext,
-    router: &str,
-    project: &str,
-) -> NetResult<Vec<JobAsk>> {
-    let top_pod = net.top_pod().await?;
-    let ports = net
-        .neutron(&top_pod)
+async fn router_setups(top: &NeutronClient, router: &str, project: &str) -> NetResult<Vec<JobAsk>> {
+    let ports = top
         .list_ports(&Filters::new().eq("device_id", router))
         .await?;
     Ok(ports
@@ -298,12 +296,10 @@ async fn router_setups(
 /// gateway on its external network is set up again (the one it was on is
 /// among them).
 async fn floating_ip_jobs(
-    net: &NetworkContext,
+    top: &NeutronClient,
     fip: &FloatingIp,
     project: &str,
 ) -> NetResult<Vec<JobAsk>> {
-    let top_pod = net.top_pod().await?;
-    let top = net.neutron(&top_pod);
     if let (Some(Some(router)), Some(Some(port_id))) = (&fip.router_id, &fip.port_id) {
         let network = match fip
             .extra
@@ -330,7 +326,7 @@ async fn floating_ip_jobs(
             .flatten()
             .is_some_and(|g| g.network_id == ext_net)
     }) {
-        asks.extend(router_setups(net, r.id(), project).await?);
+        asks.extend(router_setups(top, r.id(), project).await?);
     }
     Ok(asks)
 }
@@ -399,15 +395,8 @@ pub async fn record(
             Ok(())
         })
         .await?;
-    if let Some(queue) = &net.queue {
-        for a in asks {
-            // A full queue is fine: the periodic redo runs NEW jobs too.
-            queue.offer(JobRequest {
-                job_type: a.job_type,
-                resource_id: a.resource_id,
-                context: context.clone(),
-            });
-        }
+    for a in &asks {
+        net.wake(a.job_type, &a.resource_id, context);
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ pub mod testing;
 mod transport_url;
 
 pub use consumer::{consume, topology, Declaration, DeclarationKind, FANOUT_QUEUE_EXPIRES_MS};
-pub use message::{redact_context, Incoming};
+pub use message::{redact_context, request_id, Incoming};
 pub use publisher::Publisher;
 pub use tokio_util::sync::CancellationToken;
 pub use transport_url::{BrokerHost, TransportUrl, DEFAULT_PORT};

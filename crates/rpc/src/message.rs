@@ -63,6 +63,11 @@ pub fn redact_context(ctx: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// The `request_id` of a request context, for log lines (`-` when absent).
+pub fn request_id(ctx: &Map<String, Value>) -> &str {
+    ctx.get("request_id").and_then(Value::as_str).unwrap_or("-")
+}
+
 /// A new `_unique_id`: a UUID4 as 32 hex digits.
 pub fn new_unique_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -68,7 +68,7 @@ pub fn attach(
     });
     tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            let request_id = request_id(&m);
+            let request_id = tricircle_rpc::request_id(&m.context).to_owned();
             let request = match decode(m) {
                 Ok(r) => r,
                 Err(e @ BadCast::UnknownMethod(_)) => {
@@ -88,14 +88,6 @@ pub fn attach(
         stop.cancel();
         let _ = consumer.await;
     })
-}
-
-fn request_id(m: &Incoming) -> String {
-    m.context
-        .get("request_id")
-        .and_then(Value::as_str)
-        .unwrap_or("-")
-        .to_owned()
 }
 
 #[cfg(test)]

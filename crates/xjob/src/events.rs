@@ -116,12 +116,7 @@ async fn handle_all(region: String, mut rx: mpsc::Receiver<Delivery>, net: Netwo
             payload: n.payload.clone(),
             context: n.context.clone(),
         };
-        let request_id = n
-            .context
-            .get("request_id")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("-")
-            .to_owned();
+        let request_id = tricircle_rpc::request_id(&n.context).to_owned();
         let span = tracing::info_span!(
             "event",
             region = %region,

@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -258,12 +257,7 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
 /// Run one request. Failures are logged; nothing here can stop the
 /// service. The context is not logged (it carries the auth token).
 async fn serve(engine: Engine, slot: Slot, request: JobRequest) {
-    let request_id = request
-        .context
-        .get("request_id")
-        .and_then(Value::as_str)
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = tricircle_rpc::request_id(&request.context).to_owned();
     let span = tracing::info_span!(
         "request",
         job_type = %request.job_type,

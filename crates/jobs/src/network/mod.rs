@@ -241,15 +241,20 @@ impl NetworkContext {
             .db
             .run(move |c| tricircle_db::jobs::new_job(c, &p, job_type.name(), &r))
             .await?;
+        self.wake(job_type, resource_id, request);
+        Ok(job)
+    }
+
+    /// Queue a job whose NEW row is recorded, to run now rather than at
+    /// the next periodic redo. A full queue is fine: the redo runs it.
+    pub fn wake(&self, job_type: JobType, resource_id: &str, context: &Map<String, Value>) {
         if let Some(queue) = &self.queue {
-            // A full queue is fine: the periodic redo runs NEW jobs too.
             queue.offer(JobRequest {
                 job_type,
                 resource_id: resource_id.to_owned(),
-                context: request.clone(),
+                context: context.clone(),
             });
         }
-        Ok(job)
     }
 }
 
