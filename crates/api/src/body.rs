@@ -1,7 +1,8 @@
 //! Reading request bodies: bounded in size, JSON objects only, with a 400
 //! and a message for anything else (never a 500 or a dropped connection).
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
@@ -10,9 +11,33 @@ use crate::error::ApiError;
 /// Largest body accepted; the biggest legitimate request is a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Whether the request says its body is JSON (`application/json`, or a
+/// `+json` type, any parameters).
+fn declares_json(req: &HttpRequest) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 /// Read the body as a JSON object. An empty body is an empty object, so each
 /// controller reports its own "body not found" message as the reference does.
-pub async fn json_object(mut payload: web::Payload) -> Result<Map<String, Value>, ApiError> {
+/// A body not declared JSON is refused: the reference reads JSON only, and
+/// a form or text body is what a cross-site page can send without asking.
+pub async fn json_object(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Map<String, Value>, ApiError> {
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk
@@ -28,6 +53,11 @@ pub async fn json_object(mut payload: web::Payload) -> Result<Map<String, Value>
     }
     if buf.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
+    }
+    if !declares_json(req) {
+        return Err(ApiError::bad_request(
+            "Request body must be JSON, sent with Content-Type: application/json",
+        ));
     }
     match serde_json::from_slice::<Value>(&buf) {
         Ok(Value::Object(map)) => Ok(map),

@@ -20,10 +20,17 @@ pub mod testing;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
-use actix_web::{web, App, HttpResponse};
+use actix_web::{guard, web, App, HttpResponse, Route};
 
 use routes::{jobs, pods, root, routings};
 pub use state::{AppState, Auth};
+
+/// GET, and HEAD on the same handler (the server sends the headers without
+/// the body), as the reference's REST controllers answer HEAD (its version
+/// documents at `/` and `/v1.0` refuse HEAD with 405, and so do we).
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
 
 /// Route table of the v1.0 API. Paths and methods not listed answer 404 and
 /// 405 respectively, as the reference.
@@ -41,33 +48,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/v1.0/pods")
-            .route(web::get().to(pods::list))
+            .route(get().to(pods::list))
             .route(web::post().to(pods::create)),
     )
     .service(
         web::resource("/v1.0/pods/{id}")
-            .route(web::get().to(pods::show))
+            .route(get().to(pods::show))
             .route(web::delete().to(pods::delete)),
     )
     .service(
         web::resource("/v1.0/routings")
-            .route(web::get().to(routings::list))
+            .route(get().to(routings::list))
             .route(web::post().to(routings::create)),
     )
     .service(
         web::resource("/v1.0/routings/{id}")
-            .route(web::get().to(routings::show))
+            .route(get().to(routings::show))
             .route(web::put().to(routings::update))
             .route(web::delete().to(routings::delete)),
     )
     .service(
         web::resource("/v1.0/jobs")
-            .route(web::get().to(jobs::list))
+            .route(get().to(jobs::list))
             .route(web::post().to(jobs::create)),
     )
     .service(
         web::resource("/v1.0/jobs/{id}")
-            .route(web::get().to(jobs::show))
+            .route(get().to(jobs::show))
             .route(web::put().to(jobs::redo))
             .route(web::delete().to(jobs::delete)),
     );

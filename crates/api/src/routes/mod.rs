@@ -23,15 +23,11 @@ pub(crate) fn logged_failure(err: DbError, answer: ApiError) -> ApiError {
     answer
 }
 
-/// `str(datetime)` as Python prints it, which is what the reference's JSON
-/// carries: `2016-09-25 03:16:32`, with `.ffffff` only when non-zero.
+/// A timestamp as the reference's JSON carries it: `2016-09-25 03:16:32`.
+/// Its MySQL `DATETIME` columns keep whole seconds, so it never shows a
+/// fraction; SQLite and PostgreSQL keep microseconds, which are left out.
 pub(crate) fn python_datetime(t: &chrono::NaiveDateTime) -> String {
-    use chrono::Timelike;
-    if t.nanosecond() / 1000 == 0 {
-        t.format("%Y-%m-%d %H:%M:%S").to_string()
-    } else {
-        t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-    }
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Parse a `limit` query value: the reference's `int()` then the configured
@@ -39,13 +35,38 @@ pub(crate) fn python_datetime(t: &chrono::NaiveDateTime) -> String {
 pub(crate) fn pagination_limit(raw: Option<&str>, max: i64) -> Result<i64, ApiError> {
     let limit = match raw {
         None => -1,
-        Some(s) => s.trim().parse::<i64>().map_err(|_| {
+        Some(s) => python_int_clamped(s).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "Limit should be an integer or a valid literal for int() rather than '{s}'"
             ))
         })?,
     };
     Ok(if limit > 0 { limit.min(max) } else { max })
+}
+
+/// Python's `int(s)` for the literals it accepts (surrounding blanks, a
+/// sign, `_` between digits), saturated to `i64`: the reference has no
+/// integer bound, so a huge limit is just larger than the maximum.
+fn python_int_clamped(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (negative, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let well_formed = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if !well_formed {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for d in digits.bytes().filter(u8::is_ascii_digit) {
+        value = value.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+    }
+    Some(if negative { -value } else { value })
 }
 
 /// The query string of a list call: the page size (see
@@ -132,6 +153,19 @@ mod tests {
         assert_eq!(pagination_limit(Some("9999"), 2000).unwrap(), 2000);
         assert!(pagination_limit(Some("abc"), 2000).is_err());
         assert!(pagination_limit(Some("1.5"), 2000).is_err());
+        // Python's int() has no bound and accepts these: clamped, not refused.
+        assert_eq!(
+            pagination_limit(Some("99999999999999999999999"), 2000).unwrap(),
+            2000
+        );
+        assert_eq!(
+            pagination_limit(Some("-99999999999999999999999"), 2000).unwrap(),
+            2000
+        );
+        assert_eq!(pagination_limit(Some("+1_0"), 2000).unwrap(), 10);
+        for bad in ["", "-", "1__0", "_1", "1_", "0x10", "1e3"] {
+            assert!(pagination_limit(Some(bad), 2000).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -142,6 +176,6 @@ mod tests {
             .unwrap();
         assert_eq!(python_datetime(&t), "2016-09-25 03:16:32");
         let t = t + chrono::Duration::microseconds(1500);
-        assert_eq!(python_datetime(&t), "2016-09-25 03:16:32.001500");
+        assert_eq!(python_datetime(&t), "2016-09-25 03:16:32");
     }
 }

@@ -1,7 +1,7 @@
 //! `/v1.0/pods`: the regions Tricircle manages. The top pod (central region)
 //! has no `az_name`; there is only one, and no bottom pod may share its region.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::json;
 use tricircle_db::models::{NewPod, Pod};
@@ -47,12 +47,13 @@ fn trimmed(
 pub async fn create(
     state: web::Data<AppState>,
     ctx: RequestContext,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state.policy, rules::PODS_CREATE) {
         return Err(ApiError::abort(401, "Unauthorized to create pods"));
     }
-    let body = body::json_object(payload).await?;
+    let body = body::json_object(&req, payload).await?;
     let pod = body::member(&body, "pod")?
         .ok_or_else(|| ApiError::abort(400, "Request body pod not found"))?;
 
@@ -169,8 +170,7 @@ pub async fn delete(
         // cached endpoints still point at the pod; it is the caller's conflict.
         Err(DbError::Conflict(detail)) => {
             tracing::info!(%detail, "pod still referenced");
-            Err(ApiError::plain(
-                409,
+            Err(ApiError::conflict(
                 "Pod is still referenced by resource routings or cached endpoints",
             ))
         }

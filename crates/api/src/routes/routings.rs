@@ -121,6 +121,7 @@ async fn fetch(state: &AppState, raw_id: &str) -> Result<ResourceRouting, ApiErr
 pub async fn create(
     state: web::Data<AppState>,
     ctx: RequestContext,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state.policy, rules::ROUTINGS_CREATE) {
@@ -128,7 +129,7 @@ pub async fn create(
             "Unauthorized to create resource routing",
         ));
     }
-    let body = body::json_object(payload).await?;
+    let body = body::json_object(&req, payload).await?;
     let routing = body::member(&body, "routing")?
         .ok_or_else(|| ApiError::bad_request("Request body not found"))?;
     let mut values = Vec::with_capacity(5);
@@ -270,7 +271,9 @@ pub async fn delete(
     let id = fetch(&state, &path).await?.id;
     match state.db.run(move |c| routings::delete(c, id)).await {
         // The reference answers 200 with an empty body.
-        Ok(()) => Ok(HttpResponse::Ok().finish()),
+        // The reference returns its empty response object, which pecan
+        // turns into 204 No Content.
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
         Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
         Err(e) => Err(super::db_failure(
             e,
@@ -283,6 +286,7 @@ pub async fn update(
     state: web::Data<AppState>,
     ctx: RequestContext,
     path: web::Path<String>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if !ctx.allowed(&state.policy, rules::ROUTINGS_PUT) {
@@ -291,7 +295,7 @@ pub async fn update(
         ));
     }
     let id = fetch(&state, &path).await?.id;
-    let body = body::json_object(payload).await?;
+    let body = body::json_object(&req, payload).await?;
     let routing = body::member(&body, "routing")?
         .ok_or_else(|| ApiError::bad_request("Request body not found"))?;
 

@@ -122,12 +122,44 @@ async fn validation(api: &TestApi) {
     assert_eq!(body["message"], "Request body pod not found");
     let (s, _) = send(api.admin(Method::POST, "/v1.0/pods")).await;
     assert_eq!(s, 400);
-    let (s, body) = send(api.admin(Method::POST, "/v1.0/pods").body("{not json")).await;
+    let (s, body) = send(
+        api.admin(Method::POST, "/v1.0/pods")
+            .header("Content-Type", "application/json")
+            .body("{not json"),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(body["badRequest"]["message"]
         .as_str()
         .unwrap()
         .contains("not valid JSON"));
+    // A body not declared JSON (what a cross-site form can send) is
+    // refused, even when it would parse; nothing is created.
+    for (content_type, raw) in [
+        (Some("application/x-www-form-urlencoded"), "pod=x"),
+        (Some("text/plain"), r#"{"pod": {"region_name": "Sneaky"}}"#),
+        (None, r#"{"pod": {"region_name": "Sneaky"}}"#),
+    ] {
+        let mut req = api.admin(Method::POST, "/v1.0/pods").body(raw);
+        if let Some(t) = content_type {
+            req = req.header("Content-Type", t);
+        }
+        let (s, body) = send(req).await;
+        assert_eq!(s, 400, "{content_type:?}");
+        assert_eq!(
+            body["badRequest"]["message"],
+            "Request body must be JSON, sent with Content-Type: application/json"
+        );
+    }
+    let (_, body) = send(api.admin(Method::GET, "/v1.0/pods")).await;
+    assert!(!body.to_string().contains("Sneaky"));
+    let (s, _) = send(
+        api.admin(Method::POST, "/v1.0/pods")
+            .header("Content-Type", "application/json; charset=UTF-8")
+            .body(r#"{"pod": {"region_name": "Declared", "az_name": "az-declared"}}"#),
+    )
+    .await;
+    assert_eq!(s, 200);
     let (s, _) = send(api.admin(Method::POST, "/v1.0/pods").json(&json!([1, 2]))).await;
     assert_eq!(s, 400);
     let (s, _) = send(
@@ -149,9 +181,10 @@ async fn validation(api: &TestApi) {
         .as_str()
         .unwrap()
         .contains("larger than"));
-    // Nothing was stored by the refused requests.
+    // Nothing was stored by the refused requests (the third pod is the
+    // one declared JSON above).
     let (_, body) = send(api.admin(Method::GET, "/v1.0/pods")).await;
-    assert_eq!(body["pods"].as_array().unwrap().len(), 2);
+    assert_eq!(body["pods"].as_array().unwrap().len(), 3);
 }
 
 async fn referenced_pod_is_kept(api: &TestApi) {
@@ -166,6 +199,8 @@ async fn referenced_pod_is_kept(api: &TestApi) {
     assert_eq!(s, 200);
     let (s, body) = send(api.admin(Method::DELETE, &format!("/v1.0/pods/{one}"))).await;
     assert_eq!(s, 409, "{body}");
+    // Every error body has the reference's JSON shape.
+    assert_eq!(body["conflictingRequest"]["code"], 409, "{body}");
     let (s, _) = send(api.admin(Method::GET, &format!("/v1.0/pods/{one}"))).await;
     assert_eq!(s, 200);
 }

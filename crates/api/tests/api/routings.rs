@@ -34,10 +34,21 @@ async fn lifecycle(api: &TestApi) {
     assert_eq!(r["resource_type"], "network");
     assert!(r["id"].as_i64().unwrap() >= 1);
     let created = r["created_at"].as_str().unwrap();
+    // Whole seconds, as the reference shows its MySQL DATETIME columns.
     assert!(
-        chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%d %H:%M:%S%.f").is_ok(),
+        chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%d %H:%M:%S").is_ok(),
         "{created}"
     );
+    assert_eq!(created.len(), 19, "{created}");
+    // HEAD answers as GET, without a body.
+    for path in [
+        format!("/v1.0/routings/{}", r["id"]),
+        "/v1.0/routings".into(),
+    ] {
+        let resp = api.admin(Method::HEAD, &path).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "HEAD {path}");
+        assert_eq!(resp.text().await.unwrap(), "");
+    }
     let id = r["id"].as_i64().unwrap();
 
     let (s, body) = send(api.admin(Method::GET, &format!("/v1.0/routings/{id}"))).await;
@@ -61,7 +72,7 @@ async fn lifecycle(api: &TestApi) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.status().as_u16(), 204);
     assert_eq!(resp.text().await.unwrap(), "");
     let (s, body) = send(api.admin(Method::GET, &format!("/v1.0/routings/{id}"))).await;
     assert_eq!(s, 404);
