@@ -47,13 +47,29 @@ fn filtered(f: &RoutingFilter) -> Boxed<'static> {
     if let Some(v) = &f.resource_type {
         q = q.filter(rr::resource_type.eq(v.clone()));
     }
+    // Timestamps are shown in whole seconds (the reference's MySQL
+    // precision); SQLite and PostgreSQL keep microseconds, so a shown value
+    // matches every row within that second.
     if let Some(v) = f.created_at {
-        q = q.filter(rr::created_at.eq(v));
+        let (from, to) = second_of(v);
+        q = q.filter(rr::created_at.ge(from).and(rr::created_at.lt(to)));
     }
     if let Some(v) = f.updated_at {
-        q = q.filter(rr::updated_at.eq(v));
+        let (from, to) = second_of(v);
+        q = q.filter(rr::updated_at.ge(from).and(rr::updated_at.lt(to)));
     }
     q
+}
+
+/// `[t, t + 1 s)` for a whole-second `t`; `[t, t]`-like (exact) otherwise.
+fn second_of(t: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime) {
+    use chrono::{SubsecRound, Timelike};
+    if t.nanosecond() == 0 {
+        (t, t + chrono::Duration::seconds(1))
+    } else {
+        let t = t.trunc_subsecs(6);
+        (t, t + chrono::Duration::microseconds(1))
+    }
 }
 
 #[derive(Insertable)]

@@ -66,6 +66,20 @@ async fn lifecycle(api: &TestApi) {
     assert_eq!(body["routing"]["pod_id"], json!(two));
     assert_eq!(body["routing"]["id"], json!(id), "the id is not updatable");
     assert!(body["routing"]["updated_at"].is_string());
+    // The timestamps shown are filters that find the routing again.
+    for key in ["created_at", "updated_at"] {
+        let shown = body["routing"][key].as_str().unwrap().replace(' ', "%20");
+        let (s, found) =
+            send(api.admin(Method::GET, &format!("/v1.0/routings?{key}={shown}"))).await;
+        assert_eq!(s, 200, "{key}");
+        let ids: Vec<i64> = found["routings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![id], "{key}={shown}");
+    }
 
     let resp = api
         .admin(Method::DELETE, &format!("/v1.0/routings/{id}"))
