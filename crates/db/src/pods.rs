@@ -12,6 +12,87 @@ pub fn create(conn: &mut AnyConnection, new: &NewPod) -> Result<Pod, DbError> {
     get(conn, &new.pod_id)
 }
 
+/// What [`create_checked`] did.
+#[derive(Debug)]
+pub enum PodCreation {
+    Created(Pod),
+    /// A top pod (empty `az_name`) exists already.
+    TopExists,
+    /// A bottom pod would be in the top pod's region.
+    InTopRegion,
+}
+
+/// Insert a pod under the reference's rules — one top pod, no bottom pod in
+/// the top's region — checked against committed rows while concurrent
+/// creations wait, so that racing requests cannot both pass the check. It
+/// runs its own transaction.
+pub fn create_checked(conn: &mut AnyConnection, new: &NewPod) -> Result<PodCreation, DbError> {
+    let checked_insert = |c: &mut AnyConnection| {
+        c.transaction(|c| {
+            lock_pods_in_transaction(c)?;
+            if let Some(top) = top_pod(c)? {
+                if new.az_name.is_empty() {
+                    return Ok(PodCreation::TopExists);
+                }
+                if top.region_name == new.region_name {
+                    return Ok(PodCreation::InTopRegion);
+                }
+            }
+            create(c, new).map(PodCreation::Created)
+        })
+    };
+    if !matches!(conn, AnyConnection::Mysql(_)) {
+        return checked_insert(conn);
+    }
+    // MariaDB: a named lock held across the whole transaction, taken before
+    // its snapshot starts (a locking read instead meets racing inserts as
+    // gap-lock deadlocks). Named locks belong to the session: released
+    // whatever the outcome, and by the server if the connection dies.
+    let got: Option<i32> =
+        diesel::select(get_lock(CREATE_LOCK, LOCK_WAIT_SECONDS)).get_result(conn)?;
+    if got != Some(1) {
+        return Err(DbError::Deadlock(format!(
+            "named lock {CREATE_LOCK} not granted in {LOCK_WAIT_SECONDS} s"
+        )));
+    }
+    let result = checked_insert(conn);
+    let released = diesel::select(release_lock(CREATE_LOCK)).get_result::<Option<i32>>(conn);
+    let pod = result?;
+    released?;
+    Ok(pod)
+}
+
+/// MariaDB's named lock serialising pod creations.
+const CREATE_LOCK: &str = "tricircle.pods.create";
+const LOCK_WAIT_SECONDS: i32 = 30;
+
+diesel::define_sql_function! {
+    /// MariaDB `GET_LOCK(name, timeout)`: 1 granted, 0 timed out.
+    fn get_lock(name: diesel::sql_types::Text, timeout: diesel::sql_types::Integer) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;
+}
+
+diesel::define_sql_function! {
+    /// MariaDB `RELEASE_LOCK(name)`.
+    fn release_lock(name: diesel::sql_types::Text) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;
+}
+
+/// Make concurrent [`create_checked`] transactions take turns where the
+/// transaction itself can: PostgreSQL, a table lock only pod writers take
+/// (readers go on); SQLite, a write statement, which takes the database's
+/// write lock for the rest of the transaction.
+fn lock_pods_in_transaction(conn: &mut AnyConnection) -> Result<(), DbError> {
+    match conn {
+        AnyConnection::Pg(c) => {
+            diesel::sql_query("LOCK TABLE pods IN SHARE ROW EXCLUSIVE MODE").execute(c)?;
+        }
+        AnyConnection::Sqlite(c) => {
+            diesel::sql_query("UPDATE pods SET pod_id = pod_id WHERE 1 = 0").execute(c)?;
+        }
+        AnyConnection::Mysql(_) => {}
+    }
+    Ok(())
+}
+
 /// [`DbError::NotFound`] when there is no such pod.
 pub fn get(conn: &mut AnyConnection, pod_id: &str) -> Result<Pod, DbError> {
     pods::table

@@ -5,7 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::json;
 use tricircle_db::models::{NewPod, Pod};
-use tricircle_db::{pods, DbError};
+use tricircle_db::pods::{self, PodCreation};
+use tricircle_db::DbError;
 use tricircle_policy::rules;
 
 use crate::body;
@@ -62,38 +63,20 @@ pub async fn create(
     let dc_name = trimmed(pod, "dc_name")?;
     let az_name = trimmed(pod, "az_name")?;
 
-    let db = state.db.clone();
-    let top = db
-        .run(pods::top_pod)
-        .await
-        .map_err(|e| super::db_failure(e, "Failed to create pod"))?;
-    let top_region = top.map(|p| p.region_name).unwrap_or_default();
-
+    if region_name.is_empty() {
+        let what = if az_name.is_empty() {
+            "top region"
+        } else {
+            "pod"
+        };
+        return Err(ApiError::plain(
+            422,
+            format!("Valid region_name is required for {what}"),
+        ));
+    }
     if az_name.is_empty() {
-        if region_name.is_empty() {
-            return Err(ApiError::plain(
-                422,
-                "Valid region_name is required for top region",
-            ));
-        }
-        if !top_region.is_empty() {
-            return Err(ApiError::plain(409, "Top region already exists"));
-        }
         // The top pod never carries a pod availability zone.
         pod_az_name.clear();
-    } else {
-        if region_name.is_empty() {
-            return Err(ApiError::plain(
-                422,
-                "Valid region_name is required for pod",
-            ));
-        }
-        if top_region == region_name {
-            return Err(ApiError::plain(
-                409,
-                "Pod region name duplicated with the top region name",
-            ));
-        }
     }
 
     let new = NewPod {
@@ -103,8 +86,17 @@ pub async fn create(
         dc_name: Some(dc_name),
         az_name,
     };
-    match state.db.run(move |c| pods::create(c, &new)).await {
-        Ok(pod) => Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) }))),
+    // The rules on the top pod are checked in the inserting transaction,
+    // so that concurrent requests cannot both pass them.
+    match state.db.run(move |c| pods::create_checked(c, &new)).await {
+        Ok(PodCreation::Created(pod)) => {
+            Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) })))
+        }
+        Ok(PodCreation::TopExists) => Err(ApiError::plain(409, "Top region already exists")),
+        Ok(PodCreation::InTopRegion) => Err(ApiError::plain(
+            409,
+            "Pod region name duplicated with the top region name",
+        )),
         Err(DbError::Duplicate(detail)) => {
             tracing::info!(%detail, "pod already exists");
             Err(ApiError::plain(409, "Record already exists"))

@@ -270,3 +270,39 @@ async fn pod_in_use_cannot_be_deleted() {
 async fn pods_need_admin() {
     each_backend!(non_admin_is_refused);
 }
+
+/// Racing creations of a top pod (different regions, no az_name) and of a
+/// bottom pod in the racing top's region: the rules hold under concurrency
+/// (issue 10: up to 50 top pods were created).
+async fn racing_top_pods(api: &TestApi) {
+    let attempts = (0..50).map(|i| {
+        let body = if i % 5 == 4 {
+            json!({"region_name": "Top7", "az_name": format!("az{i}")})
+        } else {
+            json!({"region_name": format!("Top{i}")})
+        };
+        async move { create_pod(api, body).await }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    for (s, body) in &results {
+        assert!(*s == 200 || *s == 409, "{s} {body}");
+    }
+    let (_, body) = send(api.admin(Method::GET, "/v1.0/pods")).await;
+    let pods = body["pods"].as_array().unwrap();
+    let tops: Vec<&Value> = pods.iter().filter(|p| p["az_name"] == "").collect();
+    assert_eq!(tops.len(), 1, "{pods:?}");
+    let top_region = &tops[0]["region_name"];
+    assert!(
+        pods.iter()
+            .filter(|p| p["az_name"] != "")
+            .all(|p| &p["region_name"] != top_region),
+        "a bottom pod in the top's region: {pods:?}"
+    );
+    let created = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(created, pods.len());
+}
+
+#[actix_web::test]
+async fn one_top_pod_under_concurrent_creations() {
+    each_backend!(racing_top_pods);
+}
