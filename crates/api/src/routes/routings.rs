@@ -157,7 +157,12 @@ pub async fn create(
         project_id: Some(project_id),
         resource_type,
     };
-    match state.db.run(move |c| routings::create(c, &new)).await {
+    // Retried on deadlock (concurrent writers of one routing on MariaDB).
+    match state
+        .db
+        .transaction(move |c| routings::create(c, &new))
+        .await
+    {
         Ok(Some(r)) => Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) }))),
         Ok(None) => Err(ApiError::conflict("Resource routing already exists")),
         // Deliberate difference: the reference answers 500 for an unknown pod.
@@ -269,8 +274,7 @@ pub async fn delete(
         ));
     }
     let id = fetch(&state, &path).await?.id;
-    match state.db.run(move |c| routings::delete(c, id)).await {
-        // The reference answers 200 with an empty body.
+    match state.db.transaction(move |c| routings::delete(c, id)).await {
         // The reference returns its empty response object, which pecan
         // turns into 204 No Content.
         Ok(()) => Ok(HttpResponse::NoContent().finish()),
@@ -331,14 +335,20 @@ pub async fn update(
             Err(e) => return Err(super::db_failure(e, "Failed to update resource routing")),
         }
     }
+    let new_pod = update.pod_id.clone();
     match state
         .db
-        .run(move |c| routings::update(c, id, &update))
+        .transaction(move |c| routings::update(c, id, &update))
         .await
     {
         Ok(r) => Ok(HttpResponse::Ok().json(json!({ "routing": RoutingView::from(&r) }))),
         Err(DbError::NotFound(_)) => Err(ApiError::not_found("Resource routing not found")),
         Err(DbError::Duplicate(_)) => Err(ApiError::conflict("Resource routing already exists")),
+        // The pod checked above was deleted meanwhile: a lost race.
+        Err(DbError::Conflict(_)) => Err(ApiError::bad_request(format!(
+            "The pod {} doesn't exist",
+            new_pod.unwrap_or_default()
+        ))),
         Err(e) => Err(super::db_failure(e, "Failed to update resource routing")),
     }
 }
