@@ -6,6 +6,8 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+use tricircle_db::text::{self, Unstorable};
+
 use crate::error::ApiError;
 
 /// Largest body accepted; the biggest legitimate request is a few hundred bytes.
@@ -92,6 +94,24 @@ pub fn string_field<'a>(
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(ApiError::bad_request(format!(
             "Field {field} must be a string"
+        ))),
+    }
+}
+
+/// A 400 naming `field` when `value` cannot be stored in its column of
+/// `width` characters on every backend (length, NUL, characters outside the
+/// Basic Multilingual Plane: see `tricircle_db::text`).
+pub fn check_column(field: &str, value: &str, width: usize) -> Result<(), ApiError> {
+    match text::check(value, width) {
+        Ok(()) => Ok(()),
+        Err(Unstorable::TooLong) => Err(ApiError::bad_request(format!(
+            "Field {field} is longer than {width} characters"
+        ))),
+        Err(Unstorable::Nul) => Err(ApiError::bad_request(format!(
+            "Field {field} contains a NUL character"
+        ))),
+        Err(Unstorable::OutsideBmp) => Err(ApiError::bad_request(format!(
+            "Field {field} contains a character outside the Basic Multilingual Plane (such as an emoji), which the database cannot store"
         ))),
     }
 }

@@ -41,6 +41,16 @@ pub struct JobFilter {
     pub status: Option<String>,
 }
 
+impl JobFilter {
+    /// Whether some row could match: a value no column can hold matches
+    /// nothing, and is not sent to the database (where it may be an error).
+    fn can_match(&self) -> bool {
+        use crate::text::{storable, width};
+        let fits = |v: &Option<String>| v.as_deref().is_none_or(|v| storable(v, width::ID));
+        fits(&self.job_type) && fits(&self.status) && fits(&self.project_id.clone().flatten())
+    }
+}
+
 fn insert_job(
     conn: &mut AnyConnection,
     project_id: Option<&str>,
@@ -156,6 +166,9 @@ pub enum FoundJob {
 
 /// The job `id` from the live table, else from the log.
 pub fn find_job(conn: &mut AnyConnection, id: &str) -> Result<Option<FoundJob>, DbError> {
+    if !crate::text::storable(id, crate::text::width::ID) {
+        return Ok(None);
+    }
     match get_job(conn, id) {
         Ok(j) => return Ok(Some(FoundJob::Live(j))),
         Err(DbError::NotFound(_)) => {}
@@ -218,6 +231,9 @@ pub fn list_jobs(
     limit: i64,
     marker: Option<&AsyncJob>,
 ) -> Result<Vec<AsyncJob>, DbError> {
+    if !filter.can_match() {
+        return Ok(Vec::new());
+    }
     let mut q = aj::table.select(AsyncJob::as_select()).into_boxed();
     if let Some(s) = &filter.status {
         q = q.filter(aj::status.eq(s.clone()));
@@ -240,6 +256,7 @@ pub fn list_jobs_from_log(
         .status
         .as_deref()
         .is_some_and(|s| s != JobStatus::Success.as_stored())
+        || !filter.can_match()
     {
         return Ok(Vec::new());
     }

@@ -21,6 +21,7 @@ pub mod recycle;
 pub mod routings;
 pub mod schema;
 pub mod testing;
+pub mod text;
 pub mod time;
 
 pub use conn::{

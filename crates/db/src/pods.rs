@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use crate::models::{NewPod, Pod};
 use crate::schema::pods;
-use crate::{AnyConnection, DbError};
+use crate::{text, AnyConnection, DbError};
 
 /// Insert a pod. [`DbError::Duplicate`] when the id or region name exists.
 pub fn create(conn: &mut AnyConnection, new: &NewPod) -> Result<Pod, DbError> {
@@ -95,6 +95,9 @@ fn lock_pods_in_transaction(conn: &mut AnyConnection) -> Result<(), DbError> {
 
 /// [`DbError::NotFound`] when there is no such pod.
 pub fn get(conn: &mut AnyConnection, pod_id: &str) -> Result<Pod, DbError> {
+    if !text::storable(pod_id, text::width::ID) {
+        return Err(DbError::NotFound(format!("pod {pod_id}")));
+    }
     pods::table
         .find(pod_id)
         .select(Pod::as_select())
@@ -111,6 +114,9 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<Pod>, DbError> {
 /// Delete a pod. [`DbError::NotFound`] when absent, [`DbError::Conflict`]
 /// when routings, endpoints or agents still reference it.
 pub fn delete(conn: &mut AnyConnection, pod_id: &str) -> Result<(), DbError> {
+    if !text::storable(pod_id, text::width::ID) {
+        return Err(DbError::NotFound(format!("pod {pod_id}")));
+    }
     let n = diesel::delete(pods::table.find(pod_id)).execute(conn)?;
     if n == 0 {
         return Err(DbError::NotFound(format!("pod {pod_id}")));

@@ -23,6 +23,20 @@ pub struct RoutingFilter {
     pub updated_at: Option<NaiveDateTime>,
 }
 
+impl RoutingFilter {
+    /// Whether some row could match: a value no column can hold matches
+    /// nothing, and is not sent to the database (where it may be an error).
+    pub fn can_match(&self) -> bool {
+        use crate::text::{storable, width};
+        let fits = |v: Option<&str>, w| v.is_none_or(|v| storable(v, w));
+        fits(self.top_id.as_deref(), width::TOP_ID)
+            && fits(self.bottom_id.as_deref(), width::ID)
+            && fits(self.pod_id.as_deref(), width::ID)
+            && fits(self.project_id.clone().flatten().as_deref(), width::ID)
+            && fits(self.resource_type.as_deref(), width::RESOURCE_TYPE)
+    }
+}
+
 type Boxed<'a> = rr::BoxedQuery<'a, crate::conn::MultiBackend>;
 
 fn filtered(f: &RoutingFilter) -> Boxed<'static> {
@@ -195,6 +209,9 @@ pub fn list(
     limit: i64,
     marker: Option<i64>,
 ) -> Result<Vec<ResourceRouting>, DbError> {
+    if !filter.can_match() {
+        return Ok(Vec::new());
+    }
     let mut q = filtered(filter);
     if let Some(m) = marker {
         q = q.filter(rr::id.lt(m));
@@ -211,6 +228,9 @@ pub fn find(
     conn: &mut AnyConnection,
     filter: &RoutingFilter,
 ) -> Result<Vec<ResourceRouting>, DbError> {
+    if !filter.can_match() {
+        return Ok(Vec::new());
+    }
     Ok(filtered(filter)
         .order(rr::id.asc())
         .select(ResourceRouting::as_select())

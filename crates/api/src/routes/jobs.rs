@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use tricircle_db::jobs::{self, FoundJob, JobFilter};
 use tricircle_db::models::{AsyncJob, AsyncJobLog};
 use tricircle_db::routings::{self, RoutingFilter};
+use tricircle_db::text::width;
 use tricircle_db::DbError;
 use tricircle_policy::rules;
 use tricircle_vocab::{JobStatus, JobType, ResourceType};
@@ -109,6 +110,7 @@ fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> 
         }
     }
     let [type_name, project_id]: [String; 2] = required.try_into().expect("two fields");
+    body::check_column("project_id", &project_id, width::ID)?;
     let job_type = type_name
         .parse::<JobType>()
         .map_err(|_| ApiError::bad_request(format!("There is no such job type: {type_name}")))?;
@@ -154,7 +156,7 @@ fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> 
                     "Resource field {field} must not contain '#'"
                 )))
             }
-            Some(_) => {}
+            Some(v) => body::check_column(field, v, width::TOP_ID)?,
         }
     }
     Ok(JobRequest {

@@ -35,14 +35,17 @@ impl<'a> From<&'a Pod> for PodView<'a> {
     }
 }
 
+/// A pod's text field, trimmed, refused when its column cannot hold it.
 fn trimmed(
     pod: &serde_json::Map<String, serde_json::Value>,
     field: &str,
 ) -> Result<String, ApiError> {
-    Ok(body::string_field(pod, field)?
+    let value = body::string_field(pod, field)?
         .unwrap_or("")
         .trim()
-        .to_owned())
+        .to_owned();
+    body::check_column(field, &value, tricircle_db::text::width::NAME)?;
+    Ok(value)
 }
 
 pub async fn create(

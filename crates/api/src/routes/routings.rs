@@ -26,8 +26,8 @@ const SUPPORTED_FILTERS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-/// Column widths of `resource_routings`; longer values are refused up front
-/// instead of failing (or being truncated) in the database.
+/// Column widths of `resource_routings`; values they cannot hold are
+/// refused up front instead of failing (or being truncated) in the database.
 const FIELD_WIDTHS: &[(&str, usize)] = &[
     ("top_id", 127),
     ("bottom_id", 36),
@@ -72,10 +72,8 @@ fn routable_by_api(resource_type: &str) -> bool {
 
 fn check_width(field: &str, value: &str) -> Result<(), ApiError> {
     match FIELD_WIDTHS.iter().find(|(f, _)| *f == field) {
-        Some((_, max)) if value.chars().count() > *max => Err(ApiError::bad_request(format!(
-            "Field {field} is longer than {max} characters"
-        ))),
-        _ => Ok(()),
+        Some((_, width)) => body::check_column(field, value, *width),
+        None => Ok(()),
     }
 }
 

@@ -8,3 +8,4 @@ mod pods;
 mod root;
 mod routings;
 mod stock;
+mod unstorable;
