@@ -21,6 +21,8 @@ pub enum StartupError {
     Config(Box<ConfigError>),
     #[error("database: {0}")]
     Db(#[from] DbError),
+    #[error(transparent)]
+    NotReady(#[from] tricircle_db::ready::NotReady),
     #[error("policy: {0}")]
     Policy(#[from] PolicyError),
     #[error("{0}")]
@@ -144,6 +146,7 @@ pub fn build_state(
 /// Serve until SIGTERM (graceful: in-flight requests finish, up to 30 s) or
 /// SIGINT.
 pub async fn run(config: Config) -> Result<(), StartupError> {
+    tricircle_db::ready::wait_ready(&config)?;
     let rpc =
         tricircle_rpc::config_from(&config).map_err(|e| StartupError::Option(e.to_string()))?;
     tracing::info!(broker = %rpc.transport_url, "jobs are cast to xjob over this message bus");

@@ -11,13 +11,18 @@ use tricircle_db::{Db, PoolOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tricircle-xjob");
 
+/// The `[client]` options xjob needs to start (nothing is asked of
+/// Keystone until a job runs).
+const CLIENT: &str = "[client]\nauth_url = http://127.0.0.1:1/identity\n\
+    admin_username = admin\nadmin_password = secret\nadmin_tenant = admin\n";
+
 fn write_config(dir: &Path, db_path: &Path, extra: &str) -> std::path::PathBuf {
     let conf = dir.join("xjob.conf");
     std::fs::write(
         &conf,
         format!(
             "[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n\
-             periodic_fuzzy_delay = 0\nworker_sleep_time = 0.01\n{extra}",
+             periodic_fuzzy_delay = 0\nworker_sleep_time = 0.01\n{extra}\n{CLIENT}",
             db_path.display()
         ),
     )
@@ -178,4 +183,56 @@ fn notification_options_are_checked_at_start_up() {
             assert!(last.contains(want), "{want:?} not in {stderr}");
         }
     }
+}
+
+/// The last non-empty stderr line of a run of xjob on `conf` that must fail.
+fn failed_start(conf: &Path) -> String {
+    let out = Command::new(BIN)
+        .arg("--config-file")
+        .arg(conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Issue 10, point 6: xjob refuses to start (instead of telling systemd it
+/// is ready) without usable [client] options, on a missing SQLite file
+/// (which it does not create) and on a server that never answers.
+#[test]
+fn refuses_to_start_without_clients_or_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_db(dir.path());
+    let conf = dir.path().join("no-client.conf");
+    std::fs::write(
+        &conf,
+        format!("[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n", db.display()),
+    )
+    .unwrap();
+    let line = failed_start(&conf);
+    assert!(line.contains("[client] admin_username"), "{line}");
+
+    let missing = dir.path().join("missing.db");
+    let conf = write_config(dir.path(), &missing, "");
+    let line = failed_start(&conf);
+    assert!(line.contains("does not exist") && line.contains("db_sync"), "{line}");
+    assert!(!missing.exists(), "an empty database file was created");
+
+    let conf = dir.path().join("unreachable.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ntricircle_db_connection = mysql://u:pw@127.0.0.1:1/tricircle\n\
+             [database]\nmax_retries = 1\nretry_interval = 0\n{CLIENT}"
+        ),
+    )
+    .unwrap();
+    let line = failed_start(&conf);
+    assert!(line.contains("unreachable after 2 attempt(s)"), "{line}");
+    assert!(!line.contains(":pw@"), "the password is shown: {line}");
 }

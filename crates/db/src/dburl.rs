@@ -55,6 +55,11 @@ const PG_PARAMS: &[&str] = &[
 ];
 
 impl DbUrl {
+    /// The file of an on-disk SQLite database.
+    pub fn sqlite_file(&self) -> Option<&str> {
+        (self.backend == Backend::Sqlite && !self.in_memory).then_some(self.target.as_str())
+    }
+
     /// Parse an SQLAlchemy-style URL.
     pub fn parse(raw: &str) -> Result<DbUrl, DbError> {
         let raw = raw.trim();

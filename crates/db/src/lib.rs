@@ -19,6 +19,7 @@ pub mod models;
 pub mod pods;
 pub mod recycle;
 pub mod routings;
+pub mod ready;
 pub mod schema;
 pub mod testing;
 pub mod text;

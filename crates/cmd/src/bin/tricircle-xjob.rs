@@ -19,23 +19,16 @@ fn network_context(config: &Config, queue: &JobQueue) -> Result<NetworkContext, 
 
 fn main() {
     let (config, _guard) = start_daemon("Tricircle job daemon", "tricircle-xjob");
+    tricircle_db::ready::wait_ready(&config).unwrap_or_else(|e| fail(&e.to_string()));
     let (queue, requests) = JobQueue::new(tricircle_jobs::queue::DEFAULT_CAPACITY);
     let mut registry = Registry::new();
     let sources = events::sources_from_config(&config).unwrap_or_else(|e| fail(&e.to_string()));
-    let events = match network_context(&config, &queue) {
-        Ok(net) => {
-            handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()));
-            Some(Events { sources, net })
-        }
-        Err(e) if sources.is_empty() => {
-            tracing::warn!("networking jobs are not served: {e}");
-            None
-        }
-        // Following notifications needs the clients to map them.
-        Err(e) => fail(&format!(
-            "[xjob] notification_regions needs the [client] options: {e}"
-        )),
-    };
+    // Without its clients xjob would take jobs it cannot run: refuse to
+    // start instead of telling systemd it is ready.
+    let net = network_context(&config, &queue)
+        .unwrap_or_else(|e| fail(&format!("the [client] options cannot be used: {e}")));
+    handlers::register_all(&mut registry, &net).unwrap_or_else(|e| fail(&e.to_string()));
+    let events = Some(Events { sources, net });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
