@@ -574,3 +574,48 @@ async fn an_address_the_central_region_holds_fails_the_job_by_name() {
         "{left:?}"
     );
 }
+
+/// A pod port routed as `port` that is no VM's (xjob's copy of an
+/// interface reservation, say) is not a mirror: its update asks for
+/// port_mirror, which leaves both ports and the routing alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_routed_pod_ports_are_not_mirrors() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    follow_ok(&e).await;
+    let t_port = create(
+        &e.neutron(TOP),
+        "ports",
+        "port",
+        json!({"network_id": w.net1, "name": "reservation", "tenant_id": PROJECT,
+            "device_owner": "network:router_interface"}),
+    )
+    .await;
+    let r1 = e.neutron(R1);
+    let b_port = create(
+        &r1,
+        "ports",
+        "port",
+        json!({"network_id": copy_of(&e, &w.net1, "pod-1").await, "name": id(&t_port),
+            "tenant_id": PROJECT}),
+    )
+    .await;
+    e.route(&id(&t_port), "pod-1", "port", &id(&b_port)).await;
+    follow_ok(&e).await;
+    put(
+        &r1,
+        &format!("ports/{}", id(&b_port)),
+        json!({"port": {"description": "touched"}}),
+    )
+    .await;
+    let events = events_of(&e, R1);
+    assert_eq!(
+        asks_of(&e, &events).await,
+        BTreeSet::from([port_mirror_ask("pod-1", &b_port)])
+    );
+    let before = e.snapshot().await;
+    record_all(&e, &events).await;
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert_eq!(e.snapshot().await, before, "not a mirror: left alone");
+}

@@ -507,6 +507,15 @@ async fn remove(
     for row in rows {
         let mirror_id = row.top_id.clone();
         let mirror = top.find::<Port>(&mirror_id).await?;
+        // Other pod ports are routed as `port` too (xjob's copies of
+        // interface reservations, trunk subports): only a VM port at the
+        // top is a mirror, and a routing whose top port is gone is only
+        // dropped once its pod port is gone too.
+        match &mirror {
+            Some(m) if !is_vm_port(m) => continue,
+            None if pod_port_exists => continue,
+            _ => {}
+        }
         remove_shadows(net, &mirror_id).await?;
         if pod_port_exists {
             // The central port.delete.end of the mirror must not find the
