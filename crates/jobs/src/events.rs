@@ -171,6 +171,9 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
             }
         }
         "port.delete.end" => match p.get("port") {
+            Some(port) if net.settings.stock_neutron && is_vm_owner(port) => {
+                mirror_deleted(net, port, event).await?
+            }
             Some(port) => {
                 in_each_pod(net, port, ResourceType::Port, JobType::PortDelete, event).await?
             }
@@ -251,6 +254,39 @@ async fn pod_jobs(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<J
             )]
         })
         .unwrap_or_default())
+}
+
+/// A VM's owner (`compute:*`), not a shadow port's.
+fn is_vm_owner(port: &Value) -> bool {
+    let owner = text(port, "device_owner").unwrap_or_default();
+    owner.starts_with("compute:") && owner != crate::network::DEVICE_OWNER_SHADOW
+}
+
+/// Stock mode: a VM port deleted in the central region is a mirror (or a
+/// top port the tenant made for a VM): port_mirror `<pod>#<pod port>` of
+/// each pod port routed to it deletes the pod port, its shadow ports and
+/// then has the routers drop its floating IP and routes.
+async fn mirror_deleted(
+    net: &NetworkContext,
+    port: &Value,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let Some(id) = text(port, "id") else {
+        return Ok(Vec::new());
+    };
+    let project = project_of(port, event);
+    Ok(net
+        .mappings(id, ResourceType::Port)
+        .await?
+        .into_iter()
+        .map(|(pod, b_port)| {
+            JobAsk::new(
+                JobType::PortMirror,
+                format!("{}#{b_port}", pod.pod_id),
+                &project,
+            )
+        })
+        .collect())
 }
 
 fn router_setup(router: &str, network: &str, project: &str) -> JobAsk {

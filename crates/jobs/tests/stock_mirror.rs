@@ -443,15 +443,6 @@ async fn reruns_and_concurrent_runs_make_one_mirror() {
     );
     assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
 
-    // Deleted behind xjob's back in the central region: made again.
-    e.neutron(TOP).delete_port(&id(&m)).await.unwrap();
-    let again = run().await.unwrap();
-    let Mirrored::Created(new_id) = again else {
-        panic!("{again:?}")
-    };
-    assert_ne!(new_id, id(&m));
-    assert_mirror(&e, "pod-1", &vm, &w.net1).await;
-
     // Two removals at once, once the VM is gone: both succeed, one mirror
     // removed.
     e.neutron(R1).delete_port(&id(&vm)).await.unwrap();
@@ -463,9 +454,62 @@ async fn reruns_and_concurrent_runs_make_one_mirror() {
         };
         removed.extend(ids);
     }
-    assert!(removed.len() <= 2 && removed.iter().all(|i| *i == new_id));
-    assert!(top_port(&e, &new_id).is_none());
+    assert!(!removed.is_empty() && removed.iter().all(|i| *i == id(&m)));
+    assert!(top_port(&e, &id(&m)).is_none());
     assert_eq!(mirror_routing(&e, "pod-1", &id(&vm)).await, None);
+}
+
+/// The tenant deletes the VM's port in the central region (the mirror,
+/// which has a floating IP): as with the original, the VM's pod port goes,
+/// and so do its shadow port, its bottom floating IP association and the
+/// routes to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_deleted_at_the_top_takes_the_vm_port_along() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    follow_ok(&e).await;
+    let vm1 = boot(&e, R1, "pod-1", &w.net1, "vm1").await;
+    let vm2 = boot(&e, R2, "pod-2", &w.net2, "vm2").await;
+    follow_ok(&e).await;
+    let m1 = assert_mirror(&e, "pod-1", &vm1, &w.net1).await;
+    let top = e.neutron(TOP);
+    let fip = create(
+        &top,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": w.ext, "port_id": id(&m1), "tenant_id": PROJECT}),
+    )
+    .await;
+    follow_ok(&e).await;
+    let r2 = e.cloud.neutron(R2);
+    let shadow = r2.dump("floatingips")[0]["port_id"].clone();
+    assert!(!shadow.is_null());
+    let b2 = named(&r2.dump("routers"), &w.router)[0].clone();
+    let vm1_route = format!("{}/32", first_ip(&vm1));
+    assert!(routes(&b2).iter().any(|(d, _)| *d == vm1_route));
+
+    top.delete_port(&id(&m1)).await.unwrap();
+    let events = events_of(&e, TOP);
+    assert_eq!(
+        asks_of(&e, &events).await,
+        BTreeSet::from([port_mirror_ask("pod-1", &vm1)])
+    );
+    record_all(&e, &events).await;
+    assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
+    follow_ok(&e).await;
+    let r1 = e.cloud.neutron(R1);
+    assert!(!r1.dump("ports").iter().any(|p| p["id"] == vm1["id"]));
+    assert!(!r2.dump("ports").iter().any(|p| p["id"] == shadow));
+    assert_eq!(mirror_routing(&e, "pod-1", &id(&vm1)).await, None);
+    assert!(top_port(&e, &id(&m1)).is_none(), "not made again");
+    for f in r2.dump("floatingips") {
+        assert!(f["port_id"].is_null(), "{f:#?}");
+    }
+    let t_fip = e.cloud.neutron(TOP).dump("floatingips");
+    assert_eq!(t_fip[0]["id"], fip["id"]);
+    let b2 = named(&r2.dump("routers"), &w.router)[0].clone();
+    assert!(!routes(&b2).iter().any(|(d, _)| *d == vm1_route), "{b2:#?}");
+    assert_mirror(&e, "pod-2", &vm2, &w.net2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

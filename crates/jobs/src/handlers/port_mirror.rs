@@ -10,8 +10,11 @@
 //! (top = mirror id, pod, `port`, bottom = pod port id). When the pod port
 //! is gone or no longer a VM port, the mirror goes (the central Neutron
 //! disassociates its floating IP), with the VM's shadow ports in the other
-//! pods and the routings. Either way the routers on the top network then get
-//! router_setup, so floating IPs and `/32` routes follow the VM.
+//! pods and the routings. A mirror deleted in the central region (the
+//! tenant deleting the VM's port there) takes the pod port with it, as
+//! the original's top port deletion did. Either way the routers on the top
+//! network then get router_setup, so floating IPs and `/32` routes follow
+//! the VM.
 //!
 //! Creation lock: the mirror's id is not known before it exists, so the
 //! routing row is taken under the placeholder top id `mirror_<pod port id>`
@@ -345,11 +348,7 @@ async fn ensure(net: &NetworkContext, top_pod: &Pod, pod: &Pod, vm: &Vm) -> NetR
             }
             Step::Bound(row) => {
                 let Some(have) = top.find::<Port>(&row.top_id).await? else {
-                    // Deleted behind xjob's back: made again.
-                    tracing::warn!(mirror = %row.top_id, pod_port = b_port_id,
-                        "mirror is gone from the central region; making it again");
-                    release(net, row.id).await;
-                    continue;
+                    return vm_deleted_at_the_top(net, pod, vm, row).await;
                 };
                 return Ok(match mirror_update(&have, vm) {
                     Some(upd) => {
@@ -365,6 +364,27 @@ async fn ensure(net: &NetworkContext, top_pod: &Pod, pod: &Pod, vm: &Vm) -> NetR
         "mirror of port {b_port_id} in {} is held by another worker",
         pod.region_name
     )))
+}
+
+/// The mirror was deleted in the central region: as deleting a VM's top
+/// port did with the original (its `delete_server_port`), the VM's pod port
+/// goes, with its shadow ports and the routing; the routers then drop its
+/// floating IP and routes.
+async fn vm_deleted_at_the_top(
+    net: &NetworkContext,
+    pod: &Pod,
+    vm: &Vm,
+    row: ResourceRouting,
+) -> NetResult<Mirrored> {
+    tracing::info!(mirror = %row.top_id, pod_port = vm.port.id(), pod = %pod.region_name,
+        "mirror deleted in the central region; deleting the pod port");
+    remove_shadows(net, &row.top_id).await?;
+    match net.neutron(pod).delete_port(vm.port.id()).await {
+        Err(e) if !e.is_not_found() => return Err(e.into()),
+        _ => {}
+    }
+    release(net, row.id).await;
+    Ok(Mirrored::Removed(vec![row.top_id]))
 }
 
 /// Drop a routing row this worker took (or found stale).
