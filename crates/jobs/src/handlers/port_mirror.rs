@@ -79,7 +79,8 @@ pub enum Mirrored {
     Updated(String),
     /// The mirror existed and matched.
     Unchanged(String),
-    /// The pod port is no VM port on a copy: these mirrors were removed.
+    /// These mirrors were removed (the pod port is no VM port on a copy),
+    /// or found deleted at the top (the pod port was deleted with them).
     Removed(Vec<String>),
 }
 
@@ -336,10 +337,13 @@ async fn ensure(net: &NetworkContext, top_pod: &Pod, pod: &Pod, vm: &Vm) -> NetR
                     bottom_id: Some(Some(b_port_id.to_owned())),
                     ..RoutingUpdate::default()
                 };
-                net.db
-                    .run(move |c| routings::update(c, row, &upd))
-                    .await
-                    .map_err(|e| NetError::Lock(format!("cannot bind mirror routing: {e}")))?;
+                if let Err(e) = net.db.run(move |c| routings::update(c, row, &upd)).await {
+                    release(net, row).await;
+                    return Err(NetError::Lock(format!(
+                        "cannot bind the routing of mirror {} of port {b_port_id}: {e}",
+                        made.id()
+                    )));
+                }
                 if let Some(upd) = mirror_update(&made, vm) {
                     // An adopted port (the tenant's twin) takes the VM's values.
                     update(&top, made.id(), &upd, vm, pod).await?;
@@ -350,6 +354,16 @@ async fn ensure(net: &NetworkContext, top_pod: &Pod, pod: &Pod, vm: &Vm) -> NetR
                 let Some(have) = top.find::<Port>(&row.top_id).await? else {
                     return vm_deleted_at_the_top(net, pod, vm, row).await;
                 };
+                if !is_vm_port(&have) {
+                    // Routed by another job (a copy of that top port): not
+                    // a mirror, not to be rewritten.
+                    tracing::warn!(
+                        top_port = have.id(),
+                        pod_port = b_port_id,
+                        "VM port routed to a top port that is no VM's; not mirrored"
+                    );
+                    return Ok(Mirrored::Unchanged(have.id().to_owned()));
+                }
                 return Ok(match mirror_update(&have, vm) {
                     Some(upd) => {
                         update(&top, have.id(), &upd, vm, pod).await?;
