@@ -5,9 +5,11 @@
 //! resource's pods) and records nothing itself: [`record`] writes the NEW
 //! rows and queues them.
 //!
-//! A pod's events are VM ports booted or deleted there: the routers on the
-//! port's network get router_setup again (routes and floating IPs follow
-//! the VM), as the original's local plugin made the central side do.
+//! A pod's events are VM ports booted, changed or deleted there: each asks
+//! for its port_mirror, which mirrors the port in the central region (as
+//! the original's local plugin made the top port) and then has the
+//! routers on its network set up again (routes and floating IPs follow
+//! the VM).
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -83,7 +85,7 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
     let top_pod = net.top_pod().await?;
     let top = net.neutron(&top_pod);
     if event.region != top_pod.region_name {
-        return pod_jobs(net, &top, event).await;
+        return pod_jobs(net, event).await;
     }
     let p = &event.payload;
     let mut asks = match event.event_type.as_str() {
@@ -169,6 +171,9 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
             }
         }
         "port.delete.end" => match p.get("port") {
+            Some(port) if net.settings.stock_neutron && is_vm_owner(port) => {
+                mirror_deleted(net, port, event).await?
+            }
             Some(port) => {
                 in_each_pod(net, port, ResourceType::Port, JobType::PortDelete, event).await?
             }
@@ -190,77 +195,98 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
 }
 
 /// A pod's events: a VM port (`compute:*`, shadow ports excepted) created,
-/// bound or deleted on the pod's copy of a top network asks for
-/// router_setup of every top router on that network.
-async fn pod_jobs(
-    net: &NetworkContext,
-    top: &NeutronClient,
-    event: &NeutronEvent,
-) -> NetResult<Vec<JobAsk>> {
-    if !matches!(
-        event.event_type.as_str(),
-        "port.create.end" | "port.update.end" | "port.delete.end"
-    ) {
-        return Ok(Vec::new());
-    }
+/// updated or deleted on the pod's copy of a top network asks for its
+/// port_mirror `<pod>#<port>`, which mirrors it in the central region (or
+/// removes the mirror) and then records router_setup for the routers on
+/// that network. A port that stopped being a VM port (an interface
+/// detached: owner cleared) asks for it too when it has a mirror. One
+/// database call, no Neutron call.
+async fn pod_jobs(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
+    let update = match event.event_type.as_str() {
+        "port.create.end" | "port.delete.end" => false,
+        "port.update.end" => true,
+        _ => return Ok(Vec::new()),
+    };
     let Some(port) = event.payload.get("port") else {
         return Ok(Vec::new());
     };
     let owner = text(port, "device_owner").unwrap_or_default();
-    if !owner.starts_with("compute:") || owner == crate::network::DEVICE_OWNER_SHADOW {
+    if owner == crate::network::DEVICE_OWNER_SHADOW {
         return Ok(Vec::new());
     }
-    let Some(b_net) = text(port, "network_id") else {
+    let vm = owner.starts_with("compute:");
+    if !vm && !update {
+        return Ok(Vec::new());
+    }
+    let (Some(port_id), Some(b_net)) = (text(port, "id"), text(port, "network_id")) else {
         return Ok(Vec::new());
     };
-    let region = event.region.clone();
-    let b_net = b_net.to_owned();
-    let top_net = net
+    let (region, b_net, b_port) = (event.region.clone(), b_net.to_owned(), port_id.to_owned());
+    let pod_id = net
         .db
         .run(move |c| {
             let Some(pod) = tricircle_db::pods::by_region_name(c, &region)? else {
                 return Ok(None);
             };
+            // A VM port on a copy xjob made; any other port only when it
+            // has a mirror to remove.
+            let (bottom, rtype) = if vm {
+                (b_net, ResourceType::Network)
+            } else {
+                (b_port, ResourceType::Port)
+            };
             let filter = tricircle_db::routings::RoutingFilter {
-                bottom_id: Some(b_net),
-                pod_id: Some(pod.pod_id),
-                resource_type: Some(ResourceType::Network.as_str().to_owned()),
+                bottom_id: Some(bottom),
+                pod_id: Some(pod.pod_id.clone()),
+                resource_type: Some(rtype.as_str().to_owned()),
                 ..Default::default()
             };
-            Ok(tricircle_db::routings::find(c, &filter)?
-                .into_iter()
-                .next()
-                .map(|r| r.top_id))
+            let routed = !tricircle_db::routings::find(c, &filter)?.is_empty();
+            Ok(routed.then_some(pod.pod_id))
         })
         .await?;
-    let Some(top_net) = top_net else {
-        // Not a copy xjob made: not a cross-pod network.
+    Ok(pod_id
+        .map(|pod| {
+            vec![JobAsk::new(
+                JobType::PortMirror,
+                format!("{pod}#{port_id}"),
+                &project_of(port, event),
+            )]
+        })
+        .unwrap_or_default())
+}
+
+/// A VM's owner (`compute:*`), not a shadow port's.
+fn is_vm_owner(port: &Value) -> bool {
+    let owner = text(port, "device_owner").unwrap_or_default();
+    owner.starts_with("compute:") && owner != crate::network::DEVICE_OWNER_SHADOW
+}
+
+/// Stock mode: a VM port deleted in the central region is a mirror (or a
+/// top port the tenant made for a VM): port_mirror `<pod>#<pod port>` of
+/// each pod port routed to it deletes the pod port, its shadow ports and
+/// then has the routers drop its floating IP and routes.
+async fn mirror_deleted(
+    net: &NetworkContext,
+    port: &Value,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let Some(id) = text(port, "id") else {
         return Ok(Vec::new());
     };
     let project = project_of(port, event);
-    let interfaces = top
-        .list_ports(&Filters::new().eq("network_id", &top_net))
-        .await?;
-    // xjob's reservations of the pods' interface addresses are interface
-    // ports of no router (empty device id).
-    let mut routers: Vec<&str> = interfaces
-        .iter()
-        .filter(|p| is_router_interface(p))
-        .filter_map(|p| p.device_id.as_deref().filter(|d| !d.is_empty()))
-        .collect();
-    routers.sort_unstable();
-    routers.dedup();
-    Ok(routers
+    Ok(net
+        .mappings(id, ResourceType::Port)
+        .await?
         .into_iter()
-        .map(|r| router_setup(r, &top_net, &project))
+        .map(|(pod, b_port)| {
+            JobAsk::new(
+                JobType::PortMirror,
+                format!("{}#{b_port}", pod.pod_id),
+                &project,
+            )
+        })
         .collect())
-}
-
-fn is_router_interface(p: &Port) -> bool {
-    matches!(
-        p.device_owner.as_deref(),
-        Some(device_owner::ROUTER_INTERFACE) | Some("network:router_interface_distributed")
-    )
 }
 
 fn router_setup(router: &str, network: &str, project: &str) -> JobAsk {

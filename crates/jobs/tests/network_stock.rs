@@ -886,14 +886,40 @@ async fn stock_vms_booted_in_the_pods_bring_their_routes_and_floating_ip() {
     for region in [R1, R2] {
         booted.extend(events_of(&e, region));
     }
-    assert_eq!(
-        asks_of(&e, &booted).await,
-        router_setups(&w, &[&w.net1, &w.net2]),
-        "each VM's network, through the router on it"
-    );
+    let mirrors: BTreeSet<JobAsk> = [("pod-1", &b_vms[0]), ("pod-2", &b_vms[1])]
+        .into_iter()
+        .map(|(pod, port)| JobAsk {
+            job_type: JobType::PortMirror,
+            resource_id: format!("{pod}#{port}"),
+            project_id: PROJECT.into(),
+        })
+        .collect();
+    assert_eq!(asks_of(&e, &booted).await, mirrors, "each VM's mirror");
     record_all(&e, &booted).await;
     let done = e.drain().await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    // The tenant made the top ports with the VMs' MACs (the manual flow):
+    // they are adopted as the mirrors, and the routers follow.
+    for (pod, (b_vm, t_vm)) in ["pod-1", "pod-2"].into_iter().zip(b_vms.iter().zip(&w.vms)) {
+        assert_eq!(
+            e.net
+                .bottom_id(&id(t_vm), &e.pod(pod).await, ResourceType::Port)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(b_vm)
+        );
+    }
+    let setups: BTreeSet<_> = done
+        .iter()
+        .filter(|(t, r, _)| t == ROUTER_SETUP && r.starts_with("not_specified_pod#"))
+        .map(|(_, r, _)| r.clone())
+        .collect();
+    let want: BTreeSet<_> = router_setups(&w, &[&w.net1, &w.net2])
+        .into_iter()
+        .map(|a| a.resource_id)
+        .collect();
+    assert_eq!(setups, want, "each VM's network, through the router on it");
     follow_central(&e).await;
     assert_converged(&e, &w, &b_vms).await;
 }

@@ -45,6 +45,12 @@ pub enum JobType {
     QosUpdate,
     QosDelete,
     SyncQosRule,
+    // xjob's own, for stock mode (doc/design/stock-mode-events.md): not in
+    // the reference's catalogue, never accepted by the API nor the bus.
+    NetworkSetup,
+    NetworkCleanup,
+    RouterCleanup,
+    PortMirror,
 }
 
 /// What the catalogue says of a job type.
@@ -63,7 +69,7 @@ struct Spec {
 use ResourceType as R;
 
 /// The catalogue, in [`JobType`] declaration order.
-const SPECS: [Spec; 14] = [
+const SPECS: [Spec; 18] = [
     // JobType::ConfigureRoute
     Spec {
         name: "configure_route",
@@ -175,10 +181,47 @@ const SPECS: [Spec; 14] = [
         fields: &[f("rule_id"), r(R::QosPolicy, "policy_id")],
         primary: "policy_id",
     },
+    // JobType::NetworkSetup: the pod copies of a top network and its
+    // subnets (made ahead of VMs, address pools sliced per pod); copies of
+    // subnets gone at the top are removed.
+    Spec {
+        name: "network_setup",
+        rpc_method: "network_setup",
+        fields: &[f("pod_id"), r(R::Network, "network_id")],
+        primary: "network_id",
+    },
+    // JobType::NetworkCleanup: a network deleted at the top: its copies in
+    // every pod, their routings and xjob's helper ports in the central
+    // region go.
+    Spec {
+        name: "network_cleanup",
+        rpc_method: "network_cleanup",
+        fields: &[r(R::Network, "network_id")],
+        primary: "network_id",
+    },
+    // JobType::RouterCleanup: a router deleted at the top: its bottom
+    // routers (east-west and north-south) in every pod, their interfaces,
+    // gateways, bridge ports and routings go.
+    Spec {
+        name: "router_cleanup",
+        rpc_method: "router_cleanup",
+        fields: &[r(R::Router, "router_id")],
+        primary: "router_id",
+    },
+    // JobType::PortMirror: a VM port in a pod (by its bottom id) mirrored
+    // as a port of the central region, or the mirror removed when the pod
+    // port is gone.
+    Spec {
+        name: "port_mirror",
+        rpc_method: "port_mirror",
+        fields: &[f("pod_id"), f("port_id")],
+        primary: "port_id",
+    },
 ];
 
 impl JobType {
-    /// Every job type, in the order the schemas endpoint lists them.
+    /// The reference's job types, in the order the schemas endpoint lists
+    /// them: the ones the API accepts and the bus serves.
     pub const ALL: [JobType; 14] = [
         JobType::ConfigureRoute,
         JobType::RouterSetup,
@@ -195,6 +238,26 @@ impl JobType {
         JobType::QosDelete,
         JobType::SyncQosRule,
     ];
+
+    /// xjob's own job types for stock mode: recorded by the event path and
+    /// the reconciliation sweep only.
+    pub const STOCK: [JobType; 4] = [
+        JobType::NetworkSetup,
+        JobType::NetworkCleanup,
+        JobType::RouterCleanup,
+        JobType::PortMirror,
+    ];
+
+    /// Every job type xjob runs: the reference's and its own.
+    pub fn every() -> impl Iterator<Item = JobType> {
+        JobType::ALL.into_iter().chain(JobType::STOCK)
+    }
+
+    /// One of the reference's job types (the API and the bus accept these
+    /// only).
+    pub fn is_reference(self) -> bool {
+        JobType::ALL.contains(&self)
+    }
 
     /// The value stored in `async_jobs.type`.
     pub const fn name(self) -> &'static str {
@@ -273,10 +336,10 @@ impl std::error::Error for UnknownJobType {}
 impl FromStr for JobType {
     type Err = UnknownJobType;
 
-    /// The job type of a stored name (`router_setup`...).
+    /// The job type of a stored name (`router_setup`...), xjob's own
+    /// included.
     fn from_str(s: &str) -> Result<JobType, UnknownJobType> {
-        JobType::ALL
-            .into_iter()
+        JobType::every()
             .find(|t| t.name() == s)
             .ok_or_else(|| UnknownJobType(s.to_owned()))
     }
@@ -341,5 +404,16 @@ mod tests {
         methods.dedup();
         assert_eq!(methods.len(), JobType::ALL.len());
         assert!("no_such_job".parse::<JobType>().is_err());
+    }
+
+    #[test]
+    fn xjobs_own_types_parse_but_are_not_the_references() {
+        for t in JobType::STOCK {
+            assert_eq!(t.name().parse::<JobType>(), Ok(t));
+            assert!(!t.is_reference());
+            assert_eq!(JobType::by_rpc_method(t.rpc_method()), None);
+        }
+        assert!(JobType::RouterSetup.is_reference());
+        assert_eq!(JobType::every().count(), 18);
     }
 }

@@ -111,9 +111,13 @@ fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> 
     }
     let [type_name, project_id]: [String; 2] = required.try_into().expect("two fields");
     body::check_column("project_id", &project_id, width::ID)?;
+    // xjob's own stock-mode types are recorded by xjob only: the API keeps
+    // the reference's catalogue.
     let job_type = type_name
         .parse::<JobType>()
-        .map_err(|_| ApiError::bad_request(format!("There is no such job type: {type_name}")))?;
+        .ok()
+        .filter(|t| t.is_reference())
+        .ok_or_else(|| ApiError::bad_request(format!("There is no such job type: {type_name}")))?;
     let resource = body::member(job, "resource")?
         .ok_or_else(|| {
             ApiError::bad_request("Failed to create job, because the resource is not specified")

@@ -168,6 +168,10 @@ async fn create_errors(api: &TestApi) {
             "Resource field router_id must not contain '#'".into(),
         ),
         (
+            json!({"job": {"type": "network_setup", "project_id": PROJECT, "resource": {"pod_id": "p", "network_id": "n"}}}),
+            "There is no such job type: network_setup".into(),
+        ),
+        (
             json!({"job": {"type": "configure_route", "project_id": PROJECT}}),
             "Failed to create job, because the resource is not specified".into(),
         ),

@@ -7,6 +7,7 @@
 
 pub mod configure_route;
 pub mod port_delete;
+pub mod port_mirror;
 pub mod qos;
 pub mod resource_recycle;
 pub mod router_setup;
@@ -40,6 +41,7 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         .register(qos::delete::QosDelete(n()))?
         .register(qos::sync_rules::SyncQosRules(n()))?
         .register(trunk_sync::TrunkSync(n()))?
-        .register(sfc_sync::SfcSync(n()))?;
+        .register(sfc_sync::SfcSync(n()))?
+        .register(port_mirror::PortMirror(n()))?;
     Ok(())
 }

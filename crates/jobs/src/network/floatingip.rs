@@ -156,8 +156,9 @@ fn port_subnet(t_port: &Port) -> NetResult<String> {
 }
 
 /// Stock mode: the port a VM booted in `pod` got on the bottom copy of its
-/// network, found by the top port's address (no local plugin records a
-/// routing for it).
+/// network, found by the top port's address, for a top port with no
+/// routing yet (a port the tenant made before its VM's port_mirror ran;
+/// a mirror's routing names its pod port).
 async fn booted_port(net: &NetworkContext, pod: &Pod, t_port: &Port) -> NetResult<Option<String>> {
     let t_net_id = t_port.network_id.clone().unwrap_or_default();
     let Some(b_net) = net.bottom_id(&t_net_id, pod, ResourceType::Network).await? else {

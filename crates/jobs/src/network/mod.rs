@@ -41,6 +41,10 @@ pub enum NetError {
     Missing(String),
     #[error("{0}")]
     Config(String),
+    /// A region refuses what the job must make (e.g. an address another
+    /// port holds); the message names both.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type NetResult<T> = Result<T, NetError>;
