@@ -185,7 +185,11 @@ async fn invoke(
         resource_id.to_owned(),
     );
     let job = state.db.run(move |c| jobs::new_job(c, &p, t, &r)).await?;
-    state.dispatcher.dispatch(ctx, job_type, resource_id).await;
+    // xjob's own stock-mode types have no RPC method: a redone one is run
+    // by xjob's periodic task from its NEW row.
+    if job_type.is_reference() {
+        state.dispatcher.dispatch(ctx, job_type, resource_id).await;
+    }
     Ok(job)
 }
 
