@@ -12,10 +12,11 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tricircle_openstack::neutron::{
-    device_owner, Filters, FloatingIp, NeutronClient, Port, Router,
+    device_owner, Filters, FloatingIp, Network, NeutronClient, Port, Router,
 };
 use tricircle_vocab::{JobType, ResourceType};
 
+use crate::handlers::network_setup::is_tenant_network;
 use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
 
 /// A notification of one region's Neutron.
@@ -123,7 +124,7 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
             .await?
         }
         "subnet.update.end" => {
-            in_every_pod(
+            let mut asks = in_every_pod(
                 net,
                 p,
                 "subnet",
@@ -131,7 +132,19 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
                 JobType::SubnetUpdate,
                 event,
             )
-            .await?
+            .await?;
+            // Its pools may have changed: the pods' slices follow.
+            asks.extend(network_setup_of_subnet(&top, p, event).await?);
+            asks
+        }
+        "network.create.end" => match resource::<Network>(p, "network") {
+            Some(t_net) if is_tenant_network(&t_net) => {
+                vec![network_setup(t_net.id(), &project_of(&p["network"], event))]
+            }
+            _ => Vec::new(),
+        },
+        "subnet.create.end" | "subnet.delete.end" => {
+            network_setup_of_subnet(&top, p, event).await?
         }
         "policy.update.end" => {
             in_every_pod(
@@ -254,6 +267,34 @@ async fn pod_jobs(
         .into_iter()
         .map(|r| router_setup(r, &top_net, &project))
         .collect())
+}
+
+/// network_setup of every pod of the network of the payload's subnet
+/// (the pod copies made before VMs need them, pools sliced per pod;
+/// copies of deleted subnets removed), for a tenant network.
+async fn network_setup_of_subnet(
+    top: &NeutronClient,
+    payload: &Value,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let subnet = payload.get("subnet").unwrap_or(&Value::Null);
+    let Some(network) = text(subnet, "network_id") else {
+        return Ok(Vec::new());
+    };
+    match top.find::<Network>(network).await? {
+        Some(t_net) if is_tenant_network(&t_net) => {
+            Ok(vec![network_setup(network, &project_of(subnet, event))])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn network_setup(network: &str, project: &str) -> JobAsk {
+    JobAsk::new(
+        JobType::NetworkSetup,
+        format!("{POD_NOT_SPECIFIED}#{network}"),
+        project,
+    )
 }
 
 fn is_router_interface(p: &Port) -> bool {

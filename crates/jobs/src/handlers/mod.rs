@@ -6,6 +6,7 @@
 //! start-up.
 
 pub mod configure_route;
+pub mod network_setup;
 pub mod port_delete;
 pub mod qos;
 pub mod resource_recycle;
@@ -40,6 +41,7 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         .register(qos::delete::QosDelete(n()))?
         .register(qos::sync_rules::SyncQosRules(n()))?
         .register(trunk_sync::TrunkSync(n()))?
-        .register(sfc_sync::SfcSync(n()))?;
+        .register(sfc_sync::SfcSync(n()))?
+        .register(network_setup::NetworkSetup(n()))?;
     Ok(())
 }
