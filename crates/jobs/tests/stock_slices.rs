@@ -88,7 +88,12 @@ fn ranges(sub: &Value) -> Vec<(u128, u128)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (num(p["start"].as_str().unwrap()), num(p["end"].as_str().unwrap())))
+        .map(|p| {
+            (
+                num(p["start"].as_str().unwrap()),
+                num(p["end"].as_str().unwrap()),
+            )
+        })
         .collect()
 }
 
@@ -198,7 +203,10 @@ async fn tenant_networks_get_pod_copies_with_disjoint_pools_from_events_alone() 
     let events = events_of(&e, TOP);
     assert_eq!(
         asks_of(&e, &events).await,
-        [&n1, &n2, &n3].into_iter().map(|n| setup_ask(&id(n))).collect(),
+        [&n1, &n2, &n3]
+            .into_iter()
+            .map(|n| setup_ask(&id(n)))
+            .collect(),
         "network_setup of each tenant network, none for ext-net"
     );
     record_all(&e, &events).await;
@@ -249,13 +257,22 @@ async fn tenant_networks_get_pod_copies_with_disjoint_pools_from_events_alone() 
     // (pod-1) offers .33-.143, RegionTwo .144-.254.
     let c1 = copy_of(&e, R1, &s1).unwrap();
     let c2 = copy_of(&e, R2, &s1).unwrap();
-    assert_eq!(c1["allocation_pools"], pools(&[("10.0.3.33", "10.0.3.143")]));
-    assert_eq!(c2["allocation_pools"], pools(&[("10.0.3.144", "10.0.3.254")]));
+    assert_eq!(
+        c1["allocation_pools"],
+        pools(&[("10.0.3.33", "10.0.3.143")])
+    );
+    assert_eq!(
+        c2["allocation_pools"],
+        pools(&[("10.0.3.144", "10.0.3.254")])
+    );
     let top_ports = top_fake.dump("ports");
     for (region, copy) in [(R1, &c1), (R2, &c2)] {
         let reserved = named(&top_ports, &interface_port_name(region, &id(&s1)))[0];
         let gw = num(&first_ip(reserved));
-        assert!((num("10.0.3.2")..=num("10.0.3.32")).contains(&gw), "{region}");
+        assert!(
+            (num("10.0.3.2")..=num("10.0.3.32")).contains(&gw),
+            "{region}"
+        );
         assert_eq!(copy["gateway_ip"], first_ip(reserved).as_str());
     }
     // net2 lives in one pod: all but the head; net3 in both.
@@ -265,11 +282,17 @@ async fn tenant_networks_get_pod_copies_with_disjoint_pools_from_events_alone() 
     for sub in [&s1, &s3] {
         let held = central_addresses(&e, sub);
         let (a, b) = (copy_of(&e, R1, sub).unwrap(), copy_of(&e, R2, sub).unwrap());
-        for (x, y) in ranges(&a).iter().flat_map(|x| ranges(&b).into_iter().map(move |y| (*x, y))) {
+        for (x, y) in ranges(&a)
+            .iter()
+            .flat_map(|x| ranges(&b).into_iter().map(move |y| (*x, y)))
+        {
             assert!(x.1 < y.0 || y.1 < x.0, "pools overlap: {x:?} {y:?}");
         }
         for (s, end) in ranges(&a).into_iter().chain(ranges(&b)) {
-            assert!(held.iter().all(|h| *h < s || *h > end), "a held address offered");
+            assert!(
+                held.iter().all(|h| *h < s || *h > end),
+                "a held address offered"
+            );
         }
     }
 
@@ -281,7 +304,10 @@ async fn tenant_networks_get_pod_copies_with_disjoint_pools_from_events_alone() 
     let held = central_addresses(&e, &s1);
     for ip in &vm_ips {
         assert_ne!(ip, "10.0.3.1", "the top gateway");
-        assert!(!held.contains(&num(ip)), "{ip} is held by the central region");
+        assert!(
+            !held.contains(&num(ip)),
+            "{ip} is held by the central region"
+        );
     }
     assert!(vm_ips[..3].iter().all(|ip| num(ip) < num("10.0.3.144")));
     assert!(vm_ips[3..].iter().all(|ip| num(ip) >= num("10.0.3.144")));
@@ -293,7 +319,10 @@ async fn tenant_networks_get_pod_copies_with_disjoint_pools_from_events_alone() 
     }
     record_all(&e, &events).await;
     let done = e.drain().await;
-    assert!(!done.is_empty() && done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert!(
+        !done.is_empty() && done.iter().all(|(_, _, ok)| *ok),
+        "{done:?}"
+    );
     for region in [TOP, R1, R2] {
         assert_eq!(writes(&e, region), Vec::<String>::new(), "{region}");
     }
@@ -323,7 +352,10 @@ async fn pools_follow_the_pods_and_the_top_and_deleted_subnets_go() {
 
     // A copy in RegionTwo too (asked for that pod): two slices now.
     assert!(e.run_job(NETWORK_SETUP, &format!("pod-2#{net_id}")).await);
-    assert!(e.run_job(NETWORK_SETUP, &format!("not_specified_pod#{net_id}")).await);
+    assert!(
+        e.run_job(NETWORK_SETUP, &format!("not_specified_pod#{net_id}"))
+            .await
+    );
     assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
     assert_eq!(
         copy_of(&e, R1, &s).unwrap()["allocation_pools"],
@@ -396,12 +428,11 @@ async fn pools_follow_the_pods_and_the_top_and_deleted_subnets_go() {
         assert!(copy_of(&e, region, &s2).is_none(), "{region}");
         assert!(copy_of(&e, region, &s).is_some(), "{region}");
     }
-    let routings = e
-        .db
-        .db
-        .run(|c| tricircle_db::routings::find(c, &Default::default()))
-        .await
-        .unwrap();
+    let routings =
+        e.db.db
+            .run(|c| tricircle_db::routings::find(c, &Default::default()))
+            .await
+            .unwrap();
     let left: BTreeMap<String, String> = routings
         .into_iter()
         .filter(|r| r.top_id.contains(&id(&s2)))
@@ -426,7 +457,10 @@ async fn a_subnet_too_small_for_its_pods_fails_the_job() {
     assert_eq!(done.len(), 2, "{done:?}");
     assert!(done.iter().all(|(_, _, ok)| !*ok), "{done:?}");
     for region in [R1, R2] {
-        assert!(e.cloud.neutron(region).dump("networks").is_empty(), "{region}");
+        assert!(
+            e.cloud.neutron(region).dump("networks").is_empty(),
+            "{region}"
+        );
     }
     let top = e.neutron(TOP);
     let t_net = top.get_network(&id(&n)).await.unwrap();
@@ -443,5 +477,8 @@ async fn a_subnet_too_small_for_its_pods_fails_the_job() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains(&id(&s)) && err.contains("too small for 2 pods"), "{err}");
+    assert!(
+        err.contains(&id(&s)) && err.contains("too small for 2 pods"),
+        "{err}"
+    );
 }

@@ -226,7 +226,10 @@ fn cidr(t_sub: &Subnet) -> &str {
 fn automatic_addresses(t_sub: &Subnet) -> bool {
     t_sub.ip_version == Some(6)
         && matches!(
-            t_sub.extra.get("ipv6_address_mode").and_then(|v| v.as_str()),
+            t_sub
+                .extra
+                .get("ipv6_address_mode")
+                .and_then(|v| v.as_str()),
             Some("slaac" | "dhcpv6-stateless")
         )
 }

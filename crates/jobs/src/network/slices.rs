@@ -199,7 +199,10 @@ pub fn plan(
     pods: usize,
 ) -> Result<Plan, SliceError> {
     let (v6, mut all) = spans(pools).ok_or_else(|| {
-        let shown: Vec<String> = pools.iter().map(|p| format!("{}-{}", p.start, p.end)).collect();
+        let shown: Vec<String> = pools
+            .iter()
+            .map(|p| format!("{}-{}", p.start, p.end))
+            .collect();
         SliceError::BadPool(shown.join(", "))
     })?;
     if let Some((gv6, g)) = gateway.and_then(parse) {
@@ -207,9 +210,7 @@ pub fn plan(
             all = without(all, g);
         }
     }
-    let available = all
-        .iter()
-        .fold(0u128, |n, s| n.saturating_add(s.size()));
+    let available = all.iter().fold(0u128, |n, s| n.saturating_add(s.size()));
     let head_n = head_size(available);
     let pods_n = pods as u128;
     if pods > 0 && available < head_n.saturating_add(pods_n) {
@@ -336,7 +337,10 @@ mod tests {
                 pools(&[("192.168.0.1", "192.168.0.14")]),
                 Some("192.168.0.3"),
                 1,
-                vec![("192.168.0.1", "192.168.0.2"), ("192.168.0.4", "192.168.0.5")],
+                vec![
+                    ("192.168.0.1", "192.168.0.2"),
+                    ("192.168.0.4", "192.168.0.5"),
+                ],
                 vec![vec![("192.168.0.6", "192.168.0.14")]],
             ),
             // No pods: the head alone.
@@ -363,7 +367,10 @@ mod tests {
         let p = pools(&[("2001:db8::2", "2001:db8::ffff:ffff:ffff:ffff")]);
         let plan = plan(&p, Some("2001:db8::1"), 2).unwrap();
         assert!(plan.v6);
-        assert_eq!(render(true, &plan.head), pools(&[("2001:db8::2", "2001:db8::41")]));
+        assert_eq!(
+            render(true, &plan.head),
+            pools(&[("2001:db8::2", "2001:db8::41")])
+        );
         // (2^64 - 2 - 64) addresses left, even: two halves.
         assert_eq!(
             plan.pools(0),
@@ -413,7 +420,10 @@ mod tests {
         let mixed = pools(&[("10.0.0.2", "10.0.0.6"), ("fd00::1", "fd00::9")]);
         assert!(matches!(plan(&mixed, None, 1), Err(SliceError::BadPool(_))));
         let reversed = pools(&[("10.0.0.9", "10.0.0.2")]);
-        assert!(matches!(plan(&reversed, None, 1), Err(SliceError::BadPool(_))));
+        assert!(matches!(
+            plan(&reversed, None, 1),
+            Err(SliceError::BadPool(_))
+        ));
     }
 
     #[test]
