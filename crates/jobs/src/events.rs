@@ -3,7 +3,9 @@
 //! for the same call (doc/design/stock-mode-events.md, section 1). The
 //! mapping reads what the payload does not say (a router's interfaces, a
 //! resource's pods) and records nothing itself: [`record`] writes the NEW
-//! rows and queues them.
+//! rows and queues them. A tenant network created, or a subnet of one
+//! created, updated or deleted, asks for xjob's own network_setup: the pod
+//! copies exist before a VM needs them, their pools sliced per pod.
 //!
 //! A pod's events are VM ports booted or deleted there: the routers on the
 //! port's network get router_setup again (routes and floating IPs follow

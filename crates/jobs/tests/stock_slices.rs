@@ -12,6 +12,7 @@ use network_common::*;
 use serde_json::{json, Value};
 use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
 use tricircle_jobs::network::bottom::{self, interface_port_name};
+use tricircle_jobs::network::external::ns_interface_port_name;
 use tricircle_jobs::network::slices;
 use tricircle_jobs::{JobType, ResourceType};
 
@@ -481,4 +482,74 @@ async fn a_subnet_too_small_for_its_pods_fails_the_job() {
         err.contains(&id(&s)) && err.contains("too small for 2 pods"),
         "{err}"
     );
+}
+
+/// The NS router's interface for a floating IP is reserved in the central
+/// region at an address of the head, outside every pod's slice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ns_interface_reservation_takes_a_head_address() {
+    let e = env(true).await;
+    e.cloud.neutron(TOP).add_availability_zone("az2");
+    e.cloud.neutron(R2).set_tricircle_l3(false);
+    let top = e.neutron(TOP);
+    let (n, s) = network_in(
+        &top,
+        "net1",
+        "10.0.3.0/24",
+        json!({"availability_zone_hints": ["az2"]}),
+    )
+    .await;
+    let (ext, _) = ext_network(&top, "az2").await;
+    follow(&e).await;
+    let ips = boot(&e, R2, "pod-2", &id(&n), 1).await;
+    let b_vm = named(&e.cloud.neutron(R2).dump("ports"), "vm-RegionTwo-0")[0].clone();
+    // The VM's port in the central region, at its address (as its mirror;
+    // the fake's MACs are not unique across regions, so none is copied).
+    let t_vm = create(
+        &top,
+        "ports",
+        "port",
+        json!({"network_id": id(&n), "name": "vm", "device_owner": "compute:nova",
+            "device_id": "vm", "tenant_id": PROJECT, "fixed_ips": [{"ip_address": ips[0]}]}),
+    )
+    .await;
+    let router = create(
+        &top,
+        "routers",
+        "router",
+        json!({"name": "router", "tenant_id": PROJECT}),
+    )
+    .await;
+    let rid = id(&router);
+    put(
+        &top,
+        &format!("routers/{rid}/add_router_interface"),
+        json!({"subnet_id": id(&s)}),
+    )
+    .await;
+    put(
+        &top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
+    )
+    .await;
+    create(
+        &top,
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": id(&ext), "port_id": id(&t_vm), "tenant_id": PROJECT}),
+    )
+    .await;
+    follow(&e).await;
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    assert_eq!(fips.len(), 1, "{fips:#?}");
+    assert_eq!(fips[0]["port_id"], b_vm["id"]);
+    let top_ports = e.cloud.neutron(TOP).dump("ports");
+    let ns = named(&top_ports, &ns_interface_port_name(&rid, &id(&s)))[0].clone();
+    let reserved = named(&top_ports, &interface_port_name(R2, &id(&s)))[0].clone();
+    let head = num("10.0.3.2")..=num("10.0.3.32");
+    for p in [&ns, &reserved] {
+        assert!(head.contains(&num(&first_ip(p))), "{p:#?}");
+    }
+    assert_ne!(first_ip(&ns), first_ip(&reserved));
 }
