@@ -3,7 +3,9 @@
 //! for the same call (doc/design/stock-mode-events.md, section 1). The
 //! mapping reads what the payload does not say (a router's interfaces, a
 //! resource's pods) and records nothing itself: [`record`] writes the NEW
-//! rows and queues them.
+//! rows and queues them. A tenant network created, or a subnet of one
+//! created, updated or deleted, asks for xjob's own network_setup: the pod
+//! copies exist before a VM needs them, their pools sliced per pod.
 //!
 //! A pod's events are VM ports booted, changed or deleted there: each asks
 //! for its port_mirror, which mirrors the port in the central region (as
@@ -14,10 +16,11 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tricircle_openstack::neutron::{
-    device_owner, Filters, FloatingIp, NeutronClient, Port, Router,
+    device_owner, Filters, FloatingIp, Network, NeutronClient, Port, Router,
 };
 use tricircle_vocab::{JobType, ResourceType};
 
+use crate::handlers::network_setup::is_tenant_network;
 use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
 
 /// A notification of one region's Neutron.
@@ -125,7 +128,7 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
             .await?
         }
         "subnet.update.end" => {
-            in_every_pod(
+            let mut asks = in_every_pod(
                 net,
                 p,
                 "subnet",
@@ -133,7 +136,19 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
                 JobType::SubnetUpdate,
                 event,
             )
-            .await?
+            .await?;
+            // Its pools may have changed: the pods' slices follow.
+            asks.extend(network_setup_of_subnet(&top, p, event).await?);
+            asks
+        }
+        "network.create.end" => match resource::<Network>(p, "network") {
+            Some(t_net) if is_tenant_network(&t_net) => {
+                vec![network_setup(t_net.id(), &project_of(&p["network"], event))]
+            }
+            _ => Vec::new(),
+        },
+        "subnet.create.end" | "subnet.delete.end" => {
+            network_setup_of_subnet(&top, p, event).await?
         }
         "policy.update.end" => {
             in_every_pod(
@@ -287,6 +302,34 @@ async fn mirror_deleted(
             )
         })
         .collect())
+}
+
+/// network_setup of every pod of the network of the payload's subnet
+/// (the pod copies made before VMs need them, pools sliced per pod;
+/// copies of deleted subnets removed), for a tenant network.
+async fn network_setup_of_subnet(
+    top: &NeutronClient,
+    payload: &Value,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let subnet = payload.get("subnet").unwrap_or(&Value::Null);
+    let Some(network) = text(subnet, "network_id") else {
+        return Ok(Vec::new());
+    };
+    match top.find::<Network>(network).await? {
+        Some(t_net) if is_tenant_network(&t_net) => {
+            Ok(vec![network_setup(network, &project_of(subnet, event))])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn network_setup(network: &str, project: &str) -> JobAsk {
+    JobAsk::new(
+        JobType::NetworkSetup,
+        format!("{POD_NOT_SPECIFIED}#{network}"),
+        project,
+    )
 }
 
 fn router_setup(router: &str, network: &str, project: &str) -> JobAsk {

@@ -317,9 +317,15 @@ async fn bottom_copy_of_a_network_uses_the_pods_reserved_gateway() {
     )[0]
     .clone();
     assert_eq!(b_sub["gateway_ip"], first_ip(&reserved).as_str());
-    // The top gateway is a VM address in the pod: it is in the pools.
-    let pools = b_sub["allocation_pools"].as_array().unwrap();
-    assert_eq!(pools[0]["start"], "10.0.1.1");
+    // net1 spans RegionOne alone: its copy offers all but the top gateway
+    // and the central head (.2-.32), where the reservation sits.
+    assert_eq!(
+        b_sub["allocation_pools"],
+        json!([{"start": "10.0.1.33", "end": "10.0.1.254"}])
+    );
+    let last = first_ip(&reserved);
+    let last: u8 = last.rsplit('.').next().unwrap().parse().unwrap();
+    assert!((2..=32).contains(&last), "{reserved:#?}");
     assert_eq!(
         e.net
             .bottom_id(&w.net1, &pod1, ResourceType::Network)
@@ -728,10 +734,17 @@ async fn stock_central_events_alone_converge_the_pods() {
     assert!(events
         .iter()
         .any(|ev| ev.event_type == "router.interface.create"));
+    let mut want = router_setups(&w, &[&w.net1, &w.net2]);
+    // And the pod copies of the tenant's networks, ahead of VMs.
+    want.extend([&w.net1, &w.net2].map(|n| JobAsk {
+        job_type: JobType::NetworkSetup,
+        resource_id: format!("not_specified_pod#{n}"),
+        project_id: PROJECT.into(),
+    }));
     assert_eq!(
         asks_of(&e, &events).await,
-        router_setups(&w, &[&w.net1, &w.net2]),
-        "the jobs the central plugin would cast"
+        want,
+        "the jobs the central plugin would cast, and network_setup"
     );
     record_all(&e, &events).await;
     let done = e.drain().await;

@@ -6,6 +6,7 @@
 //! start-up.
 
 pub mod configure_route;
+pub mod network_setup;
 pub mod port_delete;
 pub mod port_mirror;
 pub mod qos;
@@ -42,6 +43,7 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         .register(qos::sync_rules::SyncQosRules(n()))?
         .register(trunk_sync::TrunkSync(n()))?
         .register(sfc_sync::SfcSync(n()))?
-        .register(port_mirror::PortMirror(n()))?;
+        .register(port_mirror::PortMirror(n()))?
+        .register(network_setup::NetworkSetup(n()))?;
     Ok(())
 }

@@ -307,12 +307,18 @@ async fn interface(
                 bottom_subnet(net, top_pod, b_pod, project_id, t_net, &t_subnet).await?;
             if is_local {
                 // The local router owns the subnet: its gateway becomes the
-                // interface address.
-                let pools = ip::bottom_pools(
-                    t_subnet.allocation_pools.as_deref().unwrap_or_default(),
-                    t_gw.as_deref(),
-                    &t_port_ip,
-                );
+                // interface address. In stock mode the pools stay the pod's
+                // slice, without that address.
+                let pools = if net.settings.stock_neutron {
+                    let pods = bottom::network_pods(net, t_net).await?;
+                    bottom::copy_pools(&t_subnet, &pods, b_pod, Some(&t_port_ip))?
+                } else {
+                    ip::bottom_pools(
+                        t_subnet.allocation_pools.as_deref().unwrap_or_default(),
+                        t_gw.as_deref(),
+                        &t_port_ip,
+                    )
+                };
                 let upd = tricircle_openstack::neutron::Subnet {
                     gateway_ip: Some(Some(t_port_ip.clone())),
                     allocation_pools: Some(pools),

@@ -25,6 +25,12 @@ pub(super) trait CopyAttributes: Job {
     /// The update that makes `bottom` carry `top`'s attributes, if any
     /// differ.
     fn changes(top: &Self::R, bottom: &Self::R) -> Option<Self::R>;
+
+    /// [`Self::changes`] as `net`'s mode wants them.
+    fn changes_in(net: &NetworkContext, top: &Self::R, bottom: &Self::R) -> Option<Self::R> {
+        let _ = net;
+        Self::changes(top, bottom)
+    }
 }
 
 pub(super) async fn update<C: CopyAttributes>(
@@ -62,7 +68,7 @@ pub(super) async fn update<C: CopyAttributes>(
         tracing::error!(b_id, what, pod = %pod.region_name, "bottom copy not found");
         return Ok(());
     };
-    let Some(body) = C::changes(&top, &bottom) else {
+    let Some(body) = C::changes_in(net, &top, &bottom) else {
         return Ok(());
     };
     match client.update::<C::R>(&b_id, &body).await {

@@ -5,6 +5,7 @@
 //! bottom gateway (an address the top reserves for this pod) leaves them
 //! and the top gateway joins them. The bottom gateway and name are kept:
 //! the first is the pod's reserved address, the second is the lock's key.
+//! In stock mode the pools are left to network_setup (the pod's slice).
 
 use tricircle_openstack::neutron::Subnet;
 use tricircle_vocab::{JobType, ResourceType};
@@ -37,6 +38,23 @@ impl CopyAttributes for UpdateSubnet {
 
     fn changes(top: &Subnet, bottom: &Subnet) -> Option<Subnet> {
         changes(top, bottom)
+    }
+
+    /// In stock mode a copy's pools are the pod's slice, which
+    /// network_setup keeps (doc/networking.md): they are left out here.
+    fn changes_in(net: &NetworkContext, top: &Subnet, bottom: &Subnet) -> Option<Subnet> {
+        if !net.settings.stock_neutron {
+            return changes(top, bottom);
+        }
+        let mut top = top.clone();
+        top.allocation_pools = bottom.allocation_pools.clone();
+        // With the bottom's pools and gateway, the top's pools come out as
+        // the bottom's: nothing to send for them.
+        top.gateway_ip = bottom.gateway_ip.clone();
+        changes(&top, bottom).map(|mut body| {
+            body.allocation_pools = None;
+            body
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use tricircle_openstack::neutron::{
     Subnet,
 };
 
+use super::bottom;
 use super::bridge::{self, TopBridge};
 use super::floatingip;
 use super::lock::{self, Element};
@@ -395,7 +396,7 @@ pub async fn ns_interface(
     let name = ns_interface_port_name(t_router_id, t_sub.id());
     let network_id = t_sub.network_id.clone().unwrap_or_default();
     let tbody = lock::interface_port_body(project_id, &network_id, t_sub.id(), &name);
-    let t_port = lock::reserve_top_port(net, project_id, top_pod, tbody).await?;
+    let t_port = bottom::reserve_in_head(net, project_id, top_pod, t_sub, tbody).await?;
     let ip = bridge::first_ip(&t_port)
         .ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))?;
     let body = Port {

@@ -1,7 +1,8 @@
 //! Networking building blocks of the xjob handlers: what a handler needs
 //! to reach the clouds ([`NetworkContext`]), the routing-table creation lock
 //! ([`lock`]), the per-project bridge elements ([`bridge`]), bottom copies
-//! of top resources ([`bottom`]) and IPv4 arithmetic ([`ip`]).
+//! of top resources ([`bottom`]), IPv4 arithmetic ([`ip`]) and the pod
+//! copies' address pools ([`slices`]).
 
 pub mod bottom;
 pub mod bridge;
@@ -11,6 +12,7 @@ pub mod ip;
 pub mod lock;
 pub mod sfc;
 pub mod shadow;
+pub mod slices;
 
 use serde_json::{Map, Value};
 use tricircle_config::Config;
@@ -45,6 +47,10 @@ pub enum NetError {
     /// port holds); the message names both.
     #[error("{0}")]
     Conflict(String),
+    /// A subnet's addresses cannot be shared out between the central
+    /// region and the pods (too small, or its head is full).
+    #[error("{0}")]
+    Addressing(String),
 }
 
 pub type NetResult<T> = Result<T, NetError>;
