@@ -6,9 +6,11 @@
 //! start-up.
 
 pub mod configure_route;
+pub mod network_cleanup;
 pub mod port_delete;
 pub mod qos;
 pub mod resource_recycle;
+pub mod router_cleanup;
 pub mod router_setup;
 pub mod seg_rule_setup;
 pub mod sfc_sync;
@@ -40,6 +42,8 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         .register(qos::delete::QosDelete(n()))?
         .register(qos::sync_rules::SyncQosRules(n()))?
         .register(trunk_sync::TrunkSync(n()))?
-        .register(sfc_sync::SfcSync(n()))?;
+        .register(sfc_sync::SfcSync(n()))?
+        .register(router_cleanup::RouterCleanup(n()))?
+        .register(network_cleanup::NetworkCleanup(n()))?;
     Ok(())
 }
