@@ -287,16 +287,19 @@ async fn interface(
         Some(b) => router_interfaces(&b_client, b_router, b).await?,
         None => Vec::new(),
     };
-    if t_ports.is_empty() && !is_local && net.settings.stock_neutron {
-        // No floating IP reaches the network through this router any more:
-        // the NS router's interfaces on its subnets go.
-        let subnets = top
-            .list_subnets(&Filters::new().eq("network_id", t_net.id()))
-            .await?
-            .into_iter()
-            .map(|s| s.id().to_owned())
-            .collect();
-        teardown::withdraw_ns_interfaces(net, top_pod, t_router.id(), Some(&subnets)).await?;
+    if t_ports.is_empty() && net.settings.stock_neutron {
+        if !is_local {
+            // No floating IP reaches the network through this router any
+            // more: the NS router's interfaces on its subnets go.
+            let subnets = top
+                .list_subnets(&Filters::new().eq("network_id", t_net.id()))
+                .await?
+                .into_iter()
+                .map(|s| s.id().to_owned())
+                .collect();
+            teardown::withdraw_ns_interfaces(net, top_pod, t_router.id(), Some(&subnets)).await?;
+        }
+        teardown::adopt_old_helpers(net, top_pod, t_net.id()).await?;
     }
     match (t_ports.first(), b_ports.first()) {
         (None, Some(b_port)) => {

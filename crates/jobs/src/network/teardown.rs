@@ -161,12 +161,61 @@ pub async fn delete_bottom_router(
         remove_interface(&client, b_router, p.id()).await?;
         forget_bottom(net, p.id()).await?;
     }
-    if router.external_gateway_info.clone().flatten().is_some() {
+    if let Some(gw) = router.external_gateway_info.clone().flatten() {
+        release_orphan_floating_ips(net, pod, &gw.network_id).await?;
         client.set_gateway(b_router, None).await?;
     }
     gone_ok(client.delete_router(b_router).await)?;
     tracing::info!(router = %b_router, pod = %pod.region_name, "bottom router deleted");
     Ok(true)
+}
+
+/// Delete the unassociated floating IPs of bottom external network
+/// `b_ext_net` whose top floating IP is gone: a VM deleted in its pod
+/// leaves its bottom floating IP unassociated, and with the top router
+/// gone no router_setup syncs it away any more.
+async fn release_orphan_floating_ips(
+    net: &NetworkContext,
+    pod: &Pod,
+    b_ext_net: &str,
+) -> NetResult<()> {
+    let filter = RoutingFilter {
+        bottom_id: Some(b_ext_net.to_owned()),
+        pod_id: Some(pod.pod_id.clone()),
+        resource_type: Some(ResourceType::Network.as_str().to_owned()),
+        ..RoutingFilter::default()
+    };
+    let Some(row) = net.db.run(move |c| routings::find(c, &filter)).await?.pop() else {
+        return Ok(());
+    };
+    let client = net.neutron(pod);
+    let orphans: Vec<_> = client
+        .list_floatingips(&Filters::new().eq("floating_network_id", b_ext_net))
+        .await?
+        .into_iter()
+        .filter(|f| f.port_id.clone().flatten().is_none())
+        .collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    let top_pod = net.top_pod().await?;
+    let at_top: BTreeSet<String> = net
+        .neutron(&top_pod)
+        .list_floatingips(&Filters::new().eq("floating_network_id", &row.top_id))
+        .await?
+        .into_iter()
+        .filter_map(|f| f.floating_ip_address)
+        .collect();
+    for f in orphans {
+        if !f
+            .floating_ip_address
+            .as_ref()
+            .is_some_and(|a| at_top.contains(a))
+        {
+            floatingip::delete(&client, f.id()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The NS router's interfaces that stock mode adds for floating IPs
@@ -239,6 +288,33 @@ async fn release_floating_ips(client: &NeutronClient, b_port: &str) -> NetResult
         {
             floatingip::delete(client, fip.id()).await?;
         }
+    }
+    Ok(())
+}
+
+/// xjob's helper ports on top network `t_net` made before they had their
+/// own owner (`network:router_interface`, no device: they keep the
+/// tenant's network delete failing) get [`super::DEVICE_OWNER_HELPER`].
+/// Run when the network loses a router interface, which a network delete
+/// needs first.
+pub async fn adopt_old_helpers(net: &NetworkContext, top_pod: &Pod, t_net: &str) -> NetResult<()> {
+    let top = net.neutron(top_pod);
+    let old = top
+        .list_ports(
+            &Filters::new()
+                .eq("network_id", t_net)
+                .eq("device_owner", device_owner::ROUTER_INTERFACE),
+        )
+        .await?;
+    for p in old.iter().filter(|p| {
+        super::is_helper_port(p) && p.device_id.as_deref().unwrap_or_default().is_empty()
+    }) {
+        let upd = Port {
+            device_owner: Some(super::DEVICE_OWNER_HELPER.to_owned()),
+            ..Port::default()
+        };
+        gone_ok(top.update_port(p.id(), &upd).await)?;
+        tracing::info!(port = p.id(), "helper port given its own device owner");
     }
     Ok(())
 }
