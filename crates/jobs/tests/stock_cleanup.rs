@@ -634,10 +634,9 @@ async fn old_helper_ports_are_recognised_by_name_and_given_the_owner() {
     top.delete_port(&id(&w.vms[0])).await.unwrap();
     e.neutron(R1)
         .delete_port(
-            &named(&e.cloud.neutron(R1).dump("ports"), "vm1")[0]["id"]
+            named(&e.cloud.neutron(R1).dump("ports"), "vm1")[0]["id"]
                 .as_str()
-                .unwrap()
-                .to_owned(),
+                .unwrap(),
         )
         .await
         .unwrap();
