@@ -116,6 +116,16 @@ pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<V
             let project = project_of(&p["floatingip"], event);
             floating_ip_jobs(&top, &fip, &project).await?
         }
+        // The top resource is gone: its pods' side is undone (the jobs do
+        // nothing while it exists, so a stray event is harmless).
+        "router.delete.end" => {
+            let routed = [ResourceType::Router, ResourceType::NsRouter];
+            deleted(net, p, "router", routed, JobType::RouterCleanup, event).await?
+        }
+        "network.delete.end" => {
+            let routed = [ResourceType::Network, ResourceType::ShadowNetwork];
+            deleted(net, p, "network", routed, JobType::NetworkCleanup, event).await?
+        }
         "network.update.end" => {
             in_every_pod(
                 net,
@@ -398,6 +408,34 @@ async fn floating_ip_jobs(
         asks.extend(router_setups(top, r.id(), project).await?);
     }
     Ok(asks)
+}
+
+/// `job_type` on `<id>` of the deleted resource `key` (Neutron's
+/// `<key>.delete.end` names it by `<key>_id`, and gives the resource),
+/// when it has copies routed as one of `routed` (without any, nothing of
+/// it is in the pods).
+async fn deleted(
+    net: &NetworkContext,
+    payload: &Value,
+    key: &str,
+    routed: [ResourceType; 2],
+    job_type: JobType,
+    event: &NeutronEvent,
+) -> NetResult<Vec<JobAsk>> {
+    let resource = payload.get(key).unwrap_or(&Value::Null);
+    let Some(id) = text(payload, &format!("{key}_id")).or_else(|| text(resource, "id")) else {
+        return Ok(Vec::new());
+    };
+    for rtype in routed {
+        if !net.mappings(id, rtype).await?.is_empty() {
+            return Ok(vec![JobAsk::new(
+                job_type,
+                id.to_owned(),
+                &project_of(resource, event),
+            )]);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// `job_type` on `not_specified_pod#<id>` for the resource `key` of the

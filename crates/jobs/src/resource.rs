@@ -59,7 +59,7 @@ impl JobResource for InPod {
     }
 }
 
-/// configure_route: `<router_id>`.
+/// configure_route, router_cleanup: `<router_id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterRoutes {
     pub router_id: String,
@@ -69,6 +69,20 @@ impl JobResource for RouterRoutes {
     fn parse(ctx: &JobContext) -> Result<Self, HandlerError> {
         Ok(RouterRoutes {
             router_id: ctx.required("router_id")?,
+        })
+    }
+}
+
+/// network_cleanup: `<network_id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopNetwork {
+    pub network_id: String,
+}
+
+impl JobResource for TopNetwork {
+    fn parse(ctx: &JobContext) -> Result<Self, HandlerError> {
+        Ok(TopNetwork {
+            network_id: ctx.required("network_id")?,
         })
     }
 }

@@ -77,6 +77,21 @@ const RI: &str = "network:router_interface";
 const RG: &str = "network:router_gateway";
 const FIP: &str = "network:floatingip";
 const DHCP: &str = "network:dhcp";
+/// Owners whose ports never keep a network or subnet in use: Neutron
+/// deletes them with their network and drops their addresses with a
+/// subnet (`AUTO_DELETE_PORT_OWNERS`, neutron/common/_constants.py).
+const AUTO_DELETE: &[&str] = &[
+    DHCP,
+    "network:distributed",
+    "network:floatingip_agent_gateway",
+];
+/// Router interface owners: a subnet they hold an address of cannot be
+/// deleted (`ROUTER_INTERFACE_OWNERS`, neutron_lib.constants).
+const ROUTER_INTERFACE_OWNERS: &[&str] = &[
+    RI,
+    "network:ha_router_replicated_interface",
+    "network:router_interface_distributed",
+];
 
 pub(crate) const COLLECTIONS: &[&str] = &[
     "networks",

@@ -7,10 +7,12 @@
 
 pub mod configure_route;
 pub mod network_setup;
+pub mod network_cleanup;
 pub mod port_delete;
 pub mod port_mirror;
 pub mod qos;
 pub mod resource_recycle;
+pub mod router_cleanup;
 pub mod router_setup;
 pub mod seg_rule_setup;
 pub mod sfc_sync;
@@ -44,6 +46,8 @@ pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(),
         .register(trunk_sync::TrunkSync(n()))?
         .register(sfc_sync::SfcSync(n()))?
         .register(port_mirror::PortMirror(n()))?
-        .register(network_setup::NetworkSetup(n()))?;
+        .register(network_setup::NetworkSetup(n()))?
+        .register(router_cleanup::RouterCleanup(n()))?
+        .register(network_cleanup::NetworkCleanup(n()))?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
 use crate::network::lock::{self, Element};
-use crate::network::{floatingip, ip, NetError, NetResult, NetworkContext};
+use crate::network::{floatingip, ip, teardown, NetError, NetResult, NetworkContext};
 use crate::resource::{PodScope, RouterInPod};
 use tricircle_vocab::JobType;
 use tricircle_vocab::ResourceType;
@@ -125,6 +125,9 @@ async fn setup(
             .is_none()
         {
             external::withdraw_gateway(net, t_router.id(), None).await?;
+            // Without a gateway no floating IP needs the NS router on a
+            // tenant subnet.
+            teardown::withdraw_ns_interfaces(net, &top_pod, t_router.id(), None).await?;
         }
     }
     one_pod(
@@ -284,12 +287,26 @@ async fn interface(
         Some(b) => router_interfaces(&b_client, b_router, b).await?,
         None => Vec::new(),
     };
+    if t_ports.is_empty() && net.settings.stock_neutron {
+        if !is_local {
+            // No floating IP reaches the network through this router any
+            // more: the NS router's interfaces on its subnets go.
+            let subnets = top
+                .list_subnets(&Filters::new().eq("network_id", t_net.id()))
+                .await?
+                .into_iter()
+                .map(|s| s.id().to_owned())
+                .collect();
+            teardown::withdraw_ns_interfaces(net, top_pod, t_router.id(), Some(&subnets)).await?;
+        }
+        teardown::adopt_old_helpers(net, top_pod, t_net.id()).await?;
+    }
     match (t_ports.first(), b_ports.first()) {
         (None, Some(b_port)) => {
-            // The top interface was removed: remove the bottom one too.
-            b_client
-                .remove_interface_port(b_router, b_port.id())
-                .await?;
+            // The top interface was removed: remove the bottom one too
+            // (Neutron deletes its port; a copy xjob made loses its routing).
+            teardown::remove_interface(&b_client, b_router, b_port.id()).await?;
+            teardown::forget_bottom(net, b_port.id()).await?;
         }
         (Some(t_port), None) => {
             let fixed = t_port

@@ -24,9 +24,12 @@ pub fn network_name(t_net: &Network) -> String {
     )
 }
 
+/// Names of the top ports reserving a pods' gateway addresses start so.
+pub const INTERFACE_PORT_PREFIX: &str = "interface_";
+
 /// Name of the top port reserving a pod's gateway address on a subnet.
 pub fn interface_port_name(region: &str, t_subnet_id: &str) -> String {
-    format!("interface_{region}_{t_subnet_id}")
+    format!("{INTERFACE_PORT_PREFIX}{region}_{t_subnet_id}")
 }
 
 /// The routing types of a copy: a pod's own copy, or a shadow copy made

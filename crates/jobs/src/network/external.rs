@@ -27,8 +27,11 @@ pub fn ns_router_name(t_router_id: &str) -> String {
 /// Name of the top port reserving the north-south router's address on a
 /// tenant subnet (floating IPs need that interface on stock Neutron).
 pub fn ns_interface_port_name(t_router_id: &str, t_subnet_id: &str) -> String {
-    format!("ns_interface_{t_router_id}_{t_subnet_id}")
+    format!("{NS_INTERFACE_PREFIX}{t_router_id}_{t_subnet_id}")
 }
+
+/// Names of the NS routers' address-holding top ports start so.
+pub const NS_INTERFACE_PREFIX: &str = "ns_interface_";
 
 /// Where the north-south side lives.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tricircle_db::models::{NewRouting, Pod, RoutingUpdate};
 use tricircle_db::{routings, time};
-use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, NeutronClient, Port, Resource};
+use tricircle_openstack::neutron::{Filters, FixedIp, NeutronClient, Port, Resource};
 
 use super::{NetError, NetResult, NetworkContext};
 use tricircle_vocab::ResourceType;
@@ -256,7 +256,8 @@ pub async fn reserve_top_port(
 
 /// The body of a top port that holds an address of `subnet_id` for a
 /// router interface in some pod (the gateway of a pod's copy, or an NS
-/// router's interface), so no other port takes it.
+/// router's interface), so no other port takes it. Its owner is
+/// [`super::DEVICE_OWNER_HELPER`], so it never blocks the tenant's deletes.
 pub fn interface_port_body(
     project_id: &str,
     network_id: &str,
@@ -269,7 +270,7 @@ pub fn interface_port_body(
         name: Some(name.to_owned()),
         network_id: Some(network_id.to_owned()),
         device_id: Some(String::new()),
-        device_owner: Some(device_owner::ROUTER_INTERFACE.to_owned()),
+        device_owner: Some(super::DEVICE_OWNER_HELPER.to_owned()),
         fixed_ips: Some(vec![FixedIp::on_subnet(subnet_id)]),
         ..Port::default()
     }

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod sfc;
 pub mod shadow;
 pub mod slices;
+pub mod teardown;
 
 use serde_json::{Map, Value};
 use tricircle_config::Config;
@@ -27,6 +28,23 @@ use crate::queue::{JobQueue, JobRequest};
 pub use crate::resource::POD_NOT_SPECIFIED;
 /// Device owner of shadow ports (copies of a VM port in another pod).
 pub const DEVICE_OWNER_SHADOW: &str = "compute:shadow";
+/// Device owner of the ports xjob keeps in the central region on a
+/// tenant's network to hold an address (a pod's gateway reservation
+/// `interface_<region>_<subnet>`, an NS router's `ns_interface_*`). One of
+/// Neutron's `AUTO_DELETE_PORT_OWNERS`: the tenant's network delete removes
+/// them instead of failing with NetworkInUse, and they do not keep a subnet
+/// in use. Under ML2/OVS no agent acts on such a port without a host
+/// (doc/networking.md, "Helper ports").
+pub const DEVICE_OWNER_HELPER: &str = "network:distributed";
+
+/// Whether a central port is one of xjob's address-holding helper ports:
+/// by name, so that those made before [`DEVICE_OWNER_HELPER`] (owner
+/// `network:router_interface`, no device) count too.
+pub fn is_helper_port(port: &tricircle_openstack::neutron::Port) -> bool {
+    port.name.as_deref().is_some_and(|n| {
+        n.starts_with(bottom::INTERFACE_PORT_PREFIX) || n.starts_with(external::NS_INTERFACE_PREFIX)
+    })
+}
 
 /// Why a networking step failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +69,9 @@ pub enum NetError {
     /// region and the pods (too small, or its head is full).
     #[error("{0}")]
     Addressing(String),
+    /// A tenant's resource still uses what the job would remove.
+    #[error("{0}")]
+    InUse(String),
 }
 
 pub type NetResult<T> = Result<T, NetError>;

@@ -1,11 +1,12 @@
 //! Networks and their provider segment, as ML2 with the vxlan, vlan, flat
 //! and local type drivers: the segment is validated or allocated on create
-//! and cannot be updated; a network with ports other than DHCP ports
-//! cannot be deleted.
+//! and cannot be updated; a network with ports of other owners than the
+//! auto-delete ones (DHCP, distributed) cannot be deleted, those ports go
+//! with it.
 
 use serde_json::{json, Map, Value};
 
-use super::{bad, fault, s, Res, Store, DHCP};
+use super::{bad, fault, s, Res, Store, AUTO_DELETE};
 
 /// What `PUT` may change (provider attributes are refused separately).
 const NETWORK_WRITABLE: &[&str] = &[
@@ -169,16 +170,24 @@ impl Store {
         Ok(self.commit("networks", id, v))
     }
 
+    /// As `delete_network` of Neutron's DB plugin: refused while ports of
+    /// other owners than `AUTO_DELETE` are on it (the message lists them);
+    /// the auto-delete ones are deleted as ports, then the subnets.
     pub(crate) fn delete_network(&mut self, id: &str) -> Res<()> {
         self.must("networks", id)?;
-        let in_use = self
+        let (auto, in_use): (Vec<&Value>, Vec<&Value>) = self
             .all("ports")
             .iter()
-            .any(|p| s(p, "network_id") == id && s(p, "device_owner") != DHCP);
-        if in_use {
-            return Err(fault(409, "NetworkInUse", format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network.")));
+            .filter(|p| s(p, "network_id") == id)
+            .partition(|p| AUTO_DELETE.contains(&s(p, "device_owner")));
+        if !in_use.is_empty() {
+            let ids: Vec<&str> = in_use.iter().map(|p| s(p, "id")).collect();
+            return Err(fault(409, "NetworkInUse", format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network, id for these ports is: {}.", ids.join(","))));
         }
-        self.all_mut("ports").retain(|p| s(p, "network_id") != id);
+        let auto: Vec<String> = auto.iter().map(|p| s(p, "id").to_owned()).collect();
+        for port in auto {
+            self.delete_port(&port)?;
+        }
         self.all_mut("subnets").retain(|p| s(p, "network_id") != id);
         self.remove("networks", id);
         Ok(())

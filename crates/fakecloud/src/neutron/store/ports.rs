@@ -1,11 +1,14 @@
 //! Ports: generated MACs, fixed IPs, binding (see `agents.rs`), security
-//! group and QoS references; L3 ports and trunk parents cannot be deleted
-//! directly, deleting a port disassociates its floating IPs and drops it
+//! group and QoS references; L3 ports (of an existing router or floating
+//! IP, with an address) and trunk parents cannot be deleted directly, deleting a port disassociates its floating IPs and drops it
 //! from trunks.
 
 use serde_json::{json, Map, Value};
 
 use super::{fault, required, s, Res, Store, FIP, RG, RI};
+
+const RI_DVR: &str = "network:router_interface_distributed";
+const RI_HA: &str = "network:ha_router_replicated_interface";
 
 impl Store {
     fn mac(&mut self) -> String {
@@ -110,8 +113,18 @@ impl Store {
     pub(crate) fn delete_port(&mut self, id: &str) -> Res<()> {
         let p = self.must("ports", id)?;
         let owner = s(&p, "device_owner");
-        if [RI, RG, FIP].contains(&owner) {
-            return Err(fault(409, "L3PortInUse", format!("Port {id} cannot be deleted directly via the port API: has device owner {owner}.")));
+        // As l3_db's prevent_l3_port_deletion: a stale L3 port (no address,
+        // or its router or floating IP gone) may go.
+        let device = s(&p, "device_id");
+        let holder = if owner == FIP {
+            "floatingips"
+        } else {
+            "routers"
+        };
+        let l3 = [RI, RG, FIP, RI_DVR, RI_HA].contains(&owner);
+        let has_ip = p["fixed_ips"].as_array().is_some_and(|a| !a.is_empty());
+        if l3 && has_ip && self.find(holder, device).is_some() {
+            return Err(fault(409, "ServicePortInUse", format!("Port {id} cannot be deleted directly via the port API: has device owner {owner}.")));
         }
         if let Some(t) = self.all("trunks").iter().find(|t| s(t, "port_id") == id) {
             return Err(fault(
