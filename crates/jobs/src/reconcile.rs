@@ -551,8 +551,9 @@ fn router(ix: &Ix<'_>, r: &Router, out: &mut Out) {
         }
     }
     // A job that builds the north-south side or withdraws a gateway: any
-    // of the router's pairs (each runs the router-wide part).
-    if let Some(&(p, n)) = pairs.first() {
+    // of the router's pairs (each runs the router-wide part) in a pod that
+    // could be listed.
+    if let Some(&(p, n)) = pairs.iter().find(|(p, _)| ix.pods.contains_key(p)) {
         gateway_side(ix, r, local, &proj, &setup(p, n), out);
     }
     // router_setup records configure_route itself when it runs.
