@@ -1174,3 +1174,305 @@ pub async fn run(net: NetworkContext, settings: ReconcileSettings, stop: Cancell
         pause = settings.interval;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `differences` on tables of states: a converged router spread over
+    //! one pod, then one change at a time.
+    use super::*;
+    use serde_json::from_value;
+
+    const P: &str = "proj";
+
+    fn pod(id: &str, region: &str, az: &str) -> Pod {
+        Pod {
+            pod_id: id.into(),
+            region_name: region.into(),
+            pod_az_name: None,
+            dc_name: None,
+            az_name: az.into(),
+        }
+    }
+
+    fn routing(top: &str, pod: &str, t: &str, bottom: &str) -> ResourceRouting {
+        ResourceRouting {
+            id: 0,
+            top_id: top.into(),
+            bottom_id: Some(bottom.into()),
+            pod_id: pod.into(),
+            project_id: Some(P.into()),
+            resource_type: t.into(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    fn port(id: &str, net: &str, owner: &str, device: &str, subnet: &str, ip: &str) -> Port {
+        from_value(
+            json!({"id": id, "name": "", "tenant_id": P, "network_id": net,
+            "device_owner": owner, "device_id": device,
+            "fixed_ips": [{"subnet_id": subnet, "ip_address": ip}]}),
+        )
+        .unwrap()
+    }
+
+    /// Top router R on top network N (hinted to az1, subnet S); pod-1 holds
+    /// its copy bN/bS, bottom router bR with the interface on bS and the
+    /// gateway on the bridge copy at the top bridge port's address, and a
+    /// VM port mirrored by top port T.
+    fn converged() -> Observed {
+        let central = RegionView {
+            routers: vec![from_value(json!({"id": "R", "tenant_id": P})).unwrap()],
+            networks: vec![
+                from_value(json!({"id": "N", "name": "net", "tenant_id": P,
+                    "availability_zone_hints": ["az1"]}))
+                .unwrap(),
+                from_value(json!({"id": "TB", "name": "bridge_net_proj", "tenant_id": P})).unwrap(),
+            ],
+            subnets: vec![
+                from_value(json!({"id": "S", "network_id": "N", "tenant_id": P,
+                "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.1"}))
+                .unwrap(),
+            ],
+            ports: vec![
+                port("RI", "N", "network:router_interface", "R", "S", "10.0.1.1"),
+                port("T", "N", "compute:nova", "vm", "S", "10.0.1.5"),
+                from_value(
+                    json!({"id": "BP", "name": "bridge_port_proj_bR", "tenant_id": P,
+                    "network_id": "TB", "device_owner": "", "device_id": "",
+                    "fixed_ips": [{"subnet_id": "TBS", "ip_address": "100.0.0.2"}]}),
+                )
+                .unwrap(),
+            ],
+            floatingips: vec![],
+        };
+        let pod1 = RegionView {
+            routers: vec![from_value(
+                json!({"id": "bR", "name": "R", "tenant_id": P, "routes": [],
+                "external_gateway_info": {"network_id": "bTB",
+                    "external_fixed_ips": [{"subnet_id": "bTBS", "ip_address": "100.0.0.2"}]}}),
+            )
+            .unwrap()],
+            networks: vec![
+                from_value(json!({"id": "bN", "tenant_id": P})).unwrap(),
+                from_value(json!({"id": "bTB", "tenant_id": P})).unwrap(),
+            ],
+            subnets: vec![
+                from_value(json!({"id": "bS", "network_id": "bN", "tenant_id": P,
+                "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.2", "host_routes": []}))
+                .unwrap(),
+            ],
+            ports: vec![
+                port(
+                    "bRI",
+                    "bN",
+                    "network:router_interface",
+                    "bR",
+                    "bS",
+                    "10.0.1.2",
+                ),
+                port(
+                    "bRG",
+                    "bTB",
+                    "network:router_gateway",
+                    "bR",
+                    "bTBS",
+                    "100.0.0.2",
+                ),
+                port("bT", "bN", "compute:nova", "vm", "bS", "10.0.1.5"),
+            ],
+            floatingips: vec![],
+        };
+        Observed {
+            top_pod: pod("pod-top", "Central", ""),
+            pods: vec![pod("pod-1", "One", "az1"), pod("pod-2", "Two", "az2")],
+            routings: vec![
+                routing("R", "pod-1", "router", "bR"),
+                routing("N", "pod-1", "network", "bN"),
+                routing("S", "pod-1", "subnet", "bS"),
+                routing("TB", "pod-1", "network", "bTB"),
+                routing("T", "pod-1", "port", "bT"),
+            ],
+            central,
+            regions: BTreeMap::from([
+                ("pod-1".to_owned(), pod1),
+                ("pod-2".to_owned(), RegionView::default()),
+            ]),
+            bridge_cidr: Cidr::parse("100.0.0.0/9").unwrap(),
+        }
+    }
+
+    fn ask(t: JobType, r: &str) -> JobAsk {
+        JobAsk {
+            job_type: t,
+            resource_id: r.into(),
+            project_id: P.into(),
+        }
+    }
+
+    fn pod1(o: &mut Observed) -> &mut RegionView {
+        o.regions.get_mut("pod-1").unwrap()
+    }
+
+    #[test]
+    fn a_converged_cloud_differs_in_nothing() {
+        assert_eq!(diff(&converged()), vec![]);
+    }
+
+    #[test]
+    fn each_difference_asks_for_the_job_that_repairs_it() {
+        type Change = fn(&mut Observed);
+        let setup = ask(JobType::RouterSetup, "pod-1#R#N");
+        let cases: Vec<(&str, Change, Vec<JobAsk>)> = vec![
+            (
+                "bottom interface removed",
+                |o| pod1(o).ports.retain(|p| p.id() != "bRI"),
+                vec![setup.clone()],
+            ),
+            (
+                "bottom router deleted",
+                |o| pod1(o).routers.clear(),
+                vec![setup.clone()],
+            ),
+            (
+                "top bridge port deleted",
+                |o| o.central.ports.retain(|p| p.id() != "BP"),
+                vec![setup.clone()],
+            ),
+            (
+                "bottom gateway cleared",
+                |o| pod1(o).routers[0].external_gateway_info = Some(None),
+                vec![setup.clone()],
+            ),
+            (
+                "a route added by hand",
+                |o| {
+                    pod1(o).routers[0].routes =
+                        Some(vec![tricircle_openstack::neutron::Route::new(
+                            "1.2.3.4/32",
+                            "100.0.0.9",
+                        )])
+                },
+                vec![ask(JobType::ConfigureRoute, "R")],
+            ),
+            (
+                "top router deleted",
+                |o| {
+                    o.central.routers.clear();
+                    o.central.ports.retain(|p| p.id() != "RI");
+                },
+                vec![ask(JobType::RouterCleanup, "R")],
+            ),
+            (
+                "top network deleted",
+                |o| {
+                    o.central.networks.retain(|n| n.id() != "N");
+                    o.central.subnets.clear();
+                    o.central.ports.retain(|p| p.id() == "BP");
+                },
+                vec![ask(JobType::NetworkCleanup, "N")],
+            ),
+            (
+                "a network hinted to a pod without its copy",
+                |o| {
+                    o.central.networks[0].availability_zone_hints =
+                        Some(vec!["az1".into(), "az2".into()])
+                },
+                // The router follows the network into pod-2.
+                vec![
+                    ask(JobType::RouterSetup, "pod-2#R#N"),
+                    ask(JobType::NetworkSetup, "pod-2#N"),
+                ],
+            ),
+            (
+                "a VM port without its mirror",
+                |o| o.routings.retain(|r| r.resource_type != "port"),
+                vec![ask(JobType::PortMirror, "pod-1#bT")],
+            ),
+            (
+                "a mirror whose pod port is gone",
+                |o| pod1(o).ports.retain(|p| p.id() != "bT"),
+                vec![ask(JobType::PortMirror, "pod-1#bT")],
+            ),
+            (
+                "an interface the top router left",
+                |o| o.central.ports.retain(|p| p.id() != "RI"),
+                vec![setup.clone()],
+            ),
+            (
+                "a pod that could not be listed",
+                |o| {
+                    o.regions.remove("pod-1");
+                    o.central.routers.clear();
+                    o.central.ports.retain(|p| p.id() != "RI");
+                },
+                // Only what the central region and the routings show.
+                vec![ask(JobType::RouterCleanup, "R")],
+            ),
+        ];
+        for (what, change, want) in cases {
+            let mut o = converged();
+            change(&mut o);
+            assert_eq!(diff(&o), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn floating_ips_follow_the_top() {
+        let mut o = converged();
+        o.central.routers[0].external_gateway_info =
+            Some(Some(from_value(json!({"network_id": "E"})).unwrap()));
+        o.central.networks.push(
+            from_value(json!({"id": "E", "tenant_id": P, "router:external": true,
+                "availability_zone_hints": ["az1"]}))
+            .unwrap(),
+        );
+        o.central.floatingips.push(
+            from_value(
+                json!({"id": "F", "tenant_id": P, "floating_network_id": "E",
+                "floating_ip_address": "1.0.0.9", "port_id": "T", "router_id": "R"}),
+            )
+            .unwrap(),
+        );
+        o.routings.push(routing("E", "pod-1", "network", "bE"));
+        o.routings.push(routing("R", "pod-1", "ns_router", "bNS"));
+        o.central.ports.push(
+            from_value(json!({"id": "NP", "name": "bridge_port_proj_bNS", "tenant_id": P,
+                "network_id": "TB", "fixed_ips": [{"subnet_id": "TBS", "ip_address": "100.0.0.1"}]}))
+            .unwrap(),
+        );
+        let p1 = pod1(&mut o);
+        p1.routers.push(
+            from_value(json!({"id": "bNS", "tenant_id": P,
+                "routes": [{"destination": "10.0.1.5/32", "nexthop": "100.0.0.2"}],
+                "external_gateway_info": {"network_id": "bE"}}))
+            .unwrap(),
+        );
+        p1.ports.push(port(
+            "bNSB",
+            "bTB",
+            "network:router_interface",
+            "bNS",
+            "bTBS",
+            "100.0.0.1",
+        ));
+        // The default route through the NS router's bridge address.
+        p1.routers[0].routes = Some(vec![tricircle_openstack::neutron::Route::new(
+            "0.0.0.0/0",
+            "100.0.0.1",
+        )]);
+        let b_fip: FloatingIp = from_value(json!({"id": "bF", "floating_network_id": "bE",
+            "floating_ip_address": "1.0.0.9", "port_id": "bT"}))
+        .unwrap();
+        p1.floatingips.push(b_fip);
+        assert_eq!(diff(&o), vec![], "converged with the floating IP");
+
+        let mut missing = o.clone();
+        pod1(&mut missing).floatingips.clear();
+        assert_eq!(diff(&missing), vec![ask(JobType::RouterSetup, "pod-1#R#N")]);
+
+        let mut stale = o.clone();
+        stale.central.floatingips.clear();
+        assert_eq!(diff(&stale), vec![ask(JobType::RouterSetup, "pod-1#R#N")]);
+    }
+}
