@@ -275,6 +275,7 @@ const SUBNET: &str = ResourceType::Subnet.as_str();
 const ROUTER: &str = ResourceType::Router.as_str();
 const NS_ROUTER: &str = ResourceType::NsRouter.as_str();
 const PORT: &str = ResourceType::Port.as_str();
+const SHADOW_NETWORK: &str = ResourceType::ShadowNetwork.as_str();
 
 impl<'a> Ix<'a> {
     fn new(o: &'a Observed) -> Ix<'a> {
@@ -525,28 +526,26 @@ fn router(ix: &Ix<'_>, r: &Router, out: &mut Out) {
         }
     }
     // Bottom interfaces on copies of networks the top router left.
-    if !pairs.is_empty() || ix.pods_of.contains_key(&(rid, ROUTER)) {
-        let t_nets = top_interface_networks(ix, rid);
-        for p in ix.pods_of.get(&(rid, ROUTER)).into_iter().flatten() {
-            let (Some(pod), Some(b_router)) = (ix.pods.get(p), ix.down(rid, p, ROUTER)) else {
+    let t_nets = top_interface_networks(ix, rid);
+    for p in ix.pods_of.get(&(rid, ROUTER)).into_iter().flatten() {
+        let (Some(pod), Some(b_router)) = (ix.pods.get(p), ix.down(rid, p, ROUTER)) else {
+            continue;
+        };
+        for q in pod.device_ports(b_router) {
+            if !is_router_interface(q) {
+                continue;
+            }
+            let Some(n) = q.network_id.as_deref().and_then(|b| ix.up(b, p, NETWORK)) else {
                 continue;
             };
-            for q in pod.device_ports(b_router) {
-                if !is_router_interface(q) {
-                    continue;
-                }
-                let Some(n) = q.network_id.as_deref().and_then(|b| ix.up(b, p, NETWORK)) else {
-                    continue;
-                };
-                if !t_nets.contains(n) && ix.t_networks.contains_key(n) {
-                    out.push(
-                        JobType::RouterSetup,
-                        setup(p, n),
-                        &proj,
-                        pod.region,
-                        format!("router {b_router} keeps an interface on the copy of {n}, which the top router left"),
-                    );
-                }
+            if !t_nets.contains(n) && ix.t_networks.contains_key(n) {
+                out.push(
+                    JobType::RouterSetup,
+                    setup(p, n),
+                    &proj,
+                    pod.region,
+                    format!("router {b_router} keeps an interface on the copy of {n}, which the top router left"),
+                );
             }
         }
     }
@@ -856,7 +855,11 @@ fn floating_ips(ix: &Ix<'_>, out: &mut Out) {
             );
             let pick = candidates
                 .filter(|r| gateway(r).is_some_and(|g| g.network_id == e))
-                .find_map(|r| router_pairs(ix, r).first().map(|pn| (r, *pn)));
+                .find_map(|r| {
+                    let pairs = router_pairs(ix, r);
+                    let pair = pairs.into_iter().find(|(p, _)| ix.pods.contains_key(p));
+                    pair.map(|pn| (r, pn))
+                });
             if let Some((r, (p, n))) = pick {
                 out.push(
                     JobType::RouterSetup,
@@ -982,7 +985,7 @@ fn gone_at_the_top(ix: &Ix<'_>, out: &mut Out) {
                     r.bottom_id.as_deref().unwrap_or_default()
                 ),
             ),
-            "network" | "shadow_network" if !ix.t_networks.contains_key(t) => out.push(
+            NETWORK | SHADOW_NETWORK if !ix.t_networks.contains_key(t) => out.push(
                 JobType::NetworkCleanup,
                 t.to_owned(),
                 &proj,

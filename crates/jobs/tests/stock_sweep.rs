@@ -24,6 +24,8 @@ struct World {
     net2: String,
     vms: Vec<Value>,
     b_vms: Vec<String>,
+    /// vm2's floating IP address.
+    fip: Value,
 }
 
 /// The tenant's side in the central region: net1 (az1), net2 (az2), a
@@ -46,13 +48,14 @@ async fn tenant_world(e: &Env) -> World {
         nets.push(network_in(&top, name, cidr, json!({"availability_zone_hints": [az]})).await);
     }
     let (ext, _) = ext_network(&top, "az2").await;
-    let (router, vms, _) = tenant_router(&top, PROJECT, &nets, &ext).await;
+    let (router, vms, fip) = tenant_router(&top, PROJECT, &nets, &ext).await;
     World {
         router: id(&router),
         net1: id(&nets[0].0),
         net2: id(&nets[1].0),
         vms,
         b_vms: Vec::new(),
+        fip: fip["floating_ip_address"].clone(),
     }
 }
 
@@ -232,6 +235,25 @@ async fn a_converged_cloud_sweeps_to_nothing_and_hand_made_drift_heals() {
         bridge::first_ip(&again[0]),
         "the router's bridge address is the port's"
     );
+    assert_eq!(sweep(&e).await, BTreeSet::new());
+
+    // vm2's floating IP deleted by hand in RegionTwo.
+    let r2 = e.neutron(R2);
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    assert_eq!(fips.len(), 1);
+    r2.delete_floatingip(&id(&fips[0])).await.unwrap();
+    assert_eq!(
+        sweep(&e).await,
+        BTreeSet::from([ask(
+            JobType::RouterSetup,
+            format!("pod-2#{}#{}", w.router, w.net2)
+        )])
+    );
+    heal(&e).await;
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    assert_eq!(fips.len(), 1);
+    assert_eq!(fips[0]["floating_ip_address"], w.fip);
+    assert_eq!(fips[0]["port_id"], w.b_vms[1].as_str());
     assert_eq!(sweep(&e).await, BTreeSet::new());
 }
 
