@@ -65,9 +65,7 @@ impl Registry {
 
     /// Registered job types, in catalogue order.
     pub fn job_types(&self) -> Vec<JobType> {
-        JobType::every()
-            .filter(|t| self.contains(*t))
-            .collect()
+        JobType::every().filter(|t| self.contains(*t)).collect()
     }
 
     pub fn is_empty(&self) -> bool {

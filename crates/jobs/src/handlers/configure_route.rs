@@ -9,6 +9,7 @@
 //! - Local routers: a subnet whose interface is not its gateway gets host
 //!   routes to the router's other subnets via that interface.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use tricircle_db::models::Pod;
@@ -352,16 +353,16 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
         let view = views.entry(pod.region_name.clone()).or_default();
         for (itf, first) in tenant_interfaces(&b, &cidr) {
             let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
-            if !view.subnets.contains_key(&b_subnet_id) {
-                let s = client.get_subnet(&b_subnet_id).await?;
-                view.subnets.insert(b_subnet_id, s);
+            if let Entry::Vacant(e) = view.subnets.entry(b_subnet_id) {
+                let s = client.get_subnet(e.key()).await?;
+                e.insert(s);
             }
             let b_net = itf.network_id.clone().unwrap_or_default();
-            if !view.ports_by_network.contains_key(&b_net) {
+            if let Entry::Vacant(e) = view.ports_by_network.entry(b_net) {
                 let ports = client
-                    .list_ports(&Filters::new().eq("network_id", &b_net))
+                    .list_ports(&Filters::new().eq("network_id", e.key()))
                     .await?;
-                view.ports_by_network.insert(b_net, ports);
+                e.insert(ports);
             }
         }
         bottoms.push(b);
