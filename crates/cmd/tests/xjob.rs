@@ -217,7 +217,7 @@ async fn stock_mode_sweeps_soon_after_start_up() {
         ),
     );
     // The tenant's network, through the central Neutron as xjob sees it.
-    let (config, _) = tricircle_config::Config::load(&[conf.clone()]).unwrap();
+    let (config, _) = tricircle_config::Config::load(std::slice::from_ref(&conf)).unwrap();
     let net = tricircle_jobs::network::NetworkContext::from_config(&config, db.clone()).unwrap();
     net.clients.refresh_endpoints().await.unwrap();
     let t_net = net
