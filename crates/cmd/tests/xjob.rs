@@ -22,8 +22,10 @@ fn write_config(dir: &Path, db_path: &Path, extra: &str) -> std::path::PathBuf {
         &conf,
         format!(
             "[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n\
-             periodic_fuzzy_delay = 0\nworker_sleep_time = 0.01\n{extra}\n{CLIENT}",
-            db_path.display()
+             periodic_fuzzy_delay = 0\nworker_sleep_time = 0.01\n{extra}\n{client}",
+            db_path.display(),
+            // A test naming its own clients keeps them.
+            client = if extra.contains("[client]") { "" } else { CLIENT }
         ),
     )
     .unwrap();
@@ -235,4 +237,106 @@ fn refuses_to_start_without_clients_or_database() {
     let line = failed_start(&conf);
     assert!(line.contains("unreachable after 2 attempt(s)"), "{line}");
     assert!(!line.contains(":pw@"), "the password is shown: {line}");
+}
+
+/// Stock mode with `[xjob] reconcile_interval`: the daemon sweeps soon
+/// after start-up (here a network hinted to RegionOne's zone has no copy
+/// there: the sweep records its network_setup) and SIGTERM still stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_mode_sweeps_soon_after_start_up() {
+    let cloud = tricircle_fakecloud::FakeCloud::builder()
+        .region("CentralRegion")
+        .region("RegionOne")
+        .admin("tricircle", "Adm1n-Secret-pw", "service")
+        .build()
+        .await;
+    cloud.neutron("CentralRegion").add_availability_zone("az1");
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = synced_db(dir.path());
+    let db = Db::connect(
+        &format!("sqlite:///{}", db_path.display()),
+        &PoolOptions::default(),
+    )
+    .unwrap();
+    tricircle_db::testing::create_pods(
+        &db,
+        &[
+            ("pod-top", "CentralRegion", ""),
+            ("pod-1", "RegionOne", "az1"),
+        ],
+    )
+    .await;
+    let conf = write_config(
+        dir.path(),
+        &db_path,
+        &format!(
+            "{}auto_refresh_endpoint = true\ntop_region_name = CentralRegion\n\
+             [xjob]\nstock_neutron = true\nreconcile_interval = 1\n",
+            cloud.admin().client_section()
+        ),
+    );
+    // The tenant's network, through the central Neutron as xjob sees it.
+    let (config, _) = tricircle_config::Config::load(std::slice::from_ref(&conf)).unwrap();
+    let net = tricircle_jobs::network::NetworkContext::from_config(&config, db.clone()).unwrap();
+    net.clients.refresh_endpoints().await.unwrap();
+    let t_net = net
+        .clients
+        .neutron("CentralRegion")
+        .request(
+            tricircle_openstack::neutron::Method::POST,
+            "networks",
+            &[],
+            Some(
+                &serde_json::json!({"network": {"name": "net1", "tenant_id": "p1",
+                "availability_zone_hints": ["az1"]}}),
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let resource = format!("pod-1#{}", t_net["network"]["id"].as_str().unwrap());
+
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config-file")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let recorded = loop {
+        let r = resource.clone();
+        let found = db
+            .run(move |c| {
+                let live = tricircle_db::jobs::list_jobs(c, &Default::default(), -1, None)?;
+                let done =
+                    tricircle_db::jobs::list_jobs_from_log(c, &Default::default(), -1, None)?;
+                Ok(live.iter().any(|j| {
+                    j.job_type.as_deref() == Some("network_setup")
+                        && j.resource_id.as_deref() == Some(r.as_str())
+                }) || done.iter().any(|j| {
+                    j.job_type.as_deref() == Some("network_setup")
+                        && j.resource_id.as_deref() == Some(r.as_str())
+                }))
+            })
+            .await
+            .unwrap();
+        if found || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(recorded, "no network_setup {resource} recorded: {stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("sweep done"), "{stderr}");
 }

@@ -490,22 +490,58 @@ pub async fn record(
     asks: Vec<JobAsk>,
     context: &Map<String, Value>,
 ) -> NetResult<()> {
+    record_with(net, asks, context, false).await.map(drop)
+}
+
+/// [`record`] for a source that asks again and again for what is still
+/// missing (the reconciliation sweep): an ask whose job already has a NEW
+/// or RUNNING row is left out, so that jobs do not pile up behind a slow
+/// or failing one. Returns the asks recorded.
+pub async fn record_unless_pending(
+    net: &NetworkContext,
+    asks: Vec<JobAsk>,
+    context: &Map<String, Value>,
+) -> NetResult<Vec<JobAsk>> {
+    record_with(net, asks, context, true).await
+}
+
+async fn record_with(
+    net: &NetworkContext,
+    asks: Vec<JobAsk>,
+    context: &Map<String, Value>,
+    skip_pending: bool,
+) -> NetResult<Vec<JobAsk>> {
     if asks.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let rows = asks.clone();
-    net.db
+    let recorded = net
+        .db
         .transaction(move |c| {
-            for a in &rows {
-                tricircle_db::jobs::new_job(c, &a.project_id, a.job_type.name(), &a.resource_id)?;
+            let mut recorded = Vec::with_capacity(asks.len());
+            for a in &asks {
+                let (ty, rid) = (a.job_type.name(), a.resource_id.as_str());
+                if skip_pending
+                    && (tricircle_db::jobs::get_latest_job(
+                        c,
+                        tricircle_db::jobs::JobStatus::New,
+                        ty,
+                        rid,
+                    )?
+                    .is_some()
+                        || tricircle_db::jobs::get_running_job(c, ty, rid)?.is_some())
+                {
+                    continue;
+                }
+                tricircle_db::jobs::new_job(c, &a.project_id, ty, rid)?;
+                recorded.push(a.clone());
             }
-            Ok(())
+            Ok(recorded)
         })
         .await?;
-    for a in &asks {
+    for a in &recorded {
         net.wake(a.job_type, &a.resource_id, context);
     }
-    Ok(())
+    Ok(recorded)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! - [`registry`]: handlers by job type.
 //! - [`engine`]: the worker loop (lock, run, finish, loop for newer jobs).
 //! - [`periodic`]: the redo task for failed and forgotten jobs.
+//! - [`reconcile`]: stock mode's sweep recording jobs where the pods
+//!   differ from what the central region and the routing table imply.
 //! - [`handlers`]: one module per job type.
 //! - [`network`]: what the networking handlers share (routing-table lock,
 //!   bridge elements, bottom copies, floating IP sync).
@@ -19,6 +21,7 @@ pub mod handlers;
 pub mod network;
 pub mod periodic;
 pub mod queue;
+pub mod reconcile;
 pub mod registry;
 pub mod resource;
 

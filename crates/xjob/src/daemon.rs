@@ -5,6 +5,7 @@
 
 use tricircle_config::Config;
 use tricircle_jobs::network::NetworkContext;
+use tricircle_jobs::reconcile::{self, ReconcileSettings};
 use tricircle_jobs::{JobQueue, JobRequests, Registry};
 use tricircle_rpc::CancellationToken;
 
@@ -12,7 +13,8 @@ use crate::events::NotificationSource;
 use crate::{bus, events, termination_signal, Service, ServiceError};
 
 /// Stock mode's event path: the regions to follow, and the context the
-/// events' jobs are mapped and recorded with.
+/// events' jobs (and the reconciliation sweep's, with `[xjob]
+/// reconcile_interval` > 0) are mapped and recorded with.
 pub struct Events {
     pub sources: Vec<NotificationSource>,
     pub net: NetworkContext,
@@ -45,10 +47,20 @@ pub async fn run(
     } else {
         None
     };
-    let mut listeners = match events {
-        Some(e) if !e.sources.is_empty() => events::attach(e.sources, e.net, consumer_stop.clone()),
+    let mut listeners = match &events {
+        Some(e) if !e.sources.is_empty() => {
+            events::attach(e.sources.clone(), e.net.clone(), consumer_stop.clone())
+        }
         _ => Default::default(),
     };
+    // The sweep catches up what the listeners missed; it stops with them.
+    if let (Some(e), Some(settings)) = (&events, ReconcileSettings::from_config(config)) {
+        listeners.spawn(reconcile::run(
+            e.net.clone(),
+            settings,
+            consumer_stop.clone(),
+        ));
+    }
     let result = service
         .run(async {
             let name = stop.await;

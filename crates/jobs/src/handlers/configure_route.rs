@@ -9,12 +9,16 @@
 //! - Local routers: a subnet whose interface is not its gateway gets host
 //!   routes to the router's other subnets via that interface.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use tricircle_db::models::Pod;
-use tricircle_openstack::neutron::{device_owner, Filters, HostRoute, Route, Router, Subnet};
+use tricircle_openstack::neutron::{
+    device_owner, Filters, FixedIp, HostRoute, Port, Route, Router, Subnet,
+};
 
 use crate::handler::{HandlerResult, Job, JobContext};
+use crate::network::ip::Cidr;
 use crate::network::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use crate::resource::RouterRoutes;
 use tricircle_vocab::JobType;
@@ -37,15 +41,90 @@ impl Job for ConfigureRoute {
     }
 }
 
-/// One bottom router as seen by the route computation.
-struct Bottom {
-    pod: Pod,
-    router_id: String,
-    is_ns: bool,
-    /// Its address on the bridge network.
-    bridge_ip: Option<String>,
-    /// Tenant CIDR -> VM addresses in this pod.
-    vm_ips: BTreeMap<String, Vec<String>>,
+/// A bottom router of a top router with the ports its routes depend on:
+/// its interfaces (and, for an east-west router, its gateway on the
+/// bridge), as [`route_ports`] selects them.
+#[derive(Debug, Clone)]
+pub struct BottomPorts {
+    pub region: String,
+    pub router_id: String,
+    /// The north-south router (routing type `ns_router`).
+    pub is_ns: bool,
+    pub ports: Vec<Port>,
+}
+
+/// What one pod holds that the routes depend on: its subnets, and its
+/// ports by network (only the networks the routers' interfaces are on are
+/// read).
+#[derive(Debug, Clone, Default)]
+pub struct PodView {
+    pub subnets: BTreeMap<String, Subnet>,
+    pub ports_by_network: BTreeMap<String, Vec<Port>>,
+}
+
+/// The extra routes one bottom router should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRoutes {
+    pub region: String,
+    pub router_id: String,
+    pub is_ns: bool,
+    /// Sorted, without duplicates (as compared with the router's).
+    pub routes: Vec<Route>,
+}
+
+/// The host routes one bottom subnet should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedHostRoutes {
+    pub region: String,
+    pub subnet_id: String,
+    pub host_routes: Vec<HostRoute>,
+}
+
+/// Everything configure_route sets for one top router.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutePlan {
+    /// Every east-west router, then the north-south one (if any).
+    pub routes: Vec<PlannedRoutes>,
+    pub host_routes: Vec<PlannedHostRoutes>,
+}
+
+/// Whether `port` is one of the ports of bottom router `router_id` the
+/// routes depend on. Shared with the reconciliation sweep, which selects
+/// them from a whole pod's port listing.
+pub fn route_ports(port: &Port, router_id: &str, is_ns: bool) -> bool {
+    if port.device_id.as_deref() != Some(router_id) {
+        return false;
+    }
+    let owner = port.device_owner.as_deref().unwrap_or_default();
+    owner == device_owner::ROUTER_INTERFACE
+        || owner == DVR_INTERFACE
+        || (!is_ns && owner == device_owner::ROUTER_GATEWAY)
+}
+
+fn route_owners(is_ns: bool) -> &'static [&'static str] {
+    if is_ns {
+        &[device_owner::ROUTER_INTERFACE, DVR_INTERFACE]
+    } else {
+        &[
+            device_owner::ROUTER_INTERFACE,
+            DVR_INTERFACE,
+            device_owner::ROUTER_GATEWAY,
+        ]
+    }
+}
+
+/// The tenant interfaces of a bottom router whose subnet and network the
+/// routes read: interfaces not on the bridge, of east-west routers only
+/// (an NS router's tenant interfaces serve floating IPs, no VMs).
+fn tenant_interfaces<'a>(
+    b: &'a BottomPorts,
+    bridge_cidr: &'a Cidr,
+) -> impl Iterator<Item = (&'a Port, &'a FixedIp)> + 'a {
+    b.ports.iter().filter_map(move |itf| {
+        let first = itf.fixed_ips.iter().flatten().next()?;
+        let ip = first.ip_address.as_deref().unwrap_or_default();
+        (!bridge_cidr.contains(ip) && !b.is_ns).then_some((itf, first))
+    })
 }
 
 fn is_vm_port(owner: Option<&str>) -> bool {
@@ -60,94 +139,71 @@ fn is_vm_port(owner: Option<&str>) -> bool {
     )
 }
 
-pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
-    let top_pod = net.top_pod().await?;
-    let Some(t_router) = net.neutron(&top_pod).find::<Router>(router_id).await? else {
-        return Ok(());
-    };
-    let t_ext_net = t_router
-        .external_gateway_info
-        .clone()
-        .flatten()
-        .map(|g| g.network_id);
-    let mut routers: Vec<(Pod, String, bool)> = net
-        .mappings(router_id, ResourceType::Router)
-        .await?
-        .into_iter()
-        .map(|(p, b)| (p, b, false))
-        .collect();
-    if let Some((p, b)) = net
-        .mappings(router_id, ResourceType::NsRouter)
-        .await?
-        .into_iter()
-        .next()
-    {
-        routers.push((p, b, true));
-    }
+/// One bottom router as seen by the route computation.
+struct Bottom<'a> {
+    region: &'a str,
+    router_id: &'a str,
+    is_ns: bool,
+    /// Its address on the bridge network.
+    bridge_ip: Option<String>,
+    /// Tenant CIDR -> VM addresses in this pod.
+    vm_ips: BTreeMap<String, Vec<String>>,
+}
 
-    let cidr = net.settings.bridge_cidr;
+/// The routes of a top router spread over pods, from its bottom routers'
+/// ports and what their pods hold (`pods` by region). A pure function: the
+/// job applies it, the reconciliation sweep compares it with the pods.
+pub fn plan(
+    has_gateway: bool,
+    bridge_cidr: &Cidr,
+    routers: &[BottomPorts],
+    pods: &BTreeMap<String, PodView>,
+) -> RoutePlan {
+    let empty = PodView::default();
     let mut bottoms = Vec::new();
     // Pod region -> (bottom subnet -> interface address) for subnets whose
     // interface is not the gateway; and bottom subnet -> CIDR.
-    let mut pod_subnet_nexthop: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut pod_subnet_nexthop: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let mut subnet_cidr: BTreeMap<String, String> = BTreeMap::new();
-    for (pod, b_router, is_ns) in routers {
-        let client = net.neutron(&pod);
-        let owners: &[&str] = if is_ns {
-            &[device_owner::ROUTER_INTERFACE, DVR_INTERFACE]
-        } else {
-            &[
-                device_owner::ROUTER_INTERFACE,
-                DVR_INTERFACE,
-                device_owner::ROUTER_GATEWAY,
-            ]
-        };
-        let interfaces = client
-            .list_ports(
-                &Filters::new()
-                    .eq("device_id", &b_router)
-                    .any("device_owner", owners),
-            )
-            .await?;
+    for r in routers {
+        let view = pods.get(&r.region).unwrap_or(&empty);
         let mut b = Bottom {
-            pod: pod.clone(),
-            router_id: b_router.clone(),
-            is_ns,
+            region: &r.region,
+            router_id: &r.router_id,
+            is_ns: r.is_ns,
             bridge_ip: None,
             vm_ips: BTreeMap::new(),
         };
-        pod_subnet_nexthop
-            .entry(pod.region_name.clone())
-            .or_default();
-        for itf in interfaces {
-            let Some(first) = itf.fixed_ips.iter().flatten().next().cloned() else {
+        pod_subnet_nexthop.entry(&r.region).or_default();
+        for itf in &r.ports {
+            let Some(first) = itf.fixed_ips.iter().flatten().next() else {
                 continue;
             };
             let ip = first.ip_address.clone().unwrap_or_default();
-            if cidr.contains(&ip) {
+            if bridge_cidr.contains(&ip) {
                 b.bridge_ip = Some(ip);
-                continue;
             }
-            if is_ns {
-                // Stock mode gives it tenant interfaces for floating IPs
-                // only: they neither host VMs nor take host routes.
-                continue;
-            }
+        }
+        for (itf, first) in tenant_interfaces(r, bridge_cidr) {
+            let ip = first.ip_address.clone().unwrap_or_default();
             let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
-            let b_subnet = client.get_subnet(&b_subnet_id).await?;
+            let Some(b_subnet) = view.subnets.get(&b_subnet_id) else {
+                continue;
+            };
             let sub_cidr = b_subnet.cidr.clone().unwrap_or_default();
             if b_subnet.gateway_ip.clone().flatten().as_deref() != Some(ip.as_str()) {
                 pod_subnet_nexthop
-                    .entry(pod.region_name.clone())
+                    .entry(&r.region)
                     .or_default()
                     .insert(b_subnet_id.clone(), ip.clone());
                 subnet_cidr.insert(b_subnet_id.clone(), sub_cidr.clone());
             }
-            let ports = client
-                .list_ports(
-                    &Filters::new().eq("network_id", itf.network_id.clone().unwrap_or_default()),
-                )
-                .await?;
+            let ports = itf
+                .network_id
+                .as_ref()
+                .and_then(|n| view.ports_by_network.get(n))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let ips = ports
                 .iter()
                 .filter(|p| is_vm_port(p.device_owner.as_deref()))
@@ -158,6 +214,7 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
         bottoms.push(b);
     }
 
+    let mut out = RoutePlan::default();
     let ns_ip = bottoms
         .iter()
         .find(|b| b.is_ns)
@@ -179,21 +236,14 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
                     }
                 }
             }
-            if let (Some(hop), Some(_)) = (&ns_ip, &t_ext_net) {
+            if let (Some(hop), true) = (&ns_ip, has_gateway) {
                 routes.push(Route::new(DEFAULT_DESTINATION, hop.clone()));
             }
         }
-        set_routes(net, &b.pod, &b.router_id, routes).await?;
+        out.routes.push(planned(b, routes));
     }
 
     for (region, nexthops) in &pod_subnet_nexthop {
-        let Some(pod) = bottoms
-            .iter()
-            .find(|b| &b.pod.region_name == region)
-            .map(|b| &b.pod)
-        else {
-            continue;
-        };
         for (subnet_id, hop) in nexthops {
             let host_routes: Vec<HostRoute> = subnet_cidr
                 .iter()
@@ -203,31 +253,141 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
                     nexthop: hop.clone(),
                 })
                 .collect();
-            let upd = Subnet {
-                host_routes: Some(host_routes),
-                ..Subnet::default()
-            };
-            net.neutron(pod).update_subnet(subnet_id, &upd).await?;
+            out.host_routes.push(PlannedHostRoutes {
+                region: (*region).to_owned(),
+                subnet_id: subnet_id.clone(),
+                host_routes,
+            });
         }
     }
 
-    let Some(ns) = bottoms.iter().find(|b| b.is_ns) else {
-        return Ok(());
-    };
-    let mut routes = Vec::new();
-    if t_ext_net.is_some() {
-        let mut seen = BTreeMap::new();
-        for b in bottoms.iter().filter(|b| !b.is_ns) {
-            let Some(hop) = &b.bridge_ip else { continue };
-            for ips in b.vm_ips.values() {
-                for ip in ips {
-                    seen.insert(format!("{ip}/32"), hop.clone());
+    if let Some(ns) = bottoms.iter().find(|b| b.is_ns) {
+        let mut routes = Vec::new();
+        if has_gateway {
+            let mut seen = BTreeMap::new();
+            for b in bottoms.iter().filter(|b| !b.is_ns) {
+                let Some(hop) = &b.bridge_ip else { continue };
+                for ips in b.vm_ips.values() {
+                    for ip in ips {
+                        seen.insert(format!("{ip}/32"), hop.clone());
+                    }
                 }
             }
+            routes = seen.into_iter().map(|(d, h)| Route::new(d, h)).collect();
         }
-        routes = seen.into_iter().map(|(d, h)| Route::new(d, h)).collect();
+        out.routes.push(planned(ns, routes));
     }
-    set_routes(net, &ns.pod, &ns.router_id, routes).await
+    out
+}
+
+fn planned(b: &Bottom<'_>, mut routes: Vec<Route>) -> PlannedRoutes {
+    routes.sort();
+    routes.dedup();
+    PlannedRoutes {
+        region: b.region.to_owned(),
+        router_id: b.router_id.to_owned(),
+        is_ns: b.is_ns,
+        routes,
+    }
+}
+
+/// Whether a router's current extra routes are exactly `want` (sorted and
+/// deduplicated, as [`RoutePlan`] holds them).
+pub fn routes_match(current: Option<&Vec<Route>>, want: &[Route]) -> bool {
+    let mut have = current.cloned().unwrap_or_default();
+    have.sort();
+    have.dedup();
+    have == want
+}
+
+/// Whether a subnet's current host routes are `want`, in any order.
+pub fn host_routes_match(current: Option<&Vec<HostRoute>>, want: &[HostRoute]) -> bool {
+    let key = |h: &HostRoute| (h.destination.clone(), h.nexthop.clone());
+    let mut have: Vec<_> = current.into_iter().flatten().map(key).collect();
+    let mut want: Vec<_> = want.iter().map(key).collect();
+    have.sort();
+    want.sort();
+    have == want
+}
+
+pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
+    let top_pod = net.top_pod().await?;
+    let Some(t_router) = net.neutron(&top_pod).find::<Router>(router_id).await? else {
+        return Ok(());
+    };
+    let has_gateway = t_router.external_gateway_info.clone().flatten().is_some();
+    let mut routers: Vec<(Pod, String, bool)> = net
+        .mappings(router_id, ResourceType::Router)
+        .await?
+        .into_iter()
+        .map(|(p, b)| (p, b, false))
+        .collect();
+    if let Some((p, b)) = net
+        .mappings(router_id, ResourceType::NsRouter)
+        .await?
+        .into_iter()
+        .next()
+    {
+        routers.push((p, b, true));
+    }
+
+    let cidr = net.settings.bridge_cidr;
+    let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+    let mut views: BTreeMap<String, PodView> = BTreeMap::new();
+    let mut bottoms = Vec::new();
+    for (pod, b_router, is_ns) in routers {
+        let client = net.neutron(&pod);
+        let ports = client
+            .list_ports(
+                &Filters::new()
+                    .eq("device_id", &b_router)
+                    .any("device_owner", route_owners(is_ns)),
+            )
+            .await?;
+        let b = BottomPorts {
+            region: pod.region_name.clone(),
+            router_id: b_router,
+            is_ns,
+            ports,
+        };
+        let view = views.entry(pod.region_name.clone()).or_default();
+        for (itf, first) in tenant_interfaces(&b, &cidr) {
+            let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
+            if let Entry::Vacant(e) = view.subnets.entry(b_subnet_id) {
+                let s = client.get_subnet(e.key()).await?;
+                e.insert(s);
+            }
+            let b_net = itf.network_id.clone().unwrap_or_default();
+            if let Entry::Vacant(e) = view.ports_by_network.entry(b_net) {
+                let ports = client
+                    .list_ports(&Filters::new().eq("network_id", e.key()))
+                    .await?;
+                e.insert(ports);
+            }
+        }
+        bottoms.push(b);
+        pods.insert(pod.region_name.clone(), pod);
+    }
+
+    let plan = plan(has_gateway, &cidr, &bottoms, &views);
+    // East-west routes first, then host routes, then the north-south
+    // router's routes back to the VMs.
+    for r in plan.routes.iter().filter(|r| !r.is_ns) {
+        set_routes(net, &pods[&r.region], &r.router_id, &r.routes).await?;
+    }
+    for h in &plan.host_routes {
+        let upd = Subnet {
+            host_routes: Some(h.host_routes.clone()),
+            ..Subnet::default()
+        };
+        net.neutron(&pods[&h.region])
+            .update_subnet(&h.subnet_id, &upd)
+            .await?;
+    }
+    for r in plan.routes.iter().filter(|r| r.is_ns) {
+        set_routes(net, &pods[&r.region], &r.router_id, &r.routes).await?;
+    }
+    Ok(())
 }
 
 /// Replace a router's extra routes, skipping the call when they already
@@ -236,16 +396,12 @@ async fn set_routes(
     net: &NetworkContext,
     pod: &Pod,
     router_id: &str,
-    mut routes: Vec<Route>,
+    routes: &[Route],
 ) -> NetResult<()> {
     let client = net.neutron(pod);
     let current = client.get_router(router_id).await?;
-    let mut have = current.routes.unwrap_or_default();
-    have.sort();
-    routes.sort();
-    routes.dedup();
-    if have != routes {
-        client.set_routes(router_id, &routes).await?;
+    if !routes_match(current.routes.as_ref(), routes) {
+        client.set_routes(router_id, routes).await?;
     }
     Ok(())
 }
