@@ -47,7 +47,10 @@ fn refuses_a_database_it_cannot_serve() {
         "",
     );
     let line = failed_start(&conf);
-    assert!(line.contains("does not exist") && line.contains("db_sync"), "{line}");
+    assert!(
+        line.contains("does not exist") && line.contains("db_sync"),
+        "{line}"
+    );
     assert!(!missing.exists(), "an empty database file was created");
 
     let empty = dir.path().join("empty.db");
@@ -59,7 +62,10 @@ fn refuses_a_database_it_cannot_serve() {
         "",
     );
     let line = failed_start(&conf);
-    assert!(line.contains("no Tricircle schema") && line.contains("db_sync"), "{line}");
+    assert!(
+        line.contains("no Tricircle schema") && line.contains("db_sync"),
+        "{line}"
+    );
 
     let conf = write_config(
         dir.path(),

@@ -25,7 +25,11 @@ fn write_config(dir: &Path, db_path: &Path, extra: &str) -> std::path::PathBuf {
              periodic_fuzzy_delay = 0\nworker_sleep_time = 0.01\n{extra}\n{client}",
             db_path.display(),
             // A test naming its own clients keeps them.
-            client = if extra.contains("[client]") { "" } else { CLIENT }
+            client = if extra.contains("[client]") {
+                ""
+            } else {
+                CLIENT
+            }
         ),
     )
     .unwrap();
@@ -213,7 +217,10 @@ fn refuses_to_start_without_clients_or_database() {
     let conf = dir.path().join("no-client.conf");
     std::fs::write(
         &conf,
-        format!("[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n", db.display()),
+        format!(
+            "[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n",
+            db.display()
+        ),
     )
     .unwrap();
     let line = failed_start(&conf);
@@ -222,7 +229,10 @@ fn refuses_to_start_without_clients_or_database() {
     let missing = dir.path().join("missing.db");
     let conf = write_config(dir.path(), &missing, "");
     let line = failed_start(&conf);
-    assert!(line.contains("does not exist") && line.contains("db_sync"), "{line}");
+    assert!(
+        line.contains("does not exist") && line.contains("db_sync"),
+        "{line}"
+    );
     assert!(!missing.exists(), "an empty database file was created");
 
     let conf = dir.path().join("unreachable.conf");

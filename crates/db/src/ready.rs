@@ -38,12 +38,20 @@ pub enum NotReady {
         "database {url} is at schema version {found}, this release needs {expected}; \
          run `tricircle-db-manage --config-file <file> db_sync`"
     )]
-    Behind { url: String, found: i64, expected: i64 },
+    Behind {
+        url: String,
+        found: i64,
+        expected: i64,
+    },
     #[error(
         "database {url} is at schema version {found}, newer than this release ({expected}); \
          run the release that synced it"
     )]
-    Ahead { url: String, found: i64, expected: i64 },
+    Ahead {
+        url: String,
+        found: i64,
+        expected: i64,
+    },
 }
 
 /// Check that the configured database exists, answers and holds this

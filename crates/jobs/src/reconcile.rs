@@ -901,17 +901,22 @@ fn vm_port<'a>(ix: &Ix<'a>, t_port_id: &str, n: &str, ip: &str) -> Option<(&'a s
     None
 }
 
-/// The pods a top network's copies belong in (network_setup's rule): the
-/// pods its zone hints name, or every pod when it has none.
+/// The pods a top network's copies belong in (network_setup's rule,
+/// `bottom::network_pods`): the pod each zone hint names, or every pod when
+/// it has none.
 fn hinted_pods<'a>(ix: &Ix<'a>, t_net: &Network) -> Vec<&'a str> {
     let hints = external::az_hints(t_net.availability_zone_hints.as_ref());
-    ix.o.pods
+    if hints.is_empty() {
+        return ix.o.pods.iter().map(|p| p.pod_id.as_str()).collect();
+    }
+    let mut pods: Vec<&str> = hints
         .iter()
-        .filter(|p| {
-            hints.is_empty() || hints.iter().any(|h| *h == p.region_name || *h == p.az_name)
-        })
+        .filter_map(|h| ix.hint_pod(h))
         .map(|p| p.pod_id.as_str())
-        .collect()
+        .collect();
+    pods.sort_unstable();
+    pods.dedup();
+    pods
 }
 
 /// Tenant networks and subnets have their copies in the pods they belong

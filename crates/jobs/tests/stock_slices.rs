@@ -503,14 +503,15 @@ async fn the_ns_interface_reservation_takes_a_head_address() {
     follow(&e).await;
     let ips = boot(&e, R2, "pod-2", &id(&n), 1).await;
     let b_vm = named(&e.cloud.neutron(R2).dump("ports"), "vm-RegionTwo-0")[0].clone();
-    // The VM's port in the central region, at its address (as its mirror;
-    // the fake's MACs are not unique across regions, so none is copied).
+    // The VM's port in the central region, at its address and MAC (the
+    // tenant's own, adopted as its mirror).
     let t_vm = create(
         &top,
         "ports",
         "port",
         json!({"network_id": id(&n), "name": "vm", "device_owner": "compute:nova",
-            "device_id": "vm", "tenant_id": PROJECT, "fixed_ips": [{"ip_address": ips[0]}]}),
+            "device_id": "vm", "tenant_id": PROJECT, "fixed_ips": [{"ip_address": ips[0]}],
+            "mac_address": b_vm["mac_address"]}),
     )
     .await;
     let router = create(

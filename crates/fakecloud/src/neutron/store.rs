@@ -181,6 +181,11 @@ impl Store {
         Self {
             next_vni: 1001,
             next_vlan: 2001,
+            // Each region's Neutron draws its own random MACs: regions
+            // counting from the same start would hand out the same ones,
+            // which real regions practically never do (a pod VM's MAC is
+            // reused by its mirror in the central region).
+            next_mac: (uuid::Uuid::new_v4().as_u128() as u32) & 0x00ff_ffff,
             ..Self::default()
         }
     }

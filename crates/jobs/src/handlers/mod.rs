@@ -6,8 +6,8 @@
 //! start-up.
 
 pub mod configure_route;
-pub mod network_setup;
 pub mod network_cleanup;
+pub mod network_setup;
 pub mod port_delete;
 pub mod port_mirror;
 pub mod qos;

@@ -48,7 +48,7 @@ use tricircle_vocab::{JobType, ResourceType};
 /// a row as in flight, as any row without a bottom id.
 pub const MIRROR_LOCK_PREFIX: &str = "mirror_";
 /// Attempts while another worker holds the mirror's routing.
-const MAX_TRIES: usize = 25;
+const MAX_TRIES: usize = 50;
 /// Pause between those attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 

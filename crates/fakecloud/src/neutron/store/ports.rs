@@ -15,7 +15,7 @@ impl Store {
         // Neutron draws random MACs and retries on a clash; the fake counts,
         // skipping MACs ports were given explicitly.
         loop {
-            self.next_mac += 1;
+            self.next_mac = (self.next_mac + 1) & 0x00ff_ffff;
             let n = self.next_mac;
             let mac = format!(
                 "fa:16:3e:{:02x}:{:02x}:{:02x}",
