@@ -15,9 +15,16 @@ its effect is visible in the regions' Neutron (polled every POLL seconds):
   fip        a floating IP on the latest VM's mirror -> the bottom floating
              IP in RegionTwo at the VM's address
 Between rounds the engine is let settle (no NEW/RUNNING/FAIL job; not
-timed). At the end, the whole converged state is checked as the e2e does."""
+timed). At the end, the whole converged state is checked as the e2e does.
+
+Then the sweep's cost: SWEEP_ROUTERS (default 100; 0 skips) more routers
+created by the tenant at the top (without interfaces: no bottom copies),
+the engine settled, and for SWEEP_WINDOW seconds (default 4 sweeps of
+TRICIRCLE_E2E_RECONCILE_INTERVAL) nobody but xjob calls Neutron: the
+requests each region's neutron-server logs in that window, per sweep."""
 
 import os
+import re
 import sys
 import time
 
@@ -141,6 +148,37 @@ def main():
                 kind, len(ts), pct(ts, 0.50), pct(ts, 0.99), max(ts)))
     posts, _ = n.posted_jobs_since(n.W["log-offset"])
     print("  POST /v1.0/jobs during the bench: %d" % len(posts))
+    sweep_cost()
+
+
+NEUTRON_LOGS = os.path.join(os.environ["TRICIRCLE_E2E_STATE"], "logs", "neutron-%s.log")
+REQUEST = re.compile(r'"(GET|POST|PUT|DELETE) /v2\.0/(\w+)')
+
+
+def sweep_cost():
+    routers = int(os.environ.get("SWEEP_ROUTERS", "100"))
+    if routers <= 0:
+        return
+    interval = n.RECONCILE_INTERVAL
+    window = float(os.environ.get("SWEEP_WINDOW", str(4 * interval)))
+    have = len(n.listing(n.TOP, "routers"))
+    for i in range(routers):
+        n.tpost(n.TOP, "routers", {"name": "bench-sweep-%d" % i})
+    settle()
+    sizes = {r: os.path.getsize(NEUTRON_LOGS % r) for r in n.NEUTRON}
+    time.sleep(window)  # the observation window: only xjob calls Neutron now
+    print("== one sweep's Neutron calls, %d routers at the top (%d new, no interfaces), "
+          "%.0f s window, reconcile_interval %.0f s" % (have + routers, routers, window, interval))
+    for region in n.NEUTRON:
+        with open(NEUTRON_LOGS % region, errors="replace") as f:
+            f.seek(sizes[region])
+            calls = [m.group(1) + " " + m.group(2) for m in map(REQUEST.search, f) if m]
+        kinds = {}
+        for c in calls:
+            kinds[c] = kinds.get(c, 0) + 1
+        print("  %-13s %3d requests in the window, %.1f per sweep  %s" % (
+            region, len(calls), len(calls) / (window / interval),
+            ", ".join("%s %d" % kv for kv in sorted(kinds.items()))))
 
 
 if __name__ == "__main__":
