@@ -362,12 +362,28 @@ def add_interface(name):
 
 
 def copy_of(name, region=None):
-    """The pod's copy of a tenant network, once xjob made it (routing API)."""
+    """The pod's copy of a tenant network, once xjob made it with its subnet
+    (routing API: the network's and the subnet's rows in that pod)."""
     net = W["nets"][name]
     region = region or net["region"]
-    return wait_for("%s's copy in %s (GET /v1.0/routings?top_id=%s&pod_id=%s"
-                    "&resource_type=network)" % (name, region, net["id"], POD_IDS[region]),
-                    lambda: routings(net["id"], region, "network"))[0]
+    b_net = wait_for("%s's copy in %s (GET /v1.0/routings?top_id=%s&pod_id=%s"
+                     "&resource_type=network)" % (name, region, net["id"], POD_IDS[region]),
+                     lambda: routings(net["id"], region, "network"))[0]
+    wait_for("%s's subnet copy in %s (GET /v1.0/routings?top_id=%s&pod_id=%s"
+             "&resource_type=subnet)" % (name, region, net["sub"], POD_IDS[region]),
+             lambda: routings(net["sub"], region, "subnet"))
+    return b_net
+
+
+def vm_address(vm, region, port, net):
+    if not port["fixed_ips"]:
+        raise Failed("%s's port %s in %s has no address (the copy of %s has no subnet?)" % (
+            vm, port["id"], region, net["cidr"]))
+    ip = ipaddress.ip_address(ip_of(port))
+    if ip not in ipaddress.ip_network(net["cidr"]) or str(ip) == net["gateway"]:
+        raise Failed("%s's address in %s: %s (want one of %s other than the top gateway %s)" % (
+            vm, region, ip, net["cidr"], net["gateway"]))
+    return ip
 
 
 def boot_vm(vm, name, region=None):
@@ -379,11 +395,8 @@ def boot_vm(vm, name, region=None):
     port = tpost(region, "ports", {"name": vm, "network_id": b_net,
                                    "device_owner": "compute:nova",
                                    "device_id": str(uuid.uuid4())})
-    ip = ipaddress.ip_address(ip_of(port))
-    if ip not in ipaddress.ip_network(net["cidr"]) or str(ip) == net["gateway"]:
-        raise Failed("%s's address in %s: %s (want one of %s other than the top gateway %s)" % (
-            vm, region, ip, net["cidr"], net["gateway"]))
     W["vms"][vm] = {"region": region, "net": name, "port": port, "mirror": None}
+    vm_address(vm, region, port, net)
     return port
 
 
@@ -396,6 +409,7 @@ def boot_vm_nowait(vm, name, region):
                                    "device_owner": "compute:nova",
                                    "device_id": str(uuid.uuid4())})
     W["vms"][vm] = {"region": region, "net": name, "port": port, "mirror": None}
+    vm_address(vm, region, port, net)
     return port
 
 
