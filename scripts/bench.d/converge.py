@@ -161,6 +161,8 @@ def sweep_cost():
         return
     interval = n.RECONCILE_INTERVAL
     window = float(os.environ.get("SWEEP_WINDOW", str(4 * interval)))
+    # Neutron's default quota is 10 routers a project.
+    n.nput(n.TOP, "/quotas/" + n.project, {"quota": {"router": -1}})
     have = len(n.listing(n.TOP, "routers"))
     for i in range(routers):
         n.tpost(n.TOP, "routers", {"name": "bench-sweep-%d" % i})
