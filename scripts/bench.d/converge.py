@@ -35,7 +35,7 @@ from e2elib import Failed  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "20"))
 POLL = float(os.environ.get("POLL", "0.05"))
-TIMEOUT = float(os.environ.get("CONVERGE_TIMEOUT", "60"))
+TIMEOUT = float(os.environ.get("CONVERGE_TIMEOUT", "120"))
 
 
 def timed(what, since, predicate):

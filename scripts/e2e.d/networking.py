@@ -57,10 +57,10 @@ PODS = ("RegionOne", "RegionTwo")
 STATE = os.path.join(env["TRICIRCLE_E2E_STATE"], "tricircle")
 API_LOG = os.path.join(STATE, "api.log")
 # Bounds of the polls (not sleeps): the time a change may take to show.
-CONVERGE_TIMEOUT = float(env.get("TRICIRCLE_E2E_CONVERGE_TIMEOUT", "60"))
+CONVERGE_TIMEOUT = float(env.get("TRICIRCLE_E2E_CONVERGE_TIMEOUT", "120"))
 RECONCILE_INTERVAL = float(env.get("TRICIRCLE_E2E_RECONCILE_INTERVAL", "5"))
 # Drift and lost notifications are healed by the sweep: a few intervals.
-SWEEP_TIMEOUT = float(env.get("TRICIRCLE_E2E_SWEEP_TIMEOUT", str(max(60, 6 * RECONCILE_INTERVAL))))
+SWEEP_TIMEOUT = float(env.get("TRICIRCLE_E2E_SWEEP_TIMEOUT", str(max(120, 6 * RECONCILE_INTERVAL))))
 BRIDGE_CIDR = ipaddress.ip_network("100.0.0.0/9")
 
 checks = Checks()
