@@ -7,6 +7,9 @@
 #   e2e_tricircle_stop    stop both (by PID)
 #   e2e_xjob_stop, e2e_xjob_start
 #                         stop / start tricircle-xjob alone (fault tests)
+#   e2e_notifications_purge
+#                         empty xjob's notification queues (pool
+#                         tricircle-xjob) on the three regions' vhosts
 #   e2e_rabbitmq_restart  stop and start the suite's RabbitMQ node (fault
 #                         tests: the regions' Neutron, the API and xjob
 #                         reconnect)
@@ -192,6 +195,16 @@ e2e_xjob_start() {
         return 1
     }
     e2e_log "tricircle-xjob started again (pid $(cat "$dir/xjob.pid"))"
+}
+
+# Drops what the regions' Neutron published while xjob was stopped (the
+# walk's wipe of an earlier run: those events name resources that are gone).
+e2e_notifications_purge() {
+    openstack_env_info >/dev/null
+    local r
+    for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
+        _ose_rabbit_ctl purge_queue -p "$r" tricircle-xjob >/dev/null 2>&1 || true
+    done
 }
 
 # The suite's RabbitMQ node stopped and started again (its vhosts and
