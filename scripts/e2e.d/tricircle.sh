@@ -5,12 +5,25 @@
 #
 #   e2e_tricircle_start   build, write the configs, db_sync, start both
 #   e2e_tricircle_stop    stop both (by PID)
+#   e2e_xjob_stop, e2e_xjob_start
+#                         stop / start tricircle-xjob alone (fault tests)
+#   e2e_notifications_purge
+#                         empty xjob's notification queues (pool
+#                         tricircle-xjob) on the three regions' vhosts
+#   e2e_rabbitmq_restart  stop and start the suite's RabbitMQ node (fault
+#                         tests: the regions' Neutron, the API and xjob
+#                         reconnect)
 #   e2e_tricircle_api     the admin API checks (scripts/e2e.d/api_checks.py)
 #   e2e_tricircle_networking
 #                         the multi-pod guide's networking, rerun and fault
 #                         (scripts/e2e.d/networking.py; after the API checks)
 
 _e2e_tc_dir() { printf '%s\n' "$TRICIRCLE_E2E_STATE/tricircle"; }
+
+# Where cargo puts the binaries (CARGO_TARGET_DIR is honoured).
+_e2e_tc_bin() { printf '%s\n' "${CARGO_TARGET_DIR:-target}/debug"; }
+
+declare -F e2e_log >/dev/null || e2e_log() { echo "e2e: $*" >&2; }
 
 _e2e_tc_write_configs() {
     local dir db_url rabbit
@@ -77,6 +90,9 @@ periodic_fuzzy_delay = 0
 # suite's broker): a tenant's router interface, or a VM booted in a pod,
 # needs no job posted.
 notification_regions = CentralRegion, RegionOne, RegionTwo
+# The sweep repairs drift made by hand and catches up lost notifications;
+# small here so that the fault phases end quickly.
+reconcile_interval = ${TRICIRCLE_E2E_RECONCILE_INTERVAL:-5}
 
 [notifications_CentralRegion]
 transport_url = ${rabbit%/*}/CentralRegion
@@ -93,10 +109,22 @@ CONF
 
 _e2e_tc_pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+_e2e_xjob_spawn() {
+    local dir bin
+    dir="$(_e2e_tc_dir)"
+    bin="$(_e2e_tc_bin)"
+    if ! _e2e_tc_pid_alive "$dir/xjob.pid"; then
+        setsid "$bin/tricircle-xjob" --config-file "$dir/common.conf" --config-file "$dir/xjob.conf" \
+            </dev/null >>"$dir/xjob.log" 2>&1 &
+        echo $! >"$dir/xjob.pid"
+    fi
+}
+
 e2e_tricircle_start() {
     openstack_env_info >/dev/null
-    local dir bin=target/debug
+    local dir bin
     dir="$(_e2e_tc_dir)"
+    bin="$(_e2e_tc_bin)"
     cargo build -q --bin tricircle-api --bin tricircle-xjob --bin tricircle-db-manage
     _e2e_tc_write_configs
     _ose_sql -e "DROP DATABASE IF EXISTS tricircle; CREATE DATABASE tricircle CHARACTER SET utf8"
@@ -106,11 +134,7 @@ e2e_tricircle_start() {
             </dev/null >>"$dir/api.log" 2>&1 &
         echo $! >"$dir/api.pid"
     fi
-    if ! _e2e_tc_pid_alive "$dir/xjob.pid"; then
-        setsid "$bin/tricircle-xjob" --config-file "$dir/common.conf" --config-file "$dir/xjob.conf" \
-            </dev/null >>"$dir/xjob.log" 2>&1 &
-        echo $! >"$dir/xjob.pid"
-    fi
+    _e2e_xjob_spawn
     # Any HTTP answer will do: with keystone auth even / wants a token.
     local up=0 _
     for _ in $(seq 100); do
@@ -133,20 +157,61 @@ e2e_tricircle_start() {
     e2e_log "tricircle-api and tricircle-xjob running (logs in $dir)"
 }
 
-e2e_tricircle_stop() {
-    local dir name pid _
+_e2e_tc_stop_one() {
+    local dir pid _
     dir="$(_e2e_tc_dir)"
-    for name in api xjob; do
-        _e2e_tc_pid_alive "$dir/$name.pid" || continue
-        pid="$(cat "$dir/$name.pid")"
-        kill -TERM "$pid"
-        for _ in $(seq 150); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-        rm -f "$dir/$name.pid"
+    _e2e_tc_pid_alive "$dir/$1.pid" || return 0
+    pid="$(cat "$dir/$1.pid")"
+    kill -TERM "$pid"
+    for _ in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
     done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    rm -f "$dir/$1.pid"
+}
+
+e2e_tricircle_stop() {
+    _e2e_tc_stop_one api
+    _e2e_tc_stop_one xjob
+}
+
+# tricircle-xjob alone, for the fault tests (the API keeps running).
+e2e_xjob_stop() {
+    openstack_env_info >/dev/null
+    _e2e_tc_stop_one xjob
+    e2e_log "tricircle-xjob stopped"
+}
+
+e2e_xjob_start() {
+    openstack_env_info >/dev/null
+    local dir
+    dir="$(_e2e_tc_dir)"
+    _e2e_xjob_spawn
+    sleep 0.5
+    _e2e_tc_pid_alive "$dir/xjob.pid" || {
+        e2e_log "tricircle-xjob did not start:"
+        tail -n 20 "$dir/xjob.log" >&2
+        return 1
+    }
+    e2e_log "tricircle-xjob started again (pid $(cat "$dir/xjob.pid"))"
+}
+
+# Drops what the regions' Neutron published while xjob was stopped (the
+# walk's wipe of an earlier run: those events name resources that are gone).
+e2e_notifications_purge() {
+    openstack_env_info >/dev/null
+    local r
+    for r in "${OPENSTACK_E2E_REGIONS[@]}"; do
+        _ose_rabbit_ctl purge_queue -p "$r" tricircle-xjob >/dev/null 2>&1 || true
+    done
+}
+
+# The suite's RabbitMQ node stopped and started again (its vhosts and
+# accounts are kept); every client has to reconnect by itself.
+e2e_rabbitmq_restart() {
+    openstack_env_info >/dev/null
+    _ose_rabbit_stop && _ose_rabbit_start
 }
 
 e2e_tricircle_api() {
@@ -156,5 +221,5 @@ e2e_tricircle_api() {
 
 e2e_tricircle_networking() {
     openstack_env_info >/dev/null
-    env -u PYTHONPATH /usr/bin/python3 scripts/e2e.d/networking.py
+    env -u PYTHONPATH PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 scripts/e2e.d/networking.py
 }

@@ -1,0 +1,192 @@
+"""Stock-mode convergence times on the real servers (run by
+scripts/bench.d/converge.sh, which starts them and registers the pods).
+
+The guide's base set-up as the e2e walk makes it (net1 in RegionOne, net2
+in RegionTwo, a router with a gateway on ext-net, vm1 and vm2 with their
+mirrors and floating IPs, converged), then ROUNDS tenant changes cycling
+through three kinds, each timed from the tenant's last call to the moment
+its effect is visible in the regions' Neutron (polled every POLL seconds):
+  interface  a new network (az1 / az2 in turn) with a subnet and a router
+             interface -> the pod's bottom router has an interface on the
+             network's copy
+  vm         a VM booted in RegionOne / RegionTwo in turn (compute port on
+             net1's / net2's copy) -> its mirror in CentralRegion, the /32
+             route to it in the other pod's router and in the NS router
+  fip        a floating IP on the latest VM's mirror -> the bottom floating
+             IP in RegionTwo at the VM's address
+Between rounds the engine is let settle (no NEW/RUNNING/FAIL job; not
+timed). At the end, the whole converged state is checked as the e2e does.
+
+Then the sweep's cost: SWEEP_ROUTERS (default 100; 0 skips) more routers
+created by the tenant at the top (without interfaces: no bottom copies),
+the engine settled, and for SWEEP_WINDOW seconds (default 4 sweeps of
+TRICIRCLE_E2E_RECONCILE_INTERVAL) nobody but xjob calls Neutron: the
+requests each region's neutron-server logs in that window, per sweep."""
+
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e.d"))
+
+import networking as n  # noqa: E402
+from e2elib import Failed  # noqa: E402
+
+ROUNDS = int(os.environ.get("ROUNDS", "20"))
+POLL = float(os.environ.get("POLL", "0.05"))
+TIMEOUT = float(os.environ.get("CONVERGE_TIMEOUT", "120"))
+
+
+def timed(what, since, predicate):
+    deadline = since + TIMEOUT
+    last = "nothing seen"
+    while True:
+        try:
+            if predicate():
+                return time.monotonic() - since
+            last = "not yet"
+        except Failed as error:
+            last = str(error)
+        if time.monotonic() > deadline:
+            raise Failed("%s: not within %.0f s; last seen: %s" % (what, TIMEOUT, last))
+        time.sleep(POLL)
+
+
+def settle():
+    n.wait_for("jobs settled", lambda: not n.pending_jobs(), timeout=TIMEOUT)
+
+
+def bottom_router(region):
+    return n.named(n.listing(region, "routers"), n.W["router"])[0]
+
+
+def round_interface(i):
+    region, az = (("RegionOne", "az1"), ("RegionTwo", "az2"))[i % 2]
+    name = "bench-net%d" % i
+    n.add_network(name, "10.1.%d.0/24" % i, az, region, interface=False)
+    n.add_interface(name)
+    since = time.monotonic()
+    net = n.W["nets"][name]
+
+    def there():
+        copies = n.routings(net["id"], region, "network")
+        if not copies:
+            return False
+        r = bottom_router(region)
+        ports = n.listing(region, "ports", "?device_owner=network:router_interface"
+                          "&device_id=%s&network_id=%s" % (r["id"], copies[0]))
+        return bool(ports)
+    return timed("%s's interface in %s" % (name, region), since, there)
+
+
+def round_vm(i):
+    region, net = (("RegionOne", "net1"), ("RegionTwo", "net2"))[i % 2]
+    other = "RegionTwo" if region == "RegionOne" else "RegionOne"
+    vm = "bench-vm%d" % i
+    port = n.boot_vm(vm, net, region)
+    since = time.monotonic()
+    route = (n.ip_of(port) + "/32", n.W["bridge-ip-" + region])
+    ns_id = n.W["ns"]["id"]
+
+    def there():
+        mirrors = n.listing(n.TOP, "ports", "?mac_address=" + port["mac_address"])
+        if not mirrors:
+            return False
+        if route not in n.routes_of(n.nget(other, "/routers/" + bottom_router(other)["id"])["router"]):
+            return False
+        return route in n.routes_of(n.nget("RegionTwo", "/routers/" + ns_id)["router"])
+    took = timed("%s's mirror and routes" % vm, since, there)
+    n.mirror_of(vm)
+    n.W["latest-vm"] = vm
+    return took
+
+
+def round_fip(i):
+    vm = n.W["latest-vm"]
+    fip = n.add_floating_ip(vm)
+    since = time.monotonic()
+    ip = n.ip_of(n.W["vms"][vm]["port"])
+
+    def there():
+        rows = n.listing("RegionTwo", "floatingips",
+                         "?floating_ip_address=" + fip["floating_ip_address"])
+        return bool(rows) and rows[0]["fixed_ip_address"] == ip
+    return timed("%s's floating IP in RegionTwo" % vm, since, there)
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p * len(s)))]
+
+
+def main():
+    t0 = time.monotonic()
+    n.wipe_all()
+    n.tenant_side()
+    n.boot_vms()
+    n.mirrors()
+    n.floating_ips()
+    base = n.converge("base set-up", n.assert_converged, n.W["last-call"])
+    print("base set-up (wipe included) in %.1f s; converged %.1f s after the last call"
+          % (time.monotonic() - t0, base), flush=True)
+    n.W["latest-vm"] = "vm1"
+    kinds = (("vm", round_vm), ("fip", round_fip), ("interface", round_interface))
+    times = {k: [] for k, _ in kinds}
+    for i in range(ROUNDS):
+        kind, fn = kinds[i % len(kinds)]
+        took = fn(i)
+        times[kind].append(took)
+        print("  round %2d %-9s %.2f s" % (i + 1, kind, took), flush=True)
+        settle()
+    n.converge("after the rounds", n.assert_converged, time.monotonic())
+    every = [t for ts in times.values() for t in ts]
+    print("== tenant's last call -> converged, %d rounds (%d cores)" % (ROUNDS, os.cpu_count()))
+    for kind, ts in list(times.items()) + [("all", every)]:
+        if ts:
+            print("  %-9s n=%2d  p50 %.2f s  p99 %.2f s  max %.2f s" % (
+                kind, len(ts), pct(ts, 0.50), pct(ts, 0.99), max(ts)))
+    posts, _ = n.posted_jobs_since(n.W["log-offset"])
+    print("  POST /v1.0/jobs during the bench: %d" % len(posts))
+    sweep_cost()
+
+
+NEUTRON_LOGS = os.path.join(os.environ["TRICIRCLE_E2E_STATE"], "logs", "neutron-%s.log")
+REQUEST = re.compile(r'"(GET|POST|PUT|DELETE) /v2\.0/(\w+)')
+
+
+def sweep_cost():
+    routers = int(os.environ.get("SWEEP_ROUTERS", "100"))
+    if routers <= 0:
+        return
+    interval = n.RECONCILE_INTERVAL
+    window = float(os.environ.get("SWEEP_WINDOW", str(4 * interval)))
+    # Neutron's default quota is 10 routers a project.
+    n.nput(n.TOP, "/quotas/" + n.project, {"quota": {"router": -1}})
+    have = len(n.listing(n.TOP, "routers"))
+    for i in range(routers):
+        n.tpost(n.TOP, "routers", {"name": "bench-sweep-%d" % i})
+    settle()
+    sizes = {r: os.path.getsize(NEUTRON_LOGS % r) for r in n.NEUTRON}
+    time.sleep(window)  # the observation window: only xjob calls Neutron now
+    print("== one sweep's Neutron calls, %d routers at the top (%d new, no interfaces), "
+          "%.0f s window, reconcile_interval %.0f s" % (have + routers, routers, window, interval))
+    for region in n.NEUTRON:
+        with open(NEUTRON_LOGS % region, errors="replace") as f:
+            f.seek(sizes[region])
+            calls = [m.group(1) + " " + m.group(2) for m in map(REQUEST.search, f) if m]
+        kinds = {}
+        for c in calls:
+            kinds[c] = kinds.get(c, 0) + 1
+        print("  %-13s %3d requests in the window, %.1f per sweep  %s" % (
+            region, len(calls), len(calls) / (window / interval),
+            ", ".join("%s %d" % kv for kv in sorted(kinds.items()))))
+
+
+if __name__ == "__main__":
+    n.W["log-offset"] = n.api_log_offset()
+    try:
+        main()
+    except Failed as error:
+        print("FAIL %s" % error, flush=True)
+        sys.exit(1)

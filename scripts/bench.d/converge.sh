@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Stock-mode convergence on the real servers (issue 13): the e2e's Keystone,
+# three neutron-servers, MariaDB and RabbitMQ (scripts/lib/openstack-env.sh),
+# our tricircle-api and tricircle-xjob as scripts/e2e starts them
+# (scripts/e2e.d/tricircle.sh), the pods registered as the e2e does; then
+# scripts/bench.d/converge.py: the guide's base set-up, then ROUNDS (default
+# 20) tenant changes cycling through: a network with a router interface, a
+# VM booted in a pod, a floating IP on a VM's mirror. Each is timed from the
+# tenant's last call to the state being visible in the regions' Neutron;
+# p50/p99 printed per kind and over all.
+#
+# Reuses a running e2e environment (left running), else starts one and
+# stops it at the end. Only one e2e or bench converge at a time (ports).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=../lib/openstack-env.sh
+source scripts/lib/openstack-env.sh
+# shellcheck source=../e2e.d/tricircle.sh
+source scripts/e2e.d/tricircle.sh
+
+state="${TRICIRCLE_E2E_STATE:-target/e2e}"
+was_running=0
+if [[ -s "$state/run/keystone.pid" ]] && kill -0 "$(cat "$state/run/keystone.pid")" 2>/dev/null; then
+    was_running=1
+fi
+cleanup() {
+    e2e_tricircle_stop || true
+    if ((!was_running)) && [[ "${BENCH_KEEP:-0}" != 1 ]]; then
+        openstack_env_stop || true
+    fi
+}
+trap cleanup EXIT
+
+openstack_env_install
+openstack_env_start
+e2e_tricircle_start
+e2e_tricircle_api >/dev/null
+openstack_env_info >/dev/null
+env -u PYTHONPATH PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 scripts/bench.d/converge.py
