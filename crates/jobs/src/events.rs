@@ -85,7 +85,12 @@ fn project_of(resource: &Value, event: &NeutronEvent) -> String {
 /// The jobs `event` asks for; empty for events that change nothing xjob
 /// keeps.
 pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
-    let top_pod = net.top_pod().await?;
+    // Before the pods are registered there is nothing to converge: the
+    // event asks for nothing (the sweep covers what came before).
+    let top_region = net.settings.top_region_name.clone();
+    let Some(top_pod) = tricircle_regions::top_pod(&net.db, top_region.as_deref()).await? else {
+        return Ok(Vec::new());
+    };
     let top = net.neutron(&top_pod);
     if event.region != top_pod.region_name {
         return pod_jobs(net, event).await;

@@ -936,3 +936,30 @@ async fn stock_vms_booted_in_the_pods_bring_their_routes_and_floating_ip() {
     follow_central(&e).await;
     assert_converged(&e, &w, &b_vms).await;
 }
+
+/// Notifications that arrive before the pods are registered ask for
+/// nothing (nothing to converge yet) instead of failing, which would have
+/// the listener give them back to the broker again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_before_the_pods_are_registered_ask_for_nothing() {
+    let e = env(true).await;
+    e.db.db
+        .run(|c| {
+            for p in tricircle_db::pods::list(c)? {
+                tricircle_db::pods::delete(c, &p.pod_id)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let event = NeutronEvent {
+        region: "CentralRegion".into(),
+        event_type: "router.interface.create".into(),
+        payload: json!({"router_interface": {"id": "r", "network_id": "n", "tenant_id": "p"}}),
+        context: Default::default(),
+    };
+    assert_eq!(
+        jobs_for(&e.net, &event).await.unwrap(),
+        Vec::<JobAsk>::new()
+    );
+}
