@@ -45,7 +45,6 @@ const EXTRA: &[(&str, Option<&[&str]>)] = &[
             "fatal_deprecations",
             // oslo.messaging
             "rpc_backend",
-            "executor_thread_pool_size",
             "rpc_conn_pool_size",
             "conn_pool_min_size",
             "conn_pool_ttl",

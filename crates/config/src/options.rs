@@ -109,6 +109,8 @@ options! {
         host: String = Kind::Str, Some("tricircle.xhost"),
             "Name of this xjob node on the message bus; give every node its own";
         workers: i64 = INT, Some("1"), "Number of xjob workers (values below 1 mean 1)";
+        executor_thread_pool_size: i64 = INT, Some("64"),
+            "Jobs each xjob worker runs at the same time (values below 1 mean 1), as oslo.messaging's executor pool in each of the original's worker processes";
         worker_handle_timeout: i64 = INT, Some("1800"),
             "Seconds a worker may keep re-running the jobs of one resource in one turn";
         job_run_expire: i64 = INT, Some("180"),

@@ -26,7 +26,8 @@ use crate::registry::Registry;
 /// The `[DEFAULT]` options that drive the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Jobs run at the same time in this process (`workers`).
+    /// Jobs run at the same time in this process (`workers` ×
+    /// `executor_thread_pool_size`).
     pub workers: usize,
     /// One call stops looping for newer jobs after this long.
     pub worker_handle_timeout: Duration,
@@ -55,6 +56,9 @@ fn secs(v: i64) -> Duration {
     Duration::from_secs(u64::try_from(v).unwrap_or(0))
 }
 
+/// A bound on concurrent job loops, whatever the options multiply to.
+const MAX_CONCURRENT_JOBS: usize = 1024;
+
 impl Settings {
     pub fn from_config(o: &DefaultOptions) -> Settings {
         let sleep = if o.worker_sleep_time.is_finite() && o.worker_sleep_time > 0.0 {
@@ -63,7 +67,18 @@ impl Settings {
             Duration::ZERO
         };
         Settings {
-            workers: usize::try_from(o.workers).unwrap_or(1).max(1),
+            // The original ran `workers` processes, each serving RPC with
+            // an executor pool of `executor_thread_pool_size` threads: this
+            // one process runs that many job loops at once.
+            workers: usize::try_from(o.workers)
+                .unwrap_or(1)
+                .max(1)
+                .saturating_mul(
+                    usize::try_from(o.executor_thread_pool_size)
+                        .unwrap_or(1)
+                        .max(1),
+                )
+                .min(MAX_CONCURRENT_JOBS),
             worker_handle_timeout: secs(o.worker_handle_timeout),
             job_run_expire: secs(o.job_run_expire),
             worker_sleep_time: sleep,
@@ -469,7 +484,17 @@ mod tests {
     #[test]
     fn settings_clamp_odd_config_values() {
         let mut o = tricircle_config::Config::load(&[]).unwrap().0.default;
-        assert_eq!(Settings::from_config(&o), Settings::default());
+        assert_eq!(
+            Settings::from_config(&o),
+            Settings {
+                workers: 64,
+                ..Settings::default()
+            }
+        );
+        o.workers = 2;
+        assert_eq!(Settings::from_config(&o).workers, 128);
+        o.executor_thread_pool_size = 0;
+        assert_eq!(Settings::from_config(&o).workers, 2);
         o.workers = 0;
         o.worker_sleep_time = -1.0;
         o.job_run_expire = -5;
