@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
+use tricircle_jobs::events::{jobs_for, JobAsk, NeutronEvent};
 use tricircle_jobs::network::bottom::{self, Copy};
 use tricircle_jobs::network::bridge;
 use tricircle_jobs::network::external::ns_router_name;
@@ -682,24 +682,6 @@ fn central_events(e: &Env) -> Vec<NeutronEvent> {
     events_of(e, TOP)
 }
 
-/// The jobs `events` ask for.
-async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
-    let mut asks = BTreeSet::new();
-    for ev in events {
-        asks.extend(jobs_for(&e.net, ev).await.unwrap());
-    }
-    asks
-}
-
-/// Record the jobs `events` ask for, as xjob's listener does.
-async fn record_all(e: &Env, events: &[NeutronEvent]) {
-    for ev in events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-            .await
-            .unwrap();
-    }
-}
-
 /// xjob following the central Neutron: record the jobs of what it
 /// published and run them, until its notifications (xjob's own writes
 /// there included) ask for nothing more.
@@ -861,21 +843,6 @@ async fn stock_bridge_resources_gone_behind_xjobs_back_are_routed_again() {
         s
     };
     assert_eq!(sorted(e.snapshot().await), sorted(before));
-}
-
-/// What `region`'s Neutron published since the last call.
-fn events_of(e: &Env, region: &str) -> Vec<NeutronEvent> {
-    e.cloud
-        .neutron(region)
-        .take_notifications()
-        .into_iter()
-        .map(|n| NeutronEvent {
-            region: region.into(),
-            event_type: n.event_type,
-            payload: n.payload,
-            context: n.context,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

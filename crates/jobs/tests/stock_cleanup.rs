@@ -14,7 +14,7 @@ use std::time::Duration;
 use network_common::*;
 use serde_json::{json, Value};
 use tricircle_db::jobs;
-use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
+use tricircle_jobs::events::{jobs_for, record, JobAsk};
 use tricircle_jobs::network::external::ns_router_name;
 use tricircle_jobs::network::{bottom, bridge, DEVICE_OWNER_HELPER};
 use tricircle_jobs::{JobType, ResourceType};
@@ -88,29 +88,6 @@ async fn boot_vms(e: &Env, w: &World) -> Vec<String> {
         out.push(id(&p));
     }
     out
-}
-
-/// What `region`'s Neutron published since the last call.
-fn events_of(e: &Env, region: &str) -> Vec<NeutronEvent> {
-    e.cloud
-        .neutron(region)
-        .take_notifications()
-        .into_iter()
-        .map(|n| NeutronEvent {
-            region: region.into(),
-            event_type: n.event_type,
-            payload: n.payload,
-            context: n.context,
-        })
-        .collect()
-}
-
-async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
-    let mut asks = BTreeSet::new();
-    for ev in events {
-        asks.extend(jobs_for(&e.net, ev).await.unwrap());
-    }
-    asks
 }
 
 /// xjob following all three regions: the jobs their notifications ask

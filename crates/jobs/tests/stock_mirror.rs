@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use network_common::*;
 use serde_json::{json, Map, Value};
-use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
+use tricircle_jobs::events::{JobAsk, NeutronEvent};
 use tricircle_jobs::handlers::port_mirror::{self, Mirrored};
 use tricircle_jobs::network::external::ns_router_name;
 use tricircle_jobs::JobType;
@@ -67,37 +67,6 @@ async fn tenant_world(e: &Env) -> World {
         net1: id(&nets[0].0),
         net2: id(&nets[1].0),
         ext: id(&ext),
-    }
-}
-
-/// What `region`'s Neutron published since the last call.
-fn events_of(e: &Env, region: &str) -> Vec<NeutronEvent> {
-    e.cloud
-        .neutron(region)
-        .take_notifications()
-        .into_iter()
-        .map(|n| NeutronEvent {
-            region: region.into(),
-            event_type: n.event_type,
-            payload: n.payload,
-            context: n.context,
-        })
-        .collect()
-}
-
-async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
-    let mut asks = BTreeSet::new();
-    for ev in events {
-        asks.extend(jobs_for(&e.net, ev).await.unwrap());
-    }
-    asks
-}
-
-async fn record_all(e: &Env, events: &[NeutronEvent]) {
-    for ev in events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-            .await
-            .unwrap();
     }
 }
 

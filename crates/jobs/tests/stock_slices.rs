@@ -10,44 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
+use tricircle_jobs::events::{JobAsk, NeutronEvent};
 use tricircle_jobs::network::bottom::{self, interface_port_name};
 use tricircle_jobs::network::external::ns_interface_port_name;
 use tricircle_jobs::network::slices;
 use tricircle_jobs::{JobType, ResourceType};
 
 const NETWORK_SETUP: &str = JobType::NetworkSetup.name();
-
-/// What `region`'s Neutron published since the last call.
-fn events_of(e: &Env, region: &str) -> Vec<NeutronEvent> {
-    e.cloud
-        .neutron(region)
-        .take_notifications()
-        .into_iter()
-        .map(|n| NeutronEvent {
-            region: region.into(),
-            event_type: n.event_type,
-            payload: n.payload,
-            context: n.context,
-        })
-        .collect()
-}
-
-async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
-    let mut asks = BTreeSet::new();
-    for ev in events {
-        asks.extend(jobs_for(&e.net, ev).await.unwrap());
-    }
-    asks
-}
-
-async fn record_all(e: &Env, events: &[NeutronEvent]) {
-    for ev in events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-            .await
-            .unwrap();
-    }
-}
 
 /// xjob following every region: record what their notifications ask for
 /// and run it, until they ask for nothing more. Returns the central

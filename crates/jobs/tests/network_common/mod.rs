@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use tricircle_db::testing::{create_pods, TestDb};
 use tricircle_db::{jobs, Backend};
 use tricircle_fakecloud::FakeCloud;
+use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
 use tricircle_jobs::handlers::register_all;
 use tricircle_jobs::network::{ip::Cidr, NetworkContext, NetworkSettings};
 use tricircle_jobs::{Engine, Registry, ResourceType, Settings};
@@ -446,4 +447,38 @@ pub async fn tenant_router(
     )
     .await;
     (router, vms, fip)
+}
+
+/// What `region`'s Neutron published since the last call, as xjob's
+/// listener hands it to the event mapper.
+pub fn events_of(e: &Env, region: &str) -> Vec<NeutronEvent> {
+    e.cloud
+        .neutron(region)
+        .take_notifications()
+        .into_iter()
+        .map(|n| NeutronEvent {
+            region: region.into(),
+            event_type: n.event_type,
+            payload: n.payload,
+            context: n.context,
+        })
+        .collect()
+}
+
+/// The jobs `events` ask for.
+pub async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
+    let mut asks = BTreeSet::new();
+    for ev in events {
+        asks.extend(jobs_for(&e.net, ev).await.unwrap());
+    }
+    asks
+}
+
+/// Record the jobs `events` ask for, as xjob's listener does.
+pub async fn record_all(e: &Env, events: &[NeutronEvent]) {
+    for ev in events {
+        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
+            .await
+            .unwrap();
+    }
 }
