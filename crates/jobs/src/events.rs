@@ -87,8 +87,7 @@ fn project_of(resource: &Value, event: &NeutronEvent) -> String {
 pub async fn jobs_for(net: &NetworkContext, event: &NeutronEvent) -> NetResult<Vec<JobAsk>> {
     // Before the pods are registered there is nothing to converge: the
     // event asks for nothing (the sweep covers what came before).
-    let top_region = net.settings.top_region_name.clone();
-    let Some(top_pod) = tricircle_regions::top_pod(&net.db, top_region.as_deref()).await? else {
+    let Some(top_pod) = net.find_top_pod().await? else {
         return Ok(Vec::new());
     };
     let top = net.neutron(&top_pod);

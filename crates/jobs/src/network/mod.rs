@@ -183,9 +183,14 @@ impl NetworkContext {
 
     /// The top pod (central Neutron's region).
     pub async fn top_pod(&self) -> NetResult<Pod> {
-        let pod =
-            tricircle_regions::top_pod(&self.db, self.settings.top_region_name.as_deref()).await?;
-        pod.ok_or_else(|| NetError::Missing("no top pod is registered".into()))
+        self.find_top_pod()
+            .await?
+            .ok_or_else(|| NetError::Missing("no top pod is registered".into()))
+    }
+
+    /// The top pod, `None` before the pods are registered.
+    pub async fn find_top_pod(&self) -> NetResult<Option<Pod>> {
+        Ok(tricircle_regions::top_pod(&self.db, self.settings.top_region_name.as_deref()).await?)
     }
 
     pub async fn pod(&self, pod_id: &str) -> NetResult<Pod> {
