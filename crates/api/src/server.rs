@@ -36,6 +36,8 @@ pub enum StartupError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("cannot install the SIGHUP handler: {0}")]
+    Signal(std::io::Error),
 }
 
 impl From<ConfigError> for StartupError {
@@ -124,6 +126,33 @@ pub fn build_auth(config: &Config) -> Result<Auth, StartupError> {
     })
 }
 
+/// SIGHUP reads the policy file and directories again; rules that no longer
+/// load keep the running ones. Installed before the server listens, so an
+/// early SIGHUP does not take the default action (exit).
+fn reload_policy_on_hangup(
+    config: &Config,
+    state: web::Data<AppState>,
+) -> Result<(), StartupError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).map_err(StartupError::Signal)?;
+    let config = config.clone();
+    actix_web::rt::spawn(async move {
+        while hup.recv().await.is_some() {
+            match load_policy(&config) {
+                Ok(rules) => {
+                    state.policy.replace(rules);
+                    tracing::info!("policy rules re-read");
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "the policy no longer loads; keeping the running rules"
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Everything the handlers share, from the configuration.
 pub fn build_state(
     config: &Config,
@@ -136,7 +165,7 @@ pub fn build_state(
     Ok(AppState {
         central: crate::ownership::CentralNeutron::from_config(config, db.clone())?,
         db,
-        policy: load_policy(config)?,
+        policy: load_policy(config)?.into(),
         auth: build_auth(config)?,
         pagination_max_limit: config.default.pagination_max_limit,
         dispatcher,
@@ -153,6 +182,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let dispatcher = RpcDispatcher::start(rpc)
         .map_err(|e| StartupError::Option(format!("cannot start the caster thread: {e}")))?;
     let state = web::Data::new(build_state(&config, Arc::new(dispatcher))?);
+    reload_policy_on_hangup(&config, state.clone())?;
     let workers = config.default.api_workers.max(1) as usize;
     let addr = (config.default.bind_host, config.default.bind_port);
     let server = HttpServer::new(move || crate::app(state.clone()))

@@ -1,6 +1,6 @@
 //! Everything a handler needs, shared by all workers.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tricircle_db::Db;
 use tricircle_openstack::keystone::TokenValidator;
@@ -23,11 +23,33 @@ pub enum Auth {
 
 pub struct AppState {
     pub db: Db,
-    pub policy: Enforcer,
+    pub policy: PolicyRules,
     pub auth: Auth,
     /// `[DEFAULT] pagination_max_limit`.
     pub pagination_max_limit: i64,
     pub dispatcher: Arc<dyn JobDispatcher>,
     /// Stock mode only: asked about job resources the routing table lacks.
     pub central: Option<CentralNeutron>,
+}
+
+/// The policy rules in force; SIGHUP replaces them with the file's current
+/// ones while requests go on.
+#[derive(Debug)]
+pub struct PolicyRules(RwLock<Arc<Enforcer>>);
+
+impl PolicyRules {
+    /// The rules to decide one request with.
+    pub fn current(&self) -> Arc<Enforcer> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, rules: Enforcer) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+    }
+}
+
+impl From<Enforcer> for PolicyRules {
+    fn from(rules: Enforcer) -> Self {
+        PolicyRules(RwLock::new(Arc::new(rules)))
+    }
 }

@@ -17,11 +17,7 @@ const EXTRA: &[(&str, Option<&[&str]>)] = &[
         "DEFAULT",
         Some(&[
             // oslo.log
-            "log_config_append",
-            "log_config",
             "log_date_format",
-            "watch_log_file",
-            "use_journal",
             "use_stderr",
             "use_eventlog",
             "log_color",
@@ -29,7 +25,6 @@ const EXTRA: &[(&str, Option<&[&str]>)] = &[
             "log_rotate_interval_type",
             "max_logfile_count",
             "max_logfile_size_mb",
-            "log_rotation_type",
             "logging_context_format_string",
             "logging_default_format_string",
             "logging_debug_format_suffix",

@@ -134,9 +134,19 @@ options! {
             aliases = [("DEFAULT", "logfile")];
         log_dir: Option<String> = Kind::Str, None, "Directory that holds log_file",
             aliases = [("DEFAULT", "logdir")];
-        use_syslog: bool = Kind::Bool, Some("false"), "Send log records to syslog";
-        syslog_log_facility: String = Kind::Str, Some("LOG_USER"), "Syslog facility used with use_syslog";
+        use_syslog: bool = Kind::Bool, Some("false"), "Also send log records to syslog (/dev/log)";
+        syslog_log_facility: String = Kind::Str, Some("LOG_USER"),
+            "Syslog facility used with use_syslog: LOG_USER, LOG_DAEMON, LOG_LOCAL0 .. LOG_LOCAL7, ...";
+        use_journal: bool = Kind::Bool, Some("false"),
+            "Also send log records to systemd's journal, with their fields (/run/systemd/journal/socket)";
         use_json: bool = Kind::Bool, Some("false"), "Write log records as JSON";
+        watch_log_file: bool = Kind::Bool, Some("false"),
+            "Re-open log_file when it is moved or removed (SIGHUP always re-opens it)";
+        log_config_append: Option<String> = Kind::Str, None,
+            "A Python logging configuration file; not supported: start-up stops when it is set",
+            aliases = [("DEFAULT", "log_config")];
+        log_rotation_type: String = Kind::Choice(&["interval", "size", "none"], true), Some("none"),
+            "Log rotation by the daemon; only none is supported (rotate with logrotate, then SIGHUP)";
         transport_url: Option<Secret> = Kind::Str, None,
             "Message bus URL: rabbit://user:pass@host:port[,user:pass@host2:port]/vhost";
         control_exchange: String = Kind::Str, Some("openstack"),

@@ -199,7 +199,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::JOBS_CREATE) {
+    if !ctx.allowed(&state.policy.current(), rules::JOBS_CREATE) {
         return Err(ApiError::forbidden("Unauthorized to create a job"));
     }
     let body = body::json_object(&req, payload).await?;
@@ -285,7 +285,7 @@ pub async fn list(
     ctx: RequestContext,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::JOBS_LIST) {
+    if !ctx.allowed(&state.policy.current(), rules::JOBS_LIST) {
         return Err(ApiError::forbidden("Unauthorized to show all jobs"));
     }
     let query = ListQuery::parse(req.query_string(), state.pagination_max_limit)?;
@@ -374,7 +374,7 @@ pub async fn show(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::JOBS_SCHEMA_LIST) {
+    if !ctx.allowed(&state.policy.current(), rules::JOBS_SCHEMA_LIST) {
         return Err(ApiError::forbidden("Unauthorized to show job information"));
     }
     let id = path.into_inner();
@@ -416,7 +416,7 @@ pub async fn delete(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::JOBS_DELETE) {
+    if !ctx.allowed(&state.policy.current(), rules::JOBS_DELETE) {
         return Err(ApiError::forbidden("Unauthorized to delete a job"));
     }
     let id = path.into_inner();
@@ -451,7 +451,7 @@ pub async fn redo(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::JOBS_REDO) {
+    if !ctx.allowed(&state.policy.current(), rules::JOBS_REDO) {
         return Err(ApiError::forbidden("Unauthorized to redo a job"));
     }
     let id = path.into_inner();

@@ -54,7 +54,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::PODS_CREATE) {
+    if !ctx.allowed(&state.policy.current(), rules::PODS_CREATE) {
         return Err(ApiError::abort(401, "Unauthorized to create pods"));
     }
     let body = body::json_object(&req, payload).await?;
@@ -116,7 +116,7 @@ pub async fn show(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::PODS_SHOW) {
+    if !ctx.allowed(&state.policy.current(), rules::PODS_SHOW) {
         return Err(ApiError::abort(401, "Unauthorized to show pods"));
     }
     let id = path.into_inner();
@@ -134,7 +134,7 @@ pub async fn list(
     state: web::Data<AppState>,
     ctx: RequestContext,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::PODS_LIST) {
+    if !ctx.allowed(&state.policy.current(), rules::PODS_LIST) {
         return Err(ApiError::abort(401, "Unauthorized to list pods"));
     }
     match state.db.run(pods::list).await {
@@ -154,7 +154,7 @@ pub async fn delete(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::PODS_DELETE) {
+    if !ctx.allowed(&state.policy.current(), rules::PODS_DELETE) {
         return Err(ApiError::abort(401, "Unauthorized to delete pods"));
     }
     let id = path.into_inner();

@@ -122,7 +122,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::ROUTINGS_CREATE) {
+    if !ctx.allowed(&state.policy.current(), rules::ROUTINGS_CREATE) {
         return Err(ApiError::forbidden(
             "Unauthorized to create resource routing",
         ));
@@ -176,7 +176,7 @@ pub async fn list(
     ctx: RequestContext,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::ROUTINGS_LIST) {
+    if !ctx.allowed(&state.policy.current(), rules::ROUTINGS_LIST) {
         return Err(ApiError::forbidden(
             "Unauthorized to show all resource routings",
         ));
@@ -252,7 +252,7 @@ pub async fn show(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::ROUTINGS_SHOW) {
+    if !ctx.allowed(&state.policy.current(), rules::ROUTINGS_SHOW) {
         return Err(ApiError::forbidden(
             "Unauthorized to show the resource routing",
         ));
@@ -266,7 +266,7 @@ pub async fn delete(
     ctx: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::ROUTINGS_DELETE) {
+    if !ctx.allowed(&state.policy.current(), rules::ROUTINGS_DELETE) {
         return Err(ApiError::forbidden(
             "Unauthorized to delete the resource routing",
         ));
@@ -291,7 +291,7 @@ pub async fn update(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if !ctx.allowed(&state.policy, rules::ROUTINGS_PUT) {
+    if !ctx.allowed(&state.policy.current(), rules::ROUTINGS_PUT) {
         return Err(ApiError::forbidden(
             "Unauthorized to update resource routing",
         ));

@@ -51,7 +51,7 @@ impl TestApi {
     ) -> TestApi {
         let (base, server) = tricircle_api::testing::serve(AppState {
             db: db.db.clone(),
-            policy,
+            policy: policy.into(),
             auth,
             pagination_max_limit: 2000,
             dispatcher: Arc::new(DatabaseOnly),

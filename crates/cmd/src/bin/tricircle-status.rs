@@ -29,7 +29,7 @@ fn main() {
     let Command::Upgrade {
         what: UpgradeCommand::Check { json },
     } = args.command;
-    let (config, _) = load_config(&args.config);
+    let (config, _) = load_config(&args.config, "tricircle-status");
     let results = run_checks(&config);
     print!("{}", render(&results, json));
     let worst = results

@@ -18,7 +18,7 @@ fn network_context(config: &Config, queue: &JobQueue) -> Result<NetworkContext, 
 }
 
 fn main() {
-    let (config, _guard) = start_daemon("Tricircle job daemon", "tricircle-xjob");
+    let (config, logging) = start_daemon("Tricircle job daemon", "tricircle-xjob");
     tricircle_db::ready::wait_ready(&config).unwrap_or_else(|e| fail(&e.to_string()));
     let (queue, requests) = JobQueue::new(tricircle_jobs::queue::DEFAULT_CAPACITY);
     let mut registry = Registry::new();
@@ -33,6 +33,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("cannot start the runtime: {e}")));
+    let reload = rt
+        .block_on(async { logging.reload_on_hangup() })
+        .unwrap_or_else(|e| fail(&format!("cannot install the SIGHUP handler: {e}")));
+    rt.spawn(reload);
     let result = rt.block_on(tricircle_xjob::daemon::run(
         &config,
         registry,
@@ -42,7 +46,6 @@ fn main() {
     ));
     if let Err(e) = result {
         tracing::error!("{e}");
-        drop(_guard);
         fail(&e.to_string());
     }
 }
