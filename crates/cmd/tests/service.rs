@@ -293,3 +293,43 @@ fn xjob_survives_sighup() {
     });
     assert!(xjob.0.try_wait().unwrap().is_none(), "SIGHUP stopped xjob");
 }
+
+#[test]
+fn upgrade_check_passes_without_a_database_option_as_the_original() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(STATUS)
+        .args(["upgrade", "check"])
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Check: Database schema") && text.contains("not checked"),
+        "{text}"
+    );
+
+    // With a database named but without its schema it fails (code 2).
+    let conf = home.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ntricircle_db_connection = sqlite:///{}\n",
+            home.path().join("x.db").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(STATUS)
+        .arg("--config-file")
+        .arg(&conf)
+        .args(["upgrade", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
