@@ -10,6 +10,7 @@ pub mod body;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod ownership;
 pub mod routes;
@@ -22,7 +23,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{guard, web, App, HttpResponse, Route};
 
-use routes::{jobs, pods, root, routings};
+use routes::{health, jobs, pods, root, routings};
 pub use state::{AppState, Auth};
 
 /// GET, and HEAD on the same handler (the server sends the headers without
@@ -32,12 +33,28 @@ fn get() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-/// Route table of the v1.0 API. Paths and methods not listed answer 404 and
-/// 405 respectively, as the reference.
+/// Route table of the v1.0 API at the root. Paths and methods not listed
+/// answer 404 and 405 respectively, as the reference.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes(cfg, "/");
+}
+
+/// Paths answered without authentication, at the root or under the path
+/// prefix: what load balancers and Prometheus poll.
+pub const PUBLIC_PATHS: [&str; 2] = ["/healthcheck", "/metrics"];
+
+fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(PUBLIC_PATHS[0]).route(get().to(health::healthcheck)))
+        .service(web::resource(PUBLIC_PATHS[1]).route(web::get().to(metrics::serve)));
+}
+
+/// The route table with the versions document at `root` (`/` at the top,
+/// empty inside a prefix scope, whose bare path is the document).
+fn routes(cfg: &mut web::ServiceConfig, root: &str) {
     let not_allowed = || web::to(root::method_not_allowed);
+    public_routes(cfg);
     cfg.service(
-        web::resource("/")
+        web::resource(root)
             .route(web::get().to(root::versions))
             .default_service(not_allowed()),
     )
@@ -100,9 +117,28 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new()
-        .app_data(state)
-        .configure(configure)
+    app_under(state, None)
+}
+
+/// [`app`], also served under `prefix` (`[DEFAULT] api_path_prefix`, e.g.
+/// `/tricircle`, DevStack's endpoint path for the API).
+pub fn app_under(
+    state: web::Data<AppState>,
+    prefix: Option<String>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let mut app = App::new().app_data(state);
+    if let Some(prefix) = prefix {
+        app = app.service(web::scope(&prefix).configure(|c| routes(c, "")));
+    }
+    app.configure(configure)
         .default_service(web::to(not_found))
         // Middleware runs bottom-up: the request id exists before auth runs,
         // so even a 401 carries one and is logged with it.

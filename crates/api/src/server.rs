@@ -153,6 +153,31 @@ fn reload_policy_on_hangup(
     Ok(())
 }
 
+/// `[DEFAULT] api_path_prefix`, checked: `/name[/name...]`.
+fn path_prefix(config: &Config) -> Result<Option<String>, StartupError> {
+    let Some(raw) = config.default.api_path_prefix.as_deref() else {
+        return Ok(None);
+    };
+    let prefix = raw.trim_end_matches('/');
+    if prefix.is_empty() {
+        return Ok(None);
+    }
+    let valid = prefix.starts_with('/')
+        && prefix[1..].split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
+        });
+    if !valid {
+        return Err(StartupError::Option(format!(
+            "[DEFAULT] api_path_prefix = {raw:?}: must be a path such as /tricircle \
+             (letters, digits, - _ . ~ between slashes)"
+        )));
+    }
+    Ok(Some(prefix.to_owned()))
+}
+
 /// Everything the handlers share, from the configuration.
 pub fn build_state(
     config: &Config,
@@ -185,7 +210,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     reload_policy_on_hangup(&config, state.clone())?;
     let workers = config.default.api_workers.max(1) as usize;
     let addr = (config.default.bind_host, config.default.bind_port);
-    let server = HttpServer::new(move || crate::app(state.clone()))
+    let prefix = path_prefix(&config)?;
+    let server = HttpServer::new(move || crate::app_under(state.clone(), prefix.clone()))
         .workers(workers)
         .shutdown_timeout(30)
         .bind(addr)
@@ -198,6 +224,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         port = addr.1,
         workers,
         auth_strategy = %config.default.auth_strategy,
+        path_prefix = config.default.api_path_prefix.as_deref().unwrap_or(""),
         "admin API listening"
     );
     server.run().await.map_err(StartupError::Serve)

@@ -333,3 +333,88 @@ fn upgrade_check_passes_without_a_database_option_as_the_original() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `api_path_prefix`: the same API under `/tricircle`, with links that keep
+/// the prefix, health and metrics there too; a bad prefix stops start-up.
+#[test]
+fn api_serves_under_a_path_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("api.conf");
+    let write = |prefix: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                "[DEFAULT]\nauth_strategy = noauth\nbind_host = 127.0.0.1\nbind_port = {port}\n\
+                 api_path_prefix = {prefix}\ntricircle_db_connection = sqlite:///{db}\n",
+                db = dir.path().join("t.db").display(),
+            ),
+        )
+        .unwrap()
+    };
+    write("tricircle");
+    db_sync(&conf);
+    let out = Command::new(API)
+        .arg("--config-file")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("api_path_prefix"), "{err}");
+
+    write("/tricircle/");
+    let _api = Running(
+        Command::new(API)
+            .arg("--config-file")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the API answers", || {
+        get_status(port, "/v1.0/pods").is_some()
+    });
+    for path in [
+        "/v1.0/pods",
+        "/tricircle/v1.0/pods",
+        "/tricircle",
+        "/tricircle/v1.0",
+        "/tricircle/healthcheck",
+        "/tricircle/metrics",
+        "/healthcheck",
+    ] {
+        assert_eq!(get_status(port, path), Some(200), "{path}");
+    }
+    assert_eq!(get_status(port, "/tricircle/nothing"), Some(404));
+    let body = get_body(port, "/tricircle/v1.0");
+    assert!(
+        body.contains(&format!("http://127.0.0.1:{port}/tricircle/v1.0/pods")),
+        "{body}"
+    );
+    let body = get_body(port, "/tricircle");
+    assert!(
+        body.contains(&format!("http://127.0.0.1:{port}/tricircle/v1.0/")),
+        "{body}"
+    );
+    let body = get_body(port, "/");
+    assert!(
+        body.contains(&format!("http://127.0.0.1:{port}/v1.0/")),
+        "{body}"
+    );
+}
+
+/// The body of `GET path` (noauth admin).
+fn get_body(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Role: admin\r\n\
+         X-Tenant-Id: demo\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}

@@ -99,6 +99,8 @@ options! {
         api_extensions_path: String = Kind::Str, Some(""), "Where API extensions are looked for";
         auth_strategy: String = Kind::Choice(&["keystone", "noauth"], false), Some("keystone"),
             "How API requests are authenticated";
+        api_path_prefix: Option<String> = Kind::Str, None,
+            "Also serve the API under this path, e.g. /tricircle (DevStack's endpoint http://host/tricircle/v1.0)";
         allow_bulk: bool = Kind::Bool, Some("true"), "Allow bulk operations in the API";
         allow_pagination: bool = Kind::Bool, Some("false"), "Allow paginated listings in the API";
         allow_sorting: bool = Kind::Bool, Some("false"), "Allow sorted listings in the API";

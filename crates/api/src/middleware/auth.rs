@@ -85,6 +85,12 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let public = req
+        .match_pattern()
+        .is_some_and(|p| crate::PUBLIC_PATHS.iter().any(|pp| p.ends_with(pp)));
+    if public {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let state = req
         .app_data::<Data<AppState>>()
         .cloned()

@@ -37,7 +37,14 @@ pub async fn request_id(
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);
     }
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    crate::metrics::observe(
+        &method,
+        res.request().match_pattern().as_deref(),
+        status,
+        elapsed,
+    );
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(
             target: "tricircle_api::access",

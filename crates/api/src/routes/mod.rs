@@ -1,5 +1,6 @@
 //! One module per resource of the v1.0 API, as the reference's controllers.
 
+pub mod health;
 pub mod jobs;
 pub mod pods;
 pub mod root;

@@ -3,14 +3,18 @@
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-/// `scheme://host` the client used, as WSGI's `application_url`.
-fn application_url(req: &HttpRequest) -> String {
+/// `scheme://host[/prefix]` the client used, as WSGI's `application_url`:
+/// `own_path` is the handler's route, what is before it the path prefix.
+fn application_url(req: &HttpRequest, own_path: &str) -> String {
     let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    let path = req.path();
+    let prefix = path.strip_suffix(own_path).unwrap_or(path);
+    format!("{}://{}{prefix}", info.scheme(), info.host())
 }
 
 pub async fn versions(req: HttpRequest) -> HttpResponse {
-    let base = application_url(&req);
+    // At the root the path is `/`; under a prefix it is the bare prefix.
+    let base = application_url(&req, "/");
     HttpResponse::Ok().json(json!({
         "versions": [{
             "status": "CURRENT",
@@ -22,7 +26,7 @@ pub async fn versions(req: HttpRequest) -> HttpResponse {
 }
 
 pub async fn v1(req: HttpRequest) -> HttpResponse {
-    let base = application_url(&req);
+    let base = application_url(&req, "/v1.0");
     let mut links = vec![json!({"rel": "self", "href": format!("{base}/v1.0")})];
     links.extend(
         ["jobs", "pods", "routings"]

@@ -152,6 +152,25 @@ async fn missing_invalid_or_expired_tokens_are_401() {
 }
 
 #[actix_web::test]
+async fn health_and_metrics_need_no_token() {
+    let cloud = cloud().await;
+    let api = api_for(&cloud, Duration::from_secs(300)).await;
+    for path in ["/healthcheck", "/metrics"] {
+        let resp = api.http.get(api.url(path)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+    }
+    // Nothing else slips past: a path that only ends like them is refused.
+    let resp = api
+        .http
+        .get(api.url("/v1.0/pods/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    api.stop().await;
+}
+
+#[actix_web::test]
 async fn validation_results_are_cached_for_a_bounded_time() {
     let cloud = cloud().await;
     let api = api_for(&cloud, Duration::from_secs(1)).await;

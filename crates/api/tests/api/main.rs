@@ -1,6 +1,7 @@
 //! HTTP-level tests of the admin API, on every backend under test.
 
 mod common;
+mod health;
 mod jobs;
 mod keystone;
 mod legacy;
