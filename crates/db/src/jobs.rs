@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::models::{AsyncJob, AsyncJobLog};
-use crate::schema::{async_job_logs as logs, async_jobs as aj};
+use crate::schema::{async_job_failures as failures, async_job_logs as logs, async_jobs as aj};
 use crate::{time, AnyConnection, Backend, DbError};
 pub use tricircle_vocab::JobStatus;
 
@@ -186,6 +186,7 @@ pub fn delete_job(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
     if n == 0 {
         return Err(DbError::NotFound(format!("job {id}")));
     }
+    diesel::delete(failures::table.find(id)).execute(conn)?;
     Ok(())
 }
 
@@ -358,14 +359,16 @@ pub fn finish_job(
         // resource_id): without it the DELETE scans, and under REPEATABLE
         // READ locks, the whole table, serialising every finish and
         // deadlocking with concurrent inserts.
+        let pruned = aj::table
+            .filter(aj::job_type.eq(job.job_type.clone()))
+            .filter(aj::status.eq_any(ALL_STATUSES))
+            .filter(aj::resource_id.eq(job.resource_id.clone()))
+            .filter(aj::timestamp.le(prune_upto));
         diesel::delete(
-            aj::table
-                .filter(aj::job_type.eq(job.job_type.clone()))
-                .filter(aj::status.eq_any(ALL_STATUSES))
-                .filter(aj::resource_id.eq(job.resource_id.clone()))
-                .filter(aj::timestamp.le(prune_upto)),
+            failures::table.filter(failures::job_id.eq_any(pruned.clone().select(aj::id))),
         )
         .execute(c)?;
+        diesel::delete(pruned).execute(c)?;
         if successful {
             let log = AsyncJobLog {
                 id: uuid(),
@@ -378,6 +381,51 @@ pub fn finish_job(
         }
         Ok(())
     })
+}
+
+/// Longest failure reason kept, in characters.
+pub const REASON_WIDTH: usize = 4000;
+
+/// Keep why the job `job_id` (a FAIL row) failed, replacing what was kept
+/// for it before. The text is cut to [`REASON_WIDTH`] and stripped of NUL,
+/// which PostgreSQL cannot store.
+pub fn record_failure(conn: &mut AnyConnection, job_id: &str, reason: &str) -> Result<(), DbError> {
+    let mut text: String = reason
+        .chars()
+        .filter(|c| *c != '\0')
+        .take(REASON_WIDTH)
+        .collect();
+    if text.is_empty() {
+        text = "unknown".to_owned();
+    }
+    let now = time::now(conn);
+    conn.transaction(|c| {
+        diesel::delete(failures::table.find(job_id)).execute(c)?;
+        diesel::insert_into(failures::table)
+            .values((
+                failures::job_id.eq(job_id),
+                failures::reason.eq(&text),
+                failures::timestamp.eq(Some(now)),
+            ))
+            .execute(c)?;
+        Ok(())
+    })
+}
+
+/// The kept failure reasons of the jobs among `ids` that have one.
+pub fn failure_reasons(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, DbError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(failures::table
+        .filter(failures::job_id.eq_any(ids))
+        .select((failures::job_id, failures::reason))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// A (type, resource) pair picked for redo.

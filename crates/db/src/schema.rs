@@ -98,6 +98,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Ours, not the original's: why a job failed, by its FAIL row's id.
+    async_job_failures (job_id) {
+        job_id -> Varchar,
+        reason -> Text,
+        timestamp -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(cached_endpoints -> pods (pod_id));
 diesel::joinable!(resource_routings -> pods (pod_id));
 diesel::joinable!(shadow_agents -> pods (pod_id));
@@ -108,6 +117,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     resource_routings,
     async_jobs,
     async_job_logs,
+    async_job_failures,
     shadow_agents,
     recycle_resources,
     deleting_resources,

@@ -186,6 +186,54 @@ fn failure_marks_fail_keeps_the_job_and_releases_the_lock() {
     });
 }
 
+/// Failure reasons (ours): kept per FAIL row, any text the error carried
+/// (long, NUL, 4-byte UTF-8) stored on every backend, gone with the row.
+#[test]
+fn failure_reasons_are_kept_then_pruned_with_their_rows() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let first = take_lock(&mut c, "r1");
+        set_ts(&mut c, &first.id, b);
+        jobs::finish_job(&mut c, &first.id, false, b).unwrap();
+        let hostile = format!("pod unreachable \u{0} 🚀 {}", "x".repeat(10_000));
+        jobs::record_failure(&mut c, &first.id, &hostile).unwrap();
+        // A second record replaces the first.
+        jobs::record_failure(&mut c, &first.id, &hostile).unwrap();
+        let second = take_lock(&mut c, "r1");
+        jobs::finish_job(&mut c, &second.id, false, b + secs(1)).unwrap();
+        jobs::record_failure(&mut c, &second.id, "second").unwrap();
+
+        let ids = vec![first.id.clone(), second.id.clone(), "none".to_owned()];
+        let got = jobs::failure_reasons(&mut c, &ids).unwrap();
+        // The second failure pruned the strictly older first row, and its reason.
+        assert!(!got.contains_key(&first.id), "{}: {got:?}", t.backend);
+        assert_eq!(got.get(&second.id).map(String::as_str), Some("second"));
+
+        // What the store kept of the hostile text, through a row that stays.
+        let third = take_lock(&mut c, "r2");
+        jobs::finish_job(&mut c, &third.id, false, b).unwrap();
+        jobs::record_failure(&mut c, &third.id, &hostile).unwrap();
+        let kept = jobs::failure_reasons(&mut c, &[third.id.clone()]).unwrap()[&third.id].clone();
+        assert_eq!(kept.chars().count(), jobs::REASON_WIDTH, "{}", t.backend);
+        assert!(
+            kept.starts_with("pod unreachable  🚀 x"),
+            "{}: {kept:.40}",
+            t.backend
+        );
+
+        // Success prunes the failed rows and their reasons.
+        let ok = take_lock(&mut c, "r1");
+        jobs::finish_job(&mut c, &ok.id, true, b + secs(2)).unwrap();
+        assert!(jobs::failure_reasons(&mut c, &ids).unwrap().is_empty());
+        // Deleting a job deletes its reason.
+        jobs::delete_job(&mut c, &third.id).unwrap();
+        assert!(jobs::failure_reasons(&mut c, &[third.id.clone()])
+            .unwrap()
+            .is_empty());
+    });
+}
+
 #[test]
 fn finishing_a_vanished_job_is_not_found() {
     each_synced(|t| {

@@ -25,10 +25,16 @@ fn empty_database_is_not_versioned_then_sync_creates_baseline() {
     each_empty(|t| {
         assert_eq!(db_version(&t.db).unwrap(), None, "{}", t.backend);
         let r = db_sync(&t.db).unwrap();
-        assert_eq!(r.applied, vec!["011".to_string()], "{}", t.backend);
+        // The baseline, then ours (012: async_job_failures).
+        assert_eq!(
+            r.applied,
+            vec!["011".to_string(), "012".to_string()],
+            "{}",
+            t.backend
+        );
         assert!(!r.adopted);
-        assert_eq!(r.version, 11);
-        assert_eq!(db_version(&t.db).unwrap(), Some(11));
+        assert_eq!(r.version, 12);
+        assert_eq!(db_version(&t.db).unwrap(), Some(12));
 
         let mut c = t.db.get().unwrap();
         let mv: Vec<(String, Option<i32>)> = migrate_version::table
@@ -64,8 +70,8 @@ fn sync_is_idempotent() {
             again.applied
         );
         assert!(!again.adopted);
-        assert_eq!(again.version, 11);
-        assert_eq!(db_version(&t.db).unwrap(), Some(11));
+        assert_eq!(again.version, 12);
+        assert_eq!(db_version(&t.db).unwrap(), Some(12));
     });
 }
 
@@ -78,14 +84,15 @@ fn adopts_an_original_tricircle_database_without_touching_rows() {
 
         let r = db_sync(&t.db).unwrap();
         assert!(r.adopted, "{}", t.backend);
-        assert!(
-            r.applied.is_empty(),
-            "{}: baseline must not run: {:?}",
-            t.backend,
-            r.applied
+        // The baseline must not run; only what came after it.
+        assert_eq!(
+            r.applied,
+            vec!["012".to_string()],
+            "{}: baseline must not run",
+            t.backend
         );
-        assert_eq!(r.version, 11);
-        assert_eq!(db_version(&t.db).unwrap(), Some(11));
+        assert_eq!(r.version, 12);
+        assert_eq!(db_version(&t.db).unwrap(), Some(12));
 
         let tr = common::TestDbRef { db: t.db.clone() };
         for (table, n) in [

@@ -384,7 +384,14 @@ impl Engine {
             }
             let stale = running.id.clone();
             let r = db
-                .transaction(move |c| jobs::finish_job(c, &stale, false, served_at))
+                .transaction(move |c| {
+                    jobs::finish_job(c, &stale, false, served_at)?;
+                    jobs::record_failure(
+                        c,
+                        &stale,
+                        "expired: ran longer than job_run_expire without finishing; taken over",
+                    )
+                })
                 .await;
             match r {
                 Ok(()) => tracing::warn!(
@@ -426,17 +433,20 @@ impl Engine {
             request.clone(),
         );
         let outcome = AssertUnwindSafe(handler.handle(&ctx)).catch_unwind().await;
-        let success = match outcome {
-            Ok(Ok(())) => true,
+        // Why it failed, kept with the FAIL row for the API to show.
+        let failure: Option<String> = match outcome {
+            Ok(Ok(())) => None,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "job failed");
-                false
+                Some(e.to_string())
             }
             Err(panic) => {
-                tracing::error!(panic = panic_message(&*panic), "job handler panicked");
-                false
+                let message = panic_message(&*panic);
+                tracing::error!(panic = message, "job handler panicked");
+                Some(format!("the job handler panicked: {message}"))
             }
         };
+        let success = failure.is_none();
         let counter = if success {
             &self.inner.succeeded
         } else {
@@ -450,7 +460,13 @@ impl Engine {
         };
         let lock_id = lock.id.clone();
         let r = db
-            .transaction(move |c| jobs::finish_job(c, &lock_id, success, served_at))
+            .transaction(move |c| {
+                jobs::finish_job(c, &lock_id, success, served_at)?;
+                match &failure {
+                    Some(reason) => jobs::record_failure(c, &lock_id, reason),
+                    None => Ok(()),
+                }
+            })
             .await;
         match r {
             Ok(()) => {

@@ -145,6 +145,14 @@ fn failures_are_redone_by_the_periodic_task_until_success() {
         new_job(&t.db, "r1").await;
         let first = handle_r1(&engine).await;
         assert_eq!(first.end, LoopEnd::HandlerFailed, "{}", t.backend);
+        assert_eq!(
+            failure_reason(&t.db, &first.runs[0].lock_id)
+                .await
+                .as_deref(),
+            Some("attempt 0 fails"),
+            "{}",
+            t.backend
+        );
         assert!(job_statuses(&t.db, "r1")
             .await
             .contains(&JobStatus::Fail.as_stored().to_owned()));
@@ -217,7 +225,21 @@ fn a_panicking_handler_counts_as_a_failure() {
             t.backend
         );
         assert_eq!(engine.stats().failed, 1);
+        assert_eq!(
+            failure_reason(&t.db, &report.runs[0].lock_id)
+                .await
+                .as_deref(),
+            Some("the job handler panicked: handler bug")
+        );
     });
+}
+
+/// The failure reason kept for the FAIL row `id`.
+async fn failure_reason(db: &tricircle_db::Db, id: &str) -> Option<String> {
+    let id = id.to_owned();
+    db.run(move |c| Ok(jobs::failure_reasons(c, std::slice::from_ref(&id))?.remove(&id)))
+        .await
+        .unwrap()
 }
 
 #[test]

@@ -7,7 +7,7 @@ use tricircle_db::jobs::{self, FoundJob, JobFilter};
 use tricircle_db::models::{AsyncJob, AsyncJobLog};
 use tricircle_db::routings::{self, RoutingFilter};
 use tricircle_db::text::width;
-use tricircle_db::DbError;
+use tricircle_db::{AnyConnection, DbError};
 use tricircle_policy::rules;
 use tricircle_vocab::{JobStatus, JobType, ResourceType};
 
@@ -77,6 +77,25 @@ fn readable_log(j: &AsyncJobLog) -> Value {
 fn python_set(items: &[&str]) -> String {
     let inner: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
     format!("{{{}}}", inner.join(", "))
+}
+
+/// Add `failure_reason` to the failed jobs among `items` that have one
+/// kept (ours, beyond the reference: other jobs are shown unchanged).
+fn with_failure_reasons(c: &mut AnyConnection, items: &mut [Value]) -> Result<(), DbError> {
+    let failed = JobStatus::Fail.display();
+    let ids: Vec<String> = items
+        .iter()
+        .filter(|j| j["status"] == failed)
+        .filter_map(|j| j["id"].as_str().map(str::to_owned))
+        .collect();
+    let reasons = jobs::failure_reasons(c, &ids)?;
+    for item in items.iter_mut() {
+        let reason = item["id"].as_str().and_then(|id| reasons.get(id)).cloned();
+        if let (Some(reason), Some(obj)) = (reason, item.as_object_mut()) {
+            obj.insert("failure_reason".into(), Value::String(reason));
+        }
+    }
+    Ok(())
 }
 
 fn readable_found(j: &FoundJob) -> Value {
@@ -333,6 +352,7 @@ pub async fn list(
                     out.extend(live.iter().map(readable_job));
                 }
             }
+            with_failure_reasons(c, &mut out)?;
             // Live jobs first, then finished ones to fill the page.
             let room = limit - out.len() as i64;
             if room > 0 {
@@ -385,7 +405,11 @@ pub async fn show(
     }
     let job = state
         .db
-        .run(move |c| Ok(jobs::find_job(c, &id)?.as_ref().map(readable_found)))
+        .run(move |c| {
+            let mut job: Vec<Value> = jobs::find_job(c, &id)?.iter().map(readable_found).collect();
+            with_failure_reasons(c, &mut job)?;
+            Ok(job.pop())
+        })
         .await
         .map_err(|e| super::db_failure(e, "Failed to show the job"))?;
     match job {

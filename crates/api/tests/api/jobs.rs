@@ -489,6 +489,45 @@ async fn job_delete_and_redo() {
     each_backend!(delete_and_redo);
 }
 
+/// A failed job shows why it failed (ours: `failure_reason`, on FAIL jobs
+/// only), in show and list.
+async fn failure_reasons_shown(api: &TestApi) {
+    let (_, router) = routed_router(api).await;
+    let (_, body) = post_job(api, configure_route(&router)).await;
+    let id = body["job"]["id"].as_str().unwrap().to_owned();
+    let (_, body) = send(api.admin(Method::GET, &format!("/v1.0/jobs/{id}"))).await;
+    assert!(body["job"].get("failure_reason").is_none(), "{body}");
+
+    let fid = id.clone();
+    api.db
+        .db
+        .run(move |c| {
+            db_jobs::finish_job(c, &fid, false, chrono::Utc::now().naive_utc())?;
+            db_jobs::record_failure(c, &fid, "RegionOne: 503 from Neutron 🚀")
+        })
+        .await
+        .unwrap();
+    let (s, body) = send(api.admin(Method::GET, &format!("/v1.0/jobs/{id}"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(body["job"]["status"], "FAIL");
+    assert_eq!(
+        body["job"]["failure_reason"],
+        "RegionOne: 503 from Neutron 🚀"
+    );
+    let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs?status=fail")).await;
+    let listed: Vec<&Value> = body["jobs"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(
+        listed[0]["failure_reason"],
+        "RegionOne: 503 from Neutron 🚀"
+    );
+}
+
+#[actix_web::test]
+async fn failed_jobs_show_their_reason() {
+    each_backend!(failure_reasons_shown);
+}
+
 #[actix_web::test]
 async fn jobs_need_admin() {
     each_backend!(non_admin_is_refused);
