@@ -214,7 +214,9 @@ fn failure_reasons_are_kept_then_pruned_with_their_rows() {
         let third = take_lock(&mut c, "r2");
         jobs::finish_job(&mut c, &third.id, false, b).unwrap();
         jobs::record_failure(&mut c, &third.id, &hostile).unwrap();
-        let kept = jobs::failure_reasons(&mut c, &[third.id.clone()]).unwrap()[&third.id].clone();
+        let kept = jobs::failure_reasons(&mut c, std::slice::from_ref(&third.id)).unwrap()
+            [&third.id]
+            .clone();
         assert_eq!(kept.chars().count(), jobs::REASON_WIDTH, "{}", t.backend);
         assert!(
             kept.starts_with("pod unreachable  🚀 x"),
@@ -228,9 +230,11 @@ fn failure_reasons_are_kept_then_pruned_with_their_rows() {
         assert!(jobs::failure_reasons(&mut c, &ids).unwrap().is_empty());
         // Deleting a job deletes its reason.
         jobs::delete_job(&mut c, &third.id).unwrap();
-        assert!(jobs::failure_reasons(&mut c, &[third.id.clone()])
-            .unwrap()
-            .is_empty());
+        assert!(
+            jobs::failure_reasons(&mut c, std::slice::from_ref(&third.id))
+                .unwrap()
+                .is_empty()
+        );
     });
 }
 
