@@ -34,3 +34,26 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("policy.yaml.sample", tricircle_policy::sample_yaml()),
     ]
 }
+
+/// The configuration reference, relative to the repository root.
+pub const REFERENCE: &str = "doc/configuration.md";
+
+/// The programs that read `section`.
+fn readers(section: &str) -> Vec<&'static str> {
+    let mut who = Vec::new();
+    if API_SECTIONS.contains(&section) {
+        who.push("tricircle-api");
+    }
+    if XJOB_SECTIONS.contains(&section) {
+        who.push("tricircle-xjob");
+    }
+    if section == "DEFAULT" || section == "database" {
+        who.extend(["tricircle-db-manage", "tricircle-status"]);
+    }
+    who
+}
+
+/// The generated [`REFERENCE`].
+pub fn reference() -> String {
+    Config::reference(&readers)
+}

@@ -1,5 +1,5 @@
-//! The committed samples in etc/ are exactly what the code generates
-//! (regenerate with `scripts/gen-samples`).
+//! The committed samples in etc/ and the configuration reference in doc/
+//! are exactly what the code generates (regenerate with `scripts/gen-samples`).
 
 #[test]
 fn etc_samples_are_up_to_date() {
@@ -8,6 +8,29 @@ fn etc_samples_are_up_to_date() {
         let got = std::fs::read_to_string(etc.join(name))
             .unwrap_or_else(|e| panic!("etc/{name}: {e}; run scripts/gen-samples"));
         assert!(got == want, "etc/{name} is stale: run scripts/gen-samples");
+    }
+}
+
+#[test]
+fn the_configuration_reference_is_up_to_date() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join(tricircle_cmd::samples::REFERENCE);
+    let got = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/gen-samples", path.display()));
+    let want = tricircle_cmd::samples::reference();
+    assert!(
+        got == want,
+        "{} is stale: run scripts/gen-samples",
+        path.display()
+    );
+    // Every option is in it, under its section.
+    for line in [
+        "## [DEFAULT]",
+        "| `tricircle_db_connection` |",
+        "## [client]",
+        "| `api_path_prefix` |",
+    ] {
+        assert!(want.contains(line), "{line}");
     }
 }
 

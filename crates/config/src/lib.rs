@@ -140,6 +140,12 @@ impl Config {
     pub fn sample_of(sections: &[&str]) -> String {
         sample::sample(sections)
     }
+
+    /// The configuration reference in Markdown; `readers(section)` names
+    /// the programs that read each section.
+    pub fn reference(readers: &dyn Fn(&str) -> Vec<&'static str>) -> String {
+        sample::reference(readers)
+    }
 }
 
 /// The `[notifications_<region>]` section of every listed region, each

@@ -36,3 +36,67 @@ pub(crate) fn sample(sections: &[&str]) -> String {
     }
     out
 }
+
+const REFERENCE_HEADER: &str = "\
+# Configuration reference
+
+Generated from the option definitions by `scripts/gen-samples` (a test
+fails when this file is stale); `etc/api.conf.sample` and
+`etc/xjob.conf.sample` carry the same options as commented samples.
+Files are read as oslo.config reads them: `--config-file` (repeatable,
+later files win), `--config-dir`, and without them the first
+`tricircle.conf` and the first `<program>.conf` found in `~/.tricircle`,
+`~`, `/etc/tricircle`, `/etc`. oslo.log's flags (`--debug`, `--log-file`,
+`--log-dir`, `--use-syslog`, `--use-journal`, `--use-json`, ...) override
+their options. Secrets are never logged.
+";
+
+/// Markdown-safe table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The configuration reference (Markdown): every option of every section,
+/// with its type, default, deprecated names and help; `readers(section)`
+/// names the programs that read a section.
+pub(crate) fn reference(readers: &dyn Fn(&str) -> Vec<&'static str>) -> String {
+    let mut out = String::from(REFERENCE_HEADER);
+    let mut section = "";
+    for spec in all_specs() {
+        if spec.section != section {
+            section = spec.section;
+            out.push_str(&format!("\n## [{section}]\n\n"));
+            let who = readers(section);
+            if !who.is_empty() {
+                out.push_str(&format!("Read by: {}.\n\n", who.join(", ")));
+            }
+            out.push_str("| Option | Type | Default | Description |\n|---|---|---|---|\n");
+        }
+        let default = match spec.default {
+            Some("") => "(empty)".to_owned(),
+            Some(d) => format!("`{}`", cell(d)),
+            None => "(unset)".to_owned(),
+        };
+        let mut help = cell(spec.help);
+        if !help.ends_with('.') {
+            help.push('.');
+        }
+        if !spec.aliases.is_empty() {
+            let names: Vec<String> = spec
+                .aliases
+                .iter()
+                .map(|(s, n)| format!("`[{s}] {n}`"))
+                .collect();
+            help.push_str(&format!(" Deprecated names: {}.", names.join(", ")));
+        }
+        if spec.secret {
+            help.push_str(" Secret: never logged.");
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {default} | {help} |\n",
+            spec.name,
+            cell(&spec.kind.label())
+        ));
+    }
+    out
+}
