@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod ownership;
 pub mod routes;
 pub mod server;
@@ -41,11 +42,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Paths answered without authentication, at the root or under the path
 /// prefix: what load balancers and Prometheus poll.
-pub const PUBLIC_PATHS: [&str; 2] = ["/healthcheck", "/metrics"];
+pub const PUBLIC_PATHS: [&str; 3] = ["/healthcheck", "/metrics", "/v1.0/openapi.json"];
 
 fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(PUBLIC_PATHS[0]).route(get().to(health::healthcheck)))
-        .service(web::resource(PUBLIC_PATHS[1]).route(web::get().to(metrics::serve)));
+        .service(web::resource(PUBLIC_PATHS[1]).route(web::get().to(metrics::serve)))
+        .service(web::resource(PUBLIC_PATHS[2]).route(web::get().to(openapi::serve)));
 }
 
 /// The route table with the versions document at `root` (`/` at the top,

@@ -5,6 +5,7 @@ mod health;
 mod jobs;
 mod keystone;
 mod legacy;
+mod openapi;
 mod pods;
 mod root;
 mod routings;
