@@ -91,7 +91,7 @@ function create_tricircle_accounts {
             "$CENTRAL_REGION_NAME" \
             "$tricircle_api_url" \
             "$tricircle_api_url" \
-            "$tricircle_api_url"
+            "$tricircle_api_url" >/dev/null
     fi
 }
 
@@ -197,10 +197,16 @@ function configure_tricircle_api {
         iniset "$TRICIRCLE_API_CONF" DEFAULT bind_port "$TRICIRCLE_API_PORT"
         iniset "$TRICIRCLE_API_CONF" DEFAULT api_workers "$API_WORKERS"
 
-        if is_service_enabled keystone; then
+        if is_service_enabled keystone key; then
             create_tricircle_cache_dir
             iniset "$TRICIRCLE_API_CONF" DEFAULT auth_strategy keystone
             configure_keystone_authtoken_middleware "$TRICIRCLE_API_CONF" tricircle
+            # DevStack names its CA bundle even without TLS, where the file
+            # does not exist, and our API reads a cafile at start: keep it
+            # for an https Keystone only.
+            if [[ "$KEYSTONE_SERVICE_URI" != https://* ]]; then
+                inidelete "$TRICIRCLE_API_CONF" keystone_authtoken cafile
+            fi
         else
             iniset "$TRICIRCLE_API_CONF" DEFAULT auth_strategy noauth
         fi
@@ -352,12 +358,12 @@ function start_central_neutron_server {
     local q_port=$2
     local conf_file=$NEUTRON_CONF.$server_index
 
-    get_or_create_service "neutron" "network" "Neutron Service"
+    get_or_create_service "neutron" "network" "Neutron Service" >/dev/null
     get_or_create_endpoint "network" \
         "$region_name" \
         "$Q_PROTOCOL://$SERVICE_HOST:$q_port/" \
         "$Q_PROTOCOL://$SERVICE_HOST:$q_port/" \
-        "$Q_PROTOCOL://$SERVICE_HOST:$q_port/"
+        "$Q_PROTOCOL://$SERVICE_HOST:$q_port/" >/dev/null
 
     echo "Configuring the central Neutron ($TRICIRCLE_NEUTRON_MODE mode)"
     cp "$NEUTRON_CONF" "$conf_file"

@@ -90,12 +90,14 @@ function inidelete {
 # --------------------------------------------------------------- services
 
 # is_service_enabled NAME...: any of them in ENABLED_SERVICES; "nova" and
-# "neutron" also stand for their n-* and q-*/neutron-* services.
+# "keystone", "nova" and "neutron" also stand for key, n-* and
+# q-*/neutron-*.
 function is_service_enabled {
     local name s
     for name in "$@"; do
         for s in ${ENABLED_SERVICES//,/ }; do
             [[ "$s" == "$name" ]] && return 0
+            [[ "$name" == keystone && "$s" == key ]] && return 0
             [[ "$name" == nova && "$s" == n-* ]] && return 0
             [[ "$name" == neutron && ("$s" == q-* || "$s" == neutron-*) ]] && return 0
         done
