@@ -195,7 +195,7 @@ _ds_token() {
 # POST /v1.0/pods with a Keystone token; prints the HTTP code.
 _ds_pod_create() {
     local port=$1 token=$2 body=$3
-    curl -s -o /dev/stderr -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1.0/pods" \
+    curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1.0/pods" \
         -H "X-Auth-Token: $token" -H 'Content-Type: application/json' -d "$body"
 }
 
@@ -272,6 +272,26 @@ _ds_check_services_node() {
     [[ "$code" == 401 ]] || _ds_fail "GET /v1.0/pods without a token: $code, expected 401" || return 1
     code=$(_ds_pod_create "$TRICIRCLE_API_PORT" "$token" "{\"pod\": {\"region_name\": \"$DEVSTACK_CENTRAL\"}}")
     [[ "$code" == 200 ]] || _ds_fail "pod create $DEVSTACK_CENTRAL: $code" || return 1
+
+    # Stock mode's notifications: a network made in the central Neutron the
+    # plugin configured reaches the xjob it configured, which records the
+    # network's network_setup (no pod below yet: the job has nothing to copy).
+    local net_id jobs="" i
+    net_id=$(curl -s -X POST "http://127.0.0.1:$TRICIRCLE_NEUTRON_PORT/v2.0/networks" \
+        -H "X-Auth-Token: $token" -H 'Content-Type: application/json' \
+        -d '{"network": {"name": "devstack-harness"}}' |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["network"]["id"])') ||
+        _ds_fail "cannot create a network in the central Neutron" || return 1
+    for ((i = 0; i < 120; i++)); do
+        jobs=$(curl -s -H "X-Auth-Token: $token" "http://127.0.0.1:$TRICIRCLE_API_PORT/v1.0/jobs")
+        [[ "$jobs" == *'"network_setup"'* && "$jobs" == *"$net_id"* ]] && break
+        sleep 0.5
+    done
+    curl -s -o /dev/null -X DELETE -H "X-Auth-Token: $token" \
+        "http://127.0.0.1:$TRICIRCLE_NEUTRON_PORT/v2.0/networks/$net_id"
+    [[ "$jobs" == *'"network_setup"'* && "$jobs" == *"$net_id"* ]] ||
+        _ds_fail "no network_setup job for $net_id after 60 s: $jobs" || return 1
+    e2e_log "devstack: the central Neutron's notification reached xjob (network_setup recorded)"
 
     # The pods through the real CLI when it can be had, else with curl.
     local cli
