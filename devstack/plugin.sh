@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2153  # DevStack sets REGION_NAME, GLANCE_URL...
 # DevStack plugin for the Tricircle control plane in Rust:
 #
 #   enable_plugin tricircle <url of this repository>

@@ -1,4 +1,7 @@
 # shellcheck shell=bash
+# DevStack's variables are set in subshells on purpose (each node's run is
+# isolated) and read by the files those subshells source.
+# shellcheck disable=SC2030,SC2031,SC2034
 # The DevStack plugin (devstack/) run against the real Keystone, Neutron,
 # MariaDB and RabbitMQ of scripts/lib/openstack-env.sh, with DevStack's
 # functions from devstack/tests/shim.sh. Sourced by scripts/e2e.
@@ -175,12 +178,12 @@ _ds_unstack() {
 }
 
 # _ds_expect FILE SECTION OPTION WANT: the option's value equals WANT
-# (WANT ~REGEX: matches it).
+# (WANT re:REGEX: matches it).
 _ds_expect() {
     local file=$1 section=$2 option=$3 want=$4 got
     got=$(source devstack/tests/shim.sh && iniget "$file" "$section" "$option")
-    if [[ "$want" == "~"* ]]; then
-        [[ "$got" =~ ${want#"~"} ]] || _ds_fail "$file [$section] $option = '$got', expected to match ${want#"~"}"
+    if [[ "$want" == re:* ]]; then
+        [[ "$got" =~ ${want#re:} ]] || _ds_fail "$file [$section] $option = '$got', expected to match ${want#re:}"
     else
         [[ "$got" == "$want" ]] || _ds_fail "$file [$section] $option = '$got', expected '$want'"
     fi
@@ -201,24 +204,24 @@ _ds_pod_create() {
 
 # The checks of a node that runs the Tricircle services.
 _ds_check_services_node() {
-    local dir=$1 regions=$2
+    local dir=$1 layout=$2
     # shellcheck source=/dev/null
     source "$dir/stack.vars"
     local api="$TRICIRCLE_CONF_DIR/api.conf" xjob="$TRICIRCLE_CONF_DIR/xjob.conf"
     local central="$NEUTRON_CONF.0" ks=$KEYSTONE_SERVICE_URI r
     local expect_regions=$DEVSTACK_CENTRAL,RegionOne
-    [[ "$regions" == multi ]] && expect_regions+=,RegionTwo
+    [[ "$layout" == multi ]] && expect_regions+=,RegionTwo
 
     e2e_log "devstack: checking the files written"
     for f in "$api" "$xjob"; do
-        _ds_expect "$f" DEFAULT tricircle_db_connection "~^mysql\+pymysql://.*/devstack_tricircle\?charset=utf8$" &&
+        _ds_expect "$f" DEFAULT tricircle_db_connection "re:^mysql\+pymysql://.*/devstack_tricircle\?charset=utf8$" &&
             _ds_expect "$f" DEFAULT transport_url "$TRICIRCLE_E2E_RABBIT_URL" &&
             _ds_expect "$f" client auth_url "$ks" &&
             _ds_expect "$f" client identity_url "$ks/v3" &&
             _ds_expect "$f" client top_region_name "$DEVSTACK_CENTRAL" &&
             _ds_expect "$f" client admin_tenant admin &&
             _ds_expect "$f" xjob stock_neutron True &&
-            _ds_expect "$f" tricircle type_drivers "~vlan" || return 1
+            _ds_expect "$f" tricircle type_drivers "re:vlan" || return 1
     done
     _ds_expect "$api" DEFAULT auth_strategy keystone &&
         _ds_expect "$api" DEFAULT bind_port "$TRICIRCLE_API_PORT" &&
@@ -230,14 +233,14 @@ _ds_check_services_node() {
             _ds_expect "$xjob" "notifications_$r" topics "tricircle_$r" &&
             _ds_expect "$xjob" "notifications_$r" pool "tricircle-xjob-$r" || return 1
     done
-    if [[ "$regions" == multi ]]; then
+    if [[ "$layout" == multi ]]; then
         _ds_expect "$api" tricircle network_vlan_ranges "bridge:2001:3000,extern:3001:4000" &&
             _ds_expect "$api" tricircle bridge_network_type vlan || return 1
     fi
     _ds_expect "$central" DEFAULT core_plugin ml2 &&
         _ds_expect "$central" DEFAULT service_plugins router &&
         _ds_expect "$central" DEFAULT bind_port "$TRICIRCLE_NEUTRON_PORT" &&
-        _ds_expect "$central" database connection "~/devstack_neutron0\?" &&
+        _ds_expect "$central" database connection "re:/devstack_neutron0\?" &&
         _ds_expect "$central" oslo_messaging_notifications driver messagingv2 &&
         _ds_expect "$central" oslo_messaging_notifications topics "notifications,tricircle_$DEVSTACK_CENTRAL" &&
         _ds_expect "$NEUTRON_CONF" oslo_messaging_notifications topics "notifications,tricircle_RegionOne" &&
