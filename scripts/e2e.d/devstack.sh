@@ -6,7 +6,10 @@
 # MariaDB and RabbitMQ of scripts/lib/openstack-env.sh, with DevStack's
 # functions from devstack/tests/shim.sh. Sourced by scripts/e2e.
 #
-#   e2e_devstack          the single-pod sample, then the multi-pod pair
+#   e2e_devstack          plugin mode's configuration, the single-pod
+#                         sample, then the multi-pod pair
+#   e2e_devstack_plugin_mode
+#                         TRICIRCLE_NEUTRON_MODE=plugin's Neutron settings
 #   e2e_devstack_single   local.conf.sample: one node, central + RegionOne
 #   e2e_devstack_multi    local.conf.node_1.sample (central + RegionOne),
 #                         then local.conf.node_2.sample (RegionTwo only)
@@ -404,6 +407,73 @@ e2e_devstack_multi() {
     return "$rc"
 }
 
+# TRICIRCLE_NEUTRON_MODE=plugin: the configuration the original's plugins
+# need, written by the plugin's functions on files (the plugins themselves,
+# Python, are not installed here, so no Neutron is started with them).
+e2e_devstack_plugin_mode() {
+    openstack_env_info >/dev/null
+    local dir="$TRICIRCLE_E2E_STATE/devstack/plugin-mode"
+    rm -rf "$dir" && mkdir -p "$dir/etc/neutron"
+    printf '[composite:neutronapi_v2_0]\nkeystone = cors http_proxy_to_wsgi request_id catch_errors authtoken keystonecontext extensions neutronapiapp_v2_0\n[app:neutronapiapp_v2_0]\npaste.app_factory = neutron.api.v2.router:APIRouter.factory\n' \
+        >"$dir/etc/neutron/api-paste.ini"
+    (
+        set -e +u
+        SHIM_STATE=$dir
+        TRICIRCLE_NEUTRON_MODE=plugin
+        TRICIRCLE_ENABLE_TRUNK=True
+        REGION_NAME=RegionTwo
+        SERVICE_HOST=127.0.0.1
+        Q_PROTOCOL=http
+        KEYSTONE_SERVICE_URI=http://127.0.0.1/identity
+        ADMIN_PASSWORD=secret
+        NEUTRON_CONF_DIR=$dir/etc/neutron
+        NEUTRON_CONF=$NEUTRON_CONF_DIR/neutron.conf
+        SHIM_DB_URL=mysql://root:pw@127.0.0.1:3306/
+        # As the samples write it: an array of one word.
+        # shellcheck disable=SC2054
+        Q_ML2_PLUGIN_VLAN_TYPE_OPTIONS=(network_vlan_ranges=bridge:2001:3000,extern:3001:4000)
+        OVS_BRIDGE_MAPPINGS=bridge:br-vlan
+        touch "$NEUTRON_CONF"
+        # shellcheck source=../../devstack/tests/shim.sh
+        source devstack/tests/shim.sh
+        # shellcheck source=../../devstack/settings
+        source devstack/settings
+        # Without a phase the plugin only defines its functions.
+        # shellcheck source=../../devstack/plugin.sh
+        source devstack/plugin.sh
+        tricircle_check_settings
+        init_local_neutron_variables
+        init_local_neutron_conf
+        cp "$NEUTRON_CONF" "$NEUTRON_CONF.0"
+        configure_central_neutron_plugins "$NEUTRON_CONF.0"
+        printf '%s\n' "$OVS_BRIDGE_MAPPINGS" >"$dir/ovs-bridge-mappings"
+        printf '%s\n' "$Q_SERVICE_PLUGIN_CLASSES" >"$dir/service-plugins"
+    ) || _ds_fail "plugin mode: the configuration functions failed" || return 1
+    local local_conf="$dir/etc/neutron/neutron.conf" central="$dir/etc/neutron/neutron.conf.0"
+    _ds_expect "$local_conf" DEFAULT core_plugin tricircle.network.local_plugin.TricirclePlugin &&
+        _ds_expect "$local_conf" client auth_url http://127.0.0.1/identity &&
+        _ds_expect "$local_conf" client identity_url http://127.0.0.1/identity/v3 &&
+        _ds_expect "$local_conf" client top_pod_name CentralRegion &&
+        _ds_expect "$local_conf" tricircle local_region_name RegionTwo &&
+        _ds_expect "$local_conf" tricircle central_neutron_url http://127.0.0.1:20001 &&
+        _ds_expect "$local_conf" tricircle real_core_plugin neutron.plugins.ml2.plugin.Ml2Plugin &&
+        _ds_expect "$central" DEFAULT core_plugin tricircle.network.central_plugin.TricirclePlugin &&
+        _ds_expect "$central" DEFAULT service_plugins tricircle.network.central_trunk_plugin.TricircleTrunkPlugin &&
+        _ds_expect "$central" DEFAULT tricircle_db_connection "re:/devstack_tricircle\?" &&
+        _ds_expect "$central" tricircle network_vlan_ranges bridge:2001:3000,extern:3001:4000 &&
+        _ds_expect "$central" client top_region_name CentralRegion || return 1
+    [[ -z "$(source devstack/tests/shim.sh && iniget "$central" oslo_messaging_notifications driver)" ]] ||
+        _ds_fail "plugin mode: the central Neutron got stock mode's notifications" || return 1
+    grep -q '^\[filter:request_source\]' "$dir/etc/neutron/api-paste.ini" &&
+        grep -q '^keystone = .* request_source neutronapiapp_v2_0$' "$dir/etc/neutron/api-paste.ini" ||
+        _ds_fail "plugin mode: api-paste.ini has no request_source filter" || return 1
+    [[ "$(cat "$dir/ovs-bridge-mappings")" == bridge:br-vlan,extern:br-ext ]] ||
+        _ds_fail "plugin mode: bridge mappings $(cat "$dir/ovs-bridge-mappings")" || return 1
+    [[ "$(cat "$dir/service-plugins")" == trunk ]] ||
+        _ds_fail "plugin mode: service plugins $(cat "$dir/service-plugins")" || return 1
+    e2e_log "devstack: plugin mode configuration: ok"
+}
+
 e2e_devstack() {
-    e2e_devstack_single && e2e_devstack_multi
+    e2e_devstack_plugin_mode && e2e_devstack_single && e2e_devstack_multi
 }
