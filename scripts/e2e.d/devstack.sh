@@ -367,7 +367,7 @@ _ds_kill_left() {
 
 e2e_devstack_single() {
     openstack_env_info >/dev/null
-    local dir="$TRICIRCLE_E2E_STATE/devstack/single" rc=0
+    local dir="$TRICIRCLE_E2E_STATE/devstack/single" rc=0 t0=$SECONDS
     rm -rf "$dir" && mkdir -p "$dir"
     _ds_cleanup_keystone
     _ds_stack devstack/local.conf.sample "$dir" RegionOne &&
@@ -376,13 +376,13 @@ e2e_devstack_single() {
         _ds_check_stopped "$dir" || rc=1
     _ds_kill_left "$dir"
     _ds_cleanup_keystone
-    ((rc == 0)) && e2e_log "devstack: single pod: ok (logs in $dir/logs)"
+    ((rc == 0)) && e2e_log "devstack: single pod: ok in $((SECONDS - t0)) s (logs in $dir/logs)"
     return "$rc"
 }
 
 e2e_devstack_multi() {
     openstack_env_info >/dev/null
-    local base="$TRICIRCLE_E2E_STATE/devstack" rc=0
+    local base="$TRICIRCLE_E2E_STATE/devstack" rc=0 t0=$SECONDS
     rm -rf "$base/node1" "$base/node2" && mkdir -p "$base/node1" "$base/node2"
     _ds_cleanup_keystone
     _ds_stack devstack/local.conf.node_1.sample "$base/node1" RegionOne &&
@@ -403,7 +403,7 @@ e2e_devstack_multi() {
     }
     _ds_kill_left "$base/node1"
     _ds_cleanup_keystone
-    ((rc == 0)) && e2e_log "devstack: multi-pod: ok (logs in $base/node1/logs)"
+    ((rc == 0)) && e2e_log "devstack: multi-pod: ok in $((SECONDS - t0)) s (logs in $base/node1/logs)"
     return "$rc"
 }
 
