@@ -198,7 +198,7 @@ pub fn build_state(
 }
 
 /// Serve until SIGTERM (graceful: in-flight requests finish, up to 30 s) or
-/// SIGINT.
+/// SIGINT, telling systemd READY once listening and STOPPING on the signal.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     tricircle_db::ready::wait_ready(&config)?;
     let rpc =
@@ -227,5 +227,29 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         path_prefix = config.default.api_path_prefix.as_deref().unwrap_or(""),
         "admin API listening"
     );
-    server.run().await.map_err(StartupError::Serve)
+    let server = server.run();
+    // Listening: a `Type=notify` unit (etc/tricircle-api.service) is started.
+    tricircle_sdnotify::notify_or_warn("READY=1\nSTATUS=serving the admin API");
+    let stopping = actix_web::rt::spawn(notify_stopping());
+    let result = server.await.map_err(StartupError::Serve);
+    stopping.abort();
+    result
+}
+
+/// Tell systemd the graceful stop has begun when the signal that starts it
+/// arrives (actix-web handles the stop itself; this only listens too).
+async fn notify_stopping() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot watch SIGTERM/SIGINT: systemd will not be told of the stop");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tricircle_sdnotify::notify_or_warn("STOPPING=1");
 }

@@ -10,15 +10,17 @@
 //! - [`daemon`]: the service, the consumer and the stop signal wired as the
 //!   binaries run them.
 //! - [`service`]: the service, its options and the job loop.
-//! - [`notify`]: systemd's `sd_notify` protocol (READY, WATCHDOG, STOPPING).
+//! - [`notify`]: systemd's `sd_notify` protocol (READY, WATCHDOG, STOPPING),
+//!   the `tricircle-sdnotify` crate the API shares, under its old path.
 //! - [`signal`]: SIGTERM / SIGINT as a future.
 
 pub mod bus;
 pub mod daemon;
 pub mod events;
-pub mod notify;
 pub mod service;
 pub mod signal;
+
+pub use tricircle_sdnotify as notify;
 
 pub use service::{Service, ServiceError, ServiceOptions};
 pub use signal::termination_signal;

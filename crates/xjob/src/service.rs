@@ -14,7 +14,7 @@ use tricircle_jobs::{
     Settings, Slot,
 };
 
-use crate::notify::{notify_or_warn, watchdog_interval};
+use tricircle_sdnotify::{notify_or_warn, watchdog_interval};
 
 /// How the service runs, beyond the engine's own settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

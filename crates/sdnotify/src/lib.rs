@@ -1,5 +1,8 @@
 //! systemd's notification protocol, enough for `Type=notify` and
 //! `WatchdogSec=`: one datagram per state change to `$NOTIFY_SOCKET`.
+//! Shared by both daemons (`tricircle-api` sends READY and STOPPING,
+//! `tricircle-xjob` also WATCHDOG); a crate of its own because the API and
+//! xjob crates do not depend on each other.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
