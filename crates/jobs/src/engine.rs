@@ -17,6 +17,7 @@ use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::models::AsyncJob;
 use tricircle_db::{time, Db, DbError};
 
+use tricircle_openstack::calls::{JobCalls, Tally};
 use tricircle_vocab::JobType;
 
 use crate::handler::{Handler, JobContext};
@@ -103,6 +104,8 @@ pub struct Run {
     /// The RUNNING (lock) row, which is what ends FAIL or in the log.
     pub lock_id: String,
     pub success: bool,
+    /// The Neutron calls the handler made.
+    pub calls: Tally,
 }
 
 /// Why a [`Engine::handle`] call stopped.
@@ -425,15 +428,28 @@ impl Engine {
             project,
             request.clone(),
         );
-        let outcome = AssertUnwindSafe(handler.handle(&ctx)).catch_unwind().await;
+        let started = Instant::now();
+        let calls = JobCalls::new(job_new.id.clone(), t.name());
+        let outcome = calls
+            .scope(AssertUnwindSafe(handler.handle(&ctx)).catch_unwind())
+            .await;
+        let tally = calls.tally();
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let success = match outcome {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "job failed");
+                tracing::error!(error = %e, neutron_reads = tally.reads, neutron_writes = tally.writes,
+                    neutron_reads_cached = tally.cached, elapsed_ms, "job failed");
                 false
             }
             Err(panic) => {
-                tracing::error!(panic = panic_message(&*panic), "job handler panicked");
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    neutron_reads = tally.reads,
+                    neutron_writes = tally.writes,
+                    elapsed_ms,
+                    "job handler panicked"
+                );
                 false
             }
         };
@@ -447,6 +463,7 @@ impl Engine {
             job_id: job_new.id.clone(),
             lock_id: lock.id.clone(),
             success,
+            calls: tally,
         };
         let lock_id = lock.id.clone();
         let r = db
@@ -455,7 +472,13 @@ impl Engine {
         match r {
             Ok(()) => {
                 if success {
-                    tracing::info!("job succeeded");
+                    tracing::info!(
+                        neutron_reads = tally.reads,
+                        neutron_writes = tally.writes,
+                        neutron_reads_cached = tally.cached,
+                        elapsed_ms,
+                        "job succeeded"
+                    );
                 }
                 Ok(Attempt::Ran(run))
             }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::calls::CallStats;
 use crate::endpoints::{EndpointCache, EndpointResolver};
 use crate::http::{build_client, HttpOptions};
 use crate::keystone::{Interface, PasswordAuth, Session};
@@ -76,6 +77,7 @@ pub struct Clients {
     http: reqwest::Client,
     resolver: Arc<EndpointResolver>,
     retry: RetryPolicy,
+    stats: Arc<CallStats>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -106,6 +108,7 @@ impl Clients {
             http,
             resolver,
             retry: cfg.retry,
+            stats: Arc::new(CallStats::new()),
         })
     }
 
@@ -118,7 +121,13 @@ impl Clients {
             self.http.clone(),
             self.resolver.clone(),
             self.retry,
+            self.stats.clone(),
         )
+    }
+
+    /// The Neutron calls every client of this set made so far.
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.stats
     }
 
     pub fn session(&self) -> &Arc<Session> {

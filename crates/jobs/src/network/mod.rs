@@ -10,6 +10,7 @@ pub mod external;
 pub mod floatingip;
 pub mod ip;
 pub mod lock;
+pub mod prefetch;
 pub mod sfc;
 pub mod shadow;
 pub mod slices;

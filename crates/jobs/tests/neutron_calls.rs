@@ -1,0 +1,222 @@
+//! What the jobs cost in Neutron calls (issue 11): the engine's per-job
+//! count and the clients' per-region count agree with what the fake
+//! regions received, and a rerun with nothing to change only reads, a few
+//! calls per region.
+
+mod network_common;
+
+use std::collections::BTreeMap;
+
+use network_common::*;
+use serde_json::Map;
+use tricircle_jobs::JobType;
+use tricircle_jobs::Report;
+use tricircle_openstack::calls::CallKey;
+
+/// Reads (GET) and writes (anything else) a region may get from one job
+/// rerun with nothing to change: the issue's aim.
+const MAX_RERUN_READS_PER_REGION: usize = 10;
+
+/// (region, method) -> requests the fake regions recorded.
+fn recorded(e: &Env) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for region in [TOP, R1, R2] {
+        for r in e.cloud.neutron(region).requests() {
+            *out.entry((region.to_owned(), r.method)).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn clear(e: &Env) {
+    for region in [TOP, R1, R2] {
+        e.cloud.neutron(region).clear_requests();
+    }
+}
+
+/// (region, method) -> calls the clients counted for `job_type` since
+/// `before`.
+fn counted_since(
+    e: &Env,
+    before: &[(CallKey, u64)],
+    job_type: &str,
+) -> BTreeMap<(String, String), u64> {
+    let old: BTreeMap<&CallKey, u64> = before.iter().map(|(k, v)| (k, *v)).collect();
+    let mut out = BTreeMap::new();
+    for (k, v) in e.net.clients.call_stats().snapshot() {
+        let delta = v - old.get(&k).copied().unwrap_or(0);
+        if k.job_type == job_type && delta > 0 {
+            *out.entry((k.region.clone(), k.method.clone())).or_default() += delta;
+        }
+    }
+    out
+}
+
+/// Record a NEW job and run it through the engine.
+async fn run(e: &Env, t: JobType, resource_id: &str) -> Report {
+    let (ty, r) = (t.name(), resource_id.to_owned());
+    e.db.db
+        .run(move |c| tricircle_db::jobs::new_job(c, PROJECT, ty, &r))
+        .await
+        .unwrap();
+    let report = e.engine.handle(t, resource_id, Map::new()).await.unwrap();
+    assert_eq!(report.runs.len(), 1, "{report:?}");
+    assert!(report.runs[0].success, "{t} {resource_id}: {report:?}");
+    report
+}
+
+/// The guide converged: both VMs booted and mirrored, every job run.
+async fn converged(e: &Env) -> (World, Vec<String>) {
+    let w = tenant_world(e).await;
+    let done = run_all(e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let b_vms = boot_vms(e, &w).await;
+    let done = run_all(e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    for b in &b_vms {
+        for pod in ["pod-1", "pod-2"] {
+            // The VM's mirror: one of the two pods holds it, the other
+            // finds no such port and has nothing to do.
+            run(e, JobType::PortMirror, &format!("{pod}#{b}")).await;
+        }
+    }
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    (w, b_vms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_call_counts_equal_the_requests_the_regions_received() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let mut total = 0;
+    // A first run writes, a rerun reads: both are counted alike.
+    for round in 0..2 {
+        clear(&e);
+        let before = e.net.clients.call_stats().snapshot();
+        let report = run(
+            &e,
+            JobType::RouterSetup,
+            &format!("pod-1#{}#{}", w.router, w.net1),
+        )
+        .await;
+        let got = recorded(&e);
+        assert_eq!(
+            counted_since(&e, &before, JobType::RouterSetup.name()),
+            got,
+            "round {round}"
+        );
+        let calls = report.runs[0].calls;
+        let reads: u64 = got
+            .iter()
+            .filter(|((_, m), _)| m == "GET")
+            .map(|(_, n)| n)
+            .sum();
+        let writes: u64 = got
+            .iter()
+            .filter(|((_, m), _)| m != "GET")
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(
+            (calls.reads, calls.writes),
+            (reads, writes),
+            "round {round}"
+        );
+        if round == 0 {
+            assert!(writes > 0, "the first run builds the pod: {got:?}");
+        }
+        total += reads + writes;
+    }
+    assert!(total > 0);
+}
+
+/// Rerun `t` on `resource_id` with nothing to change; a write, or more than
+/// `MAX_RERUN_READS_PER_REGION` reads in a region, is a fault. Prints the
+/// figures.
+async fn cheap_rerun(e: &Env, t: JobType, resource_id: &str, faults: &mut Vec<String>) {
+    clear(e);
+    let report = run(e, t, resource_id).await;
+    let got = recorded(e);
+    let per_region: BTreeMap<&str, u64> = [TOP, R1, R2]
+        .into_iter()
+        .map(|r| {
+            let n = got
+                .iter()
+                .filter(|((region, _), _)| region == r)
+                .map(|(_, n)| n)
+                .sum();
+            (r, n)
+        })
+        .collect();
+    println!(
+        "rerun {t} {}: {} reads ({} answered from the job's own reads), {} writes; per region {per_region:?}",
+        resource_id.split('#').next().unwrap_or_default(),
+        report.runs[0].calls.reads,
+        report.runs[0].calls.cached,
+        report.runs[0].calls.writes,
+    );
+    let writes: Vec<_> = got.iter().filter(|((_, m), _)| m != "GET").collect();
+    if !writes.is_empty() {
+        faults.push(format!("{t} {resource_id} rerun wrote: {writes:?}"));
+    }
+    for (region, n) in per_region {
+        if n as usize > MAX_RERUN_READS_PER_REGION {
+            let calls: Vec<String> = e
+                .cloud
+                .neutron(region)
+                .requests()
+                .into_iter()
+                .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+                .collect();
+            faults.push(format!(
+                "{t} {resource_id} rerun: {n} reads in {region}:\n  {}",
+                calls.join("\n  ")
+            ));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reruns_with_nothing_to_change_only_read_a_few_times_per_region() {
+    let e = env(true).await;
+    let (w, b_vms) = converged(&e).await;
+    let before = e.snapshot().await;
+    let mut faults = Vec::new();
+    let f = &mut faults;
+    for n in [&w.net1, &w.net2] {
+        cheap_rerun(
+            &e,
+            JobType::RouterSetup,
+            &format!("not_specified_pod#{}#{n}", w.router),
+            f,
+        )
+        .await;
+    }
+    for (pod, n) in [("pod-1", &w.net1), ("pod-2", &w.net2)] {
+        cheap_rerun(
+            &e,
+            JobType::RouterSetup,
+            &format!("{pod}#{}#{n}", w.router),
+            f,
+        )
+        .await;
+    }
+    cheap_rerun(&e, JobType::ConfigureRoute, &w.router, f).await;
+    for n in [&w.net1, &w.net2] {
+        cheap_rerun(
+            &e,
+            JobType::NetworkSetup,
+            &format!("not_specified_pod#{n}"),
+            f,
+        )
+        .await;
+    }
+    for (pod, n) in [("pod-1", &w.net1), ("pod-2", &w.net2)] {
+        cheap_rerun(&e, JobType::NetworkSetup, &format!("{pod}#{n}"), f).await;
+    }
+    for (pod, b) in [("pod-1", &b_vms[0]), ("pod-2", &b_vms[1])] {
+        cheap_rerun(&e, JobType::PortMirror, &format!("{pod}#{b}"), f).await;
+    }
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+    assert_eq!(e.snapshot().await, before, "the reruns changed nothing");
+}
