@@ -34,7 +34,7 @@ pub struct Settings {
     pub worker_handle_timeout: Duration,
     /// A RUNNING row older than this belongs to a dead worker.
     pub job_run_expire: Duration,
-    /// Pause after a run and between lock attempts.
+    /// Pause between lock attempts.
     pub worker_sleep_time: Duration,
     /// How far back the periodic redo looks.
     pub redo_time_span: Duration,
@@ -338,7 +338,9 @@ impl Engine {
                     if !ok {
                         break LoopEnd::HandlerFailed;
                     }
-                    self.sleep().await;
+                    // No pause after a success: a newer request is served
+                    // at once (the reference slept worker_sleep_time here,
+                    // which only delayed convergence).
                 }
                 Attempt::Retry => self.sleep().await,
                 Attempt::LockHeld => break LoopEnd::LockHeld,
