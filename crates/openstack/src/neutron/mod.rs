@@ -471,6 +471,16 @@ impl NeutronClient {
         self.take(body, R::PLURAL, R::PATH)
     }
 
+    /// [`NeutronClient::list`] asking Neutron even when the job read the
+    /// same before: for decisions that must see other workers' changes
+    /// (whether a resource exists before creating it).
+    pub async fn list_fresh<R: Resource>(&self, filters: &Filters) -> Result<Vec<R>, NeutronError> {
+        let body = self
+            .send(Method::GET, R::PATH, filters.pairs(), None)
+            .await?;
+        self.take(body, R::PLURAL, R::PATH)
+    }
+
     pub async fn get<R: Resource>(&self, id: &str) -> Result<R, NeutronError> {
         self.get_at(&format!("{}/{id}", R::PATH), R::SINGULAR).await
     }
