@@ -33,6 +33,36 @@ const POLL_MAX: Duration = Duration::from_millis(250);
 /// call gives up (something keeps deleting them).
 const MAX_REMAKES: usize = 3;
 
+/// Waiting for another worker's creation: pauses growing from
+/// [`POLL_FIRST`] to [`POLL_MAX`], for at most [`WAIT_FOR_CREATOR`].
+#[derive(Debug)]
+pub struct CreatorWait {
+    since: Instant,
+    pause: Duration,
+}
+
+impl Default for CreatorWait {
+    fn default() -> Self {
+        CreatorWait {
+            since: Instant::now(),
+            pause: POLL_FIRST,
+        }
+    }
+}
+
+impl CreatorWait {
+    /// Pause before looking again; false (at once) when waited long
+    /// enough.
+    pub async fn pause(&mut self) -> bool {
+        if self.since.elapsed() >= WAIT_FOR_CREATOR {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(POLL_MAX);
+        true
+    }
+}
+
 /// What the caller asks the lock to get or create.
 #[derive(Debug, Clone)]
 pub struct Element<'a, R> {
@@ -98,8 +128,7 @@ pub async fn get_or_create_existing<R: Resource + Clone + 'static>(
     el: Element<'_, R>,
 ) -> NetResult<(Got, R)> {
     let client = net.neutron(pod);
-    let waited_since = Instant::now();
-    let mut pause = POLL_FIRST;
+    let mut wait = CreatorWait::default();
     let mut remakes = 0;
     loop {
         let (id, bound_now) = match take(net, project_id, pod, &el, &client).await? {
@@ -108,16 +137,14 @@ pub async fn get_or_create_existing<R: Resource + Clone + 'static>(
             Step::Busy => {
                 // Another worker is creating it: wait for its result
                 // rather than failing into the periodic redo.
-                if waited_since.elapsed() >= WAIT_FOR_CREATOR {
+                tracing::debug!(resource_type = %el.resource_type, top_id = el.top_id,
+                    pod = %pod.region_name, "another worker is creating it; waiting");
+                if !wait.pause().await {
                     return Err(NetError::Lock(format!(
                         "routing of {} {} in pod {} is held by another worker",
                         el.resource_type, el.top_id, pod.region_name
                     )));
                 }
-                tracing::debug!(resource_type = %el.resource_type, top_id = el.top_id,
-                    pod = %pod.region_name, ?pause, "another worker is creating it; waiting");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(POLL_MAX);
                 continue;
             }
             Step::Mine(routing_id) => {
