@@ -298,3 +298,57 @@ async fn a_routers_jobs_rerun_with_20ms_per_call() {
         "a rerun only reads: {got:?}"
     );
 }
+
+/// With the region gate on (as the daemon runs): once a pod's Neutron has
+/// not answered a few calls in a row, that pod's jobs fail before making
+/// any call (and wait for their retry), the other pod's jobs run, and the
+/// first answer from the region lets its jobs run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_regions_jobs_wait_without_calls_while_others_run() {
+    let e = env(true).await;
+    let net = e.net.clone().with_region_gate();
+    let mut registry = tricircle_jobs::Registry::new();
+    tricircle_jobs::handlers::register_all(&mut registry, &net).unwrap();
+    let engine =
+        tricircle_jobs::Engine::new(e.db.db.clone(), registry, e.engine.settings().clone());
+    let w = tenant_world(&e).await;
+    let job = |pod: &str, n: &str| format!("{pod}#{}#{n}", w.router);
+    let run_on = |r: String| {
+        let (engine, db) = (engine.clone(), e.db.db.clone());
+        async move {
+            let r2 = r.clone();
+            db.run(move |c| tricircle_db::jobs::new_job(c, PROJECT, "router_setup", &r2))
+                .await
+                .unwrap();
+            engine
+                .handle(JobType::RouterSetup, &r, Map::new())
+                .await
+                .unwrap()
+        }
+    };
+    let breaker = net.clients.region_breaker();
+    e.cloud.neutron(R1).set_down(true).await.unwrap();
+    let mut failed_runs = 0;
+    while !breaker.is_open(R1, std::time::Instant::now()) {
+        let report = run_on(job("pod-1", &w.net1)).await;
+        assert!(!report.runs[0].success);
+        failed_runs += 1;
+        assert!(failed_runs < 5, "the breaker opens after a few calls");
+    }
+    clear(&e);
+    let report = run_on(job("pod-1", &w.net1)).await;
+    assert!(!report.runs[0].success, "{report:?}");
+    assert_eq!(report.runs[0].calls, Default::default());
+    assert!(recorded(&e).is_empty(), "no call: {:?}", recorded(&e));
+    let report = run_on(job("pod-2", &w.net2)).await;
+    assert!(report.runs[0].success, "the other pod's job runs");
+    // The region is back and answers a call: its jobs run again.
+    e.cloud.neutron(R1).set_down(false).await.unwrap();
+    e.neutron(R1)
+        .list_networks(&Default::default())
+        .await
+        .unwrap();
+    assert!(!breaker.is_open(R1, std::time::Instant::now()));
+    let report = run_on(job("pod-1", &w.net1)).await;
+    assert!(report.runs[0].success, "{report:?}");
+}

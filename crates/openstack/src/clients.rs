@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::{BreakerPolicy, RegionBreaker};
 use crate::calls::CallStats;
 use crate::endpoints::{EndpointCache, EndpointResolver};
 use crate::http::{build_client, HttpOptions};
@@ -78,6 +79,7 @@ pub struct Clients {
     resolver: Arc<EndpointResolver>,
     retry: RetryPolicy,
     stats: Arc<CallStats>,
+    breaker: Arc<RegionBreaker>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -109,6 +111,7 @@ impl Clients {
             resolver,
             retry: cfg.retry,
             stats: Arc::new(CallStats::new()),
+            breaker: Arc::new(RegionBreaker::new(BreakerPolicy::default())),
         })
     }
 
@@ -122,7 +125,13 @@ impl Clients {
             self.resolver.clone(),
             self.retry,
             self.stats.clone(),
+            self.breaker.clone(),
         )
+    }
+
+    /// Which regions answer: what every client of this set saw.
+    pub fn region_breaker(&self) -> &Arc<RegionBreaker> {
+        &self.breaker
     }
 
     /// The Neutron calls every client of this set made so far.

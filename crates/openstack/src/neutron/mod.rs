@@ -42,6 +42,7 @@ pub use self::subnetpools::SubnetPool;
 pub use self::subnets::{AllocationPool, HostRoute, Subnet};
 pub use self::trunks::{SubPort, Trunk};
 
+use crate::breaker::RegionBreaker;
 use crate::calls::{CallStats, JobCalls, NO_JOB};
 use crate::endpoints::EndpointResolver;
 use crate::keystone::Session;
@@ -191,6 +192,7 @@ struct Inner {
     resolver: Arc<EndpointResolver>,
     retry: RetryPolicy,
     stats: Arc<CallStats>,
+    breaker: Arc<RegionBreaker>,
 }
 
 impl std::fmt::Debug for NeutronClient {
@@ -217,6 +219,7 @@ impl NeutronClient {
         resolver: Arc<EndpointResolver>,
         retry: RetryPolicy,
         stats: Arc<CallStats>,
+        breaker: Arc<RegionBreaker>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -226,6 +229,7 @@ impl NeutronClient {
                 resolver,
                 retry,
                 stats,
+                breaker,
             }),
         }
     }
@@ -269,7 +273,24 @@ impl NeutronClient {
         Ok(got)
     }
 
+    /// [`NeutronClient::send_once`], telling the region breaker whether
+    /// the region answered.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, NeutronError> {
+        let r = self.send_once(method, path, query, body).await;
+        let answered = !matches!(&r, Err(e) if e.is_connection_failure());
+        self.inner
+            .breaker
+            .record(self.region(), answered, std::time::Instant::now());
+        r
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         path: &str,
