@@ -140,8 +140,8 @@ pub async fn redo_failed_or_new_job(engine: &Engine) -> Result<Option<Redo>, Eng
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// A failed (type, resource) pair's retry schedule: the first retry
-/// [`FIRST_RETRY`] after the failure is seen, each further one after twice
-/// the last wait, never more than `max` apart. Time is passed in, so the
+/// `first` after the failure is seen, each further one after twice the
+/// last wait, never more than `max` apart. Time is passed in, so the
 /// decisions are testable without waiting.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -168,12 +168,16 @@ impl Backoff {
         self.first.saturating_mul(factor).min(self.max)
     }
 
-    /// Whether the pair may be tried now: a failure not seen before is
-    /// tried at once.
-    pub fn due(&self, job_type: &str, resource_id: &str, now: Instant) -> bool {
-        self.failed
-            .get(&(job_type.to_owned(), resource_id.to_owned()))
-            .is_none_or(|(_, at)| now >= *at)
+    /// Whether the pair may be tried now. A failure not seen before is
+    /// scheduled [`Backoff::wait_after`]`(1)` from `now`: a job that just
+    /// failed is not run again at once.
+    pub fn due(&mut self, job_type: &str, resource_id: &str, now: Instant) -> bool {
+        let first = self.wait_after(1);
+        let (_, at) = self
+            .failed
+            .entry((job_type.to_owned(), resource_id.to_owned()))
+            .or_insert((1, now + first));
+        now >= *at
     }
 
     /// A try failed at `now`: the next one waits longer. Answers that wait.
@@ -359,26 +363,27 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut b = Backoff::new(s(1), s(60));
-        assert!(
-            b.due("router_setup", "a", t0),
-            "a new failure is tried at once"
-        );
-        b.failed("router_setup", "a", t0);
-        assert!(!b.due("router_setup", "a", t0));
-        assert!(
-            b.due("router_setup", "b", t0),
-            "other resources are not held"
-        );
+        assert!(!b.due("router_setup", "a", t0), "a failure just seen waits");
         assert!(!b.due("router_setup", "a", t0 + Duration::from_millis(999)));
         assert!(b.due("router_setup", "a", t0 + s(1)));
+        assert!(
+            !b.due("router_setup", "b", t0 + s(1)),
+            "each resource on its own"
+        );
+        assert!(b.due("router_setup", "b", t0 + s(2)));
         let waits: Vec<u64> = (1..=9).map(|n| b.wait_after(n).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         let t1 = t0 + s(1);
-        b.failed("router_setup", "a", t1);
-        assert!(!b.due("router_setup", "a", t1 + s(1)));
+        assert_eq!(b.failed("router_setup", "a", t1), s(2));
+        assert!(!b.due("router_setup", "a", t1 + Duration::from_millis(1999)));
         assert!(b.due("router_setup", "a", t1 + s(2)));
+        assert_eq!(b.failed("router_setup", "a", t1 + s(2)), s(4));
         b.succeeded("router_setup", "a");
-        assert!(b.due("router_setup", "a", t1));
+        assert!(
+            !b.due("router_setup", "a", t1 + s(2)),
+            "a new failure starts afresh"
+        );
+        assert!(b.due("router_setup", "a", t1 + s(3)));
         // The interval caps it even when shorter than the first step.
         assert_eq!(
             Backoff::new(s(1), Duration::from_millis(20)).wait_after(3),

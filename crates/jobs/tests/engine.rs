@@ -444,8 +444,8 @@ fn timeout_and_shutdown_stop_before_running() {
 }
 
 /// Failed jobs are redone on a per-resource schedule: a resource that keeps
-/// failing waits longer each time, while another one's failure is tried at
-/// once. The clock is passed in: no waiting, no timing.
+/// failing waits longer each time, while another one, once it converges,
+/// is redone no more. The clock is passed in: no waiting, no timing.
 #[test]
 fn failed_jobs_are_redone_with_a_backoff_per_resource() {
     each_backend(|t| async move {
@@ -487,9 +487,13 @@ fn failed_jobs_are_redone_with_a_backoff_per_resource() {
             v.sort();
             v
         };
-        // Both failures are new to the schedule: both tried at once; r2
-        // now converges, r1 fails again.
-        let first = redo_due_failed_jobs(&engine, &mut backoff, t0)
+        // Both failures are new to the schedule: tried a second later; r2
+        // then converges, r1 fails again.
+        let none = redo_due_failed_jobs(&engine, &mut backoff, t0)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{}", t.backend);
+        let first = redo_due_failed_jobs(&engine, &mut backoff, t0 + s(1))
             .await
             .unwrap();
         assert_eq!(
@@ -498,16 +502,8 @@ fn failed_jobs_are_redone_with_a_backoff_per_resource() {
             "{}",
             t.backend
         );
-        // r1 waits a second, then two, then four.
-        for (at, runs) in [
-            (0, 0),
-            (999, 0),
-            (1000, 1),
-            (2999, 0),
-            (3000, 1),
-            (6999, 0),
-            (7000, 1),
-        ] {
+        // r1 then waits two seconds, then four.
+        for (at, runs) in [(1000, 0), (2999, 0), (3000, 1), (6999, 0), (7000, 1)] {
             let redos = redo_due_failed_jobs(&engine, &mut backoff, t0 + Duration::from_millis(at))
                 .await
                 .unwrap();
@@ -521,6 +517,6 @@ fn failed_jobs_are_redone_with_a_backoff_per_resource() {
             assert!(redos.iter().all(|r| r.job.resource_id == "r1"));
         }
         assert_eq!(job_logs(&t.db, "r2").await, 1, "{}", t.backend);
-        assert_eq!(calls.load(Ordering::SeqCst), 2 + 2 + 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 2 + 2 + 2);
     });
 }
