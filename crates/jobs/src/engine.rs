@@ -17,6 +17,7 @@ use tricircle_db::jobs::{self, JobStatus};
 use tricircle_db::models::AsyncJob;
 use tricircle_db::{time, Db, DbError};
 
+use tricircle_openstack::calls::{JobCalls, Tally};
 use tricircle_vocab::JobType;
 
 use crate::handler::{Handler, JobContext};
@@ -33,7 +34,7 @@ pub struct Settings {
     pub worker_handle_timeout: Duration,
     /// A RUNNING row older than this belongs to a dead worker.
     pub job_run_expire: Duration,
-    /// Pause after a run and between lock attempts.
+    /// Pause between lock attempts.
     pub worker_sleep_time: Duration,
     /// How far back the periodic redo looks.
     pub redo_time_span: Duration,
@@ -103,6 +104,8 @@ pub struct Run {
     /// The RUNNING (lock) row, which is what ends FAIL or in the log.
     pub lock_id: String,
     pub success: bool,
+    /// The Neutron calls the handler made.
+    pub calls: Tally,
 }
 
 /// Why a [`Engine::handle`] call stopped.
@@ -335,7 +338,9 @@ impl Engine {
                     if !ok {
                         break LoopEnd::HandlerFailed;
                     }
-                    self.sleep().await;
+                    // No pause after a success: a newer request is served
+                    // at once (the reference slept worker_sleep_time here,
+                    // which only delayed convergence).
                 }
                 Attempt::Retry => self.sleep().await,
                 Attempt::LockHeld => break LoopEnd::LockHeld,
@@ -432,17 +437,30 @@ impl Engine {
             project,
             request.clone(),
         );
-        let outcome = AssertUnwindSafe(handler.handle(&ctx)).catch_unwind().await;
+        let started = Instant::now();
+        let calls = JobCalls::new(job_new.id.clone(), t.name());
+        let outcome = calls
+            .scope(AssertUnwindSafe(handler.handle(&ctx)).catch_unwind())
+            .await;
+        let tally = calls.tally();
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         // Why it failed, kept with the FAIL row for the API to show.
         let failure: Option<String> = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "job failed");
+                tracing::error!(error = %e, neutron_reads = tally.reads, neutron_writes = tally.writes,
+                    neutron_reads_cached = tally.cached, elapsed_ms, "job failed");
                 Some(e.to_string())
             }
             Err(panic) => {
                 let message = panic_message(&*panic);
-                tracing::error!(panic = message, "job handler panicked");
+                tracing::error!(
+                    panic = message,
+                    neutron_reads = tally.reads,
+                    neutron_writes = tally.writes,
+                    elapsed_ms,
+                    "job handler panicked"
+                );
                 Some(format!("the job handler panicked: {message}"))
             }
         };
@@ -457,6 +475,7 @@ impl Engine {
             job_id: job_new.id.clone(),
             lock_id: lock.id.clone(),
             success,
+            calls: tally,
         };
         let lock_id = lock.id.clone();
         let r = db
@@ -471,7 +490,13 @@ impl Engine {
         match r {
             Ok(()) => {
                 if success {
-                    tracing::info!("job succeeded");
+                    tracing::info!(
+                        neutron_reads = tally.reads,
+                        neutron_writes = tally.writes,
+                        neutron_reads_cached = tally.cached,
+                        elapsed_ms,
+                        "job succeeded"
+                    );
                 }
                 Ok(Attempt::Ran(run))
             }

@@ -1,7 +1,12 @@
 //! The periodic task that redoes failed jobs and picks up forgotten NEW
-//! ones, as the reference's `redo_failed_or_new_job`.
+//! ones. The reference's `redo_failed_or_new_job` redid one job per
+//! interval; here a failed job is tried again on a schedule of its own
+//! ([`Backoff`]: seconds at first, growing up to `periodic_interval`), so a
+//! passing fault costs seconds, not minutes, and a lasting one is not
+//! hammered. Forgotten NEW jobs are still picked once per interval.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -9,7 +14,7 @@ use tricircle_config::DefaultOptions;
 use tricircle_db::jobs::{self, JobRef};
 use tricircle_vocab::JobType;
 
-use crate::engine::{Engine, EngineError, Report};
+use crate::engine::{Engine, EngineError, LoopEnd, Report};
 
 /// How often the task runs. The reference registers it with oslo.service's
 /// default spacing (60 s) under a dynamic timer capped at 60 s; it does not
@@ -131,6 +136,166 @@ pub async fn redo_failed_or_new_job(engine: &Engine) -> Result<Option<Redo>, Eng
     }))
 }
 
+/// The first wait before a failed job is tried again.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// A failed (type, resource) pair's retry schedule: the first retry
+/// `first` after the failure is seen, each further one after twice the
+/// last wait, never more than `max` apart. Time is passed in, so the
+/// decisions are testable without waiting.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    /// (job type, resource id) -> (failed runs seen, not before).
+    failed: HashMap<(String, String), (u32, Instant)>,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration) -> Backoff {
+        Backoff {
+            first,
+            max: max.max(first),
+            failed: HashMap::new(),
+        }
+    }
+
+    /// The wait after the `n`th failure (1-based).
+    pub fn wait_after(&self, n: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(n.saturating_sub(1).min(16))
+            .unwrap_or(u32::MAX);
+        self.first.saturating_mul(factor).min(self.max)
+    }
+
+    /// Whether the pair may be tried now. A failure not seen before is
+    /// scheduled [`Backoff::wait_after`]`(1)` from `now`: a job that just
+    /// failed is not run again at once.
+    pub fn due(&mut self, job_type: &str, resource_id: &str, now: Instant) -> bool {
+        let first = self.wait_after(1);
+        let (_, at) = self
+            .failed
+            .entry((job_type.to_owned(), resource_id.to_owned()))
+            .or_insert((1, now + first));
+        now >= *at
+    }
+
+    /// A try failed at `now`: the next one waits longer. Answers that wait.
+    pub fn failed(&mut self, job_type: &str, resource_id: &str, now: Instant) -> Duration {
+        let key = (job_type.to_owned(), resource_id.to_owned());
+        let n = self.failed.get(&key).map_or(0, |e| e.0).saturating_add(1);
+        let wait = self.wait_after(n);
+        self.failed.insert(key, (n, now + wait));
+        wait
+    }
+
+    /// The pair converged: its next failure starts the schedule afresh.
+    pub fn succeeded(&mut self, job_type: &str, resource_id: &str) {
+        self.failed
+            .remove(&(job_type.to_owned(), resource_id.to_owned()));
+    }
+
+    /// Forget pairs no longer failed (served by another worker, expired).
+    pub fn keep_only(&mut self, failed: &[JobRef]) {
+        self.failed.retain(|(t, r), _| {
+            failed
+                .iter()
+                .any(|j| j.job_type == *t && j.resource_id == *r)
+        });
+    }
+}
+
+/// Redo every failed job whose [`Backoff`] says it is due at `now`, all at
+/// once (the engine's worker slots bound them). A NEW row is recorded for
+/// each first, as the reference does for a redo.
+pub async fn redo_due_failed_jobs(
+    engine: &Engine,
+    backoff: &mut Backoff,
+    now: Instant,
+) -> Result<Vec<Redo>, EngineError> {
+    let span = engine.settings().redo_time_span;
+    let (failed, _) = engine
+        .db()
+        .run(move |c| jobs::get_latest_failed_or_new_jobs(c, span))
+        .await?;
+    backoff.keep_only(&failed);
+    let due: Vec<(JobType, JobRef)> = failed
+        .into_iter()
+        .filter_map(|j| Some((j.job_type.parse::<JobType>().ok()?, j)))
+        .filter(|(t, _)| engine.registry().contains(*t))
+        .filter(|(_, j)| backoff.due(&j.job_type, &j.resource_id, now))
+        .collect();
+    for (_, j) in &due {
+        let j = j.clone();
+        engine
+            .db()
+            .run(move |c| {
+                jobs::new_job_for(c, j.project_id.as_deref(), &j.job_type, &j.resource_id)
+            })
+            .await?;
+    }
+    let runs = due.iter().map(|(t, j)| {
+        tracing::debug!(job_type = %j.job_type, resource_id = %j.resource_id, "redoing failed job");
+        engine.handle(*t, &j.resource_id, admin_context(j.project_id.as_deref()))
+    });
+    let reports = futures_util::future::join_all(runs).await;
+    let mut out = Vec::new();
+    for ((_, job), report) in due.into_iter().zip(reports) {
+        let report = report?;
+        if report.end == LoopEnd::HandlerFailed {
+            let wait = backoff.failed(&job.job_type, &job.resource_id, now);
+            tracing::info!(job_type = %job.job_type, resource_id = %job.resource_id,
+                retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "redo failed; backing off");
+        } else {
+            backoff.succeeded(&job.job_type, &job.resource_id);
+        }
+        out.push(Redo {
+            job,
+            was_new: false,
+            report,
+        });
+    }
+    Ok(out)
+}
+
+/// One run of the reference's pick restricted to NEW jobs (failed ones
+/// follow their [`Backoff`]).
+async fn redo_forgotten_new_job(engine: &Engine) -> Result<Option<Redo>, EngineError> {
+    let span = engine.settings().redo_time_span;
+    let (_, new) = engine
+        .db()
+        .run(move |c| jobs::get_latest_failed_or_new_jobs(c, span))
+        .await?;
+    let mut new: Vec<(JobType, JobRef)> = new
+        .into_iter()
+        .filter_map(|j| Some((j.job_type.parse::<JobType>().ok()?, j)))
+        .filter(|(t, _)| engine.registry().contains(*t))
+        .collect();
+    if new.is_empty() {
+        return Ok(None);
+    }
+    let (job_type, job) = new.swap_remove(random_below(new.len()));
+    let report = engine
+        .handle(
+            job_type,
+            &job.resource_id,
+            admin_context(job.project_id.as_deref()),
+        )
+        .await?;
+    Ok(Some(Redo {
+        job,
+        was_new: true,
+        report,
+    }))
+}
+
+/// How often the task looks for failed jobs that are due: the backoff's
+/// first step, or the interval when that is shorter.
+fn tick(settings: &PeriodicSettings) -> Duration {
+    settings.interval.min(FIRST_RETRY)
+}
+
 /// Run the task until `stop` is cancelled. Errors are logged, never fatal.
 pub async fn run(engine: Engine, settings: PeriodicSettings, stop: CancellationToken) {
     if !settings.enabled {
@@ -146,25 +311,38 @@ pub async fn run(engine: Engine, settings: PeriodicSettings, stop: CancellationT
         _ = stop.cancelled() => return,
         _ = tokio::time::sleep(first) => {}
     }
+    let mut backoff = Backoff::new(tick(&settings), settings.interval);
+    let mut last_new_pick: Option<Instant> = None;
     loop {
         // Not raced against `stop`: a redo in progress finishes its current
         // job (the engine stops looping once shut down).
-        match redo_failed_or_new_job(&engine).await {
-            Ok(Some(r)) => tracing::info!(
-                job_type = %r.job.job_type,
-                resource_id = %r.job.resource_id,
-                runs = r.report.runs.len(),
-                end = ?r.report.end,
-                "periodic redo done"
-            ),
-            Ok(None) => {}
+        if last_new_pick.is_none_or(|t| t.elapsed() >= settings.interval) {
+            last_new_pick = Some(Instant::now());
+            match redo_forgotten_new_job(&engine).await {
+                Ok(Some(r)) => log_redo(&r),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "periodic redo failed"),
+            }
+        }
+        match redo_due_failed_jobs(&engine, &mut backoff, Instant::now()).await {
+            Ok(redos) => redos.iter().for_each(log_redo),
             Err(e) => tracing::error!(error = %e, "periodic redo failed"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(settings.interval) => {}
+            _ = tokio::time::sleep(tick(&settings)) => {}
         }
     }
+}
+
+fn log_redo(r: &Redo) {
+    tracing::info!(
+        job_type = %r.job.job_type,
+        resource_id = %r.job.resource_id,
+        runs = r.report.runs.len(),
+        end = ?r.report.end,
+        "periodic redo done"
+    );
 }
 
 #[cfg(test)]
@@ -178,6 +356,39 @@ mod tests {
         }
         assert_eq!(random_delay(Duration::ZERO), Duration::ZERO);
         assert!(random_delay(Duration::from_secs(2)) <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn backoff_grows_from_seconds_to_the_interval_per_resource() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut b = Backoff::new(s(1), s(60));
+        assert!(!b.due("router_setup", "a", t0), "a failure just seen waits");
+        assert!(!b.due("router_setup", "a", t0 + Duration::from_millis(999)));
+        assert!(b.due("router_setup", "a", t0 + s(1)));
+        assert!(
+            !b.due("router_setup", "b", t0 + s(1)),
+            "each resource on its own"
+        );
+        assert!(b.due("router_setup", "b", t0 + s(2)));
+        let waits: Vec<u64> = (1..=9).map(|n| b.wait_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        let t1 = t0 + s(1);
+        assert_eq!(b.failed("router_setup", "a", t1), s(2));
+        assert!(!b.due("router_setup", "a", t1 + Duration::from_millis(1999)));
+        assert!(b.due("router_setup", "a", t1 + s(2)));
+        assert_eq!(b.failed("router_setup", "a", t1 + s(2)), s(4));
+        b.succeeded("router_setup", "a");
+        assert!(
+            !b.due("router_setup", "a", t1 + s(2)),
+            "a new failure starts afresh"
+        );
+        assert!(b.due("router_setup", "a", t1 + s(3)));
+        // The interval caps it even when shorter than the first step.
+        assert_eq!(
+            Backoff::new(s(1), Duration::from_millis(20)).wait_after(3),
+            s(1)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;
@@ -13,6 +13,7 @@ use tricircle_db::models::AsyncJob;
 use tricircle_db::schema::async_jobs;
 use tricircle_db::testing::{each_backend, job_logs, job_statuses};
 use tricircle_db::{time, Db, PoolOptions};
+use tricircle_jobs::periodic::{redo_due_failed_jobs, Backoff};
 use tricircle_jobs::JobType;
 use tricircle_jobs::{
     handler_fn, redo_failed_or_new_job, Engine, EngineError, HandlerError, JobContext, LoopEnd,
@@ -461,5 +462,83 @@ fn timeout_and_shutdown_stop_before_running() {
             "{}",
             t.backend
         );
+    });
+}
+
+/// Failed jobs are redone on a per-resource schedule: a resource that keeps
+/// failing waits longer each time, while another one, once it converges,
+/// is redone no more. The clock is passed in: no waiting, no timing.
+#[test]
+fn failed_jobs_are_redone_with_a_backoff_per_resource() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&calls);
+        // r1 always fails; r2 fails once, then succeeds.
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |ctx| {
+                let n = c2.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if ctx.resource_id == "r1" || n < 2 {
+                        Err(HandlerError::msg("pod down"))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })),
+        );
+        for r in ["r1", "r2"] {
+            new_job(&t.db, r).await;
+            let report = engine
+                .handle(JobType::ConfigureRoute, r, request())
+                .await
+                .unwrap();
+            assert_eq!(report.end, LoopEnd::HandlerFailed, "{}", t.backend);
+        }
+        let s = Duration::from_secs;
+        let mut backoff = Backoff::new(s(1), s(60));
+        let t0 = Instant::now();
+        let ran = |redos: &[tricircle_jobs::Redo]| {
+            let mut v: Vec<(String, bool)> = redos
+                .iter()
+                .map(|r| {
+                    let ok = r.report.runs.iter().all(|x| x.success);
+                    (r.job.resource_id.clone(), ok)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        // Both failures are new to the schedule: tried a second later; r2
+        // then converges, r1 fails again.
+        let none = redo_due_failed_jobs(&engine, &mut backoff, t0)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{}", t.backend);
+        let first = redo_due_failed_jobs(&engine, &mut backoff, t0 + s(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            ran(&first),
+            [("r1".into(), false), ("r2".into(), true)],
+            "{}",
+            t.backend
+        );
+        // r1 then waits two seconds, then four.
+        for (at, runs) in [(1000, 0), (2999, 0), (3000, 1), (6999, 0), (7000, 1)] {
+            let redos = redo_due_failed_jobs(&engine, &mut backoff, t0 + Duration::from_millis(at))
+                .await
+                .unwrap();
+            assert_eq!(
+                redos.len(),
+                runs,
+                "at {at} ms: {:?} {}",
+                ran(&redos),
+                t.backend
+            );
+            assert!(redos.iter().all(|r| r.job.resource_id == "r1"));
+        }
+        assert_eq!(job_logs(&t.db, "r2").await, 1, "{}", t.backend);
+        assert_eq!(calls.load(Ordering::SeqCst), 2 + 2 + 2);
     });
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::{BreakerPolicy, RegionBreaker};
+use crate::calls::CallStats;
 use crate::endpoints::{EndpointCache, EndpointResolver};
 use crate::http::{build_client, HttpOptions};
 use crate::keystone::{Interface, PasswordAuth, Session};
@@ -76,6 +78,8 @@ pub struct Clients {
     http: reqwest::Client,
     resolver: Arc<EndpointResolver>,
     retry: RetryPolicy,
+    stats: Arc<CallStats>,
+    breaker: Arc<RegionBreaker>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -106,6 +110,8 @@ impl Clients {
             http,
             resolver,
             retry: cfg.retry,
+            stats: Arc::new(CallStats::new()),
+            breaker: Arc::new(RegionBreaker::new(BreakerPolicy::default())),
         })
     }
 
@@ -118,7 +124,19 @@ impl Clients {
             self.http.clone(),
             self.resolver.clone(),
             self.retry,
+            self.stats.clone(),
+            self.breaker.clone(),
         )
+    }
+
+    /// Which regions answer: what every client of this set saw.
+    pub fn region_breaker(&self) -> &Arc<RegionBreaker> {
+        &self.breaker
+    }
+
+    /// The Neutron calls every client of this set made so far.
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.stats
     }
 
     pub fn session(&self) -> &Arc<Session> {

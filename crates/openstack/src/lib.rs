@@ -7,6 +7,8 @@
 //! client; [`clients::Clients`] hands out one per region, resolving
 //! endpoints through `endpoints` (the `cached_endpoints` table).
 
+pub mod breaker;
+pub mod calls;
 pub mod clients;
 pub mod endpoints;
 pub mod error;

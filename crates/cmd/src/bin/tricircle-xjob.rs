@@ -14,7 +14,8 @@ fn network_context(config: &Config, queue: &JobQueue) -> Result<NetworkContext, 
     let db = tricircle_db::Db::connect(url.expose(), &tricircle_db::PoolOptions::default())
         .map_err(|e| e.to_string())?;
     let net = NetworkContext::from_config(config, db).map_err(|e| e.to_string())?;
-    Ok(net.with_queue(queue.clone()))
+    // A region that does not answer must not hold the worker slots.
+    Ok(net.with_queue(queue.clone()).with_region_gate())
 }
 
 fn main() {

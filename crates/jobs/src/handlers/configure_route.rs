@@ -12,6 +12,7 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
+use futures_util::future::try_join_all;
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{
     device_owner, Filters, FixedIp, HostRoute, Port, Route, Router, Subnet,
@@ -331,40 +332,20 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
         routers.push((p, b, true));
     }
 
+    // Each bottom router's ports and its pod's subnets and ports are read
+    // at once across pods, and each phase's routes are set at once too: a
+    // job waits for its slowest pod, not for the sum.
     let cidr = net.settings.bridge_cidr;
+    let reads = routers
+        .into_iter()
+        .map(|(pod, b_router, is_ns)| read_bottom(net, pod, b_router, is_ns, cidr));
     let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut views: BTreeMap<String, PodView> = BTreeMap::new();
     let mut bottoms = Vec::new();
-    for (pod, b_router, is_ns) in routers {
-        let client = net.neutron(&pod);
-        let ports = client
-            .list_ports(
-                &Filters::new()
-                    .eq("device_id", &b_router)
-                    .any("device_owner", route_owners(is_ns)),
-            )
-            .await?;
-        let b = BottomPorts {
-            region: pod.region_name.clone(),
-            router_id: b_router,
-            is_ns,
-            ports,
-        };
-        let view = views.entry(pod.region_name.clone()).or_default();
-        for (itf, first) in tenant_interfaces(&b, &cidr) {
-            let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
-            if let Entry::Vacant(e) = view.subnets.entry(b_subnet_id) {
-                let s = client.get_subnet(e.key()).await?;
-                e.insert(s);
-            }
-            let b_net = itf.network_id.clone().unwrap_or_default();
-            if let Entry::Vacant(e) = view.ports_by_network.entry(b_net) {
-                let ports = client
-                    .list_ports(&Filters::new().eq("network_id", e.key()))
-                    .await?;
-                e.insert(ports);
-            }
-        }
+    for (pod, b, view) in try_join_all(reads).await? {
+        let into = views.entry(pod.region_name.clone()).or_default();
+        into.subnets.extend(view.subnets);
+        into.ports_by_network.extend(view.ports_by_network);
         bottoms.push(b);
         pods.insert(pod.region_name.clone(), pod);
     }
@@ -372,22 +353,72 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     let plan = plan(has_gateway, &cidr, &bottoms, &views);
     // East-west routes first, then host routes, then the north-south
     // router's routes back to the VMs.
-    for r in plan.routes.iter().filter(|r| !r.is_ns) {
-        set_routes(net, &pods[&r.region], &r.router_id, &r.routes).await?;
-    }
-    for h in &plan.host_routes {
+    try_join_all(
+        plan.routes
+            .iter()
+            .filter(|r| !r.is_ns)
+            .map(|r| set_routes(net, &pods[&r.region], &r.router_id, &r.routes)),
+    )
+    .await?;
+    try_join_all(plan.host_routes.iter().map(|h| async {
         let upd = Subnet {
             host_routes: Some(h.host_routes.clone()),
             ..Subnet::default()
         };
         net.neutron(&pods[&h.region])
             .update_subnet(&h.subnet_id, &upd)
-            .await?;
-    }
-    for r in plan.routes.iter().filter(|r| r.is_ns) {
-        set_routes(net, &pods[&r.region], &r.router_id, &r.routes).await?;
-    }
+            .await
+    }))
+    .await?;
+    try_join_all(
+        plan.routes
+            .iter()
+            .filter(|r| r.is_ns)
+            .map(|r| set_routes(net, &pods[&r.region], &r.router_id, &r.routes)),
+    )
+    .await?;
     Ok(())
+}
+
+/// One bottom router's route ports, and what its pod holds that their
+/// routes depend on.
+async fn read_bottom(
+    net: &NetworkContext,
+    pod: Pod,
+    b_router: String,
+    is_ns: bool,
+    cidr: Cidr,
+) -> NetResult<(Pod, BottomPorts, PodView)> {
+    let client = net.neutron(&pod);
+    let ports = client
+        .list_ports(
+            &Filters::new()
+                .eq("device_id", &b_router)
+                .any("device_owner", route_owners(is_ns)),
+        )
+        .await?;
+    let b = BottomPorts {
+        region: pod.region_name.clone(),
+        router_id: b_router,
+        is_ns,
+        ports,
+    };
+    let mut view = PodView::default();
+    for (itf, first) in tenant_interfaces(&b, &cidr) {
+        let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
+        if let Entry::Vacant(e) = view.subnets.entry(b_subnet_id) {
+            let s = client.get_subnet(e.key()).await?;
+            e.insert(s);
+        }
+        let b_net = itf.network_id.clone().unwrap_or_default();
+        if let Entry::Vacant(e) = view.ports_by_network.entry(b_net) {
+            let ports = client
+                .list_ports(&Filters::new().eq("network_id", e.key()))
+                .await?;
+            e.insert(ports);
+        }
+    }
+    Ok((pod, b, view))
 }
 
 /// Replace a router's extra routes, skipping the call when they already

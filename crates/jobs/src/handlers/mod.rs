@@ -21,16 +21,37 @@ pub mod trunk_sync;
 pub mod update_network;
 pub mod update_subnet;
 
+mod region_gate;
 mod update_copy;
 
+use crate::handler::{Job, Typed};
 use crate::network::NetworkContext;
+
+use self::region_gate::RegionGate;
 use crate::registry::{Registry, RegistryError};
+
+/// The registry, every networking handler behind the region gate.
+struct Gated<'a> {
+    registry: &'a mut Registry,
+    net: &'a NetworkContext,
+}
+
+impl Gated<'_> {
+    fn register<J: Job>(&mut self, job: J) -> Result<&mut Self, RegistryError> {
+        let gate = RegionGate {
+            net: self.net.clone(),
+            inner: Typed(job),
+        };
+        self.registry.register_handler(J::TYPE, gate)?;
+        Ok(self)
+    }
+}
 
 /// Register every job type handler this crate implements; the networking
 /// handlers reach the clouds through `net`.
 pub fn register_all(registry: &mut Registry, net: &NetworkContext) -> Result<(), RegistryError> {
     let n = || net.clone();
-    registry
+    Gated { registry, net }
         .register(router_setup::RouterSetup(n()))?
         .register(configure_route::ConfigureRoute(n()))?
         .register(update_network::UpdateNetwork(n()))?

@@ -30,7 +30,6 @@
 //! the same way.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tricircle_db::models::{NewRouting, Pod, ResourceRouting, RoutingUpdate};
@@ -38,7 +37,7 @@ use tricircle_db::{routings, time};
 use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, NeutronClient, Port};
 
 use crate::handler::{HandlerResult, Job, JobContext};
-use crate::network::lock::EXPIRE_SECONDS;
+use crate::network::lock::{CreatorWait, EXPIRE_SECONDS};
 use crate::network::{NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW, POD_NOT_SPECIFIED};
 use crate::resource::InPod;
 use tricircle_vocab::{JobType, ResourceType};
@@ -47,10 +46,6 @@ use tricircle_vocab::{JobType, ResourceType};
 /// empty): `mirror_<pod port id>`. Readers of the routing table treat such
 /// a row as in flight, as any row without a bottom id.
 pub const MIRROR_LOCK_PREFIX: &str = "mirror_";
-/// Attempts while another worker holds the mirror's routing.
-const MAX_TRIES: usize = 50;
-/// Pause between those attempts.
-const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 pub fn lock_top_id(b_port_id: &str) -> String {
     format!("{MIRROR_LOCK_PREFIX}{b_port_id}")
@@ -318,12 +313,17 @@ fn bound_row(
 async fn ensure(net: &NetworkContext, top_pod: &Pod, pod: &Pod, vm: &Vm) -> NetResult<Mirrored> {
     let top = net.neutron(top_pod);
     let b_port_id = vm.port.id();
-    for attempt in 0..MAX_TRIES {
-        if attempt > 0 {
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
+    let mut wait = CreatorWait::default();
+    loop {
         match take(net, pod, b_port_id, &vm.project).await? {
-            Step::Busy => continue,
+            Step::Busy => {
+                if !wait.pause().await {
+                    return Err(NetError::Lock(format!(
+                        "mirror of port {b_port_id} in {} is held by another worker",
+                        pod.region_name
+                    )));
+                }
+            }
             Step::Mine(row) => {
                 let made = match create_or_adopt(&top, vm).await {
                     Ok(m) => m,
@@ -374,10 +374,6 @@ async fn ensure(net: &NetworkContext, top_pod: &Pod, pod: &Pod, vm: &Vm) -> NetR
             }
         }
     }
-    Err(NetError::Lock(format!(
-        "mirror of port {b_port_id} in {} is held by another worker",
-        pod.region_name
-    )))
 }
 
 /// The mirror was deleted in the central region: as deleting a VM's top
@@ -431,8 +427,9 @@ async fn by_mac(top: &NeutronClient, vm: &Vm) -> NetResult<Option<Port>> {
     let Some(mac) = vm.port.mac_address.as_deref() else {
         return Ok(None);
     };
+    // Under the mirror's lock: read afresh, not what the job read before.
     let found = top
-        .list_ports(
+        .list_fresh::<Port>(
             &Filters::new()
                 .eq("network_id", &vm.top_net)
                 .eq("mac_address", mac),

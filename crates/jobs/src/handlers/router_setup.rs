@@ -20,7 +20,7 @@ use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
 use crate::network::lock::{self, Element};
-use crate::network::{floatingip, ip, teardown, NetError, NetResult, NetworkContext};
+use crate::network::{floatingip, ip, prefetch, teardown, NetError, NetResult, NetworkContext};
 use crate::resource::{PodScope, RouterInPod};
 use tricircle_vocab::JobType;
 use tricircle_vocab::ResourceType;
@@ -103,6 +103,25 @@ async fn setup(
             )
             .await;
     };
+    // The top networks this job reads (its own, the gateway's, the
+    // project's bridge), their subnets and the bridge ports: a few lists
+    // instead of a GET each.
+    let ext_id = t_router
+        .external_gateway_info
+        .clone()
+        .flatten()
+        .map(|g| g.network_id)
+        .unwrap_or_default();
+    let bridge_net = net
+        .bottom_id(
+            &bridge::net_name(&project_id),
+            &top_pod,
+            ResourceType::Network,
+        )
+        .await?
+        .unwrap_or_default();
+    prefetch::networks_and_subnets(&top, &[net_id, &ext_id, &bridge_net]).await?;
+    prefetch::ports_on(&top, &[&bridge_net]).await?;
     let Some(t_net) = top.find::<Network>(net_id).await? else {
         tracing::info!(net_id, "top network is gone; nothing to set up");
         return Ok(());

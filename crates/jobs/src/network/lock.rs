@@ -3,12 +3,14 @@
 //!
 //! A worker first inserts the routing (top_id, pod, type) with an empty
 //! bottom_id; the unique key makes it the only creator. It then creates the
-//! resource and fills in bottom_id. A row left empty for more than
+//! resource and fills in bottom_id. Another worker finding the row empty
+//! waits for it to be bound and goes on with that resource, rather than
+//! failing its job into the periodic redo. A row left empty for more than
 //! [`EXPIRE_SECONDS`] belongs to a worker that died half-way: the next one
 //! looks the resource up by name in the pod and either adopts it or removes
 //! the row and tries again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tricircle_db::models::{NewRouting, Pod, RoutingUpdate};
 use tricircle_db::{routings, time};
@@ -19,10 +21,47 @@ use tricircle_vocab::ResourceType;
 
 /// Age after which an unbound routing is considered abandoned.
 pub const EXPIRE_SECONDS: i64 = 30;
-/// Attempts before giving up on a routing another worker holds.
-const MAX_TRIES: usize = 5;
-/// Pause between attempts while another worker holds the routing.
-const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How long a worker waits for another one creating the same resource:
+/// past [`EXPIRE_SECONDS`] the routing is abandoned and taken over, so
+/// this bound is only reached when the database clock stands still.
+const WAIT_FOR_CREATOR: Duration = Duration::from_secs(EXPIRE_SECONDS as u64 + 5);
+/// The first pause while another worker holds the routing; it doubles up
+/// to [`POLL_MAX`] (a creation takes one Neutron call or a few).
+const POLL_FIRST: Duration = Duration::from_millis(10);
+const POLL_MAX: Duration = Duration::from_millis(250);
+/// Routed resources found gone from the pod and made again before the
+/// call gives up (something keeps deleting them).
+const MAX_REMAKES: usize = 3;
+
+/// Waiting for another worker's creation: pauses growing from
+/// [`POLL_FIRST`] to [`POLL_MAX`], for at most [`WAIT_FOR_CREATOR`].
+#[derive(Debug)]
+pub struct CreatorWait {
+    since: Instant,
+    pause: Duration,
+}
+
+impl Default for CreatorWait {
+    fn default() -> Self {
+        CreatorWait {
+            since: Instant::now(),
+            pause: POLL_FIRST,
+        }
+    }
+}
+
+impl CreatorWait {
+    /// Pause before looking again; false (at once) when waited long
+    /// enough.
+    pub async fn pause(&mut self) -> bool {
+        if self.since.elapsed() >= WAIT_FOR_CREATOR {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(POLL_MAX);
+        true
+    }
+}
 
 /// What the caller asks the lock to get or create.
 #[derive(Debug, Clone)]
@@ -89,14 +128,25 @@ pub async fn get_or_create_existing<R: Resource + Clone + 'static>(
     el: Element<'_, R>,
 ) -> NetResult<(Got, R)> {
     let client = net.neutron(pod);
-    for attempt in 0..MAX_TRIES {
-        if attempt > 0 {
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
+    let mut wait = CreatorWait::default();
+    let mut remakes = 0;
+    loop {
         let (id, bound_now) = match take(net, project_id, pod, &el, &client).await? {
             Step::Done(id) => (id, false),
             Step::Recovered(id) => (id, true),
-            Step::Busy => continue,
+            Step::Busy => {
+                // Another worker is creating it: wait for its result
+                // rather than failing into the periodic redo.
+                tracing::debug!(resource_type = %el.resource_type, top_id = el.top_id,
+                    pod = %pod.region_name, "another worker is creating it; waiting");
+                if !wait.pause().await {
+                    return Err(NetError::Lock(format!(
+                        "routing of {} {} in pod {} is held by another worker",
+                        el.resource_type, el.top_id, pod.region_name
+                    )));
+                }
+                continue;
+            }
             Step::Mine(routing_id) => {
                 let r = create_or_adopt(net, &client, routing_id, &el).await?;
                 let got = Got {
@@ -116,14 +166,17 @@ pub async fn get_or_create_existing<R: Resource + Clone + 'static>(
             pod = %pod.region_name,
             "routed resource is gone from the pod; making it again"
         );
+        remakes += 1;
+        if remakes > MAX_REMAKES {
+            return Err(NetError::Lock(format!(
+                "{} {} in pod {} keeps disappearing after it is made",
+                el.resource_type, el.top_id, pod.region_name
+            )));
+        }
         net.db
             .run(move |c| routings::delete_mappings_by_bottom_id(c, &id))
             .await?;
     }
-    Err(NetError::Lock(format!(
-        "routing of {} {} in pod {} is held by another worker",
-        el.resource_type, el.top_id, pod.region_name
-    )))
 }
 
 /// With the routing `routing_id` taken (bottom id still empty): adopt the
@@ -135,7 +188,12 @@ async fn create_or_adopt<R: Resource + Clone + 'static>(
     routing_id: i64,
     el: &Element<'_, R>,
 ) -> NetResult<R> {
-    let found = match client.list::<R>(&Filters::new().eq("name", el.name)).await {
+    // Read afresh: what the job read before it held the lock is not enough
+    // to decide that nobody created the resource.
+    let found = match client
+        .list_fresh::<R>(&Filters::new().eq("name", el.name))
+        .await
+    {
         Ok(found) => found,
         Err(e) => {
             release(net, routing_id).await;
@@ -206,7 +264,9 @@ async fn take<R: Resource + Clone + 'static>(
             return Ok(Step::Busy);
         }
         // Abandoned: the creator may have died after creating the resource.
-        let found: Vec<R> = client.list(&Filters::new().eq("name", el.name)).await?;
+        let found: Vec<R> = client
+            .list_fresh(&Filters::new().eq("name", el.name))
+            .await?;
         if let Some(r) = found.first() {
             let id = r.id().to_owned();
             bind(net, route.id, &id).await?;

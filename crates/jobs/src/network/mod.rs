@@ -10,6 +10,7 @@ pub mod external;
 pub mod floatingip;
 pub mod ip;
 pub mod lock;
+pub mod prefetch;
 pub mod sfc;
 pub mod shadow;
 pub mod slices;
@@ -72,6 +73,10 @@ pub enum NetError {
     /// A tenant's resource still uses what the job would remove.
     #[error("{0}")]
     InUse(String),
+    /// The region the job works in does not answer: the job waits for its
+    /// retry without calling it.
+    #[error("region {0} does not answer; the job waits for it")]
+    RegionDown(String),
 }
 
 pub type NetResult<T> = Result<T, NetError>;
@@ -144,6 +149,9 @@ pub struct NetworkContext {
     /// Where the jobs the handlers record are queued to run now rather
     /// than at the next periodic redo (the NEW row alone is durable).
     pub queue: Option<JobQueue>,
+    /// Jobs of a region that does not answer fail before any call
+    /// (`handlers::region_gate`); the daemon turns it on.
+    pub region_gate: bool,
 }
 
 impl std::fmt::Debug for NetworkContext {
@@ -161,6 +169,7 @@ impl NetworkContext {
             clients,
             settings,
             queue: None,
+            region_gate: false,
         }
     }
 
@@ -178,6 +187,11 @@ impl NetworkContext {
 
     pub fn with_queue(mut self, queue: JobQueue) -> NetworkContext {
         self.queue = Some(queue);
+        self
+    }
+
+    pub fn with_region_gate(mut self) -> NetworkContext {
+        self.region_gate = true;
         self
     }
 

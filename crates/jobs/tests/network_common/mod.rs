@@ -482,3 +482,90 @@ pub async fn record_all(e: &Env, events: &[NeutronEvent]) {
             .unwrap();
     }
 }
+
+/// The stock-mode multi-pod guide: what the tenant creates through the
+/// central Neutron, as the stock tests and the call counts start from.
+pub struct World {
+    pub router: String,
+    pub net1: String,
+    pub net2: String,
+    pub ext: String,
+    pub vms: Vec<Value>,
+    pub fip: String,
+}
+
+/// What the tenant creates through the central Neutron: net1 (az1) and
+/// net2 (az2), a router with both interfaces and a gateway on ext-net
+/// (hint az2), two VM ports and a floating IP on vm2.
+pub async fn tenant_world(e: &Env) -> World {
+    let top_fake = e.cloud.neutron(TOP);
+    // A central Neutron with agents reporting these zones.
+    for az in ["az1", "az2"] {
+        top_fake.add_availability_zone(az);
+    }
+    for r in [R1, R2] {
+        e.cloud.neutron(r).set_tricircle_l3(false);
+    }
+    let top = e.neutron(TOP);
+    let mut nets = Vec::new();
+    for (name, cidr, az) in [
+        ("net1", "10.0.1.0/24", "az1"),
+        ("net2", "10.0.2.0/24", "az2"),
+    ] {
+        nets.push(network_in(&top, name, cidr, json!({"availability_zone_hints": [az]})).await);
+    }
+    let (ext, _) = ext_network(&top, "az2").await;
+    let (router, vms, fip) = tenant_router(&top, PROJECT, &nets, &ext).await;
+    let rid = id(&router);
+    World {
+        router: rid,
+        net1: id(&nets[0].0),
+        net2: id(&nets[1].0),
+        ext: id(&ext),
+        vms,
+        fip: fip["floating_ip_address"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Each pod's Nova boots its VM on the bottom copy of the VM's network, at
+/// the top port's address (stock pods have no local plugin).
+pub async fn boot_vms(e: &Env, w: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (region, pod, t_net)) in [(R1, "pod-1", &w.net1), (R2, "pod-2", &w.net2)]
+        .into_iter()
+        .enumerate()
+    {
+        let b_net = e
+            .net
+            .bottom_id(t_net, &e.pod(pod).await, ResourceType::Network)
+            .await
+            .unwrap()
+            .expect("bottom network created by router_setup");
+        let vm = &w.vms[i];
+        let p = create(
+            &e.neutron(region),
+            "ports",
+            "port",
+            json!({"network_id": b_net, "name": format!("vm{}", i + 1),
+            "device_owner": "compute:nova", "device_id": format!("vm{}", i + 1),
+            "tenant_id": PROJECT, "mac_address": vm["mac_address"],
+            "fixed_ips": [{"ip_address": first_ip(vm)}]}),
+        )
+        .await;
+        out.push(id(&p));
+    }
+    out
+}
+
+pub async fn run_all(e: &Env, w: &World) -> Vec<(String, String, bool)> {
+    for n in [&w.net1, &w.net2] {
+        assert!(
+            e.run_job(
+                tricircle_jobs::JobType::RouterSetup.name(),
+                &format!("not_specified_pod#{}#{n}", w.router)
+            )
+            .await
+        );
+    }
+    e.drain().await
+}

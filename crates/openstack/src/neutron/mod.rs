@@ -42,6 +42,8 @@ pub use self::subnetpools::SubnetPool;
 pub use self::subnets::{AllocationPool, HostRoute, Subnet};
 pub use self::trunks::{SubPort, Trunk};
 
+use crate::breaker::RegionBreaker;
+use crate::calls::{CallStats, JobCalls, NO_JOB};
 use crate::endpoints::EndpointResolver;
 use crate::keystone::Session;
 
@@ -189,6 +191,8 @@ struct Inner {
     http: reqwest::Client,
     resolver: Arc<EndpointResolver>,
     retry: RetryPolicy,
+    stats: Arc<CallStats>,
+    breaker: Arc<RegionBreaker>,
 }
 
 impl std::fmt::Debug for NeutronClient {
@@ -214,6 +218,8 @@ impl NeutronClient {
         http: reqwest::Client,
         resolver: Arc<EndpointResolver>,
         retry: RetryPolicy,
+        stats: Arc<CallStats>,
+        breaker: Arc<RegionBreaker>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -222,6 +228,8 @@ impl NeutronClient {
                 http,
                 resolver,
                 retry,
+                stats,
+                breaker,
             }),
         }
     }
@@ -231,8 +239,58 @@ impl NeutronClient {
     }
 
     /// One Neutron call: `path` is relative to `/v2.0/`. Answers the body,
-    /// or `None` for 204.
+    /// or `None` for 204. Within a job's [`JobCalls`] scope a GET the job
+    /// made already is answered from the scope (until the job writes to
+    /// this region).
     pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, NeutronError> {
+        let Some(job) = JobCalls::current() else {
+            return self.send(method, path, query, body).await;
+        };
+        let region = self.region();
+        if method != Method::GET {
+            job.forget_region(region);
+            return self.send(method, path, query, body).await;
+        }
+        let qs = query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        if let Some(v) = job.recall(region, path, &qs) {
+            tracing::debug!(job_id = job.job_id(), region, path, query = %qs, "Neutron read answered by what the job read already");
+            return Ok(Some(v));
+        }
+        let got = self.send(method, path, query, body).await?;
+        if let Some(v) = &got {
+            job.remember(region, path, &qs, v);
+        }
+        Ok(got)
+    }
+
+    /// [`NeutronClient::send_once`], telling the region breaker whether
+    /// the region answered.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, NeutronError> {
+        let r = self.send_once(method, path, query, body).await;
+        let answered = !matches!(&r, Err(e) if e.is_connection_failure());
+        self.inner
+            .breaker
+            .record(self.region(), answered, std::time::Instant::now());
+        r
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         path: &str,
@@ -311,7 +369,16 @@ impl NeutronClient {
         body: Option<&Value>,
         token: &crate::keystone::AuthToken,
     ) -> Attempt {
-        tracing::debug!(method = %method, url, "Neutron request");
+        let job = JobCalls::current();
+        let job_type = job.as_deref().map_or(NO_JOB, JobCalls::job_type);
+        let job_id = job.as_deref().map_or(NO_JOB, JobCalls::job_id);
+        self.inner
+            .stats
+            .record(self.region(), job_type, method.as_str());
+        if let Some(j) = &job {
+            j.count(method.as_str());
+        }
+        tracing::debug!(job_id, job_type, region = self.region(), method = %method, url, "Neutron request");
         let mut req = self
             .inner
             .http
@@ -400,8 +467,39 @@ impl NeutronClient {
         self.take(body, key, path)
     }
 
+    /// Within a job's scope, every resource a whole-attribute list
+    /// answers is also remembered as its own GET would answer it, so one
+    /// filtered list serves the job's later reads of each.
     pub async fn list<R: Resource>(&self, filters: &Filters) -> Result<Vec<R>, NeutronError> {
-        self.list_at(R::PATH, R::PLURAL, filters).await
+        let body = self
+            .request(Method::GET, R::PATH, filters.pairs(), None)
+            .await?;
+        if let (Some(job), Some(items)) = (
+            JobCalls::current(),
+            body.as_ref()
+                .and_then(|b| b.get(R::PLURAL))
+                .and_then(Value::as_array),
+        ) {
+            if !filters.pairs().iter().any(|(k, _)| k == "fields") {
+                for item in items {
+                    if let Some(id) = item.get("id").and_then(Value::as_str) {
+                        let one = serde_json::json!({ R::SINGULAR: item });
+                        job.remember(self.region(), &format!("{}/{id}", R::PATH), "", &one);
+                    }
+                }
+            }
+        }
+        self.take(body, R::PLURAL, R::PATH)
+    }
+
+    /// [`NeutronClient::list`] asking Neutron even when the job read the
+    /// same before: for decisions that must see other workers' changes
+    /// (whether a resource exists before creating it).
+    pub async fn list_fresh<R: Resource>(&self, filters: &Filters) -> Result<Vec<R>, NeutronError> {
+        let body = self
+            .send(Method::GET, R::PATH, filters.pairs(), None)
+            .await?;
+        self.take(body, R::PLURAL, R::PATH)
     }
 
     pub async fn get<R: Resource>(&self, id: &str) -> Result<R, NeutronError> {

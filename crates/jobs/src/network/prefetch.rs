@@ -1,0 +1,48 @@
+//! Reading ahead: one filtered list per collection instead of one GET per
+//! resource. Within a job, what a list answers lands in the job's reads
+//! ([`tricircle_openstack::calls`]), where the building blocks' later GETs
+//! by id find it; a resource the list missed is read as before. Outside a
+//! job nothing would keep the answers, so nothing is read ahead.
+
+use tricircle_openstack::calls::JobCalls;
+use tricircle_openstack::neutron::{Filters, NeutronClient};
+
+use super::NetResult;
+
+/// Distinct non-empty values, in order.
+fn distinct(values: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if !v.is_empty() && !out.iter().any(|o| o == v) {
+            out.push((*v).to_owned());
+        }
+    }
+    out
+}
+
+/// The networks `ids` and every subnet on them, in two lists.
+pub async fn networks_and_subnets(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
+    let ids = distinct(ids);
+    if ids.is_empty() || JobCalls::current().is_none() {
+        return Ok(());
+    }
+    client
+        .list_networks(&Filters::new().any("id", &ids))
+        .await?;
+    client
+        .list_subnets(&Filters::new().any("network_id", &ids))
+        .await?;
+    Ok(())
+}
+
+/// Every port on the networks `ids`, in one list.
+pub async fn ports_on(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
+    let ids = distinct(ids);
+    if ids.is_empty() || JobCalls::current().is_none() {
+        return Ok(());
+    }
+    client
+        .list_ports(&Filters::new().any("network_id", &ids))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! What the Neutron calls cost: a process-wide count per region, job type
+//! and method ([`CallStats`], a plain snapshot a metrics exporter can
+//! read), and the job a call is made for ([`JobCalls`], carried as a
+//! task-local so handlers need not thread it through every helper).
+//!
+//! A job's scope also holds what the job read: a GET it repeats is
+//! answered from the scope, until the job writes to that region (so
+//! nothing it reads back after its own change is stale). Jobs are short
+//! and idempotent; a change another worker makes meanwhile is seen at the
+//! job's next run, as it would be had the job read it a moment earlier.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+/// Label of calls made outside any job (event mapping, the sweep, tests).
+pub const NO_JOB: &str = "-";
+
+/// What a count is kept under.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallKey {
+    pub region: String,
+    /// The job type, or [`NO_JOB`].
+    pub job_type: String,
+    /// The HTTP method (`GET`, `POST`, `PUT`, `DELETE`).
+    pub method: String,
+}
+
+/// Neutron requests sent by this process, per region, job type and method.
+/// Every HTTP request counts, retries included. Shared by all clients of
+/// one [`crate::Clients`].
+#[derive(Debug, Default)]
+pub struct CallStats {
+    counts: Mutex<BTreeMap<CallKey, u64>>,
+}
+
+impl CallStats {
+    pub fn new() -> CallStats {
+        CallStats::default()
+    }
+
+    pub(crate) fn record(&self, region: &str, job_type: &str, method: &str) {
+        let key = CallKey {
+            region: region.to_owned(),
+            job_type: job_type.to_owned(),
+            method: method.to_owned(),
+        };
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default() += 1;
+    }
+
+    /// Every count so far, in key order.
+    pub fn snapshot(&self) -> Vec<(CallKey, u64)> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+}
+
+/// Whether a method only reads.
+pub fn is_read(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
+}
+
+/// Reads and writes one job made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub reads: u64,
+    pub writes: u64,
+    /// Reads answered from what the job had read already.
+    pub cached: u64,
+}
+
+/// The job the calls of the current task are made for.
+#[derive(Debug)]
+pub struct JobCalls {
+    job_id: String,
+    job_type: String,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    cached: AtomicU64,
+    /// (region, path, query) -> the answer of a GET.
+    seen: Mutex<HashMap<(String, String, String), Value>>,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<JobCalls>;
+}
+
+impl JobCalls {
+    pub fn new(job_id: impl Into<String>, job_type: impl Into<String>) -> Arc<JobCalls> {
+        Arc::new(JobCalls {
+            job_id: job_id.into(),
+            job_type: job_type.into(),
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    pub fn job_type(&self) -> &str {
+        &self.job_type
+    }
+
+    /// Run `f` with its Neutron calls counted for this job. Futures it
+    /// spawns as tasks of their own are not in the scope; joined futures
+    /// are.
+    pub async fn scope<F: Future>(self: &Arc<Self>, f: F) -> F::Output {
+        CURRENT.scope(Arc::clone(self), f).await
+    }
+
+    /// The job of the current task, if any.
+    pub fn current() -> Option<Arc<JobCalls>> {
+        CURRENT.try_with(Arc::clone).ok()
+    }
+
+    pub fn tally(&self) -> Tally {
+        Tally {
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            cached: self.cached.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn count(&self, method: &str) {
+        let c = if is_read(method) {
+            &self.reads
+        } else {
+            &self.writes
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Value>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn recall(&self, region: &str, path: &str, query: &str) -> Option<Value> {
+        let v = self
+            .seen()
+            .get(&(region.to_owned(), path.to_owned(), query.to_owned()))
+            .cloned();
+        if v.is_some() {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+        }
+        v
+    }
+
+    pub(crate) fn remember(&self, region: &str, path: &str, query: &str, body: &Value) {
+        self.seen().insert(
+            (region.to_owned(), path.to_owned(), query.to_owned()),
+            body.clone(),
+        );
+    }
+
+    /// A write to `region` is under way: what was read there may change.
+    pub(crate) fn forget_region(&self, region: &str) {
+        self.seen().retain(|(r, _, _), _| r != region);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_count_per_key() {
+        let s = CallStats::new();
+        s.record("R1", "router_setup", "GET");
+        s.record("R1", "router_setup", "GET");
+        s.record("R1", NO_JOB, "POST");
+        let snap = s.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(snap[0].0.job_type, NO_JOB);
+        assert_eq!(snap[0].1, 1);
+        assert_eq!(snap[1].1, 2);
+    }
+
+    #[tokio::test]
+    async fn scope_is_seen_inside_only_and_writes_forget_their_region() {
+        assert!(JobCalls::current().is_none());
+        let job = JobCalls::new("j1", "router_setup");
+        job.scope(async {
+            let cur = JobCalls::current().unwrap();
+            assert_eq!(cur.job_id(), "j1");
+            cur.count("GET");
+            cur.count("PUT");
+            cur.remember("R1", "ports", "", &Value::Bool(true));
+            cur.remember("R2", "ports", "", &Value::Bool(false));
+            assert_eq!(cur.recall("R1", "ports", ""), Some(Value::Bool(true)));
+            assert_eq!(cur.recall("R1", "ports", "name=x"), None);
+            cur.forget_region("R1");
+            assert_eq!(cur.recall("R1", "ports", ""), None);
+            assert_eq!(cur.recall("R2", "ports", ""), Some(Value::Bool(false)));
+        })
+        .await;
+        assert_eq!(
+            job.tally(),
+            Tally {
+                reads: 1,
+                writes: 1,
+                cached: 2
+            }
+        );
+        assert!(JobCalls::current().is_none());
+    }
+}
