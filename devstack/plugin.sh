@@ -200,13 +200,9 @@ function configure_tricircle_api {
         if is_service_enabled keystone key; then
             create_tricircle_cache_dir
             iniset "$TRICIRCLE_API_CONF" DEFAULT auth_strategy keystone
-            configure_keystone_authtoken_middleware "$TRICIRCLE_API_CONF" tricircle
             # DevStack names its CA bundle even without TLS, where the file
-            # does not exist, and our API reads a cafile at start: keep it
-            # for an https Keystone only.
-            if [[ "$KEYSTONE_SERVICE_URI" != https://* ]]; then
-                inidelete "$TRICIRCLE_API_CONF" keystone_authtoken cafile
-            fi
+            # may not exist: the API reads it only for an https Keystone.
+            configure_keystone_authtoken_middleware "$TRICIRCLE_API_CONF" tricircle
         else
             iniset "$TRICIRCLE_API_CONF" DEFAULT auth_strategy noauth
         fi

@@ -418,3 +418,53 @@ fn get_body(port: u16, path: &str) -> String {
     s.read_to_string(&mut answer).unwrap();
     answer
 }
+
+/// DevStack writes `[keystone_authtoken] cafile` even for a plain-http
+/// Keystone, where the file may not exist: it is read only for https.
+#[test]
+fn a_cafile_is_read_only_for_an_https_keystone() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("api.conf");
+    let write = |scheme: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                "[DEFAULT]\nauth_strategy = keystone\nbind_host = 127.0.0.1\nbind_port = {port}\n\
+                 tricircle_db_connection = sqlite:///{db}\n\
+                 [keystone_authtoken]\nauth_url = {scheme}://127.0.0.1:1/identity\n\
+                 www_authenticate_uri = {scheme}://127.0.0.1:1/identity\n\
+                 username = tricircle\npassword = pw\nproject_name = service\n\
+                 cafile = /nonexistent/ca-bundle.pem\n",
+                db = dir.path().join("t.db").display(),
+            ),
+        )
+        .unwrap()
+    };
+    write("https");
+    db_sync(&conf);
+    let out = Command::new(API)
+        .arg("--config-file")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("/nonexistent/ca-bundle.pem"), "{err}");
+
+    write("http");
+    let _api = Running(
+        Command::new(API)
+            .arg("--config-file")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the API answers", || {
+        get_status(port, "/healthcheck") == Some(200)
+    });
+    // Serving: a request without a token is refused as usual.
+    assert_eq!(get_status(port, "/v1.0/pods"), Some(401));
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::breaker::{BreakerPolicy, RegionBreaker};
 use crate::calls::CallStats;
 use crate::endpoints::{EndpointCache, EndpointResolver};
-use crate::http::{build_client, HttpOptions};
+use crate::http::{build_client, cafile_for, HttpOptions};
 use crate::keystone::{Interface, PasswordAuth, Session};
 use crate::neutron::{NeutronClient, NeutronError, RetryPolicy};
 use crate::{Error, Secret};
@@ -96,7 +96,7 @@ impl Clients {
         let http = build_client(&HttpOptions {
             timeout: cfg.timeout,
             insecure: cfg.insecure,
-            cafile: cfg.cafile.clone(),
+            cafile: cafile_for(&cfg.auth.auth_url, cfg.cafile.as_ref()),
         })?;
         let session = Arc::new(Session::new(http.clone(), cfg.auth)?);
         let resolver = Arc::new(EndpointResolver::new(

@@ -28,6 +28,28 @@ impl Default for HttpOptions {
     }
 }
 
+/// The CA bundle to load for a client whose identity service is `url`:
+/// `cafile` is read only when that URL is https. Deployment tools write a
+/// `cafile` path even for plain-http clouds, where the file may not exist;
+/// such a client verifies any https endpoint it meets later (from the
+/// catalog) against the system roots, never skipping verification.
+pub fn cafile_for(url: &str, cafile: Option<&PathBuf>) -> Option<PathBuf> {
+    let cafile = cafile?;
+    let https = url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    if https {
+        Some(cafile.clone())
+    } else {
+        tracing::debug!(
+            cafile = %cafile.display(),
+            url,
+            "cafile not read: the identity URL is not https"
+        );
+        None
+    }
+}
+
 /// Builds a pooled client; one per process and service is enough.
 pub fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder()
@@ -58,6 +80,23 @@ pub fn build_client(opts: &HttpOptions) -> Result<reqwest::Client, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cafile_is_read_only_for_https_identity() {
+        let ca = PathBuf::from("/nonexistent/ca.pem");
+        assert_eq!(cafile_for("http://ks:5000/v3", Some(&ca)), None);
+        assert_eq!(
+            cafile_for("HTTPS://ks:5000/v3", Some(&ca)),
+            Some(ca.clone())
+        );
+        assert_eq!(cafile_for("https://ks", None), None);
+        // A missing file does not stop a plain-http client from being built.
+        let opts = HttpOptions {
+            cafile: cafile_for("http://ks", Some(&ca)),
+            ..HttpOptions::default()
+        };
+        assert!(build_client(&opts).is_ok());
+    }
 
     #[test]
     fn missing_cafile_is_a_config_error() {

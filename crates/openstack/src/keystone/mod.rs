@@ -25,7 +25,7 @@ pub use crate::error::Error as KeystoneError;
 use self::cache::{fingerprint, token_key, Cached, TokenCache, TokenKey};
 use self::session::sensitive_header;
 use self::token::TokenEnvelope;
-use crate::http::{build_client, HttpOptions};
+use crate::http::{build_client, cafile_for, HttpOptions};
 use crate::Secret;
 
 /// How many validation outcomes [`TokenValidator::new`] keeps.
@@ -131,7 +131,7 @@ impl TokenValidator {
         let http = build_client(&HttpOptions {
             timeout: cfg.timeout,
             insecure: cfg.insecure,
-            cafile: cfg.cafile.clone(),
+            cafile: cafile_for(&cfg.auth_url, cfg.cafile.as_ref()),
         })?;
         let session = Session::new(
             http,
