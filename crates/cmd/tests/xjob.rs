@@ -350,3 +350,109 @@ async fn stock_mode_sweeps_soon_after_start_up() {
     assert!(status.success(), "{status}: {stderr}");
     assert!(stderr.contains("sweep done"), "{stderr}");
 }
+
+/// The body of `GET /metrics` on `port`, once it answers.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    answer.starts_with("HTTP/1.1 200").then_some(answer)
+}
+
+/// The value of the first sample line starting with `series`.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// `[xjob] metrics_port`: the metrics move as jobs run (a forgotten NEW
+/// job the periodic task picks up, failing: its Keystone is unreachable).
+#[test]
+fn metrics_move_as_jobs_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = synced_db(dir.path());
+    let db = Db::connect(
+        &format!("sqlite:///{}", db_path.display()),
+        &PoolOptions::default(),
+    )
+    .unwrap();
+    let mut c = db.get().unwrap();
+    tricircle_db::jobs::new_job(&mut c, "proj", "configure_route", "router-1").unwrap();
+    drop(c);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = write_config(
+        dir.path(),
+        &db_path,
+        &format!("periodic_interval = 1\n[xjob]\nmetrics_port = {port}\n"),
+    );
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config-file")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Some(text) = scrape(port) {
+            let failed = value(
+                &text,
+                r#"tricircle_xjob_jobs_total{job_type="configure_route",outcome="fail"}"#,
+            );
+            if failed.is_some_and(|n| n >= 1.0) {
+                break text;
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+            panic!("no failed run counted: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        value(&text, "tricircle_xjob_redos_total").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(
+            &text,
+            r#"tricircle_xjob_job_duration_seconds_count{job_type="configure_route"}"#
+        )
+        .unwrap()
+            >= 1.0,
+        "{text}"
+    );
+    for series in [
+        "tricircle_xjob_queue_depth",
+        "tricircle_xjob_busy_slots",
+        "tricircle_xjob_oldest_new_job_age_seconds",
+        "tricircle_xjob_amqp_reconnects_total",
+    ] {
+        assert!(value(&text, series).is_some(), "{series} missing: {text}");
+    }
+    // The port is taken now: a second xjob on it refuses to start, naming it.
+    let out = Command::new(BIN)
+        .arg("--config-file")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("metrics_port"), "{err}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

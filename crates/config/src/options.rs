@@ -347,6 +347,10 @@ options! {
             "Stock mode: regions whose Neutron notifications xjob follows, each with a [notifications_<region>] section";
         reconcile_interval: i64 = Kind::Int(Some(0), None), Some("300"),
             "Stock mode: seconds between reconciliation sweeps; 0 turns them off";
+        metrics_bind_host: IpAddr = Kind::Ip, Some("127.0.0.1"),
+            "Address xjob serves its Prometheus metrics on (GET /metrics), with metrics_port";
+        metrics_port: u16 = Kind::Port, Some("0"),
+            "Port of xjob's Prometheus metrics (GET /metrics); 0 serves none";
     }
 }
 

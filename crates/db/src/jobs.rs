@@ -383,6 +383,18 @@ pub fn finish_job(
     })
 }
 
+/// Seconds since the oldest NEW job was asked for, if any waits (a job
+/// waiting long means no xjob takes them).
+pub fn oldest_new_age(conn: &mut AnyConnection) -> Result<Option<f64>, DbError> {
+    use diesel::dsl::min;
+    let oldest: Option<NaiveDateTime> = aj::table
+        .filter(aj::status.eq(JobStatus::New.as_stored()))
+        .select(min(aj::timestamp))
+        .first(conn)?;
+    let now = time::now(conn);
+    Ok(oldest.map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0))
+}
+
 /// Longest failure reason kept, in characters.
 pub const REASON_WIDTH: usize = 4000;
 

@@ -142,7 +142,20 @@ pub struct Stats {
     pub busy: usize,
     pub succeeded: u64,
     pub failed: u64,
+    /// Jobs the periodic task asked for again (failed or forgotten NEW).
+    pub redos: u64,
 }
+
+/// One finished run, as an observer (metrics) sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRecord<'a> {
+    pub job_type: &'a str,
+    pub success: bool,
+    pub elapsed: std::time::Duration,
+}
+
+/// Told of every finished run; set once with [`Engine::observe`].
+pub type RunObserver = Arc<dyn Fn(&RunRecord<'_>) + Send + Sync>;
 
 /// The right to run one job loop; `workers` of them exist.
 #[derive(Debug)]
@@ -156,6 +169,8 @@ struct Inner {
     shutdown: CancellationToken,
     succeeded: AtomicU64,
     failed: AtomicU64,
+    redos: AtomicU64,
+    observer: std::sync::OnceLock<RunObserver>,
 }
 
 /// Runs jobs. Cheap to clone; clones share slots, counters and shutdown.
@@ -193,6 +208,8 @@ impl Engine {
                 shutdown: CancellationToken::new(),
                 succeeded: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
+                redos: AtomicU64::new(0),
+                observer: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -230,7 +247,19 @@ impl Engine {
             busy: total.saturating_sub(self.inner.slots.available_permits()),
             succeeded: self.inner.succeeded.load(Ordering::Relaxed),
             failed: self.inner.failed.load(Ordering::Relaxed),
+            redos: self.inner.redos.load(Ordering::Relaxed),
         }
+    }
+
+    /// Have `observer` told of every finished run from now on. Only the
+    /// first observer set is kept (`false` for a later one).
+    pub fn observe(&self, observer: RunObserver) -> bool {
+        self.inner.observer.set(observer).is_ok()
+    }
+
+    /// Count a job the periodic task asked for again.
+    pub fn note_redo(&self) {
+        self.inner.redos.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Wait for a free worker slot. Callers that feed the engine from a
@@ -471,6 +500,13 @@ impl Engine {
             &self.inner.failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(observe) = self.inner.observer.get() {
+            observe(&RunRecord {
+                job_type: t.name(),
+                success,
+                elapsed: started.elapsed(),
+            });
+        }
         let run = Run {
             job_id: job_new.id.clone(),
             lock_id: lock.id.clone(),

@@ -25,7 +25,9 @@ pub mod reconcile;
 pub mod registry;
 pub mod resource;
 
-pub use engine::{Engine, EngineError, LoopEnd, Report, Run, Settings, Slot, Stats};
+pub use engine::{
+    Engine, EngineError, LoopEnd, Report, Run, RunObserver, RunRecord, Settings, Slot, Stats,
+};
 pub use handler::{handler_fn, Handler, HandlerError, HandlerResult, Job, JobContext, JobResource};
 pub use periodic::{redo_failed_or_new_job, PeriodicSettings, Redo};
 pub use queue::{JobQueue, JobRequest, JobRequests};

@@ -319,13 +319,13 @@ pub async fn run(engine: Engine, settings: PeriodicSettings, stop: CancellationT
         if last_new_pick.is_none_or(|t| t.elapsed() >= settings.interval) {
             last_new_pick = Some(Instant::now());
             match redo_forgotten_new_job(&engine).await {
-                Ok(Some(r)) => log_redo(&r),
+                Ok(Some(r)) => log_redo(&engine, &r),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "periodic redo failed"),
             }
         }
         match redo_due_failed_jobs(&engine, &mut backoff, Instant::now()).await {
-            Ok(redos) => redos.iter().for_each(log_redo),
+            Ok(redos) => redos.iter().for_each(|r| log_redo(&engine, r)),
             Err(e) => tracing::error!(error = %e, "periodic redo failed"),
         }
         tokio::select! {
@@ -335,7 +335,8 @@ pub async fn run(engine: Engine, settings: PeriodicSettings, stop: CancellationT
     }
 }
 
-fn log_redo(r: &Redo) {
+fn log_redo(engine: &Engine, r: &Redo) {
+    engine.note_redo();
     tracing::info!(
         job_type = %r.job.job_type,
         resource_id = %r.job.resource_id,

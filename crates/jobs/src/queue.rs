@@ -46,6 +46,11 @@ impl JobQueue {
         self.0.send(request).await.map_err(|_| QueueClosed)
     }
 
+    /// Requests waiting to be taken.
+    pub fn depth(&self) -> usize {
+        self.0.max_capacity() - self.0.capacity()
+    }
+
     /// Queue `request` if there is room now; `false` when full or closed.
     /// For producers that must not wait: the periodic redo runs the job
     /// later anyway.

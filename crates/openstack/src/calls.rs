@@ -35,6 +35,8 @@ pub struct CallKey {
 #[derive(Debug, Default)]
 pub struct CallStats {
     counts: Mutex<BTreeMap<CallKey, u64>>,
+    /// (region, kind) -> failed calls; kind is `connection` or the status.
+    errors: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl CallStats {
@@ -57,6 +59,27 @@ impl CallStats {
     }
 
     /// Every count so far, in key order.
+    /// Count a call to `region` that failed: `kind` is `connection` (no
+    /// answer) or the HTTP status it answered.
+    pub(crate) fn record_error(&self, region: &str, kind: String) {
+        *self
+            .errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((region.to_owned(), kind))
+            .or_default() += 1;
+    }
+
+    /// Failed calls so far: ((region, kind), count).
+    pub fn errors_snapshot(&self) -> Vec<((String, String), u64)> {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
     pub fn snapshot(&self) -> Vec<(CallKey, u64)> {
         self.counts
             .lock()

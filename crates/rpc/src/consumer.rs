@@ -17,6 +17,15 @@ use crate::connection::{backoff, connect_host, declare_exchange, is_precondition
 use crate::message::{decode, redact_context, Incoming};
 use crate::{RpcConfig, RpcError};
 
+/// Times a consumer of this process lost its broker connection (or could
+/// not open one) and tried again.
+static RECONNECTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// [`RECONNECTS`] so far, for the metrics.
+pub fn reconnects() -> u64 {
+    RECONNECTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `x-expires` of the per-server fanout queue: the driver's default
 /// `rabbit_transient_queues_ttl` (1800 s).
 pub const FANOUT_QUEUE_EXPIRES_MS: i32 = 1_800_000;
@@ -161,6 +170,7 @@ pub(crate) async fn run<H: Handler>(
         let delay = backoff(attempt, MAX_BACKOFF);
         attempt = attempt.saturating_add(1);
         host = (host + 1) % hosts;
+        RECONNECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(
             consumer = conn_name,
             reason,

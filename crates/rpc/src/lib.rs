@@ -21,7 +21,9 @@ mod publisher;
 pub mod testing;
 mod transport_url;
 
-pub use consumer::{consume, topology, Declaration, DeclarationKind, FANOUT_QUEUE_EXPIRES_MS};
+pub use consumer::{
+    consume, reconnects, topology, Declaration, DeclarationKind, FANOUT_QUEUE_EXPIRES_MS,
+};
 pub use message::{redact_context, request_id, Incoming};
 pub use publisher::Publisher;
 pub use tokio_util::sync::CancellationToken;

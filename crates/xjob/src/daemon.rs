@@ -10,6 +10,7 @@ use tricircle_jobs::{JobQueue, JobRequests, Registry};
 use tricircle_rpc::CancellationToken;
 
 use crate::events::NotificationSource;
+use crate::metrics::{Metrics, Sources};
 use crate::{bus, events, termination_signal, Service, ServiceError};
 
 /// Stock mode's event path: the regions to follow, and the context the
@@ -35,6 +36,7 @@ pub async fn run(
     let stop = termination_signal()?;
     let service = Service::from_config(config, registry, queue)?;
     service.check_database().await?;
+    serve_metrics(config, &service, events.as_ref())?;
     let consumer_stop = CancellationToken::new();
     let consumer = if attach_bus {
         let rpc = tricircle_rpc::config_from(config)?;
@@ -74,4 +76,28 @@ pub async fn run(
     }
     while listeners.join_next().await.is_some() {}
     result
+}
+
+/// `[xjob] metrics_port` > 0: Prometheus metrics on their own port.
+fn serve_metrics(
+    config: &Config,
+    service: &Service,
+    events: Option<&Events>,
+) -> Result<(), ServiceError> {
+    let o = &config.xjob;
+    if o.metrics_port == 0 {
+        return Ok(());
+    }
+    let addr = std::net::SocketAddr::new(o.metrics_bind_host, o.metrics_port);
+    let metrics = Metrics::new();
+    service.engine().observe(metrics.observer());
+    let sources = Sources {
+        engine: service.engine().clone(),
+        queue: service.queue(),
+        calls: events.map(|e| e.net.clients.call_stats().clone()),
+    };
+    crate::metrics::serve(addr, metrics, sources).map_err(|source| ServiceError::Metrics {
+        addr: addr.to_string(),
+        source,
+    })
 }

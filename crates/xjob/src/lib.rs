@@ -17,6 +17,7 @@
 pub mod bus;
 pub mod daemon;
 pub mod events;
+pub mod metrics;
 pub mod service;
 pub mod signal;
 

@@ -66,6 +66,12 @@ pub enum ServiceError {
     /// The message bus options are unusable.
     #[error(transparent)]
     Bus(#[from] tricircle_rpc::RpcError),
+    #[error("[xjob] metrics_bind_host/metrics_port: cannot listen on {addr}: {source}")]
+    Metrics {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<ConfigError> for ServiceError {

@@ -284,6 +284,14 @@ impl NeutronClient {
     ) -> Result<Option<Value>, NeutronError> {
         let r = self.send_once(method, path, query, body).await;
         let answered = !matches!(&r, Err(e) if e.is_connection_failure());
+        if let Err(e) = &r {
+            let kind = match e.status() {
+                _ if !answered => "connection".to_owned(),
+                Some(status) => status.to_string(),
+                None => "other".to_owned(),
+            };
+            self.inner.stats.record_error(self.region(), kind);
+        }
         self.inner
             .breaker
             .record(self.region(), answered, std::time::Instant::now());
