@@ -3,6 +3,7 @@
 
 pub mod samples;
 pub mod status;
+pub mod xjob;
 
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@
 //! to systemd, and stops gracefully.
 //!
 //! - [`bus`]: the AMQP consumer turning casts into job requests.
+//! - [`poll`]: without a message bus, NEW jobs found in the database.
 //! - [`events`]: stock mode's listeners of the regions' Neutron
 //!   notifications, recording the jobs each asks for.
 //! - [`daemon`]: the service, the consumer and the stop signal wired as the
@@ -17,6 +18,7 @@ pub mod bus;
 pub mod daemon;
 pub mod events;
 pub mod notify;
+pub mod poll;
 pub mod service;
 pub mod signal;
 
