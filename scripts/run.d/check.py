@@ -6,8 +6,9 @@ saying what was expected and what was seen.
   usage: check.py DATA_DIR API_URL
 
 - each pod has the tenant router's copy (named after the top router), with
-  an interface on its copy of the pod's network and one on the bridge
-  network, whose copy is in both pods (named after the top bridge_net_<project>);
+  an interface on its copy of the pod's network and its gateway (SNAT off)
+  on the bridge network, whose copy is in both pods (named after the top
+  bridge_net_<project>);
 - RegionOne's copy routes vm2's address as a /32 through RegionTwo's
   bridge address and RegionTwo's routes vm1's through RegionOne's (no
   other route: the router has no gateway);
@@ -95,11 +96,14 @@ def main():
             routers[region] = router
             itf = listing(region, "ports", "?device_owner=network:router_interface&device_id="
                           + router["id"])
-            on_bridge = [p for p in itf if p["network_id"] == b_bridge["id"]]
             on_vm_net = [p for p in itf if p["network_id"] == vms[region]["network_id"]]
             one(on_vm_net, "the %s router's interface on %s's network" % (region, vm))
-            bridge_ip[region] = ip(one(on_bridge, "the %s router's interface on the bridge"
-                                       % region))
+            # On the bridge through its gateway, SNAT off (as the reference).
+            gw = router["external_gateway_info"] or {}
+            if gw.get("network_id") != b_bridge["id"] or gw.get("enable_snat") is not False:
+                raise Failed("the %s router's gateway: got %s, want one on the bridge copy %s "
+                             "without SNAT" % (region, gw, b_bridge["id"]))
+            bridge_ip[region] = gw["external_fixed_ips"][0]["ip_address"]
             if ipaddress.ip_address(bridge_ip[region]) not in BRIDGE_CIDR:
                 raise Failed("%s's bridge address %s is not in %s" % (
                     region, bridge_ip[region], BRIDGE_CIDR))
