@@ -29,10 +29,11 @@ n -X PUT "$CENTRAL/routers/$ROUTER/add_router_interface" -d '{"subnet_id": "'"$S
 n -X POST "$REGION_ONE/ports" -d '{"port": {"name": "vm1", "network_id": "'"$(copy "$NET1")"'", "device_owner": "compute:nova", "device_id": "'"$(cat /proc/sys/kernel/random/uuid)"'"}}'
 n -X POST "$REGION_TWO/ports" -d '{"port": {"name": "vm2", "network_id": "'"$(copy "$NET2")"'", "device_owner": "compute:nova", "device_id": "'"$(cat /proc/sys/kernel/random/uuid)"'"}}'
 
-# 4. A few seconds later: each pod's router (its copy of "router", routed to
+# 4. A moment later: each pod's router (its copy of "router", routed to
 #    the other pod's VM as <address>/32 through the bridge network), the
 #    bridge network, the VMs' mirrors in the central region, and the jobs.
 n "$REGION_ONE/routers"; n "$REGION_TWO/routers"
-n "$REGION_ONE/networks?name=bridge_net_$DEMO_PROJECT_ID"
+n "$CENTRAL/networks?name=bridge_net_$DEMO_PROJECT_ID"   # its copies in the pods are named after its id:
+n "$REGION_ONE/networks"; n "$REGION_TWO/networks"
 n "$CENTRAL/ports?device_owner=compute:nova"
 tc /v1.0/jobs
