@@ -390,15 +390,18 @@ pub struct NewJobs {
     pub newest: Option<NaiveDateTime>,
 }
 
+/// (type, resource, project, newest timestamp) as selected.
+type NewJobsRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
 /// Every (type, resource, project) with NEW rows: one grouped query, for
 /// xjob's poll of the table when no message bus wakes it up.
 pub fn new_jobs(conn: &mut AnyConnection) -> Result<Vec<NewJobs>, DbError> {
-    let rows: Vec<(
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<NaiveDateTime>,
-    )> = aj::table
+    let rows: Vec<NewJobsRow> = aj::table
         .filter(aj::status.eq(JobStatus::New.as_stored()))
         .group_by((aj::job_type, aj::resource_id, aj::project_id))
         .select((

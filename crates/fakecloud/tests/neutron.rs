@@ -424,12 +424,16 @@ async fn service_function_chains_check_references_and_use() {
 async fn notifications_are_kept_or_sent_to_a_subscriber() {
     let n = FakeNeutron::start("RegionOne").await;
     let api = Api::new(&n, "any-token");
-    let (status, _) = api.post("networks", json!({"network": {"name": "a"}})).await;
+    let (status, _) = api
+        .post("networks", json!({"network": {"name": "a"}}))
+        .await;
     assert_eq!(status, 201);
     // Those kept before the subscription come first, then the new ones as
     // they are published; nothing is kept for take_notifications any more.
     let mut rx = n.subscribe_notifications();
-    let (status, _) = api.post("networks", json!({"network": {"name": "b"}})).await;
+    let (status, _) = api
+        .post("networks", json!({"network": {"name": "b"}}))
+        .await;
     assert_eq!(status, 201);
     let got: Vec<(String, Value)> = [rx.recv().await.unwrap(), rx.recv().await.unwrap()]
         .into_iter()
@@ -445,7 +449,8 @@ async fn notifications_are_kept_or_sent_to_a_subscriber() {
     assert!(n.take_notifications().is_empty());
     // A subscriber gone: kept again.
     drop(rx);
-    api.post("networks", json!({"network": {"name": "c"}})).await;
+    api.post("networks", json!({"network": {"name": "c"}}))
+        .await;
     assert_eq!(n.take_notifications().len(), 1);
 }
 
@@ -482,5 +487,9 @@ async fn a_cloud_on_fixed_ports() {
         .try_build()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains(&format!("keystone on 127.0.0.1:{base}")), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("keystone on 127.0.0.1:{base}")),
+        "{e}"
+    );
 }

@@ -1,9 +1,11 @@
 //! Job intake without a message bus: when the configuration names no broker
 //! (`tricircle_rpc::broker_configured`), the API only writes NEW rows, and
 //! this task finds them. About every second it asks the jobs table for the
-//! (type, resource, project) triples with NEW rows (one grouped query, cheap
-//! on an idle table) and queues a [`JobRequest`] for each, as the bus
-//! consumer does for a cast.
+//! (type, resource, project) triples with NEW rows and queues a
+//! [`JobRequest`] for each, as the bus consumer does for a cast. One grouped
+//! query per tick, and a cheap one: `async_jobs` keeps only unfinished and
+//! failed jobs (successes move to `async_job_logs`), so on an idle system
+//! it reads a near-empty table.
 //!
 //! A triple already queued is not queued again while its newest NEW row is
 //! the one it was queued for: the request is waiting for a worker, or its
