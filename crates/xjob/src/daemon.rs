@@ -1,5 +1,6 @@
 //! xjob as its binaries run it: the service the configuration describes,
-//! fed by the AMQP consumer, until SIGTERM or SIGINT. Shared by
+//! fed by the AMQP consumer (or, with no broker configured, the poll of the
+//! jobs table), until SIGTERM or SIGINT. Shared by
 //! `tricircle-xjob` and the fault-test harness, so the tests exercise the
 //! production wiring.
 

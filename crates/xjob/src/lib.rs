@@ -1,6 +1,7 @@
 //! The `tricircle-xjob` daemon as a library: [`Service`] takes job
 //! requests (`tricircle_jobs::JobRequest`: from RPC casts decoded by the
-//! AMQP consumer, and from handlers that record follow-up jobs) from its
+//! AMQP consumer or NEW rows found by the poll of the jobs table, and from
+//! handlers that record follow-up jobs) from its
 //! queue, runs them on the job engine, runs the periodic redo task, talks
 //! to systemd, and stops gracefully.
 //!
