@@ -15,8 +15,9 @@ pub trait JobDispatcher: Send + Sync {
     async fn dispatch(&self, ctx: &RequestContext, job_type: JobType, resource_id: &str);
 }
 
-/// Wakes nobody: the job waits in the database for xjob's periodic task.
-/// For an API without a message bus (the tests).
+/// Wakes nobody: the NEW row is the whole hand-over. For an API without a
+/// message bus, whose xjob polls the jobs table for NEW rows
+/// (`crates/xjob/src/poll.rs`).
 pub struct DatabaseOnly;
 
 #[async_trait]
@@ -25,7 +26,7 @@ impl JobDispatcher for DatabaseOnly {
         tracing::debug!(
             %job_type,
             resource_id,
-            "no message bus; the job waits for xjob's periodic task"
+            "no message bus; xjob picks the job up from the database"
         );
     }
 }

@@ -9,7 +9,7 @@ use tricircle_db::{Db, DbError, OpenError};
 use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
 use tricircle_policy::{Enforcer, PolicyError};
 
-use crate::dispatch::{JobDispatcher, RpcDispatcher};
+use crate::dispatch::{DatabaseOnly, JobDispatcher, RpcDispatcher};
 use crate::state::{AppState, Auth};
 
 /// Why the API could not start; each names what to fix.
@@ -201,12 +201,23 @@ pub fn build_state(
 /// SIGINT, telling systemd READY once listening and STOPPING on the signal.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     tricircle_db::ready::wait_ready(&config)?;
-    let rpc =
-        tricircle_rpc::config_from(&config).map_err(|e| StartupError::Option(e.to_string()))?;
-    tracing::info!(broker = %rpc.transport_url, "jobs are cast to xjob over this message bus");
-    let dispatcher = RpcDispatcher::start(rpc)
-        .map_err(|e| StartupError::Option(format!("cannot start the caster thread: {e}")))?;
-    let state = web::Data::new(build_state(&config, Arc::new(dispatcher))?);
+    let dispatcher: Arc<dyn JobDispatcher> = if tricircle_rpc::broker_configured(&config) {
+        let rpc =
+            tricircle_rpc::config_from(&config).map_err(|e| StartupError::Option(e.to_string()))?;
+        tracing::info!(broker = %rpc.transport_url, "jobs are cast to xjob over this message bus");
+        Arc::new(
+            RpcDispatcher::start(rpc).map_err(|e| {
+                StartupError::Option(format!("cannot start the caster thread: {e}"))
+            })?,
+        )
+    } else {
+        tracing::info!(
+            "no message bus configured ([DEFAULT] transport_url and [oslo_messaging_rabbit] \
+             rabbit_host(s) unset): jobs are handed to xjob through the database only"
+        );
+        Arc::new(DatabaseOnly)
+    };
+    let state = web::Data::new(build_state(&config, dispatcher)?);
     reload_policy_on_hangup(&config, state.clone())?;
     let workers = config.default.api_workers.max(1) as usize;
     let addr = (config.default.bind_host, config.default.bind_port);

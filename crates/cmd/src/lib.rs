@@ -6,6 +6,7 @@ pub mod args;
 pub mod logging;
 pub mod samples;
 pub mod status;
+pub mod xjob;
 
 use tricircle_config::Config;
 

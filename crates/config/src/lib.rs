@@ -61,6 +61,10 @@ pub struct Config {
     /// notification_regions`, in that order.
     pub notifications: Vec<(String, NotificationOptions)>,
     pub rabbit: RabbitOptions,
+    /// Whether a file names a broker by the pre-`transport_url` options
+    /// (`rabbit_host` or `rabbit_hosts`, under any of their names) rather
+    /// than leaving them at their localhost default.
+    pub rabbit_hosts_set: bool,
     /// The files loaded, in command-line order.
     pub files: Vec<PathBuf>,
 }
@@ -87,6 +91,9 @@ impl Config {
             xjob,
             notifications,
             rabbit: RabbitOptions::from_store(&store)?,
+            rabbit_hosts_set: ["rabbit_host", "rabbit_hosts"].iter().any(|name| {
+                options::find_spec(RabbitOptions::SECTION, name).is_some_and(|s| store.is_set(s))
+            }),
             files: files.to_vec(),
         };
         let warnings = known::warnings(&parsed);

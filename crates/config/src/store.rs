@@ -183,6 +183,12 @@ impl<'a> Store<'a> {
         found
     }
 
+    /// Whether a file sets the option `spec` describes (under its name or a
+    /// deprecated one), as opposed to it taking its default.
+    pub(crate) fn is_set(&self, spec: &OptSpec) -> bool {
+        self.find(spec.section, spec).is_some()
+    }
+
     /// Whether a file has a section of this name (even an empty one);
     /// section names are case-insensitive, as in oslo.config.
     pub(crate) fn has_section(&self, section: &str) -> bool {

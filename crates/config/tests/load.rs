@@ -641,3 +641,27 @@ fn notification_sections_are_known_whatever_their_region() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn legacy_broker_hosts_count_only_when_a_file_sets_them() {
+    // Their defaults (localhost) name no broker anybody configured.
+    let (c, _) = one("[DEFAULT]\nrabbit_port = 5673\n").load();
+    assert!(!c.rabbit_hosts_set);
+    assert_eq!(c.rabbit.rabbit_hosts, vec!["localhost:5673"]);
+    for text in [
+        "[oslo_messaging_rabbit]\nrabbit_host = mq\n",
+        "[oslo_messaging_rabbit]\nrabbit_hosts = mq1:5672,mq2:5672\n",
+        // Under their deprecated [DEFAULT] names too.
+        "[DEFAULT]\nrabbit_host = mq\n",
+        "[DEFAULT]\nrabbit_hosts = mq:5672\n",
+    ] {
+        let (c, _) = one(text).load();
+        assert!(c.rabbit_hosts_set, "{text}");
+    }
+    // Set in an earlier file, it stays set whatever a later file holds.
+    let (c, _) = Files::new()
+        .add("a.conf", "[oslo_messaging_rabbit]\nrabbit_host = mq\n")
+        .add("b.conf", "[DEFAULT]\ndebug = true\n")
+        .load();
+    assert!(c.rabbit_hosts_set);
+}

@@ -440,6 +440,50 @@ pub fn failure_reasons(
         .collect())
 }
 
+/// A (type, resource, project) with NEW jobs waiting, and when the newest
+/// of them was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJobs {
+    pub job_type: String,
+    pub resource_id: String,
+    pub project_id: Option<String>,
+    pub newest: Option<NaiveDateTime>,
+}
+
+/// (type, resource, project, newest timestamp) as selected.
+type NewJobsRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
+/// Every (type, resource, project) with NEW rows: one grouped query, for
+/// xjob's poll of the table when no message bus wakes it up.
+pub fn new_jobs(conn: &mut AnyConnection) -> Result<Vec<NewJobs>, DbError> {
+    let rows: Vec<NewJobsRow> = aj::table
+        .filter(aj::status.eq(JobStatus::New.as_stored()))
+        .group_by((aj::job_type, aj::resource_id, aj::project_id))
+        .select((
+            aj::job_type,
+            aj::resource_id,
+            aj::project_id,
+            diesel::dsl::max(aj::timestamp),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(t, r, project_id, newest)| {
+            Some(NewJobs {
+                job_type: t?,
+                resource_id: r?,
+                project_id,
+                newest,
+            })
+        })
+        .collect())
+}
+
 /// A (type, resource) pair picked for redo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, diesel::QueryableByName)]
 pub struct JobRef {

@@ -41,6 +41,7 @@ pub struct FakeCloudBuilder {
     password: String,
     project: String,
     token_ttl: Option<Duration>,
+    port_base: Option<u16>,
 }
 
 impl Default for FakeCloudBuilder {
@@ -51,6 +52,7 @@ impl Default for FakeCloudBuilder {
             password: "fake-admin-password".into(),
             project: "admin".into(),
             token_ttl: None,
+            port_base: None,
         }
     }
 }
@@ -75,8 +77,38 @@ impl FakeCloudBuilder {
         self
     }
 
+    /// Listen on fixed ports instead of free ones: Keystone on `base`,
+    /// the regions on `base + 1`, `base + 2`... in the order they were
+    /// added (for a cloud people reach at known addresses, as the demo's).
+    pub fn port_base(mut self, base: u16) -> Self {
+        self.port_base = Some(base);
+        self
+    }
+
+    /// Panics when a port cannot be bound; [`FakeCloudBuilder::try_build`]
+    /// says why instead.
     pub async fn build(self) -> FakeCloud {
-        let keystone = FakeKeystone::start().await;
+        self.try_build()
+            .await
+            .expect("fake cloud: cannot listen on 127.0.0.1")
+    }
+
+    pub async fn try_build(self) -> std::io::Result<FakeCloud> {
+        let base = self.port_base;
+        let port = move |i: u16| -> std::io::Result<u16> {
+            match base {
+                None => Ok(0),
+                Some(base) => base.checked_add(i).ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "port base {base} leaves no room for service {i}"
+                    ))
+                }),
+            }
+        };
+        let kp = port(0)?;
+        let keystone = FakeKeystone::try_start_on(kp)
+            .await
+            .map_err(|e| annotate(e, "keystone", kp))?;
         if let Some(ttl) = self.token_ttl {
             keystone.set_token_ttl(ttl);
         }
@@ -85,15 +117,16 @@ impl FakeCloudBuilder {
             keystone.add_user(&self.username, &self.password, &project_id, &["admin"]);
         keystone.add_endpoint("identity", "CentralRegion", "public", &keystone.url());
         let mut regions = BTreeMap::new();
-        for name in &self.regions {
-            let neutron = FakeNeutron::try_start(name, Some(keystone.token_checker()))
+        for (i, name) in self.regions.iter().enumerate() {
+            let p = port(u16::try_from(i + 1).unwrap_or(u16::MAX))?;
+            let neutron = FakeNeutron::try_start_on(name, Some(keystone.token_checker()), p)
                 .await
-                .expect("fake neutron: cannot listen on 127.0.0.1");
+                .map_err(|e| annotate(e, &format!("neutron {name}"), p))?;
             let public = keystone.add_endpoint("network", name, "public", &neutron.url());
             let internal = keystone.add_endpoint("network", name, "internal", &neutron.url());
             regions.insert(name.clone(), (neutron, [public, internal]));
         }
-        FakeCloud {
+        Ok(FakeCloud {
             admin: AdminCredentials {
                 auth_url: keystone.url(),
                 username: self.username,
@@ -106,8 +139,13 @@ impl FakeCloudBuilder {
             admin_project_id: project_id,
             keystone,
             regions,
-        }
+        })
     }
+}
+
+/// The bind error, naming the service and the port.
+fn annotate(e: std::io::Error, what: &str, port: u16) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("fake {what} on 127.0.0.1:{port}: {e}"))
 }
 
 /// A Keystone and named Neutron regions on loopback.

@@ -133,14 +133,15 @@ pub(crate) struct LoopbackServer {
 }
 
 impl LoopbackServer {
-    /// Binds 127.0.0.1 on a free port and starts serving the routes that
-    /// `configure_for` builds for the server's URL. Must be called within a
-    /// tokio runtime.
+    /// Binds 127.0.0.1 on `port` (0: a free one) and starts serving the
+    /// routes that `configure_for` builds for the server's URL. Must be
+    /// called within a tokio runtime.
     pub(crate) fn start(
+        port: u16,
         configure_for: impl FnOnce(&str) -> Configure,
         render_error: RenderError,
     ) -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let configure = configure_for(&format!("http://{addr}"));
         let server = Self {

@@ -419,3 +419,77 @@ async fn service_function_chains_check_references_and_use() {
     }
     assert_eq!(cloud.neutron("RegionOne").dump("port_pairs").len(), 1);
 }
+
+#[tokio::test]
+async fn notifications_are_kept_or_sent_to_a_subscriber() {
+    let n = FakeNeutron::start("RegionOne").await;
+    let api = Api::new(&n, "any-token");
+    let (status, _) = api
+        .post("networks", json!({"network": {"name": "a"}}))
+        .await;
+    assert_eq!(status, 201);
+    // Those kept before the subscription come first, then the new ones as
+    // they are published; nothing is kept for take_notifications any more.
+    let mut rx = n.subscribe_notifications();
+    let (status, _) = api
+        .post("networks", json!({"network": {"name": "b"}}))
+        .await;
+    assert_eq!(status, 201);
+    let got: Vec<(String, Value)> = [rx.recv().await.unwrap(), rx.recv().await.unwrap()]
+        .into_iter()
+        .map(|e| (e.event_type, e.payload["network"]["name"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("network.create.end".to_owned(), json!("a")),
+            ("network.create.end".to_owned(), json!("b"))
+        ]
+    );
+    assert!(n.take_notifications().is_empty());
+    // A subscriber gone: kept again.
+    drop(rx);
+    api.post("networks", json!({"network": {"name": "c"}}))
+        .await;
+    assert_eq!(n.take_notifications().len(), 1);
+}
+
+#[tokio::test]
+async fn a_cloud_on_fixed_ports() {
+    // Three consecutive free ports: try bases until one is free (another
+    // process may hold any of them).
+    let mut built = None;
+    for base in (20_000..60_000).step_by(997).take(40) {
+        let b = FakeCloud::builder()
+            .region("CentralRegion")
+            .region("RegionOne")
+            .port_base(base)
+            .try_build()
+            .await;
+        if let Ok(cloud) = b {
+            built = Some((base, cloud));
+            break;
+        }
+    }
+    let (base, cloud) = built.expect("no three consecutive free ports in 40 tries");
+    assert_eq!(cloud.keystone().url(), format!("http://127.0.0.1:{base}"));
+    assert_eq!(
+        cloud.neutron("CentralRegion").url(),
+        format!("http://127.0.0.1:{}", base + 1)
+    );
+    assert_eq!(
+        cloud.neutron("RegionOne").url(),
+        format!("http://127.0.0.1:{}", base + 2)
+    );
+    // The same ports cannot be had twice: the error names the service.
+    let e = FakeCloud::builder()
+        .port_base(base)
+        .try_build()
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("keystone on 127.0.0.1:{base}")),
+        "{e}"
+    );
+}

@@ -69,8 +69,9 @@ fn random_delay(max: Duration) -> Duration {
     Duration::from_millis((uuid::Uuid::new_v4().as_u128() % (u128::from(ms) + 1)) as u64)
 }
 
-/// The admin context the reference uses for redos, with the job's project.
-fn admin_context(project_id: Option<&str>) -> Map<String, Value> {
+/// The admin context the reference uses for redos, with the job's project;
+/// also what xjob's database poll runs NEW jobs with.
+pub fn admin_context(project_id: Option<&str>) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("is_admin".into(), json!(true));
     m.insert("project_id".into(), json!(project_id));

@@ -80,6 +80,16 @@ impl RpcConfig {
     }
 }
 
+/// Whether the configuration names a message bus: `[DEFAULT] transport_url`,
+/// or a legacy `[oslo_messaging_rabbit] rabbit_host`/`rabbit_hosts` set in a
+/// file. Without one, the API and xjob share jobs through the database
+/// only (the API writes NEW rows, xjob polls for them) instead of
+/// oslo.messaging falling back to a broker on localhost. Both binaries ask
+/// this, so they agree.
+pub fn broker_configured(config: &tricircle_config::Config) -> bool {
+    config.default.transport_url.is_some() || config.rabbit_hosts_set
+}
+
 /// The message bus the configuration names, as oslo.messaging reads it:
 /// `[DEFAULT] transport_url`, or, when that is unset, the deprecated
 /// `[oslo_messaging_rabbit] rabbit_hosts`/`rabbit_userid`/`rabbit_password`/

@@ -1,7 +1,9 @@
 //! Stock mode's event path: listen to each region's Neutron notifications
 //! and record the jobs they ask for (`tricircle_jobs::events`), then
 //! acknowledge. A notification whose jobs cannot be recorded (the database
-//! is away) is given back to the broker, which delivers it again.
+//! is away) is given back to the broker, which delivers it again. A
+//! process hosting the regions itself (the demo) hands them over on a
+//! channel instead ([`handle_local`]).
 
 use std::time::Duration;
 
@@ -116,24 +118,8 @@ async fn handle_all(region: String, mut rx: mpsc::Receiver<Delivery>, net: Netwo
             payload: n.payload.clone(),
             context: n.context.clone(),
         };
-        let request_id = tricircle_rpc::request_id(&n.context).to_owned();
-        let span = tracing::info_span!(
-            "event",
-            region = %region,
-            event_type = %event.event_type,
-            request_id = %request_id
-        );
-        let outcome = async {
-            let asks = jobs_for(&net, &event).await?;
-            if !asks.is_empty() {
-                tracing::info!(
-                    jobs = ?asks.iter().map(|a| format!("{} {}", a.job_type, a.resource_id)).collect::<Vec<_>>(),
-                    "recording jobs"
-                );
-            }
-            record(&net, asks, &event.context).await
-        };
-        match outcome.instrument(span.clone()).await {
+        let span = event_span(&event);
+        match handle(&net, &event).instrument(span.clone()).await {
             Ok(()) => {
                 if let Err(e) = d.ack().await {
                     // The broker delivers it again; its jobs are recorded
@@ -150,4 +136,58 @@ async fn handle_all(region: String, mut rx: mpsc::Receiver<Delivery>, net: Netwo
             }
         }
     }
+}
+
+/// Handle the events a process hosting the regions' Neutron hands over
+/// directly (the demo's embedded cloud) until the sender goes or `stop` is
+/// cancelled. An event whose jobs cannot be recorded is tried again after
+/// a pause, as a broker would deliver it again.
+pub async fn handle_local(
+    mut rx: mpsc::UnboundedReceiver<NeutronEvent>,
+    net: NetworkContext,
+    stop: CancellationToken,
+) {
+    tracing::info!("following the regions' Neutron notifications in-process");
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = rx.recv() => match e {
+                Some(e) => e,
+                None => return,
+            },
+        };
+        let span = event_span(&event);
+        while let Err(e) = handle(&net, &event).instrument(span.clone()).await {
+            span.in_scope(|| tracing::warn!(error = %e, "event not handled; trying again"));
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(REQUEUE_PAUSE) => {}
+            }
+        }
+    }
+}
+
+fn event_span(event: &NeutronEvent) -> tracing::Span {
+    let request_id = tricircle_rpc::request_id(&event.context).to_owned();
+    tracing::info_span!(
+        "event",
+        region = %event.region,
+        event_type = %event.event_type,
+        request_id = %request_id
+    )
+}
+
+/// Record the jobs `event` asks for.
+async fn handle(
+    net: &NetworkContext,
+    event: &NeutronEvent,
+) -> tricircle_jobs::network::NetResult<()> {
+    let asks = jobs_for(net, event).await?;
+    if !asks.is_empty() {
+        tracing::info!(
+            jobs = ?asks.iter().map(|a| format!("{} {}", a.job_type, a.resource_id)).collect::<Vec<_>>(),
+            "recording jobs"
+        );
+    }
+    record(net, asks, &event.context).await
 }

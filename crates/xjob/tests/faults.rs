@@ -546,3 +546,52 @@ fn the_overlap_check_catches_concurrent_runs() {
     };
     assert_no_overlap(&[ev(true, 1), ev(false, 1), ev(true, 1), ev(true, 2)]);
 }
+
+#[test]
+fn without_a_broker_new_jobs_are_picked_up_from_the_database() {
+    let _serial = serial();
+    for backend in backends_under_test() {
+        let (db, dir, record) = case(backend);
+        // No broker option at all, and no periodic task: only the poll of
+        // the jobs table can start a job.
+        let conf = write_conf(dir.path(), "poller", &db, None, "periodic_enable = false\n");
+        let mut xjob = Xjob::start(
+            dir.path(),
+            &conf,
+            "poller",
+            &["--record", record.to_str().unwrap()],
+        );
+        let router = new_router();
+        new_job(&db.db, &router);
+        wait_until(
+            &format!("{backend}: the NEW job, written by nobody but the test, runs"),
+            DEADLINE,
+            &mut [&mut xjob],
+            || all_done(&db.db, &router),
+        );
+        assert_eq!(logged(&db.db, &router), 1, "{backend}");
+        // A later job for the same resource is queued again, once: MySQL
+        // stores whole seconds, so it must be a second newer to be newer.
+        std::thread::sleep(Duration::from_millis(1100));
+        new_job(&db.db, &router);
+        wait_until(
+            &format!("{backend}: the second job runs"),
+            DEADLINE,
+            &mut [&mut xjob],
+            || logged(&db.db, &router) == 2 && open_rows(&db.db, &router).is_empty(),
+        );
+        xjob.assert_running();
+        let log = std::fs::read_to_string(&xjob.log).unwrap();
+        assert!(
+            log.contains("no message bus configured")
+                && log.contains("picked up from the database"),
+            "{backend}: the start-up line names the mode:\n{log}"
+        );
+        assert!(!log.contains("consuming casts"), "{backend}: {log}");
+        let runs: Vec<Event> = read_record(&record)
+            .into_iter()
+            .filter(|e| e.start)
+            .collect();
+        assert_eq!(runs.len(), 2, "{backend}: one run per job: {runs:?}");
+    }
+}

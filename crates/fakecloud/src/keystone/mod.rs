@@ -53,6 +53,11 @@ impl FakeKeystone {
     }
 
     pub async fn try_start() -> io::Result<Self> {
+        Self::try_start_on(0).await
+    }
+
+    /// Starts on loopback port `port` (0: a free one).
+    pub async fn try_start_on(port: u16) -> io::Result<Self> {
         let store = web::Data::new(Mutex::new(Store::new()));
         let configure_for = |url: &str| -> Configure {
             let store = store.clone();
@@ -61,7 +66,7 @@ impl FakeKeystone {
                 api::configure(cfg, store.clone(), base.clone());
             })
         };
-        let server = LoopbackServer::start(configure_for, api::error_response)?;
+        let server = LoopbackServer::start(port, configure_for, api::error_response)?;
         Ok(Self { server, store })
     }
 

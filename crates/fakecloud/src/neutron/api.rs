@@ -25,8 +25,29 @@ pub struct FakeNotification {
     pub context: Map<String, Value>,
 }
 
-/// The notifications published so far, oldest first.
-pub(crate) type Notifications = web::Data<Mutex<Vec<FakeNotification>>>;
+/// Where published notifications go: kept for `take_notifications`
+/// (oldest first), or sent to a subscriber.
+#[derive(Debug, Default)]
+pub(crate) struct NotificationLog {
+    pub(crate) kept: Vec<FakeNotification>,
+    pub(crate) subscriber: Option<tokio::sync::mpsc::UnboundedSender<FakeNotification>>,
+}
+
+impl NotificationLog {
+    fn publish(&mut self, n: FakeNotification) {
+        match &self.subscriber {
+            Some(tx) => {
+                // Kept when the subscriber has gone, as before it came.
+                if let Err(unsent) = tx.send(n) {
+                    self.kept.push(unsent.0);
+                }
+            }
+            None => self.kept.push(n),
+        }
+    }
+}
+
+pub(crate) type Notifications = web::Data<Mutex<NotificationLog>>;
 
 /// Who may call; `None` accepts any non-empty token.
 #[derive(Clone)]
@@ -375,13 +396,14 @@ async fn dispatch(
                 let context = json!({"project_id": project, "tenant": project,
                     "request_id": format!("req-{}", uuid::Uuid::new_v4())});
                 let context = context.as_object().cloned().unwrap_or_default();
-                lock(&notifications).extend(events.into_iter().map(|(event_type, payload)| {
-                    FakeNotification {
+                let mut log = lock(&notifications);
+                for (event_type, payload) in events {
+                    log.publish(FakeNotification {
                         event_type,
                         payload,
                         context: context.clone(),
-                    }
-                }));
+                    });
+                }
             }
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             match v {

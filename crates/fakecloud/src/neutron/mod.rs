@@ -21,6 +21,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use self::store::Store;
 use crate::record::RecordedRequest;
@@ -57,6 +58,15 @@ impl FakeNeutron {
     /// Starts with `check` deciding which tokens are valid (and for which
     /// project), as keystonemiddleware does against Keystone.
     pub async fn try_start(region: &str, check: Option<TokenCheck>) -> io::Result<Self> {
+        Self::try_start_on(region, check, 0).await
+    }
+
+    /// [`FakeNeutron::try_start`] on loopback port `port` (0: a free one).
+    pub async fn try_start_on(
+        region: &str,
+        check: Option<TokenCheck>,
+        port: u16,
+    ) -> io::Result<Self> {
         let store = web::Data::new(Mutex::new(Store::new()));
         let notifications = api::Notifications::default();
         let auth = api::Auth(check);
@@ -66,7 +76,7 @@ impl FakeNeutron {
                 api::configure(cfg, store.clone(), notifications.clone(), auth.clone());
             })
         };
-        let server = LoopbackServer::start(configure_for, api::error_response)?;
+        let server = LoopbackServer::start(port, configure_for, api::error_response)?;
         Ok(Self {
             region: region.to_owned(),
             server,
@@ -157,7 +167,21 @@ impl FakeNeutron {
     /// this region's Neutron would publish them with
     /// `[oslo_messaging_notifications] driver = messagingv2`.
     pub fn take_notifications(&self) -> Vec<FakeNotification> {
-        std::mem::take(&mut *lock(&self.notifications))
+        std::mem::take(&mut lock(&self.notifications).kept)
+    }
+
+    /// From now on, send each notification to the returned receiver as it
+    /// is published (as Neutron's notifier publishes to its broker) instead
+    /// of keeping it for [`FakeNeutron::take_notifications`]. Those kept so
+    /// far are sent first.
+    pub fn subscribe_notifications(&self) -> mpsc::UnboundedReceiver<FakeNotification> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut log = lock(&self.notifications);
+        for n in std::mem::take(&mut log.kept) {
+            let _ = tx.send(n);
+        }
+        log.subscriber = Some(tx);
+        rx
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

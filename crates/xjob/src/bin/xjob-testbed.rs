@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use tricircle_jobs::{handler_fn, HandlerError, JobContext, JobQueue, JobType, Registry};
+use tricircle_xjob::daemon::Intake;
 
 #[derive(Parser)]
 #[command(about = "xjob with test handlers (fault tests, benchmarks)")]
@@ -141,7 +142,11 @@ fn main() {
         &config,
         registry,
         queue,
-        !args.no_bus,
+        if args.no_bus {
+            Intake::PeriodicOnly
+        } else {
+            Intake::Configured
+        },
         None,
     )) {
         fail(&e.to_string());
