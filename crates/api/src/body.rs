@@ -1,6 +1,8 @@
 //! Reading request bodies: bounded in size, JSON objects only, with a 400
 //! and a message for anything else (never a 500 or a dropped connection).
 
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
@@ -32,26 +34,62 @@ fn declares_json(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// How long a whole request body may take to arrive (`[DEFAULT]
+/// client_body_timeout`), as app data. Without a bound, a client that sends
+/// part of a body and goes silent holds its connection and buffers forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub Duration);
+
+impl Default for BodyTimeout {
+    /// The option's default.
+    fn default() -> Self {
+        BodyTimeout(Duration::from_secs(30))
+    }
+}
+
 /// Read the body as a JSON object. An empty body is an empty object, so each
 /// controller reports its own "body not found" message as the reference does.
 /// A body not declared JSON is refused: the reference reads JSON only, and
 /// a form or text body is what a cross-site page can send without asking.
+/// A body that does not arrive within [`BodyTimeout`] is a 408; the server
+/// then closes the connection, since the rest of the body is unread.
 pub async fn json_object(
     req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<Map<String, Value>, ApiError> {
+    let limit = req.app_data::<BodyTimeout>().copied().unwrap_or_default().0;
+    let deadline = tokio::time::Instant::now() + limit;
     let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("Failed to read request body: {e}")))?;
-        if buf.len() + chunk.len() > MAX_BODY {
-            // Drain the rest so the connection stays usable for the answer.
-            while payload.next().await.is_some() {}
-            return Err(ApiError::bad_request(format!(
-                "Request body is larger than {MAX_BODY} bytes"
-            )));
+    let mut too_large = false;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
+            Ok(Some(chunk)) => chunk
+                .map_err(|e| ApiError::bad_request(format!("Failed to read request body: {e}")))?,
+            Ok(None) => break,
+            // A too-large body is answered as such even if its sender is
+            // slow; draining it only kept the connection usable.
+            Err(_) if too_large => break,
+            Err(_) => {
+                return Err(ApiError::abort(
+                    408,
+                    format!(
+                        "The request body was not received within {} seconds",
+                        limit.as_secs_f64()
+                    ),
+                ))
+            }
+        };
+        // Past the limit, drain the rest (until the deadline) so the
+        // connection stays usable for the answer.
+        too_large = too_large || buf.len() + chunk.len() > MAX_BODY;
+        if !too_large {
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
+    }
+    if too_large {
+        return Err(ApiError::bad_request(format!(
+            "Request body is larger than {MAX_BODY} bytes"
+        )));
     }
     if buf.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());

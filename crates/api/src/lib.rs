@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod ownership;
 pub mod routes;
 pub mod server;
+pub mod shutdown;
 pub mod state;
 pub mod testing;
 

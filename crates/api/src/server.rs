@@ -9,8 +9,13 @@ use tricircle_db::{Db, DbError, OpenError};
 use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
 use tricircle_policy::{Enforcer, PolicyError};
 
+use crate::body::BodyTimeout;
 use crate::dispatch::{JobDispatcher, RpcDispatcher};
+use crate::shutdown::{self, Connections};
 use crate::state::{AppState, Auth};
+
+/// How long an idle keep-alive connection is kept (actix's default).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// Why the API could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -143,8 +148,8 @@ pub fn build_state(
     })
 }
 
-/// Serve until SIGTERM (graceful: in-flight requests finish, up to 30 s) or
-/// SIGINT.
+/// Serve until SIGTERM (graceful: what clients sent is answered, see
+/// [`crate::shutdown`]) or SIGINT.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     tricircle_db::ready::wait_ready(&config)?;
     let rpc =
@@ -153,11 +158,23 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let dispatcher = RpcDispatcher::start(rpc)
         .map_err(|e| StartupError::Option(format!("cannot start the caster thread: {e}")))?;
     let state = web::Data::new(build_state(&config, Arc::new(dispatcher))?);
-    let workers = config.default.api_workers.max(1) as usize;
-    let addr = (config.default.bind_host, config.default.bind_port);
-    let server = HttpServer::new(move || crate::app(state.clone()))
+    let d = &config.default;
+    let workers = d.api_workers.max(1) as usize;
+    let addr = (d.bind_host, d.bind_port);
+    let body_timeout = BodyTimeout(Duration::from_secs(d.client_body_timeout as u64));
+    let connections = Connections::default();
+    let counted = connections.clone();
+    let server = HttpServer::new(move || crate::app(state.clone()).app_data(body_timeout))
         .workers(workers)
+        // Bounds what slow or idle clients can hold: each connection costs
+        // its buffers, so connections are capped and every stage of reading
+        // a request has a deadline (the body's is in `body::json_object`).
+        .max_connections(d.max_connections as usize)
+        .client_request_timeout(Duration::from_secs(d.client_request_timeout as u64))
+        .keep_alive(KEEP_ALIVE)
+        .on_connect(move |_, ext| counted.on_connect(ext))
         .shutdown_timeout(30)
+        .disable_signals()
         .bind(addr)
         .map_err(|source| StartupError::Bind {
             addr: format!("{}:{}", addr.0, addr.1),
@@ -167,8 +184,13 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         host = %addr.0,
         port = addr.1,
         workers,
-        auth_strategy = %config.default.auth_strategy,
+        max_connections = d.max_connections,
+        auth_strategy = %d.auth_strategy,
         "admin API listening"
     );
-    server.run().await.map_err(StartupError::Serve)
+    // A stop waits at most the keep-alive time: by then every idle
+    // connection has closed as it would at any time.
+    shutdown::serve(server.run(), connections, KEEP_ALIVE)
+        .await
+        .map_err(StartupError::Serve)
 }
