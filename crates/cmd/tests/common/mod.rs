@@ -237,12 +237,16 @@ impl<R: Read> Responses<R> {
             let (n, v) = l.split_once(':').ok_or_else(|| bad("bad header line"))?;
             headers.push((n.trim().to_owned(), v.trim().to_owned()));
         }
+        if status / 100 == 1 {
+            // An interim answer (100 Continue): the real one follows.
+            return self.next_response(head_request);
+        }
         let mut resp = Response {
             status,
             headers,
             body: Vec::new(),
         };
-        if head_request || status == 204 || status == 304 || status / 100 == 1 {
+        if head_request || status == 204 || status == 304 {
             return Ok(Some(resp));
         }
         if let Some(len) = resp.header("content-length") {
