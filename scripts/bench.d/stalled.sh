@@ -84,7 +84,8 @@ for s in socks:
         status = "none"
     answers[status] = answers.get(status, 0) + 1
     s.close()
-time.sleep(1)
+# The API trims its heap every 5 s once connections have closed.
+time.sleep(6)
 after = rss_mib()
 print(f"stalled uploads: {n} connections, client_body_timeout = {timeout} s")
 print(f"  API RSS idle:                 {idle:7.1f} MiB")

@@ -10,6 +10,7 @@ pub mod body;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod memory;
 pub mod middleware;
 pub mod ownership;
 pub mod routes;

@@ -188,6 +188,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         auth_strategy = %d.auth_strategy,
         "admin API listening"
     );
+    crate::memory::trim_after_closes(connections.clone())
+        .map_err(|e| StartupError::Option(format!("cannot start the heap-trim thread: {e}")))?;
     // A stop waits at most the keep-alive time: by then every idle
     // connection has closed as it would at any time.
     shutdown::serve(server.run(), connections, KEEP_ALIVE)

@@ -16,29 +16,40 @@ use std::time::Duration;
 use actix_web::dev::{Extensions, Server, ServerHandle};
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Counts the open client connections.
+/// Counts the client connections: open now, and closed since the start.
 #[derive(Clone, Default)]
-pub struct Connections(Arc<AtomicUsize>);
+pub struct Connections(Arc<Counts>);
+
+#[derive(Default)]
+struct Counts {
+    open: AtomicUsize,
+    closed: AtomicUsize,
+}
 
 /// Held in a connection's extensions: dropped, and uncounted, when actix
 /// drops the connection.
-struct Open(Arc<AtomicUsize>);
+struct Open(Arc<Counts>);
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.closed.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 impl Connections {
     /// For `HttpServer::on_connect`: count this connection while it lives.
     pub fn on_connect(&self, ext: &mut Extensions) {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        self.0.open.fetch_add(1, Ordering::AcqRel);
         ext.insert(Open(self.0.clone()));
     }
 
     pub fn open(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.0.open.load(Ordering::Acquire)
+    }
+
+    pub fn closed(&self) -> usize {
+        self.0.closed.load(Ordering::Acquire)
     }
 }
 
