@@ -10,12 +10,14 @@ pub mod body;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod memory;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ownership;
 pub mod routes;
 pub mod server;
+pub mod shutdown;
 pub mod state;
 pub mod testing;
 

@@ -9,8 +9,13 @@ use tricircle_db::{Db, DbError, OpenError};
 use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
 use tricircle_policy::{Enforcer, PolicyError};
 
+use crate::body::BodyTimeout;
 use crate::dispatch::{DatabaseOnly, JobDispatcher, RpcDispatcher};
+use crate::shutdown::{self, Connections};
 use crate::state::{AppState, Auth};
+
+/// How long an idle keep-alive connection is kept (actix's default).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// Why the API could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -197,8 +202,9 @@ pub fn build_state(
     })
 }
 
-/// Serve until SIGTERM (graceful: in-flight requests finish, up to 30 s) or
-/// SIGINT, telling systemd READY once listening and STOPPING on the signal.
+/// Serve until SIGTERM (graceful: what clients sent is answered, see
+/// [`crate::shutdown`]) or SIGINT, telling systemd READY once listening and
+/// STOPPING on the signal.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     tricircle_db::ready::wait_ready(&config)?;
     let dispatcher: Arc<dyn JobDispatcher> = if tricircle_rpc::broker_configured(&config) {
@@ -219,36 +225,56 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     };
     let state = web::Data::new(build_state(&config, dispatcher)?);
     reload_policy_on_hangup(&config, state.clone())?;
-    let workers = config.default.api_workers.max(1) as usize;
-    let addr = (config.default.bind_host, config.default.bind_port);
+    let d = &config.default;
+    let workers = d.api_workers.max(1) as usize;
+    let addr = (d.bind_host, d.bind_port);
     let prefix = path_prefix(&config)?;
-    let server = HttpServer::new(move || crate::app_under(state.clone(), prefix.clone()))
-        .workers(workers)
-        .shutdown_timeout(30)
-        .bind(addr)
-        .map_err(|source| StartupError::Bind {
-            addr: format!("{}:{}", addr.0, addr.1),
-            source,
-        })?;
+    let body_timeout = BodyTimeout(Duration::from_secs(d.client_body_timeout as u64));
+    let connections = Connections::default();
+    let counted = connections.clone();
+    let server = HttpServer::new(move || {
+        crate::app_under(state.clone(), prefix.clone()).app_data(body_timeout)
+    })
+    .workers(workers)
+    // Bounds what slow or idle clients can hold: each connection costs
+    // its buffers, so connections are capped and every stage of reading
+    // a request has a deadline (the body's is in `body::json_object`).
+    .max_connections(d.max_connections as usize)
+    .client_request_timeout(Duration::from_secs(d.client_request_timeout as u64))
+    .keep_alive(KEEP_ALIVE)
+    .on_connect(move |_, ext| counted.on_connect(ext))
+    .shutdown_timeout(30)
+    .disable_signals()
+    .bind(addr)
+    .map_err(|source| StartupError::Bind {
+        addr: format!("{}:{}", addr.0, addr.1),
+        source,
+    })?;
     tracing::info!(
         host = %addr.0,
         port = addr.1,
         workers,
-        auth_strategy = %config.default.auth_strategy,
-        path_prefix = config.default.api_path_prefix.as_deref().unwrap_or(""),
+        max_connections = d.max_connections,
+        auth_strategy = %d.auth_strategy,
+        path_prefix = d.api_path_prefix.as_deref().unwrap_or(""),
         "admin API listening"
     );
-    let server = server.run();
+    crate::memory::trim_after_closes(connections.clone())
+        .map_err(|e| StartupError::Option(format!("cannot start the heap-trim thread: {e}")))?;
     // Listening: a `Type=notify` unit (etc/tricircle-api.service) is started.
     tricircle_sdnotify::notify_or_warn("READY=1\nSTATUS=serving the admin API");
     let stopping = actix_web::rt::spawn(notify_stopping());
-    let result = server.await.map_err(StartupError::Serve);
+    // A stop waits at most the keep-alive time: by then every idle
+    // connection has closed as it would at any time.
+    let result = shutdown::serve(server.run(), connections, KEEP_ALIVE)
+        .await
+        .map_err(StartupError::Serve);
     stopping.abort();
     result
 }
 
 /// Tell systemd the graceful stop has begun when the signal that starts it
-/// arrives (actix-web handles the stop itself; this only listens too).
+/// arrives (`shutdown::serve` handles the stop; this only listens too).
 async fn notify_stopping() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (

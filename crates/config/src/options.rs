@@ -96,6 +96,12 @@ options! {
         bind_host: IpAddr = Kind::Ip, Some("0.0.0.0"), "IP address the admin API listens on";
         bind_port: u16 = Kind::Port, Some("19999"), "Port the admin API listens on";
         api_workers: i64 = INT, Some("1"), "Number of admin API workers (values below 1 mean 1)";
+        max_connections: i64 = Kind::Int(Some(1), None), Some("1024"),
+            "Connections each admin API worker holds open at once; further clients wait in the listen backlog (not in the original, whose WSGI server bounds greenthreads instead)";
+        client_request_timeout: i64 = Kind::Int(Some(1), None), Some("5"),
+            "Seconds a client of the admin API has to send a request's headers before the connection is closed with 408 (not in the original)";
+        client_body_timeout: i64 = Kind::Int(Some(1), None), Some("30"),
+            "Seconds a client of the admin API has to send a whole request body; a slower upload is answered 408 and the connection closed (not in the original)";
         api_extensions_path: String = Kind::Str, Some(""), "Where API extensions are looked for";
         auth_strategy: String = Kind::Choice(&["keystone", "noauth"], false), Some("keystone"),
             "How API requests are authenticated";

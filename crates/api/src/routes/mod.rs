@@ -180,3 +180,51 @@ mod tests {
         assert_eq!(python_datetime(&t), "2016-09-25 03:16:32");
     }
 }
+
+/// Property tests of query-string parsing (issue 10, fuzzing suite).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::ListQuery;
+
+    fn query() -> impl Strategy<Value = String> {
+        let pair = (
+            prop_oneof![
+                Just("limit".to_owned()),
+                Just("marker".to_owned()),
+                "[a-z_]{0,10}",
+                any::<String>(),
+            ],
+            prop_oneof![
+                "[-+ _0-9]{0,30}",
+                "(%[0-9a-fA-F]{2}|%|[a-z+])*",
+                any::<String>(),
+            ],
+        )
+            .prop_map(|(k, v)| format!("{k}={v}"));
+        prop_oneof![
+            proptest::collection::vec(pair, 0..8).prop_map(|p| p.join("&")),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_query_parses_within_the_limit_or_is_a_400(q in query(), max in 1i64..5000) {
+            match ListQuery::parse(&q, max) {
+                Ok(parsed) => {
+                    prop_assert!((1..=max).contains(&parsed.limit));
+                    let _ = parsed.next_link("/v1.0/routings", "m");
+                    let _ = parsed.check_filters(&["top_id", "pod_id"]);
+                }
+                Err(e) => {
+                    use actix_web::ResponseError;
+                    prop_assert_eq!(e.status_code().as_u16(), 400);
+                }
+            }
+        }
+    }
+}

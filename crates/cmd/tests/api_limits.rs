@@ -1,0 +1,121 @@
+//! What a slow or silent client can hold of the real `tricircle-api`
+//! (issue 10, point 2): a body that stops arriving is answered 408 and its
+//! connection closed (`client_body_timeout`), so are headers that stop
+//! arriving (`client_request_timeout`), and a worker holds at most
+//! `max_connections` connections.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
+
+use common::{request, LiveApi, Responses};
+use tricircle_db::{pods, Backend};
+
+/// The connection ends (EOF or reset) with nothing more to read.
+fn assert_closed(mut s: std::net::TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut rest = Vec::new();
+    match s.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest)),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
+}
+
+#[test]
+fn a_stalled_body_is_answered_408_and_its_connection_closed() {
+    for backend in common::backends() {
+        let api = LiveApi::start(backend, "client_body_timeout = 1\n").unwrap();
+        let body = r#"{"pod": {"region_name": "stalled", "az_name": "az1"}}"#;
+        let mut raw = request("POST", "/v1.0/pods", Some(body));
+        // Half the body, then silence.
+        raw.truncate(raw.len() - body.len() / 2);
+        let mut s = api.connect();
+        s.write_all(&raw).unwrap();
+        let resp = Responses::new(s.try_clone().unwrap())
+            .next_response(false)
+            .unwrap()
+            .expect("an answer");
+        assert_eq!(resp.status, 408, "{backend:?}");
+        let json = resp.json();
+        assert_eq!(json["code"], "408 Request Timeout", "{json}");
+        assert_eq!(json["title"], "Request Timeout", "{json}");
+        assert!(
+            json["message"]
+                .as_str()
+                .unwrap()
+                .contains("not received within 1 seconds"),
+            "{json}"
+        );
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert_closed(s);
+        let mut conn = api.db.db.get().unwrap();
+        assert!(pods::list(&mut conn).unwrap().is_empty(), "{backend:?}");
+
+        // A whole body, even sent in pieces, is read as before.
+        let raw = request("POST", "/v1.0/pods", Some(body));
+        let mut s = api.connect();
+        for piece in raw.chunks(16) {
+            s.write_all(piece).unwrap();
+        }
+        let resp = Responses::new(s).next_response(false).unwrap().unwrap();
+        assert_eq!(resp.status, 200, "{:?}", resp.json());
+        assert_eq!(pods::list(&mut conn).unwrap().len(), 1, "{backend:?}");
+    }
+}
+
+#[test]
+fn stalled_headers_are_answered_408_and_closed() {
+    let api = LiveApi::start(Backend::Sqlite, "client_request_timeout = 1\n").unwrap();
+    let mut s = api.connect();
+    s.write_all(b"GET /v1.0/pods HTTP/1.1\r\nHost: api\r\nX-Role: ad")
+        .unwrap();
+    let resp = Responses::new(s.try_clone().unwrap())
+        .next_response(false)
+        .unwrap()
+        .expect("an answer");
+    assert_eq!(resp.status, 408);
+    assert_closed(s);
+}
+
+#[test]
+fn a_worker_holds_at_most_max_connections() {
+    let api = LiveApi::start(
+        Backend::Sqlite,
+        "api_workers = 1\nmax_connections = 2\nclient_body_timeout = 60\n",
+    )
+    .unwrap();
+    let body = r#"{"pod": {"region_name": "held", "az_name": "az1"}}"#;
+    let mut partial = request("POST", "/v1.0/pods", Some(body));
+    partial.truncate(partial.len() - 4);
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = api.connect();
+            s.write_all(&partial).unwrap();
+            s
+        })
+        .collect();
+
+    // The third client is left in the listen backlog: no answer while the
+    // two are held...
+    let mut third = api.connect();
+    third
+        .write_all(&request("GET", "/v1.0/pods", None))
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let waited = third.read(&mut byte).unwrap_err();
+    assert!(
+        matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{waited}"
+    );
+    // ...and served once one of them goes.
+    drop(held);
+    third
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let resp = Responses::new(third).next_response(false).unwrap().unwrap();
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+}
