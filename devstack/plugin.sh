@@ -34,10 +34,10 @@ function tricircle_check_settings {
     stock | plugin) ;;
     *) die $LINENO "TRICIRCLE_NEUTRON_MODE must be stock or plugin (got '$TRICIRCLE_NEUTRON_MODE')" ;;
     esac
-    if [[ "$TRICIRCLE_DEPLOY_WITH_WSGI" == "True" ]]; then
-        die $LINENO "TRICIRCLE_DEPLOY_WITH_WSGI=True: this tricircle-api listens on" \
-            "TRICIRCLE_API_PORT itself and cannot be served under /tricircle yet; set it to False"
-    fi
+    case "$TRICIRCLE_DEPLOY_WITH_WSGI" in
+    True | False) ;;
+    *) die $LINENO "TRICIRCLE_DEPLOY_WITH_WSGI must be True or False (got '$TRICIRCLE_DEPLOY_WITH_WSGI')" ;;
+    esac
     local entry
     for entry in $TRICIRCLE_POD_NOTIFICATIONS; do
         if [[ "$entry" != ?*=rabbit://* ]]; then
@@ -85,14 +85,49 @@ function create_tricircle_accounts {
         local tricircle_api tricircle_api_url
         tricircle_api=$(get_or_create_service "tricircle" \
             "tricircle" "Cross Neutron Networking Automation Service")
-        # Our API has no /tricircle prefix (TRICIRCLE_DEPLOY_WITH_WSGI).
-        tricircle_api_url="$TRICIRCLE_API_PROTOCOL://$TRICIRCLE_API_HOST:$TRICIRCLE_API_PORT/v1.0"
+        tricircle_api_url=$(tricircle_api_url)/v1.0
         get_or_create_endpoint "$tricircle_api" \
             "$CENTRAL_REGION_NAME" \
             "$tricircle_api_url" \
             "$tricircle_api_url" \
             "$tricircle_api_url" >/dev/null
     fi
+}
+
+# The API's base URL as clients reach it: Apache's /tricircle with
+# TRICIRCLE_DEPLOY_WITH_WSGI=True (as the original), else its own port.
+function tricircle_api_url {
+    if [[ "$TRICIRCLE_DEPLOY_WITH_WSGI" == "True" ]]; then
+        echo "$TRICIRCLE_API_PROTOCOL://$TRICIRCLE_API_HOST/tricircle"
+    else
+        echo "$TRICIRCLE_API_PROTOCOL://$TRICIRCLE_API_HOST:$TRICIRCLE_API_PORT"
+    fi
+}
+
+# Where Apache reaches our tricircle-api.
+function tricircle_api_backend {
+    local host=$TRICIRCLE_API_LISTEN_ADDRESS
+    [[ "$host" == 0.0.0.0 ]] && host=127.0.0.1
+    echo "http://$host:$TRICIRCLE_API_PORT/tricircle"
+}
+
+# configure_tricircle_api_proxy() - TRICIRCLE_DEPLOY_WITH_WSGI=True: Apache
+# serves /tricircle, where the original's WSGI site was, by proxying to our
+# tricircle-api (which answers under that prefix too, api_path_prefix).
+function configure_tricircle_api_proxy {
+    local site backend
+    site=$(apache_site_config_for tricircle-api)
+    backend=$(tricircle_api_backend)
+    enable_apache_mod proxy
+    enable_apache_mod proxy_http
+    sudo tee "$site" >/dev/null <<APACHE
+# tricircle-api at /tricircle (written by the Tricircle DevStack plugin)
+ProxyPass "/tricircle" "$backend" retry=0
+ProxyPassReverse "/tricircle" "$backend"
+ProxyPreserveHost On
+APACHE
+    enable_apache_site tricircle-api
+    restart_apache_server
 }
 
 # create_tricircle_cache_dir() - Set up cache dir for tricircle
@@ -195,6 +230,9 @@ function configure_tricircle_api {
         init_common_tricircle_conf "$TRICIRCLE_API_CONF"
         iniset "$TRICIRCLE_API_CONF" DEFAULT bind_host "$TRICIRCLE_API_LISTEN_ADDRESS"
         iniset "$TRICIRCLE_API_CONF" DEFAULT bind_port "$TRICIRCLE_API_PORT"
+        if [[ "$TRICIRCLE_DEPLOY_WITH_WSGI" == "True" ]]; then
+            iniset "$TRICIRCLE_API_CONF" DEFAULT api_path_prefix /tricircle
+        fi
         iniset "$TRICIRCLE_API_CONF" DEFAULT api_workers "$API_WORKERS"
 
         if is_service_enabled keystone key; then
@@ -435,6 +473,12 @@ function start_tricircle_services {
         if ! wait_for_service "$SERVICE_TIMEOUT" "$TRICIRCLE_API_PROTOCOL://$TRICIRCLE_API_HOST:$TRICIRCLE_API_PORT/"; then
             die $LINENO "tricircle-api did not start"
         fi
+        if [[ "$TRICIRCLE_DEPLOY_WITH_WSGI" == "True" ]]; then
+            configure_tricircle_api_proxy
+            if ! wait_for_service "$SERVICE_TIMEOUT" "$(tricircle_api_url)"; then
+                die $LINENO "Apache does not serve tricircle-api at $(tricircle_api_url)"
+            fi
+        fi
     fi
     if is_service_enabled t-job; then
         run_process t-job "$TRICIRCLE_BIN_DIR/tricircle-xjob --config-file $TRICIRCLE_XJOB_CONF"
@@ -507,6 +551,10 @@ fi
 
 if [[ "$1" == "unstack" ]]; then
     if is_service_enabled t-api; then
+        if [[ "$TRICIRCLE_DEPLOY_WITH_WSGI" == "True" ]]; then
+            disable_apache_site tricircle-api
+            restart_apache_server
+        fi
         stop_process t-api
     fi
     if is_service_enabled t-job; then
@@ -519,4 +567,5 @@ fi
 
 if [[ "$1" == "clean" ]]; then
     sudo rm -rf "$TRICIRCLE_CONF_DIR" "$TRICIRCLE_AUTH_CACHE_DIR"
+    sudo rm -f "$(apache_site_config_for tricircle-api)"
 fi

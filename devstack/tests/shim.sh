@@ -144,8 +144,39 @@ function restart_service {
     die $LINENO "restart_service $*: no systemd units here"
 }
 
+# Apache, as DevStack's lib/apache drives Debian's apache2 (no systemd:
+# apache2ctl starts it by itself).
+function apache_site_config_for {
+    echo "/etc/apache2/sites-available/$1.conf"
+}
+
+function enable_apache_mod {
+    sudo a2enmod -q "$1" >/dev/null
+}
+
+function enable_apache_site {
+    sudo a2ensite -q "$1" >/dev/null
+}
+
+function disable_apache_site {
+    sudo a2dissite -q "$1" >/dev/null 2>&1 || true
+}
+
 function restart_apache_server {
-    die $LINENO "restart_apache_server: no Apache here"
+    local pid=/var/run/apache2/apache2.pid
+    if [[ -s "$pid" ]] && kill -0 "$(cat "$pid")" 2>/dev/null; then
+        sudo apache2ctl graceful
+    else
+        sudo apache2ctl start
+    fi
+}
+
+# Stop the Apache this shim started (the harness's clean-up).
+function shim_stop_apache {
+    local pid=/var/run/apache2/apache2.pid
+    if [[ -s "$pid" ]] && kill -0 "$(cat "$pid")" 2>/dev/null; then
+        sudo apache2ctl stop
+    fi
 }
 
 # wait_for_service SECONDS URL: until URL answers anything over HTTP.
