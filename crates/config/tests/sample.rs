@@ -59,5 +59,9 @@ fn uncommented_sample_loads_to_the_defaults() {
 
     let (mut defaults, _) = Config::load(&[]).unwrap();
     defaults.files = vec![path];
+    // The uncommented `rabbit_host = localhost` names a broker, which is
+    // what makes the binaries use one (with no file they use none).
+    assert!(from_sample.rabbit_hosts_set && !defaults.rabbit_hosts_set);
+    defaults.rabbit_hosts_set = true;
     assert_eq!(from_sample, defaults);
 }
