@@ -37,19 +37,50 @@ fn db_sync(conf: &Path) {
     );
 }
 
-/// The status code of `GET path` as the admin of project `demo` (noauth).
-fn get_status(port: u16, path: &str) -> Option<u16> {
+/// The whole answer to `GET path` as the admin of project `demo` (noauth),
+/// or `None` when nothing answers.
+fn get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Role: admin\r\nX-Tenant-Id: demo\r\n\
-         Connection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Role: admin\r\n\
+         X-Tenant-Id: demo\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = String::new();
     s.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
+    Some(answer)
+}
+
+/// The status code of `GET path` (see [`get`]).
+fn get_status(port: u16, path: &str) -> Option<u16> {
+    get(port, path)?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `bin --config-file conf`, expected to refuse to start; its standard error.
+fn failed_start(bin: &str, conf: &Path) -> String {
+    let out = Command::new(bin)
+        .arg("--config-file")
+        .arg(conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{bin} started: {err}");
+    err
+}
+
+/// The API serving `conf`, stopped when dropped.
+fn spawn_api(conf: &Path) -> Running {
+    Running(
+        Command::new(API)
+            .arg("--config-file")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Poll `check` until it holds; panics after a generous deadline.
@@ -354,25 +385,11 @@ fn api_serves_under_a_path_prefix() {
     };
     write("tricircle");
     db_sync(&conf);
-    let out = Command::new(API)
-        .arg("--config-file")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = failed_start(API, &conf);
     assert!(err.contains("api_path_prefix"), "{err}");
 
     write("/tricircle/");
-    let _api = Running(
-        Command::new(API)
-            .arg("--config-file")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _api = spawn_api(&conf);
     eventually("the API answers", || {
         get_status(port, "/v1.0/pods").is_some()
     });
@@ -388,35 +405,21 @@ fn api_serves_under_a_path_prefix() {
         assert_eq!(get_status(port, path), Some(200), "{path}");
     }
     assert_eq!(get_status(port, "/tricircle/nothing"), Some(404));
-    let body = get_body(port, "/tricircle/v1.0");
+    let body = get(port, "/tricircle/v1.0").unwrap();
     assert!(
         body.contains(&format!("http://127.0.0.1:{port}/tricircle/v1.0/pods")),
         "{body}"
     );
-    let body = get_body(port, "/tricircle");
+    let body = get(port, "/tricircle").unwrap();
     assert!(
         body.contains(&format!("http://127.0.0.1:{port}/tricircle/v1.0/")),
         "{body}"
     );
-    let body = get_body(port, "/");
+    let body = get(port, "/").unwrap();
     assert!(
         body.contains(&format!("http://127.0.0.1:{port}/v1.0/")),
         "{body}"
     );
-}
-
-/// The body of `GET path` (noauth admin).
-fn get_body(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Role: admin\r\n\
-         X-Tenant-Id: demo\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
 }
 
 /// DevStack writes `[keystone_authtoken] cafile` even for a plain-http
@@ -443,25 +446,11 @@ fn a_cafile_is_read_only_for_an_https_keystone() {
     };
     write("https");
     db_sync(&conf);
-    let out = Command::new(API)
-        .arg("--config-file")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = failed_start(API, &conf);
     assert!(err.contains("/nonexistent/ca-bundle.pem"), "{err}");
 
     write("http");
-    let _api = Running(
-        Command::new(API)
-            .arg("--config-file")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _api = spawn_api(&conf);
     eventually("the API answers", || {
         get_status(port, "/healthcheck") == Some(200)
     });
