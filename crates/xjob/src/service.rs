@@ -240,7 +240,7 @@ impl Service {
             jobs.abort_all();
             helpers.abort_all();
         }
-        let dropped = std::iter::from_fn(|| requests.try_recv().ok()).count();
+        let dropped = std::iter::from_fn(|| requests.try_recv()).count();
         if dropped > 0 {
             tracing::warn!(
                 dropped,

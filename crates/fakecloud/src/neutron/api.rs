@@ -208,7 +208,7 @@ fn matches(res: &Value, key: &str, wants: &[String]) -> bool {
 
 /// Filters and `fields` over a rendered collection, as Neutron's API
 /// layer applies them.
-fn list(items: Vec<Value>, query: &[(String, String)]) -> Res<Vec<Value>> {
+fn list(items: &[&Value], query: &[(String, String)]) -> Res<Vec<Value>> {
     let mut filters: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut fields: Vec<&str> = Vec::new();
     for (k, v) in query {
@@ -228,9 +228,9 @@ fn list(items: Vec<Value>, query: &[(String, String)]) -> Res<Vec<Value>> {
         }
     }
     Ok(items
-        .into_iter()
+        .iter()
         .filter(|i| filters.iter().all(|(k, w)| matches(i, k, w)))
-        .map(|i| select_fields(i, &fields))
+        .map(|i| select_fields((*i).clone(), &fields))
         .collect())
 }
 
@@ -453,12 +453,21 @@ fn route(
     let (create, update, delete) = handlers(coll);
     match (method.as_str(), rest) {
         ("GET", []) => {
-            let items: Vec<Value> = store
-                .all(coll)
-                .iter()
-                .map(|v| store.render(coll, v))
-                .collect();
-            Ok((200, Some(json!({ plural: list(items, query)? }))))
+            // Only collections whose answer carries their rules need
+            // rendering before filtering; the others are filtered where
+            // they lie and only what matches is copied.
+            let rendered: Vec<Value>;
+            let items: Vec<&Value> = if store.renders_rules(coll) {
+                rendered = store
+                    .all(coll)
+                    .iter()
+                    .map(|v| store.render(coll, v))
+                    .collect();
+                rendered.iter().collect()
+            } else {
+                store.all(coll).iter().map(|v| &**v).collect()
+            };
+            Ok((200, Some(json!({ plural: list(&items, query)? }))))
         }
         ("POST", []) => {
             if let Some(many) = body.get(plural).and_then(Value::as_array) {
@@ -569,12 +578,13 @@ fn qos_rules(
     };
     match (method.as_str(), &segs[2..]) {
         ("GET", []) => {
-            let items = store
+            let items: Vec<Value> = store
                 .qos_rules(policy, kind)?
                 .into_iter()
                 .map(strip)
                 .collect();
-            Ok((200, Some(json!({ plural: list(items, query)? }))))
+            let items: Vec<&Value> = items.iter().collect();
+            Ok((200, Some(json!({ plural: list(&items, query)? }))))
         }
         ("POST", []) => {
             let v = store.create_qos_rule(policy, kind, body_object(body, singular)?)?;

@@ -120,7 +120,11 @@ impl FakeNeutron {
     /// `trunks`, `policies`, `qos_rules`, `subnetpools`, `port_pairs`,
     /// `port_pair_groups`, `flow_classifiers`, `port_chains`), as stored.
     pub fn dump(&self, collection: &str) -> Vec<Value> {
-        lock(&self.store).all(collection).to_vec()
+        lock(&self.store)
+            .all(collection)
+            .iter()
+            .map(|v| (**v).clone())
+            .collect()
     }
 
     /// The next `n` requests whose path starts with `path_prefix` (and use

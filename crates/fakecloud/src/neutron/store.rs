@@ -11,6 +11,7 @@
 //! `security_groups`, `trunks`, `qos`, `subnetpools` and `sfc`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -161,9 +162,12 @@ fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Cloned before every write (a failed write restores the clone, as a
+/// rolled-back transaction): resources are shared until one is changed, so
+/// that clone costs pointers, not the whole cloud.
 #[derive(Clone, Default)]
 pub(crate) struct Store {
-    colls: BTreeMap<&'static str, Vec<Value>>,
+    colls: BTreeMap<&'static str, Vec<Arc<Value>>>,
     pub(crate) availability_zones: BTreeSet<String>,
     next_vni: i64,
     next_vlan: i64,
@@ -190,11 +194,11 @@ impl Store {
         }
     }
 
-    pub(crate) fn all(&self, coll: &str) -> &[Value] {
+    pub(crate) fn all(&self, coll: &str) -> &[Arc<Value>] {
         self.colls.get(coll).map(Vec::as_slice).unwrap_or_default()
     }
 
-    fn all_mut(&mut self, coll: &str) -> &mut Vec<Value> {
+    fn all_mut(&mut self, coll: &str) -> &mut Vec<Arc<Value>> {
         let key = COLLECTIONS
             .iter()
             .find(|c| **c == coll)
@@ -203,11 +207,17 @@ impl Store {
     }
 
     pub(crate) fn find(&self, coll: &str, id: &str) -> Option<&Value> {
-        self.all(coll).iter().find(|v| s(v, "id") == id)
+        self.all(coll)
+            .iter()
+            .find(|v| s(v, "id") == id)
+            .map(|v| &**v)
     }
 
     fn find_mut(&mut self, coll: &str, id: &str) -> Option<&mut Value> {
-        self.all_mut(coll).iter_mut().find(|v| s(v, "id") == id)
+        self.all_mut(coll)
+            .iter_mut()
+            .find(|v| s(v, "id") == id)
+            .map(Arc::make_mut)
     }
 
     fn remove(&mut self, coll: &str, id: &str) {
@@ -215,7 +225,7 @@ impl Store {
     }
 
     fn insert(&mut self, coll: &str, v: Value) -> Value {
-        self.all_mut(coll).push(v.clone());
+        self.all_mut(coll).push(Arc::new(v.clone()));
         v
     }
 
@@ -251,25 +261,36 @@ impl Store {
         Ok(self.commit(coll, id, v))
     }
 
-    /// The answer for one resource (security groups and QoS policies carry
-    /// their rules).
-    pub(crate) fn render(&self, coll: &str, v: &Value) -> Value {
-        // (rules collection, the rule's parent key, the answer's key)
-        let (rules, parent, key) = match coll {
-            "security_groups" => (
+    /// Whether [`Store::render`] adds to the stored resource.
+    pub(crate) fn renders_rules(&self, coll: &str) -> bool {
+        Self::rules_of(coll).is_some()
+    }
+
+    /// (rules collection, the rule's parent key, the answer's key)
+    fn rules_of(coll: &str) -> Option<(&'static str, &'static str, &'static str)> {
+        match coll {
+            "security_groups" => Some((
                 "security_group_rules",
                 "security_group_id",
                 "security_group_rules",
-            ),
-            "policies" => ("qos_rules", "qos_policy_id", "rules"),
-            _ => return v.clone(),
+            )),
+            "policies" => Some(("qos_rules", "qos_policy_id", "rules")),
+            _ => None,
+        }
+    }
+
+    /// The answer for one resource (security groups and QoS policies carry
+    /// their rules).
+    pub(crate) fn render(&self, coll: &str, v: &Value) -> Value {
+        let Some((rules, parent, key)) = Self::rules_of(coll) else {
+            return v.clone();
         };
         let mut v = v.clone();
         let rules: Vec<Value> = self
             .all(rules)
             .iter()
             .filter(|r| s(r, parent) == s(&v, "id"))
-            .cloned()
+            .map(|r| (**r).clone())
             .collect();
         v[key] = json!(rules);
         v

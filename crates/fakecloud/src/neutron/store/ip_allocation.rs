@@ -51,6 +51,7 @@ impl Store {
         let subnets: Vec<&Value> = self
             .all("subnets")
             .iter()
+            .map(|x| &**x)
             .filter(|x| s(x, "network_id") == net_id)
             .collect();
         let mut out = Vec::new();

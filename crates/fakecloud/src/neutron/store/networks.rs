@@ -178,6 +178,7 @@ impl Store {
         let (auto, in_use): (Vec<&Value>, Vec<&Value>) = self
             .all("ports")
             .iter()
+            .map(|p| &**p)
             .filter(|p| s(p, "network_id") == id)
             .partition(|p| AUTO_DELETE.contains(&s(p, "device_owner")));
         if !in_use.is_empty() {

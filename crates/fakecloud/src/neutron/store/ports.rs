@@ -3,6 +3,8 @@
 //! IP, with an address) and trunk parents cannot be deleted directly, deleting a port disassociates its floating IPs and drops it
 //! from trunks.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::{fault, required, s, Res, Store, FIP, RG, RI};
@@ -140,10 +142,11 @@ impl Store {
             .all_mut("floatingips")
             .iter_mut()
             .filter(|f| f["port_id"].as_str() == Some(id))
+            .map(Arc::make_mut)
         {
             Self::disassociate(f);
         }
-        for t in self.all_mut("trunks") {
+        for t in self.all_mut("trunks").iter_mut().map(Arc::make_mut) {
             if let Some(subs) = t["sub_ports"].as_array_mut() {
                 subs.retain(|x| s(x, "port_id") != id);
             }

@@ -61,7 +61,7 @@ impl Store {
             .all("qos_rules")
             .iter()
             .filter(|r| s(r, "qos_policy_id") == policy && s(r, "type") == kind)
-            .cloned()
+            .map(|r| (**r).clone())
             .collect())
     }
 

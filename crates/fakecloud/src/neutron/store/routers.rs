@@ -15,7 +15,7 @@ impl Store {
         self.all("ports")
             .iter()
             .filter(|p| s(p, "device_id") == router_id && s(p, "device_owner") == owner)
-            .cloned()
+            .map(|p| (**p).clone())
             .collect()
     }
 

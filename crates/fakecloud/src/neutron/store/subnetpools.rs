@@ -169,7 +169,7 @@ impl Store {
             .all("subnets")
             .iter()
             .filter(|x| s(x, "subnetpool_id") == pool_id)
-            .map(Self::subnet_cidr)
+            .map(|x| Self::subnet_cidr(x))
             .collect();
         let fail = |why: &str| {
             fault(

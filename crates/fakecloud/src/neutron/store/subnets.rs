@@ -3,6 +3,8 @@
 //! or of ports of other owners than the auto-delete ones cannot be deleted. The CIDR, pool and port-on-subnet readers are shared with the
 //! families that allocate IPs or route between subnets.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::{bad, fault, required, s, Res, Store, AUTO_DELETE, ROUTER_INTERFACE_OWNERS};
@@ -274,6 +276,7 @@ impl Store {
             .all_mut("ports")
             .iter_mut()
             .filter(|p| Self::port_on_subnet(p, id))
+            .map(Arc::make_mut)
         {
             if let Some(ips) = p["fixed_ips"].as_array_mut() {
                 ips.retain(|f| s(f, "subnet_id") != id);
