@@ -220,7 +220,10 @@ pub fn plan(
         .iter()
         .find(|b| b.is_ns)
         .and_then(|b| b.bridge_ip.clone());
-    for b in bottoms.iter().filter(|b| !b.is_ns) {
+    // Every route's next hop is on the bridge: a router not on it yet (its
+    // router_setup is still connecting it, and records a configure_route
+    // when done) is left alone, since Neutron refuses such routes.
+    for b in bottoms.iter().filter(|b| !b.is_ns && b.bridge_ip.is_some()) {
         let mut routes = Vec::new();
         if !b.vm_ips.is_empty() {
             for other in bottoms.iter().filter(|o| o.router_id != b.router_id) {
@@ -262,7 +265,7 @@ pub fn plan(
         }
     }
 
-    if let Some(ns) = bottoms.iter().find(|b| b.is_ns) {
+    if let Some(ns) = bottoms.iter().find(|b| b.is_ns && b.bridge_ip.is_some()) {
         let mut routes = Vec::new();
         if has_gateway {
             let mut seen = BTreeMap::new();
@@ -435,4 +438,108 @@ async fn set_routes(
         client.set_routes(router_id, routes).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn port(v: serde_json::Value) -> Port {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// A pod's bottom router with an interface on `subnet` (`net`) at
+    /// `.1`, on the bridge at `bridge` if given, and one VM at `vm`.
+    fn pod(
+        region: &str,
+        router: &str,
+        (net, subnet, cidr): (&str, &str, &str),
+        vm: &str,
+        bridge: Option<&str>,
+    ) -> (BottomPorts, PodView) {
+        let gw_ip = cidr.replace("0/24", "1");
+        let mut ports = vec![port(json!({"device_id": router,
+            "device_owner": "network:router_interface", "network_id": net,
+            "fixed_ips": [{"subnet_id": subnet, "ip_address": gw_ip}]}))];
+        if let Some(ip) = bridge {
+            ports.push(port(json!({"device_id": router,
+                "device_owner": "network:router_gateway", "network_id": "bridge",
+                "fixed_ips": [{"subnet_id": "bridge-subnet", "ip_address": ip}]})));
+        }
+        let mut view = PodView::default();
+        view.subnets.insert(
+            subnet.into(),
+            serde_json::from_value(json!({"id": subnet, "cidr": cidr, "gateway_ip": gw_ip}))
+                .unwrap(),
+        );
+        view.ports_by_network.insert(
+            net.into(),
+            vec![port(
+                json!({"device_owner": "compute:nova", "network_id": net,
+                "fixed_ips": [{"subnet_id": subnet, "ip_address": vm}]}),
+            )],
+        );
+        let b = BottomPorts {
+            region: region.into(),
+            router_id: router.into(),
+            is_ns: false,
+            ports,
+        };
+        (b, view)
+    }
+
+    fn plan_of(pods: Vec<(BottomPorts, PodView)>) -> Vec<(String, Vec<Route>)> {
+        let cidr = Cidr::parse("100.0.0.0/9").unwrap();
+        let mut views = BTreeMap::new();
+        let mut bottoms = Vec::new();
+        for (b, v) in pods {
+            views.insert(b.region.clone(), v);
+            bottoms.push(b);
+        }
+        plan(false, &cidr, &bottoms, &views)
+            .routes
+            .into_iter()
+            .map(|r| (r.router_id, r.routes))
+            .collect()
+    }
+
+    #[test]
+    fn a_router_not_on_the_bridge_yet_gets_no_routes() {
+        let r1 = || {
+            pod(
+                "R1",
+                "b1",
+                ("n1", "s1", "10.0.1.0/24"),
+                "10.0.1.5",
+                Some("100.0.0.5"),
+            )
+        };
+        // b2's router_setup has not connected it to the bridge yet: a route
+        // through the bridge would be refused by its Neutron ("the nexthop
+        // is not connected with router"), failing the whole job.
+        let r2 = pod("R2", "b2", ("n2", "s2", "10.0.2.0/24"), "10.0.2.7", None);
+        assert_eq!(plan_of(vec![r1(), r2]), vec![("b1".to_owned(), vec![])]);
+        // Once it is, both get a route to the other's VM.
+        let r2 = pod(
+            "R2",
+            "b2",
+            ("n2", "s2", "10.0.2.0/24"),
+            "10.0.2.7",
+            Some("100.0.0.6"),
+        );
+        assert_eq!(
+            plan_of(vec![r1(), r2]),
+            vec![
+                (
+                    "b1".to_owned(),
+                    vec![Route::new("10.0.2.7/32", "100.0.0.6")]
+                ),
+                (
+                    "b2".to_owned(),
+                    vec![Route::new("10.0.1.5/32", "100.0.0.5")]
+                ),
+            ]
+        );
+    }
 }
