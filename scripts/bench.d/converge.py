@@ -4,7 +4,7 @@ scripts/bench.d/converge.sh, which starts them and registers the pods).
 The guide's base set-up as the e2e walk makes it (net1 in RegionOne, net2
 in RegionTwo, a router with a gateway on ext-net, vm1 and vm2 with their
 mirrors and floating IPs, converged), then ROUNDS tenant changes cycling
-through three kinds, each timed from the tenant's last call to the moment
+through four kinds, each timed from the tenant's last call to the moment
 its effect is visible in the regions' Neutron (polled every POLL seconds):
   interface  a new network (az1 / az2 in turn) with a subnet and a router
              interface -> the pod's bottom router has an interface on the
@@ -14,8 +14,20 @@ its effect is visible in the regions' Neutron (polled every POLL seconds):
              route to it in the other pod's router and in the NS router
   fip        a floating IP on the latest VM's mirror -> the bottom floating
              IP in RegionTwo at the VM's address
+  gateway    in a project of its own (one cross-pod router with a gateway
+             per project, as in the original), a router with an interface
+             on a network in az1 (settled, not timed), then its gateway set
+             on ext-net -> its north-south router in RegionTwo has the
+             gateway at the address the central region gave
 Between rounds the engine is let settle (no NEW/RUNNING/FAIL job; not
 timed). At the end, the whole converged state is checked as the e2e does.
+The Neutron calls xjob made for each kind (from its /metrics, by job type,
+the settling included) are printed per round.
+
+Then the same jobs run again with nothing to change, posted through the
+admin API as the Tricircle plugins cast them (router_setup for each of the
+guide router's networks and configure_route): seconds from the POSTs to
+every job SUCCESS, and the calls per job type (reads only, expected).
 
 Then the sweep's cost: SWEEP_ROUTERS (default 100; 0 skips) more routers
 created by the tenant at the top (without interfaces: no bottom copies),
@@ -27,6 +39,8 @@ import os
 import re
 import sys
 import time
+import urllib.request
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e.d"))
 
@@ -115,6 +129,77 @@ def round_fip(i):
     return timed("%s's floating IP in RegionTwo" % vm, since, there)
 
 
+def round_gateway(i):
+    # A project of its own: a project has one bridge subnet whose gateway
+    # address is its north-south router's (as in the original), so one
+    # cross-pod router with a gateway per project. The admin acts for it.
+    project = uuid.uuid4().hex
+    net = n.npost(n.TOP, "networks", {"name": "bench-gw-net%d" % i, "tenant_id": project,
+                                      "availability_zone_hints": ["az1"]})
+    sub = n.npost(n.TOP, "subnets", {"network_id": net["id"], "cidr": "10.2.%d.0/24" % i,
+                                     "ip_version": 4, "tenant_id": project})
+    router = n.npost(n.TOP, "routers", {"name": "bench-gw%d" % i, "tenant_id": project})["id"]
+    n.nput(n.TOP, "/routers/%s/add_router_interface" % router, {"subnet_id": sub["id"]})
+    settle()
+    gw = n.nput(n.TOP, "/routers/" + router, {"router": {
+        "external_gateway_info": {"network_id": n.W["ext"]}}})["router"]["external_gateway_info"]
+    since = time.monotonic()
+    ip = gw["external_fixed_ips"][0]["ip_address"]
+
+    def there():
+        ns = n.named(n.listing("RegionTwo", "routers"), "ns_router_" + router)
+        if not ns or not ns[0]["external_gateway_info"]:
+            return False
+        return ns[0]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"] == ip
+    return timed("bench-gw%d's gateway in RegionTwo" % i, since, there)
+
+
+METRICS = "http://127.0.0.1:%s/metrics" % os.environ.get("TRICIRCLE_E2E_XJOB_METRICS_PORT", "19996")
+CALL = re.compile(r'^tricircle_xjob_neutron_calls_total\{([^}]*)\} (\d+)', re.M)
+
+
+def calls_by_job_type():
+    """(job type, GET or write) -> Neutron calls xjob made so far."""
+    with urllib.request.urlopen(METRICS, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for labels, count in CALL.findall(text):
+        kv = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        key = (kv.get("job_type", "?"), "reads" if kv.get("method") == "GET" else "writes")
+        out[key] = out.get(key, 0) + int(count)
+    return out
+
+
+def delta(before, after):
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def show_calls(d, per=1):
+    types = sorted({t for t, _ in d})
+    return ", ".join("%s %.0f/%.0f" % (t, d.get((t, "reads"), 0) / per, d.get((t, "writes"), 0) / per)
+                     for t in types) or "none"
+
+
+def rerun_through_jobs():
+    """The guide router's jobs posted again through the API, as the plugins
+    cast them; nothing is left to change."""
+    before = calls_by_job_type()
+    asks = [("router_setup", {"pod_id": "not_specified_pod", "router_id": n.W["router"],
+                              "network_id": n.W["nets"][net]["id"]}) for net in ("net1", "net2")]
+    asks.append(("configure_route", {"router_id": n.W["router"]}))
+    since = time.monotonic()
+    ids = [n.api("POST", "/jobs", {"job": {"type": t, "project_id": n.project, "resource": r}},
+                 expect=(200,))["job"]["id"] for t, r in asks]
+
+    def done():
+        logged = {j["id"] for j in n.jobs(status="SUCCESS")}
+        return all(i in logged for i in ids) and not n.pending_jobs()
+    took = timed("the rerun's jobs", since, done)
+    print("== rerun through the API (router_setup x2 fan-out, configure_route), nothing to change:"
+          " all SUCCESS %.2f s after the POSTs" % took)
+    print("  calls by job type (reads/writes): %s" % show_calls(delta(before, calls_by_job_type())))
+
+
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(p * len(s)))]
@@ -131,14 +216,21 @@ def main():
     print("base set-up (wipe included) in %.1f s; converged %.1f s after the last call"
           % (time.monotonic() - t0, base), flush=True)
     n.W["latest-vm"] = "vm1"
-    kinds = (("vm", round_vm), ("fip", round_fip), ("interface", round_interface))
+    kinds = (("vm", round_vm), ("fip", round_fip), ("interface", round_interface),
+             ("gateway", round_gateway))
     times = {k: [] for k, _ in kinds}
+    calls = {k: {} for k, _ in kinds}
     for i in range(ROUNDS):
         kind, fn = kinds[i % len(kinds)]
+        before = calls_by_job_type()
         took = fn(i)
         times[kind].append(took)
-        print("  round %2d %-9s %.2f s" % (i + 1, kind, took), flush=True)
         settle()
+        d = delta(before, calls_by_job_type())
+        for k, v in d.items():
+            calls[kind][k] = calls[kind].get(k, 0) + v
+        print("  round %2d %-9s %.2f s   calls (reads/writes) %s" % (
+            i + 1, kind, took, show_calls(d)), flush=True)
     n.converge("after the rounds", n.assert_converged, time.monotonic())
     every = [t for ts in times.values() for t in ts]
     print("== tenant's last call -> converged, %d rounds (%d cores)" % (ROUNDS, os.cpu_count()))
@@ -146,8 +238,15 @@ def main():
         if ts:
             print("  %-9s n=%2d  p50 %.2f s  p99 %.2f s  max %.2f s" % (
                 kind, len(ts), pct(ts, 0.50), pct(ts, 0.99), max(ts)))
+    print("  aim: 2 s")
+    print("== Neutron calls per round by job type (reads/writes, first runs and the reruns"
+          " the events asked for)")
+    for kind, ts in times.items():
+        if ts:
+            print("  %-9s %s" % (kind, show_calls(calls[kind], len(ts))))
     posts, _ = n.posted_jobs_since(n.W["log-offset"])
-    print("  POST /v1.0/jobs during the bench: %d" % len(posts))
+    print("  POST /v1.0/jobs during the rounds: %d" % len(posts))
+    rerun_through_jobs()
     sweep_cost()
 
 

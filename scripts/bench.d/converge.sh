@@ -35,7 +35,7 @@ if [[ -s "$state/run/keystone.pid" ]] && kill -0 "$(cat "$state/run/keystone.pid
     was_running=1
 fi
 cleanup() {
-    e2e_tricircle_stop || true
+    [[ -n "${TRICIRCLE_E2E_STATE:-}" ]] && { e2e_tricircle_stop || true; }
     if ((!was_running)) && [[ "${BENCH_KEEP:-0}" != 1 ]]; then
         openstack_env_stop || true
     fi

@@ -86,6 +86,9 @@ periodic_interval = 5
 periodic_fuzzy_delay = 0
 
 [xjob]
+# Prometheus metrics (scripts/bench converge counts Neutron calls there).
+metrics_bind_host = 127.0.0.1
+metrics_port = ${TRICIRCLE_E2E_XJOB_METRICS_PORT:-19996}
 # Stock mode follows each region's Neutron notifications (its vhost on the
 # suite's broker): a tenant's router interface, or a VM booted in a pod,
 # needs no job posted.
