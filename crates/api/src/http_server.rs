@@ -21,7 +21,7 @@ use actix_web::dev::{AppConfig, Server, ServiceFactory};
 use actix_web::{dev::ServiceResponse, Error};
 use tokio::net::TcpStream;
 
-use crate::head_deadline::HeadDeadline;
+use crate::head_deadline::{self, HeadDeadline};
 use crate::shutdown::Connections;
 
 /// How long an idle keep-alive connection is kept (actix's default).
@@ -35,10 +35,10 @@ pub struct Limits {
     pub workers: usize,
     /// Per worker.
     pub max_connections: usize,
-    /// For every request head: see [`crate::head_deadline`]. actix times the
-    /// first head from the accept, `HeadDeadline` every head from its first
-    /// byte; both answer 408.
-    pub head_timeout: Duration,
+    /// For every request head and the bodies the application does not read:
+    /// see [`crate::head_deadline`]. actix also times the first head, from
+    /// the accept; both answer a late head 408.
+    pub deadlines: head_deadline::Limits,
 }
 
 /// Listen on `addr` and build the server (not yet started: await it).
@@ -62,7 +62,7 @@ where
     let local = listener.local_addr()?;
     let builder = Server::build();
     let graceful = builder.graceful_shutdown_signal();
-    let head_timeout = limits.head_timeout;
+    let deadlines = limits.deadlines;
     Ok(builder
         .workers(limits.workers)
         // Each connection costs its buffers: a worker holds at most this
@@ -76,7 +76,7 @@ where
             let app = app().into_factory().map_err(|e: Error| e.error_response());
             let h1 = HttpService::build()
                 .keep_alive(KEEP_ALIVE)
-                .client_request_timeout(head_timeout)
+                .client_request_timeout(deadlines.head)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(local)
                 .graceful_shutdown_signal(move || {
@@ -93,7 +93,7 @@ where
             fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
                 ready(Ok::<_, DispatchError>((
-                    HeadDeadline::new(io, head_timeout, peer),
+                    HeadDeadline::new(io, deadlines, peer),
                     peer,
                 )))
             })

@@ -232,7 +232,10 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let limits = Limits {
         workers,
         max_connections: d.max_connections as usize,
-        head_timeout: Duration::from_secs(d.client_request_timeout as u64),
+        deadlines: crate::head_deadline::Limits {
+            head: Duration::from_secs(d.client_request_timeout as u64),
+            body: body_timeout.0,
+        },
     };
     // Bounds what slow or idle clients can hold: each connection costs its
     // buffers, so connections are capped and every stage of reading a

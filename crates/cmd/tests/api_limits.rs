@@ -92,6 +92,43 @@ fn served(s: &mut std::net::TcpStream, raw: &[u8]) -> common::Response {
     resp
 }
 
+/// Send `pieces` on `s`, one every 200 ms, while reading the answers, until
+/// the server closes the connection: the answers, and whether it closed
+/// before every piece was sent.
+fn trickle(s: std::net::TcpStream, pieces: &[&[u8]]) -> (Vec<common::Response>, bool) {
+    let closed = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let s = s.try_clone().unwrap();
+        let closed = closed.clone();
+        std::thread::spawn(move || {
+            let mut answers = Responses::new(s);
+            let mut got = Vec::new();
+            loop {
+                match answers.next_response(false) {
+                    Ok(Some(answer)) => got.push(answer),
+                    Ok(None) => break,
+                    Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                    // Not closed within the read timeout (60 s).
+                    Err(e) => panic!("{e}; answers so far: {got:?}"),
+                }
+            }
+            closed.store(true, Ordering::Release);
+            got
+        })
+    };
+    let mut s = s;
+    let mut sent = 0;
+    for piece in pieces {
+        if closed.load(Ordering::Acquire) || s.write_all(piece).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let answers = reader.join().expect("the connection closed");
+    (answers, sent < pieces.len())
+}
+
 #[test]
 fn a_trickled_head_after_a_first_request_is_answered_408_and_closed() {
     let api = LiveApi::start(Backend::Sqlite, "client_request_timeout = 1\n").unwrap();
@@ -101,36 +138,59 @@ fn a_trickled_head_after_a_first_request_is_answered_408_and_closed() {
 
     // The next head, a byte every 200 ms: about 20 s in all, while its
     // deadline is 1 s from its first byte.
-    let closed = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let s = s.try_clone().unwrap();
-        let closed = closed.clone();
-        std::thread::spawn(move || {
-            let answer = Responses::new(s.try_clone().unwrap()).next_response(false);
-            assert_closed(s);
-            closed.store(true, Ordering::Release);
-            answer
-        })
+    let bytes: Vec<&[u8]> = get.chunks(1).collect();
+    let (answers, cut) = trickle(s, &bytes);
+    assert!(cut, "the whole trickled head was taken: {answers:?}");
+    let [answer] = &answers[..] else {
+        panic!("{answers:?}")
     };
-    let mut sent = 0;
-    for byte in &get {
-        if closed.load(Ordering::Acquire) || s.write_all(&[*byte]).is_err() {
-            break;
-        }
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let answer = reader.join().expect("the connection is closed");
-    assert!(
-        sent < get.len(),
-        "the whole trickled head was taken: {answer:?}"
-    );
-    let answer = answer.unwrap().expect("an answer before the close");
     assert_eq!(answer.status, 408);
     assert_eq!(answer.header("connection"), Some("close"));
     assert!(
         api.log()
             .contains("a request's headers did not arrive in time"),
+        "{}",
+        api.log()
+    );
+}
+
+#[test]
+fn a_chunked_body_answered_before_it_was_read_cannot_hold_the_connection() {
+    // actix reads the rest of such a body to discard it; it still has
+    // client_body_timeout from its head. Chunks every 200 ms: 20 s in all.
+    let api = LiveApi::start(Backend::Sqlite, "client_body_timeout = 1\n").unwrap();
+    let chunk = b"1\r\n{\r\n".as_slice();
+    let chunks = vec![chunk; 100];
+    let head = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: api\r\nX-Role: admin\r\nX-Tenant-Id: project-a\r\n\
+             X-User-Id: user-1\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        )
+    };
+    // Not read at all: no such resource.
+    let mut s = api.connect();
+    s.write_all(head("/v1.0/nothing-here").as_bytes()).unwrap();
+    let (answers, cut) = trickle(s, &chunks);
+    assert!(cut, "the whole trickled body was taken: {answers:?}");
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [404],
+        "{answers:?}"
+    );
+    // Read too slowly: the application's 408 (the connection closes too).
+    let mut s = api.connect();
+    s.write_all(head("/v1.0/pods").as_bytes()).unwrap();
+    let (answers, cut) = trickle(s, &chunks);
+    assert!(cut, "the whole trickled body was taken: {answers:?}");
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [408],
+        "{answers:?}"
+    );
+    assert!(
+        api.log()
+            .contains("a request body answered before it was read did not arrive in time"),
         "{}",
         api.log()
     );

@@ -14,13 +14,15 @@
 /// body (longer lines are only a problem for actix, which limits heads).
 const LINE_KEPT: usize = 256;
 
-/// After some bytes: is a request head incomplete?
+/// After some bytes: what of a request is incomplete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
-    /// No: the last head is complete (a body or nothing follows).
-    Between,
-    /// Yes; `fresh` when that head began in these bytes.
+    /// Nothing: the last request is complete.
+    Idle,
+    /// Its head; `fresh` when that head began in these bytes.
     InHead { fresh: bool },
+    /// Its body; `fresh` when its head ended in these bytes.
+    InBody { fresh: bool },
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +80,7 @@ enum Chunk {
 impl Framing {
     /// Account for `bytes`, the next ones the client sent.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Progress {
+        // Whether the head or body in progress began in these bytes.
         let mut fresh = false;
         while !bytes.is_empty() {
             let used = match &mut self.state {
@@ -87,7 +90,7 @@ impl Framing {
                     let (used, next) = head.feed(bytes);
                     if let Some(next) = next {
                         self.state = next;
-                        fresh = false;
+                        fresh = true;
                     }
                     used
                 }
@@ -112,7 +115,8 @@ impl Framing {
         }
         match &self.state {
             State::Head(head) if head.started => Progress::InHead { fresh },
-            _ => Progress::Between,
+            State::Head(_) => Progress::Idle,
+            State::Body(_) | State::Chunked(_) | State::ToEnd => Progress::InBody { fresh },
         }
     }
 }
@@ -269,48 +273,43 @@ mod tests {
 
     #[test]
     fn a_head_is_incomplete_until_its_empty_line() {
-        assert_eq!(fed(b""), Progress::Between);
+        assert_eq!(fed(b""), Progress::Idle);
         for cut in 1..GET.len() {
             assert_eq!(fed(&GET[..cut]), Progress::InHead { fresh: true }, "{cut}");
         }
-        assert_eq!(fed(GET), Progress::Between);
-        assert_eq!(fed(b"GET / HTTP/1.1\nHost: a\n\n"), Progress::Between);
+        assert_eq!(fed(GET), Progress::Idle);
+        assert_eq!(fed(b"GET / HTTP/1.1\nHost: a\n\n"), Progress::Idle);
     }
 
     #[test]
     fn empty_lines_before_a_request_start_its_head() {
         assert_eq!(fed(b"\r\n\r\n\n"), Progress::InHead { fresh: true });
-        assert_eq!(
-            fed(&[b"\r\n\r\n".as_slice(), GET].concat()),
-            Progress::Between
-        );
+        assert_eq!(fed(&[b"\r\n\r\n".as_slice(), GET].concat()), Progress::Idle);
     }
 
     #[test]
-    fn bodies_are_not_heads() {
+    fn a_body_ends_where_its_head_says() {
         for request in [POST, CHUNKED] {
+            let head = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            // Byte by byte: whatever the body holds, it ends where it says.
             let mut f = Framing::default();
-            for &b in request {
-                f.feed(&[b]);
+            for (at, &b) in request.iter().enumerate() {
+                let progress = f.feed(&[b]);
+                let expected = match at + 1 {
+                    1 => Progress::InHead { fresh: true },
+                    n if n < head => Progress::InHead { fresh: false },
+                    n if n == head => Progress::InBody { fresh: true },
+                    n if n < request.len() => Progress::InBody { fresh: false },
+                    _ => Progress::Idle,
+                };
+                assert_eq!(progress, expected, "after {} bytes", at + 1);
             }
-            // Whatever the body holds, the request ends where it says.
-            assert_eq!(f.feed(&[]), Progress::Between);
             assert_eq!(f.feed(b"G"), Progress::InHead { fresh: true });
-            for (cut, _) in request.iter().enumerate().skip(1) {
-                let mut f = Framing::default();
-                let progress = f.feed(&request[..cut]);
-                let head = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                if cut < head {
-                    assert_eq!(progress, Progress::InHead { fresh: true }, "{cut}");
-                } else {
-                    assert_eq!(progress, Progress::Between, "{cut}");
-                }
-            }
         }
     }
 
     #[test]
-    fn pipelined_heads_are_told_apart() {
+    fn pipelined_requests_are_told_apart() {
         let mut f = Framing::default();
         assert_eq!(
             f.feed(&[POST, &GET[..5]].concat()),
@@ -322,7 +321,11 @@ mod tests {
             f.feed(&[&GET[9..], &GET[..3]].concat()),
             Progress::InHead { fresh: true }
         );
-        assert_eq!(f.feed(&GET[3..]), Progress::Between);
+        assert_eq!(
+            f.feed(&[&GET[3..], &POST[..POST.len() - 2]].concat()),
+            Progress::InBody { fresh: true }
+        );
+        assert_eq!(f.feed(&POST[POST.len() - 2..]), Progress::Idle);
     }
 
     #[test]
@@ -332,9 +335,8 @@ mod tests {
             b"CONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
             let mut f = Framing::default();
-            assert_eq!(f.feed(head), Progress::Between);
-            assert_eq!(f.feed(GET), Progress::Between);
-            assert_eq!(f.feed(&GET[..4]), Progress::Between);
+            assert_eq!(f.feed(head), Progress::InBody { fresh: true });
+            assert_eq!(f.feed(GET), Progress::InBody { fresh: false });
         }
         // An empty CONNECT body does not count as a length.
         let mut f = Framing::default();
@@ -358,7 +360,7 @@ mod tests {
         let padded = format!("X-Pad: {}\r\n", "p".repeat(10 * LINE_KEPT));
         f.feed(b"GET / HTTP/1.1\r\n");
         f.feed(padded.as_bytes());
-        assert_eq!(f.feed(b"Host: a\r\n\r\n"), Progress::Between);
+        assert_eq!(f.feed(b"Host: a\r\n\r\n"), Progress::Idle);
         assert!(matches!(&f.state, State::Head(h) if h.line.capacity() <= 2 * LINE_KEPT));
     }
 
@@ -377,7 +379,7 @@ mod tests {
             cuts.push(stream.len());
             cuts.sort_unstable();
             let mut at = 0;
-            let mut last = Progress::Between;
+            let mut last = Progress::Idle;
             for cut in cuts {
                 let cut = cut.min(stream.len());
                 if cut > at {
@@ -385,8 +387,12 @@ mod tests {
                     at = cut;
                 }
             }
-            let strip = |p: Progress| matches!(p, Progress::InHead { .. });
-            prop_assert_eq!(strip(whole), strip(last));
+            let part = |p: Progress| match p {
+                Progress::Idle => 0,
+                Progress::InHead { .. } => 1,
+                Progress::InBody { .. } => 2,
+            };
+            prop_assert_eq!(part(whole), part(last));
         }
     }
 }
