@@ -239,7 +239,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     };
     // Bounds what slow or idle clients can hold: each connection costs its
     // buffers, so connections are capped and every stage of reading a
-    // request has a deadline (the body's is in `body::json_object`).
+    // request has a deadline (heads' and unread bodies' in `head_deadline`,
+    // read bodies' in `body::json_object`).
     let server = http_server(addr.into(), limits, connections.clone(), move || {
         crate::app_under(state.clone(), prefix.clone()).app_data(body_timeout)
     })
