@@ -10,6 +10,8 @@ pub mod body;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod head_deadline;
+pub mod http_server;
 pub mod memory;
 pub mod metrics;
 pub mod middleware;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpServer};
+use actix_web::web;
 use tricircle_config::{Config, ConfigError};
 use tricircle_db::{Db, DbError, OpenError};
 use tricircle_openstack::keystone::{KeystoneAuthConfig, TokenValidator};
@@ -11,11 +11,9 @@ use tricircle_policy::{Enforcer, PolicyError};
 
 use crate::body::BodyTimeout;
 use crate::dispatch::{DatabaseOnly, JobDispatcher, RpcDispatcher};
+use crate::http_server::{http_server, Limits, KEEP_ALIVE};
 use crate::shutdown::{self, Connections};
 use crate::state::{AppState, Auth};
-
-/// How long an idle keep-alive connection is kept (actix's default).
-const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// Why the API could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -231,21 +229,21 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let prefix = path_prefix(&config)?;
     let body_timeout = BodyTimeout(Duration::from_secs(d.client_body_timeout as u64));
     let connections = Connections::default();
-    let counted = connections.clone();
-    let server = HttpServer::new(move || {
+    let limits = Limits {
+        workers,
+        max_connections: d.max_connections as usize,
+        deadlines: crate::head_deadline::Limits {
+            head: Duration::from_secs(d.client_request_timeout as u64),
+            body: body_timeout.0,
+        },
+    };
+    // Bounds what slow or idle clients can hold: each connection costs its
+    // buffers, so connections are capped and every stage of reading a
+    // request has a deadline (heads' and unread bodies' in `head_deadline`,
+    // read bodies' in `body::json_object`).
+    let server = http_server(addr.into(), limits, connections.clone(), move || {
         crate::app_under(state.clone(), prefix.clone()).app_data(body_timeout)
     })
-    .workers(workers)
-    // Bounds what slow or idle clients can hold: each connection costs
-    // its buffers, so connections are capped and every stage of reading
-    // a request has a deadline (the body's is in `body::json_object`).
-    .max_connections(d.max_connections as usize)
-    .client_request_timeout(Duration::from_secs(d.client_request_timeout as u64))
-    .keep_alive(KEEP_ALIVE)
-    .on_connect(move |_, ext| counted.on_connect(ext))
-    .shutdown_timeout(30)
-    .disable_signals()
-    .bind(addr)
     .map_err(|source| StartupError::Bind {
         addr: format!("{}:{}", addr.0, addr.1),
         source,
@@ -266,7 +264,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let stopping = actix_web::rt::spawn(notify_stopping());
     // A stop waits at most the keep-alive time: by then every idle
     // connection has closed as it would at any time.
-    let result = shutdown::serve(server.run(), connections, KEEP_ALIVE)
+    let result = shutdown::serve(server, connections, KEEP_ALIVE)
         .await
         .map_err(StartupError::Serve);
     stopping.abort();

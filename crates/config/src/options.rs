@@ -99,9 +99,9 @@ options! {
         max_connections: i64 = Kind::Int(Some(1), None), Some("1024"),
             "Connections each admin API worker holds open at once; further clients wait in the listen backlog (not in the original, whose WSGI server bounds greenthreads instead)";
         client_request_timeout: i64 = Kind::Int(Some(1), None), Some("5"),
-            "Seconds a client of the admin API has to send a request's headers before the connection is closed with 408 (not in the original)";
+            "Seconds a client of the admin API has to send each request's headers (the first request's from the connection's start, a later one's on a keep-alive connection from its first byte) before the connection is answered 408 and closed (not in the original, whose eventlet server only closes a connection idle for client_socket_timeout, 900 s, so a client sending a byte now and then holds it)";
         client_body_timeout: i64 = Kind::Int(Some(1), None), Some("30"),
-            "Seconds a client of the admin API has to send a whole request body; a slower upload is answered 408 and the connection closed (not in the original)";
+            "Seconds a client of the admin API has to send a whole request body; a slower upload is answered 408 and the connection closed, and so is the connection of a body answered before it was read (the rest is discarded) that is not complete this long after its headers (not in the original)";
         api_extensions_path: String = Kind::Str, Some(""), "Where API extensions are looked for";
         auth_strategy: String = Kind::Choice(&["keystone", "noauth"], false), Some("keystone"),
             "How API requests are authenticated";
