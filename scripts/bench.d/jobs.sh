@@ -228,6 +228,14 @@ SQL
             FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
             WHERE r.rolname LIKE 'bench_%' GROUP BY r.rolname ORDER BY r.rolname"
     }
+    # Where the server's time goes: the costliest statements per user.
+    top_statements() {
+        q "SELECT r.rolname, s.calls, ROUND(s.total_exec_time::numeric, 1), s.rows,
+            LEFT(REGEXP_REPLACE(s.query, '\s+', ' ', 'g'), 110)
+            FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+            WHERE r.rolname LIKE 'bench_%' ORDER BY s.total_exec_time DESC LIMIT ${TOP_STATEMENTS:-6}" |
+            awk -F'\t' '{printf "    %s: %s calls, %s ms, %s rows: %s\n", $1, $2, $3, $4, $5}'
+    }
 }
 db_sync() {
     (
@@ -276,10 +284,11 @@ INSERT INTO resource_routings (top_id, bottom_id, pod_id, project_id, resource_t
 SQL
 }
 
-# xjob-testbed processes: start_xjobs N WORKERS SLEEP_MS (WORKERS job loops
-# at once per process: workers x executor_thread_pool_size = WORKERS x 1)
+# xjob-testbed processes: start_xjobs N WORKERS SLEEP_MS [EXECUTOR_POOL]
+# (job loops at once per process: workers x executor_thread_pool_size, at
+# most 1,024; the pool's default is 64)
 start_xjobs() {
-    local n="$1" workers="$2" sleep_ms="$3" i
+    local n="$1" workers="$2" sleep_ms="$3" executor="${4:-64}" i
     for ((i = 1; i <= n; i++)); do
         (
             umask 077
@@ -289,7 +298,7 @@ host = bench-xjob-$i
 tricircle_db_connection = $(url_of bench_xjob)
 transport_url = $TRICIRCLE_TEST_RABBIT_URL
 workers = $workers
-executor_thread_pool_size = 1
+executor_thread_pool_size = $executor
 worker_sleep_time = $WORKER_SLEEP_TIME
 periodic_interval = 5
 periodic_fuzzy_delay = 0
@@ -354,14 +363,16 @@ LUA
 
 posted() { q "SELECT COUNT(*) FROM bench_events WHERE kind = '3_New'"; }
 
-# run_case NAME KIND(flood|rate) XJOBS WORKERS SLEEP_MS JOBS ROUTERS
+# run_case NAME KIND(flood|rate) XJOBS WORKERS SLEEP_MS JOBS ROUTERS [EXECUTOR_POOL]
 run_case() {
-    local name="$1" kind="$2" n="$3" workers="$4" sleep_ms="$5" jobs="$6" routers="$7"
+    local name="$1" kind="$2" n="$3" workers="$4" sleep_ms="$5" jobs="$6" routers="$7" executor="${8:-64}"
     for t in async_jobs async_job_logs async_job_failures bench_events; do q "DELETE FROM $t"; done
     rm -f "$work/runs.txt"
-    start_xjobs "$n" "$workers" "$sleep_ms"
+    start_xjobs "$n" "$workers" "$sleep_ms" "$executor"
+    local loops=$((workers * executor))
+    [[ "$loops" -gt 1024 ]] && loops=1024
     echo "== $db, $name: $jobs jobs over $routers routers, $n xjob process(es)" \
-        "(workers = $workers, handler sleeps $sleep_ms ms), load $(cut -d' ' -f1-3 /proc/loadavg)"
+        "($loops job loops each, handler sleeps $sleep_ms ms), load $(cut -d' ' -f1-3 /proc/loadavg)"
     stats_reset
     local p cpu_api cpu_db cpu_rabbit cpu_xjob=0
     cpu_api="$(cpu_secs "$api_pid")"
@@ -419,6 +430,10 @@ run_case() {
     [[ "$c" == "$jobs" ]] || echo "  WARNING: $c jobs posted, not $jobs" >&2
     [[ "$open" == 0 ]] || echo "  WARNING: $open job rows still open" >&2
     stats >"$work/stats.txt"
+    if [[ "$db" == postgresql ]]; then
+        echo "  costliest statements (pg_stat_statements):"
+        top_statements
+    fi
     stop_xjobs
     q "SELECT kind, resource_id, $(epoch ts) FROM bench_events ORDER BY ts" |
         python3 scripts/bench.d/jobs_figures.py "$db" "$name" "$work/stats.txt" "$work/runs.txt" \
@@ -442,8 +457,8 @@ for db in $DBS; do
         flood1) run_case "flood x1" flood 1 "$XJOB_WORKERS" 0 "$JOBS" "$ROUTERS" ;;
         flood3) run_case "flood x3" flood 3 "$XJOB_WORKERS" 0 "$JOBS" "$ROUTERS" ;;
         rate1) run_case "rate x1" rate 1 "$XJOB_WORKERS" 0 "$((RATE * RATE_SECS))" "$ROUTERS" ;;
-        scale1) run_case "scale x1" flood 1 "$SCALE_WORKERS" "$SCALE_SLEEP_MS" "$SCALE_JOBS" "$SCALE_JOBS" ;;
-        scale3) run_case "scale x3" flood 3 "$SCALE_WORKERS" "$SCALE_SLEEP_MS" "$SCALE_JOBS" "$SCALE_JOBS" ;;
+        scale1) run_case "scale x1" flood 1 "$SCALE_WORKERS" "$SCALE_SLEEP_MS" "$SCALE_JOBS" "$SCALE_JOBS" 1 ;;
+        scale3) run_case "scale x3" flood 3 "$SCALE_WORKERS" "$SCALE_SLEEP_MS" "$SCALE_JOBS" "$SCALE_JOBS" 1 ;;
         *)
             echo "unknown case $c (flood1 flood3 rate1 scale1 scale3)" >&2
             exit 2
