@@ -1,13 +1,15 @@
 //! The engine's database side: the claims and finishes of all job loops of
 //! one engine, gathered into one transaction each ([`jobs::claim_runs`],
-//! [`jobs::finish_runs`]). Two threads, one for claims and one for
-//! finishes, each take whatever has queued up while their last
-//! transaction ran (up to [`MAX_BATCH`]): one loop alone is served at once,
-//! and many loops share a transaction and its commit instead of queueing
-//! for connections. A batch that fails for another reason than a lock
+//! [`jobs::finish_runs`]). [`THREADS`] threads for claims and as many for
+//! finishes each take whatever has queued up while their last transaction
+//! ran (up to [`MAX_BATCH`]): one loop alone is served at once, and many
+//! loops share a transaction and its commit instead of queueing for
+//! connections. The batches of one engine never touch one resource at
+//! once (one loop per resource), so its threads do not wait for each
+//! other. A batch that fails for another reason than a lock
 //! conflict (retried whole) is split, so one bad run fails alone.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -15,7 +17,10 @@ use tricircle_db::jobs::{self, Claim, Claimed, Finish, Finished};
 use tricircle_db::{time, AnyConnection, Db, DbError, RetryPolicy};
 
 /// Runs claimed or finished in one transaction at most.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 256;
+
+/// Threads per kind: one transaction runs while the other gathers.
+pub const THREADS: usize = 2;
 
 struct Op<I, O> {
     input: I,
@@ -61,29 +66,40 @@ async fn call<I, O>(tx: &mpsc::Sender<Op<I, O>>, input: I) -> Result<O, DbError>
 }
 
 /// One batch's work inside its transaction: one answer per input, in order.
-type Work<I, O> = dyn Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send;
+type Work<I, O> = dyn Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send + Sync;
 
 fn spawn<I, O, F>(name: &str, db: Db, rx: mpsc::Receiver<Op<I, O>>, work: F)
 where
     I: Send + 'static,
     O: Send + 'static,
-    F: Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send + 'static,
+    F: Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send + Sync + 'static,
 {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || serve(&db, &rx, &work))
-        .expect("cannot start a job batcher thread");
+    let rx = Arc::new(Mutex::new(rx));
+    let work = Arc::new(work);
+    for _ in 0..THREADS {
+        let (db, rx, work) = (db.clone(), Arc::clone(&rx), Arc::clone(&work));
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || serve(&db, &rx, &*work))
+            .expect("cannot start a job batcher thread");
+    }
 }
 
-fn serve<I, O>(db: &Db, rx: &mpsc::Receiver<Op<I, O>>, work: &Work<I, O>) {
-    while let Ok(first) = rx.recv() {
-        let mut ops = vec![first];
-        while ops.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => ops.push(op),
-                Err(_) => break,
-            }
+/// The next batch: waits for one op, then takes what else is queued.
+fn gather<I, O>(rx: &Mutex<mpsc::Receiver<Op<I, O>>>) -> Option<Vec<Op<I, O>>> {
+    let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+    let mut ops = vec![rx.recv().ok()?];
+    while ops.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
         }
+    }
+    Some(ops)
+}
+
+fn serve<I, O>(db: &Db, rx: &Mutex<mpsc::Receiver<Op<I, O>>>, work: &Work<I, O>) {
+    while let Some(ops) = gather(rx) {
         let (inputs, replies): (Vec<I>, Vec<_>) =
             ops.into_iter().map(|op| (op.input, op.reply)).unzip();
         match run(db, work, &inputs) {
