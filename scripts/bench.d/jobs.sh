@@ -11,9 +11,10 @@
 #   rate x1        RATE jobs/s offered (an open loop, post_rate.py) for
 #                  RATE_SECS seconds: pickup latency at that load
 #   scale x1, x3   SCALE_JOBS jobs on as many routers, each run sleeping
-#                  SCALE_SLEEP_MS in SCALE_WORKERS workers per process (so a
-#                  process is bound by its workers, not the CPU): jobs/s of
-#                  three processes against one
+#                  SCALE_SLEEP_MS (200: real jobs take 0.1-1 s) in
+#                  SCALE_WORKERS job loops per process, so that a process is
+#                  bound by its workers, not by the 2 cores all processes
+#                  share: jobs/s of three processes against one
 #
 # Pickup latency is from a job's NEW row (written by its POST) to the next
 # RUNNING (lock) row of its router. Times come from triggers writing the
@@ -50,8 +51,8 @@ XJOB_WORKERS="${XJOB_WORKERS:-64}"
 WORKER_SLEEP_TIME="${WORKER_SLEEP_TIME:-0}"
 RATE="${RATE:-500}"
 RATE_SECS="${RATE_SECS:-10}"
-SCALE_JOBS="${SCALE_JOBS:-3000}"
-SCALE_SLEEP_MS="${SCALE_SLEEP_MS:-50}"
+SCALE_JOBS="${SCALE_JOBS:-1200}"
+SCALE_SLEEP_MS="${SCALE_SLEEP_MS:-200}"
 SCALE_WORKERS="${SCALE_WORKERS:-16}"
 
 # Private servers with their own state and ports (not the test suite's).
@@ -61,8 +62,9 @@ export TRICIRCLE_PG_PORT="${BENCH_PG_PORT:-15442}"
 export TRICIRCLE_RABBIT_PORT="${BENCH_RABBIT_PORT:-15693}"
 export TRICIRCLE_RABBIT_DIST_PORT="${BENCH_RABBIT_DIST_PORT:-25693}"
 export TRICIRCLE_RABBIT_EPMD_PORT="${BENCH_RABBIT_EPMD_PORT:-14389}"
-# pg_stat_statements counts statements per user.
-export TRICIRCLE_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
+# pg_stat_statements counts statements per user; three xjobs of the
+# original engine (a pooled connection per running job) need more clients.
+export TRICIRCLE_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c max_connections=500"
 # shellcheck source=../lib/db-servers.sh
 source scripts/lib/db-servers.sh
 # shellcheck source=../lib/rabbitmq.sh
