@@ -81,6 +81,7 @@ fi
 work="$(mktemp -d)"
 api_pid=""
 xjob_pids=()
+client_pid=""
 started_mariadb=0
 started_postgres=0
 stop_xjobs() {
@@ -97,6 +98,7 @@ stop_api() {
     api_pid=""
 }
 cleanup() {
+    [[ -n "$client_pid" ]] && kill "$client_pid" 2>/dev/null
     stop_xjobs
     stop_api
     rabbitmq_stop 2>/dev/null || true
@@ -381,7 +383,7 @@ run_case() {
     cpu_db="$(db_cpu)"
     cpu_rabbit="$(cpu_secs "$rabbit_pid")"
     for p in "${xjob_pids[@]}"; do cpu_xjob="$(awk -v a="$cpu_xjob" -v b="$(cpu_secs "$p")" 'BEGIN {print a + b}')"; done
-    local t0 client_pid
+    local t0
     t0="$(date +%s.%N)"
     if [[ "$kind" == flood ]]; then
         write_wrk_script "$jobs" "$routers"
@@ -406,6 +408,7 @@ run_case() {
         done
         kill -INT "$client_pid" 2>/dev/null || true
         wait "$client_pid" || true
+        client_pid=""
         awk '/50%|99%/' "$work/wrk.txt" | sed 's/^ */  POST latency (wrk): /'
     else
         python3 scripts/bench.d/post_rate.py "$base" "$RATE" "$jobs" "$routers"
