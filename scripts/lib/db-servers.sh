@@ -7,7 +7,8 @@
 #   mariadb_start        start (or reuse) MariaDB on 127.0.0.1:$TRICIRCLE_MARIADB_PORT
 #                        and export TRICIRCLE_TEST_MYSQL_URL
 #   postgres_start       start (or reuse) PostgreSQL on 127.0.0.1:$TRICIRCLE_PG_PORT
-#                        and export TRICIRCLE_TEST_PG_URL
+#                        and export TRICIRCLE_TEST_PG_URL (TRICIRCLE_PG_OPTIONS:
+#                        more server options, e.g. "-c shared_preload_libraries=...")
 #   mariadb_stop / postgres_stop   stop the server started from this state dir
 #
 # Each server keeps its data, socket, pid and log files under
@@ -233,7 +234,7 @@ postgres_start() {
     # No Unix socket (its path length is limited, and TCP is all we need);
     # fsync off: test data is disposable.
     if ! _dbs_as "$user" "$POSTGRES_BIN/pg_ctl" -D "$POSTGRES_DATA" -l "$POSTGRES_LOG" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $TRICIRCLE_PG_PORT -c unix_socket_directories='' -c fsync=off -c max_connections=300" \
+        -o "-c listen_addresses=127.0.0.1 -p $TRICIRCLE_PG_PORT -c unix_socket_directories='' -c fsync=off -c max_connections=300 ${TRICIRCLE_PG_OPTIONS:-}" \
         start >/dev/null; then
         _dbs_log "PostgreSQL did not start; last log lines:"
         tail -n 20 "$POSTGRES_LOG" >&2 || true

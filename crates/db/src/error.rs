@@ -1,7 +1,7 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// The one error type of this crate.
-#[derive(thiserror::Error, Debug)]
+#[derive(thiserror::Error, Debug, Clone)]
 pub enum DbError {
     /// The requested row does not exist.
     #[error("not found: {0}")]

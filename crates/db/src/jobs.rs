@@ -1,11 +1,46 @@
 //! The asynchronous job table and its state machine.
 //!
-//! A request inserts a NEW row. A worker takes the per-(type, resource) lock
-//! by inserting a RUNNING row with the fixed extra id [`SP_EXTRA_ID`]: the
-//! unique key on (type, status, resource_id, extra_id) lets only one such row
-//! exist. Finishing gives the row a fresh extra id (releasing the lock); on
-//! success the job moves to `async_job_logs` and older rows for the same
-//! type and resource are pruned, on failure it stays as FAIL.
+//! The rows and their meaning are the reference's (its Python API and
+//! plugins may share the database), and these invariants hold whichever
+//! path writes them:
+//!
+//! 1. A request is a NEW row (`new_job`), one per request, dated when it was
+//!    recorded; nothing else creates NEW rows.
+//! 2. The lock of a (type, resource) is its RUNNING row with the fixed extra
+//!    id [`SP_EXTRA_ID`]: the unique key on (type, status, resource_id,
+//!    extra_id) lets only one exist, so at most one run of a (type,
+//!    resource) is under way at any time, across processes. Taking it is an
+//!    INSERT that may hit that key ([`register_job`], [`claim_runs`]);
+//!    releasing it removes the row or gives it a fresh extra id.
+//! 3. A run serves the newest NEW row seen under the lock, and is dated at
+//!    that row's time. Finishing it ([`finish_job`], [`finish_runs`]):
+//!    - on success deletes every row of the (type, resource) up to the run's
+//!      time (the requests it served, older failures, its lock row) and
+//!      writes one `async_job_logs` row at that time;
+//!    - on failure marks the lock row FAIL at the run's time (releasing the
+//!      lock) and deletes the strictly older rows; the FAIL row stays, and
+//!      is redone (a NEW row first) by the periodic task.
+//!    Failure reasons (`async_job_failures`, ours alone) go with their FAIL
+//!    rows. A row without a time counts as the oldest.
+//! 4. A worker that finds the lock held leaves the NEW rows to the holder,
+//!    which looks for them after releasing it (so a request recorded before
+//!    the lock was found held is seen); a lock row older than
+//!    `job_run_expire` belongs to a dead worker and is taken over: marked
+//!    FAIL as by a failed run, then the lock taken again.
+//! 5. SUCCESS rows never stay in `async_jobs` (a success moves to the log);
+//!    a newer one than the newest NEW row still means "already done", as
+//!    the reference reads it.
+//!
+//! [`register_job`] / [`finish_job`] are the reference's one-job steps;
+//! [`claim_runs`] / [`finish_runs`] (the engine's path, `lease.rs`) do the
+//! same for many pairs in one transaction each, with a fixed number of
+//! statements per batch.
+
+mod lease;
+
+pub use lease::{
+    batch_transaction, claim_runs, finish_runs, Claim, Claimed, Finish, Finished, Lease,
+};
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;

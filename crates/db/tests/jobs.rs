@@ -346,3 +346,294 @@ fn latest_failed_or_new_jobs_within_the_redo_span() {
         assert_eq!(r.project_id.as_deref(), Some("proj"));
     });
 }
+
+// --- The engine's batched path: claim_runs / finish_runs -------------------
+
+const EXPIRE: Duration = Duration::from_secs(180);
+
+fn claim(resource: &str) -> jobs::Claim {
+    jobs::Claim {
+        job_type: T.into(),
+        resource_id: resource.into(),
+    }
+}
+
+fn claim_batch(c: &mut AnyConnection, resources: &[&str]) -> Vec<jobs::Claimed> {
+    let claims: Vec<_> = resources.iter().map(|r| claim(r)).collect();
+    let now = time::now(c);
+    jobs::batch_transaction(c, |c| jobs::claim_runs(c, &claims, now, EXPIRE)).unwrap()
+}
+
+fn finish_batch(c: &mut AnyConnection, finishes: &[jobs::Finish]) -> Vec<jobs::Finished> {
+    let now = time::now(c);
+    jobs::batch_transaction(c, |c| jobs::finish_runs(c, finishes, now)).unwrap()
+}
+
+fn lease(claimed: &jobs::Claimed) -> jobs::Lease {
+    match claimed {
+        jobs::Claimed::Run(l) => l.clone(),
+        other => panic!("expected a run, got {other:?}"),
+    }
+}
+
+fn statuses(c: &mut AnyConnection, resource: &str) -> Vec<(String, NaiveDateTime)> {
+    rows(c, resource)
+        .into_iter()
+        .map(|j| (j.status.unwrap(), j.timestamp.unwrap()))
+        .collect()
+}
+
+fn log_times(c: &mut AnyConnection, resource: &str) -> Vec<NaiveDateTime> {
+    async_job_logs::table
+        .filter(async_job_logs::resource_id.eq(resource))
+        .select(async_job_logs::timestamp)
+        .load::<Option<NaiveDateTime>>(c)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn a_claim_batch_takes_each_free_lock_once_for_the_newest_new_job() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        new_at(&mut c, "r1", b);
+        let r1_newest = new_at(&mut c, "r1", b + secs(2));
+        let r2 = new_at(&mut c, "r2", b);
+        // r3 has nothing to do; r4 has a SUCCESS row (as an older writer
+        // may leave) newer than its request.
+        new_at(&mut c, "r4", b - secs(1));
+        let done = take_lock(&mut c, "r4");
+        diesel::update(async_jobs::table.find(&done.id))
+            .set((
+                async_jobs::status.eq(JobStatus::Success.as_stored()),
+                async_jobs::timestamp.eq(b + secs(1)),
+            ))
+            .execute(&mut c)
+            .unwrap();
+        // r5's lock is held by a live worker.
+        new_at(&mut c, "r5", b);
+        let held = take_lock(&mut c, "r5");
+
+        let got = claim_batch(&mut c, &["r1", "r2", "r3", "r5", "r1"]);
+        let l1 = lease(&got[0]);
+        assert_eq!(l1.job.id, r1_newest.id, "{}", t.backend);
+        assert_eq!(l1.served_at, b + secs(2));
+        assert_eq!(
+            l1.lock.status.as_deref(),
+            Some(JobStatus::Running.as_stored())
+        );
+        assert_eq!(l1.lock.extra_id.as_deref(), Some(SP_EXTRA_ID));
+        assert_eq!(l1.lock.project_id.as_deref(), Some("proj"));
+        assert_eq!(lease(&got[1]).job.id, r2.id);
+        assert_eq!(got[2], jobs::Claimed::NoNewJob);
+        assert_eq!(
+            got[3],
+            jobs::Claimed::LockHeld {
+                running: Some(held.id.clone())
+            }
+        );
+        // A pair asked twice in one batch is run once.
+        assert_eq!(got[4], jobs::Claimed::LockHeld { running: None });
+        // The lock rows are the ones the unique key knows.
+        assert_eq!(
+            jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap().id,
+            l1.lock.id
+        );
+        assert!(!lock_is_free(&mut c, "r2"));
+        // r4: a success newer than its NEW job.
+        assert_eq!(
+            claim_batch(&mut c, &["r4"]),
+            vec![jobs::Claimed::AlreadyDone]
+        );
+        // Taken locks are held against a second batch.
+        let again = claim_batch(&mut c, &["r1", "r2"]);
+        assert!(
+            again
+                .iter()
+                .all(|a| matches!(a, jobs::Claimed::LockHeld { running: Some(_) })),
+            "{}: {again:?}",
+            t.backend
+        );
+    });
+}
+
+#[test]
+fn a_claim_batch_takes_over_an_expired_lock_and_fails_its_row() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let job = new_at(&mut c, "r1", b);
+        let stale = take_lock(&mut c, "r1");
+        set_ts(&mut c, &stale.id, b - secs(3600));
+        let got = claim_batch(&mut c, &["r1"]);
+        let l = lease(&got[0]);
+        assert_eq!(
+            l.took_over.as_deref(),
+            Some(stale.id.as_str()),
+            "{}",
+            t.backend
+        );
+        assert_eq!(l.job.id, job.id);
+        let stale_now = jobs::get_job(&mut c, &stale.id).unwrap();
+        assert_eq!(
+            stale_now.status.as_deref(),
+            Some(JobStatus::Fail.as_stored())
+        );
+        assert_ne!(stale_now.extra_id.as_deref(), Some(SP_EXTRA_ID));
+        let reasons = jobs::failure_reasons(&mut c, std::slice::from_ref(&stale.id)).unwrap();
+        assert!(reasons[&stale.id].contains("expired"), "{reasons:?}");
+        assert_eq!(
+            jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap().id,
+            l.lock.id
+        );
+    });
+}
+
+/// One finish batch does to each pair what `finish_job` does to one: a
+/// success deletes the rows up to its time (older failures and their
+/// reasons too) and logs it once, a failure keeps its row FAIL with its
+/// reason and deletes only older rows; newer requests stay, and a success
+/// asking for it gets the lock again for the newest of them.
+#[test]
+fn a_finish_batch_moves_exactly_the_served_rows() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        // r1: an old failure (with its reason), then two requests.
+        let old_fail = take_lock(&mut c, "r1");
+        jobs::finish_job(&mut c, &old_fail.id, false, b - secs(5)).unwrap();
+        jobs::record_failure(&mut c, &old_fail.id, "old").unwrap();
+        new_at(&mut c, "r1", b);
+        new_at(&mut c, "r1", b + secs(1));
+        // r2: one request now; another comes during the run.
+        new_at(&mut c, "r2", b);
+        // r3: a request older than the one run, which then fails.
+        let r3_old = new_at(&mut c, "r3", b - secs(2));
+        new_at(&mut c, "r3", b);
+        // r4: a bystander.
+        let r4 = new_at(&mut c, "r4", b);
+
+        let got = claim_batch(&mut c, &["r1", "r2", "r3"]);
+        let (l1, l2, l3) = (lease(&got[0]), lease(&got[1]), lease(&got[2]));
+        let r2_newer = new_at(&mut c, "r2", b + secs(3));
+        let finishes = [
+            jobs::Finish {
+                lease: l1.clone(),
+                success: true,
+                reason: None,
+                then_claim: true,
+            },
+            jobs::Finish {
+                lease: l2.clone(),
+                success: true,
+                reason: None,
+                then_claim: true,
+            },
+            jobs::Finish {
+                lease: l3.clone(),
+                success: false,
+                reason: Some("it broke".into()),
+                then_claim: false,
+            },
+        ];
+        let done = finish_batch(&mut c, &finishes);
+        let be = t.backend;
+
+        // r1: everything served; nothing left to claim.
+        assert_eq!(
+            done[0],
+            jobs::Finished::Recorded {
+                next: Some(jobs::Claimed::NoNewJob)
+            },
+            "{be}"
+        );
+        assert!(rows(&mut c, "r1").is_empty(), "{be}");
+        assert_eq!(log_times(&mut c, "r1"), vec![b + secs(1)]);
+        assert!(
+            jobs::failure_reasons(&mut c, std::slice::from_ref(&old_fail.id))
+                .unwrap()
+                .is_empty()
+        );
+
+        // r2: logged at the served time; the newer request is the next run.
+        let jobs::Finished::Recorded {
+            next: Some(jobs::Claimed::Run(next)),
+        } = &done[1]
+        else {
+            panic!("{be}: r2 should run again: {:?}", done[1]);
+        };
+        assert_eq!(next.job.id, r2_newer.id);
+        assert_ne!(next.lock.id, l2.lock.id);
+        assert_eq!(log_times(&mut c, "r2"), vec![b]);
+        assert_eq!(
+            statuses(&mut c, "r2")
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect::<std::collections::BTreeSet<_>>(),
+            [JobStatus::Running, JobStatus::New]
+                .map(|s| s.as_stored().to_owned())
+                .into()
+        );
+        assert_eq!(
+            jobs::get_running_job(&mut c, T, "r2").unwrap().unwrap().id,
+            next.lock.id
+        );
+
+        // r3: the lock row is the FAIL row at the run's time, with its
+        // reason; the older request is gone, the served one stays (as
+        // finish_job leaves it); no log row.
+        assert_eq!(done[2], jobs::Finished::Recorded { next: None });
+        let r3 = rows(&mut c, "r3");
+        assert!(r3.iter().all(|j| j.id != r3_old.id), "{be}");
+        let fail = r3
+            .iter()
+            .find(|j| j.id == l3.lock.id)
+            .expect("the FAIL row");
+        assert_eq!(fail.status.as_deref(), Some(JobStatus::Fail.as_stored()));
+        assert_eq!(fail.timestamp, Some(b));
+        assert_ne!(fail.extra_id.as_deref(), Some(SP_EXTRA_ID));
+        assert_eq!(r3.len(), 2, "{be}: {r3:?}");
+        assert_eq!(log_count(&mut c, "r3"), 0);
+        assert_eq!(
+            jobs::failure_reasons(&mut c, std::slice::from_ref(&l3.lock.id)).unwrap()[&l3.lock.id],
+            "it broke"
+        );
+        assert!(lock_is_free(&mut c, "r3"));
+
+        // r4 untouched.
+        assert_eq!(rows(&mut c, "r4"), vec![r4]);
+    });
+}
+
+#[test]
+fn finishing_a_lock_that_was_taken_over_records_nothing() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        new_at(&mut c, "r1", b);
+        let l = lease(&claim_batch(&mut c, &["r1"])[0]);
+        // Another worker found it expired: FAIL, and its own lock taken.
+        jobs::finish_job(&mut c, &l.lock.id, false, b).unwrap();
+        let theirs = take_lock(&mut c, "r1");
+        let before = rows(&mut c, "r1");
+        let done = finish_batch(
+            &mut c,
+            &[jobs::Finish {
+                lease: l,
+                success: true,
+                reason: None,
+                then_claim: true,
+            }],
+        );
+        assert_eq!(done, vec![jobs::Finished::LockLost], "{}", t.backend);
+        assert_eq!(rows(&mut c, "r1"), before);
+        assert_eq!(log_count(&mut c, "r1"), 0);
+        assert_eq!(
+            jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap().id,
+            theirs.id
+        );
+    });
+}

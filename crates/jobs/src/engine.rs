@@ -1,10 +1,15 @@
 //! The worker side of the job state machine, as the reference's
 //! `_job_handle`: take the lock, run the handler, finish the job, and keep
-//! going while newer NEW jobs for the same resource arrive.
+//! going while newer NEW jobs for the same resource arrive (the invariants
+//! are in `tricircle_db::jobs`). The database work of all loops is batched
+//! (`batcher.rs`): a finish takes the lock again for the next run in its
+//! own transaction, and one loop per (type, resource) runs in a process,
+//! further requests for it only telling that loop to look again.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -13,13 +18,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tricircle_config::DefaultOptions;
-use tricircle_db::jobs::{self, JobStatus};
-use tricircle_db::models::AsyncJob;
-use tricircle_db::{time, Db, DbError};
+use tricircle_db::jobs::{self, Claim, Claimed, Finish, Finished, Lease};
+use tricircle_db::{Db, DbError};
 
 use tricircle_openstack::calls::{JobCalls, Tally};
 use tricircle_vocab::JobType;
 
+use crate::batcher::Batcher;
 use crate::handler::{Handler, JobContext};
 use crate::queue::JobRequest;
 use crate::registry::Registry;
@@ -171,6 +176,8 @@ struct Inner {
     failed: AtomicU64,
     redos: AtomicU64,
     observer: std::sync::OnceLock<RunObserver>,
+    batcher: Batcher,
+    active: Active,
 }
 
 /// Runs jobs. Cheap to clone; clones share slots, counters and shutdown.
@@ -189,16 +196,82 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-enum Attempt {
-    Ran(Run),
-    Retry,
-    LockHeld,
-    LockLost(Run),
+/// The (type, resource) pairs this engine runs a loop for. A request for a
+/// pair already being served only marks it: the loop looks for NEW jobs
+/// after each run anyway, and looks once more before leaving when a
+/// request came in since its last look.
+#[derive(Default)]
+struct Active {
+    /// Pair -> a request came in since the loop's last look.
+    loops: Mutex<HashMap<(JobType, String), bool>>,
+}
+
+impl Active {
+    fn loops(&self) -> std::sync::MutexGuard<'_, HashMap<(JobType, String), bool>> {
+        self.loops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serve the pair, unless a loop of this engine does already.
+    fn enter(&self, t: JobType, resource_id: &str) -> Option<ActiveLoop<'_>> {
+        let key = (t, resource_id.to_owned());
+        let mut loops = self.loops();
+        if let Some(asked) = loops.get_mut(&key) {
+            *asked = true;
+            return None;
+        }
+        loops.insert(key.clone(), false);
+        Some(ActiveLoop {
+            active: self,
+            key,
+            left: false,
+        })
+    }
+}
+
+struct ActiveLoop<'a> {
+    active: &'a Active,
+    key: (JobType, String),
+    left: bool,
+}
+
+impl ActiveLoop<'_> {
+    /// About to look at the NEW jobs: requests so far are seen by that look.
+    fn looking(&self) {
+        if let Some(asked) = self.active.loops().get_mut(&self.key) {
+            *asked = false;
+        }
+    }
+
+    /// Leave, unless a request came in since the last look (then look
+    /// again: its NEW row may be newer than that look).
+    fn leave(&mut self) -> bool {
+        let mut loops = self.active.loops();
+        match loops.get_mut(&self.key) {
+            Some(asked) if *asked => {
+                *asked = false;
+                false
+            }
+            _ => {
+                loops.remove(&self.key);
+                self.left = true;
+                true
+            }
+        }
+    }
+}
+
+impl Drop for ActiveLoop<'_> {
+    fn drop(&mut self) {
+        if !self.left {
+            self.active.loops().remove(&self.key);
+        }
+    }
 }
 
 impl Engine {
     pub fn new(db: Db, registry: Registry, settings: Settings) -> Engine {
         let slots = Arc::new(Semaphore::new(settings.workers.max(1)));
+        let (db_for_batches, settings_expire) = (db.clone(), settings.job_run_expire);
         Engine {
             inner: Arc::new(Inner {
                 db,
@@ -210,6 +283,8 @@ impl Engine {
                 failed: AtomicU64::new(0),
                 redos: AtomicU64::new(0),
                 observer: std::sync::OnceLock::new(),
+                batcher: Batcher::start(db_for_batches, settings_expire),
+                active: Active::default(),
             }),
         }
     }
@@ -319,6 +394,15 @@ impl Engine {
         }
     }
 
+    /// Why the loop must stop before another run, if it must.
+    fn stop_reason(&self, start: Instant) -> Option<LoopEnd> {
+        if start.elapsed() >= self.inner.settings.worker_handle_timeout {
+            tracing::info!("worker_handle_timeout reached; leaving newer jobs to others");
+            return Some(LoopEnd::Timeout);
+        }
+        self.is_shutting_down().then_some(LoopEnd::ShuttingDown)
+    }
+
     async fn job_loop(
         &self,
         t: JobType,
@@ -326,56 +410,139 @@ impl Engine {
         resource_id: String,
         request: Map<String, Value>,
     ) -> Result<Report, EngineError> {
+        let Some(mut active) = self.inner.active.enter(t, &resource_id) else {
+            tracing::debug!("served by a loop of this process, which looks for newer jobs");
+            return Ok(Report {
+                runs: Vec::new(),
+                end: LoopEnd::LockHeld,
+            });
+        };
         let start = Instant::now();
-        let mut runs = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
+        // The lease the last finish took for the next run, if any.
+        let mut next: Option<Lease> = None;
         let end = loop {
-            if start.elapsed() >= self.inner.settings.worker_handle_timeout {
-                tracing::info!("worker_handle_timeout reached; leaving newer jobs to others");
-                break LoopEnd::Timeout;
+            if let Some(end) = self.stop_reason(start) {
+                if let Some(lease) = next.take() {
+                    self.release(lease).await?;
+                }
+                break end;
             }
-            if self.is_shutting_down() {
-                break LoopEnd::ShuttingDown;
+            let claimed = match next.take() {
+                Some(lease) => Claimed::Run(lease),
+                None => {
+                    active.looking();
+                    self.inner
+                        .batcher
+                        .claim(Claim {
+                            job_type: t.name().to_owned(),
+                            resource_id: resource_id.clone(),
+                        })
+                        .await?
+                }
+            };
+            let lease = match claimed {
+                Claimed::Run(lease) => lease,
+                Claimed::Retry => {
+                    tracing::debug!(
+                        "the job seen was served by another worker meanwhile; looking again"
+                    );
+                    self.sleep().await;
+                    continue;
+                }
+                other => {
+                    let end = match other {
+                        Claimed::AlreadyDone => LoopEnd::AlreadyDone,
+                        Claimed::LockHeld { running } => {
+                            tracing::debug!(?running, "another worker holds the lock");
+                            LoopEnd::LockHeld
+                        }
+                        _ => LoopEnd::NoNewJob,
+                    };
+                    if active.leave() {
+                        // A failed last run is what the periodic redo needs to know.
+                        break match runs.last() {
+                            Some(r) if !r.success => LoopEnd::HandlerFailed,
+                            _ => end,
+                        };
+                    }
+                    continue;
+                }
+            };
+            let span = tracing::info_span!("job", job_id = %lease.job.id);
+            if let Some(stale) = &lease.took_over {
+                span.in_scope(|| {
+                    tracing::warn!(
+                        running = %stale,
+                        "running job expired; marked FAIL, taking the lock over"
+                    )
+                });
             }
-            let (ty, rid) = (t.name(), resource_id.clone());
-            let (newest, success) = self
+            let (run, failure, elapsed_ms) = self
+                .run(t, &handler, &lease, &request)
+                .instrument(span.clone())
+                .await;
+            let success = run.success;
+            let then_claim = success && self.stop_reason(start).is_none();
+            active.looking();
+            let finished = self
                 .inner
-                .db
-                .run(move |c| {
-                    Ok((
-                        jobs::get_latest_job(c, JobStatus::New, ty, &rid)?,
-                        jobs::get_latest_job(c, JobStatus::Success, ty, &rid)?,
-                    ))
+                .batcher
+                .finish(Finish {
+                    lease,
+                    success,
+                    reason: failure,
+                    then_claim,
                 })
                 .await?;
-            let Some(job_new) = newest else {
-                break LoopEnd::NoNewJob;
-            };
-            if let Some(done) = success {
-                if done.timestamp >= job_new.timestamp {
-                    break LoopEnd::AlreadyDone;
-                }
-            }
-            let span = tracing::info_span!("job", job_id = %job_new.id);
-            let attempt = self
-                .attempt(t, &handler, &job_new, &request)
-                .instrument(span)
-                .await?;
-            match attempt {
-                Attempt::Ran(run) => {
-                    let ok = run.success;
-                    runs.push(run);
-                    if !ok {
-                        break LoopEnd::HandlerFailed;
-                    }
-                    // No pause after a success: a newer request is served
-                    // at once (the reference slept worker_sleep_time here,
-                    // which only delayed convergence).
-                }
-                Attempt::Retry => self.sleep().await,
-                Attempt::LockHeld => break LoopEnd::LockHeld,
-                Attempt::LockLost(run) => {
-                    runs.push(run);
+            let tally = run.calls;
+            runs.push(run);
+            match finished {
+                Finished::LockLost => {
+                    span.in_scope(|| {
+                        tracing::warn!(
+                            "our lock row is gone (taken over after expiry); result not recorded"
+                        )
+                    });
                     break LoopEnd::LockLost;
+                }
+                Finished::Recorded { next: claimed } => {
+                    if success {
+                        span.in_scope(|| {
+                            tracing::info!(
+                                neutron_reads = tally.reads,
+                                neutron_writes = tally.writes,
+                                neutron_reads_cached = tally.cached,
+                                elapsed_ms,
+                                "job succeeded"
+                            )
+                        });
+                    }
+                    if !success {
+                        if active.leave() {
+                            break LoopEnd::HandlerFailed;
+                        }
+                        continue;
+                    }
+                    match claimed {
+                        // No pause after a success: a newer request is
+                        // served at once (the reference slept
+                        // worker_sleep_time here, which only delayed
+                        // convergence).
+                        Some(Claimed::Run(lease)) => next = Some(lease),
+                        Some(Claimed::AlreadyDone) => {
+                            if active.leave() {
+                                break LoopEnd::AlreadyDone;
+                            }
+                        }
+                        Some(_) => {
+                            if active.leave() {
+                                break LoopEnd::NoNewJob;
+                            }
+                        }
+                        // Stopping: the check at the top says why.
+                        None => {}
+                    }
                 }
             }
         };
@@ -383,91 +550,36 @@ impl Engine {
         Ok(Report { runs, end })
     }
 
-    async fn attempt(
+    /// Give back a lease taken for a run that will not happen.
+    async fn release(&self, lease: Lease) -> Result<(), EngineError> {
+        let id = lease.lock.id;
+        match self.inner.db.run(move |c| jobs::delete_job(c, &id)).await {
+            Ok(()) | Err(DbError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Run the handler for `lease`; the run, why it failed, and how long it
+    /// took.
+    async fn run(
         &self,
         t: JobType,
         handler: &Arc<dyn Handler>,
-        job_new: &AsyncJob,
+        lease: &Lease,
         request: &Map<String, Value>,
-    ) -> Result<Attempt, EngineError> {
-        let db = &self.inner.db;
-        let backend = db.backend();
-        // The run is recorded at the NEW job's time, so that finishing prunes
-        // exactly the requests this run served (reference behaviour).
-        let served_at = job_new.timestamp.unwrap_or_else(|| time::now_for(backend));
-        let (ty, rid) = (t.name(), job_new.resource_id.clone().unwrap_or_default());
-        let project = job_new.project_id.clone();
-        let lock = {
-            let (rid, project) = (rid.clone(), project.clone());
-            db.run(move |c| jobs::register_job_for(c, project.as_deref(), ty, &rid))
-                .await?
-        };
-        let Some(lock) = lock else {
-            let rid2 = rid.clone();
-            let running = db.run(move |c| jobs::get_running_job(c, ty, &rid2)).await?;
-            let Some(running) = running else {
-                // The holder just finished, or every worker deadlocked on
-                // the insert: try again after a pause.
-                tracing::debug!("lock not taken and no running job; retrying");
-                return Ok(Attempt::Retry);
-            };
-            let expire = self.inner.settings.job_run_expire;
-            if !jobs::is_expired(&running, time::now_for(backend), expire) {
-                tracing::debug!(running = %running.id, "another worker holds the lock");
-                return Ok(Attempt::LockHeld);
-            }
-            let stale = running.id.clone();
-            let r = db
-                .transaction(move |c| {
-                    jobs::finish_job(c, &stale, false, served_at)?;
-                    jobs::record_failure(
-                        c,
-                        &stale,
-                        "expired: ran longer than job_run_expire without finishing; taken over",
-                    )
-                })
-                .await;
-            match r {
-                Ok(()) => tracing::warn!(
-                    running = %running.id,
-                    "running job expired; marked FAIL, taking the lock over"
-                ),
-                // Its holder finished it meanwhile.
-                Err(DbError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            return Ok(Attempt::Retry);
-        };
-
-        // Another worker may have served this request between our look at
-        // the NEW rows and taking the lock (its finish deleted them and freed
-        // the lock): under the lock, look again, so it never runs twice.
-        let still_new = {
-            let job_id = job_new.id.clone();
-            match db.run(move |c| jobs::get_job(c, &job_id)).await {
-                Ok(_) => true,
-                Err(DbError::NotFound(_)) => false,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if !still_new {
-            let lock_id = lock.id.clone();
-            db.run(move |c| jobs::delete_job(c, &lock_id)).await?;
-            tracing::debug!("served by another worker meanwhile; lock released");
-            return Ok(Attempt::Retry);
-        }
-
+    ) -> (Run, Option<String>, u64) {
+        let (job, lock) = (&lease.job, &lease.lock);
         tracing::info!(lock_id = %lock.id, "job started");
         let ctx = JobContext::new(
-            job_new.id.clone(),
+            job.id.clone(),
             lock.id.clone(),
             t,
-            rid,
-            project,
+            job.resource_id.clone().unwrap_or_default(),
+            job.project_id.clone(),
             request.clone(),
         );
         let started = Instant::now();
-        let calls = JobCalls::new(job_new.id.clone(), t.name());
+        let calls = JobCalls::new(job.id.clone(), t.name());
         let outcome = calls
             .scope(AssertUnwindSafe(handler.handle(&ctx)).catch_unwind())
             .await;
@@ -508,42 +620,12 @@ impl Engine {
             });
         }
         let run = Run {
-            job_id: job_new.id.clone(),
+            job_id: job.id.clone(),
             lock_id: lock.id.clone(),
             success,
             calls: tally,
         };
-        let lock_id = lock.id.clone();
-        let r = db
-            .transaction(move |c| {
-                jobs::finish_job(c, &lock_id, success, served_at)?;
-                match &failure {
-                    Some(reason) => jobs::record_failure(c, &lock_id, reason),
-                    None => Ok(()),
-                }
-            })
-            .await;
-        match r {
-            Ok(()) => {
-                if success {
-                    tracing::info!(
-                        neutron_reads = tally.reads,
-                        neutron_writes = tally.writes,
-                        neutron_reads_cached = tally.cached,
-                        elapsed_ms,
-                        "job succeeded"
-                    );
-                }
-                Ok(Attempt::Ran(run))
-            }
-            Err(DbError::NotFound(_)) => {
-                tracing::warn!(
-                    "our lock row is gone (taken over after expiry); result not recorded"
-                );
-                Ok(Attempt::LockLost(run))
-            }
-            Err(e) => Err(e.into()),
-        }
+        (run, failure, elapsed_ms)
     }
 }
 

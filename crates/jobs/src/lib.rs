@@ -14,6 +14,7 @@
 //! - [`network`]: what the networking handlers share (routing-table lock,
 //!   bridge elements, bottom copies, floating IP sync).
 
+mod batcher;
 pub mod engine;
 pub mod events;
 pub mod handler;

@@ -542,3 +542,153 @@ fn failed_jobs_are_redone_with_a_backoff_per_resource() {
         assert_eq!(calls.load(Ordering::SeqCst), 2 + 2 + 2);
     });
 }
+
+/// Two engines (two processes' worth: two pools) serve many requests on
+/// many resources at once, their database work batched. Each run checks
+/// in the database that its lock row is the one RUNNING row of its
+/// resource; every request is served, and each run's job is a distinct
+/// NEW row.
+#[test]
+fn two_engines_batching_many_resources_hold_one_lock_per_resource() {
+    each_backend(|t| async move {
+        let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+        let make = |db: Db| {
+            let v = Arc::clone(&violations);
+            handler_fn(move |ctx: JobContext| {
+                let (v, db) = (Arc::clone(&v), db.clone());
+                async move {
+                    let rid = ctx.resource_id.clone();
+                    let running: Vec<String> = db
+                        .run(move |c| {
+                            Ok(async_jobs::table
+                                .filter(async_jobs::resource_id.eq(rid))
+                                .filter(async_jobs::status.eq(JobStatus::Running.as_stored()))
+                                .select(async_jobs::id)
+                                .load::<String>(c)?)
+                        })
+                        .await
+                        .unwrap();
+                    if running != vec![ctx.lock_id.clone()] {
+                        v.lock().unwrap().push(format!(
+                            "{}: running {running:?}, ours {}",
+                            ctx.resource_id, ctx.lock_id
+                        ));
+                    }
+                    tokio::task::yield_now().await;
+                    Ok(())
+                }
+            })
+        };
+        let other_db = Db::connect(&t.url, &PoolOptions::default()).unwrap();
+        let wide = Settings {
+            workers: 16,
+            ..settings()
+        };
+        let a = Engine::new(t.db.clone(), registry_of(make(t.db.clone())), wide.clone());
+        let b = Engine::new(other_db.clone(), registry_of(make(other_db)), wide);
+        let resources: Vec<String> = (0..12).map(|i| format!("router-{i}")).collect();
+        let mut tasks = Vec::new();
+        for round in 0..4 {
+            for (i, r) in resources.iter().enumerate() {
+                new_job(&t.db, r).await;
+                let e = if (i + round) % 2 == 0 {
+                    a.clone()
+                } else {
+                    b.clone()
+                };
+                let r = r.clone();
+                tasks.push(tokio::spawn(async move {
+                    e.handle(JobType::ConfigureRoute, &r, request()).await
+                }));
+            }
+        }
+        let mut served = std::collections::HashSet::new();
+        let mut runs = 0;
+        for task in tasks {
+            let report = task.await.unwrap().unwrap();
+            for run in report.runs {
+                assert!(run.success);
+                assert!(served.insert(run.job_id), "{}: a job ran twice", t.backend);
+                runs += 1;
+            }
+        }
+        let v = violations.lock().unwrap().clone();
+        assert!(v.is_empty(), "{}: {v:?}", t.backend);
+        assert!(runs >= resources.len());
+        for r in &resources {
+            assert!(
+                job_statuses(&t.db, r).await.is_empty(),
+                "{}: {r} has rows left",
+                t.backend
+            );
+            assert!(job_logs(&t.db, r).await >= 1);
+        }
+        // Every run's success row is in the log: one per run.
+        let logs: i64 = {
+            let mut n = 0;
+            for r in &resources {
+                n += job_logs(&t.db, r).await;
+            }
+            n
+        };
+        assert_eq!(logs, runs as i64, "{}", t.backend);
+    });
+}
+
+/// A request for a resource that this engine is running only tells that
+/// loop to look again: it runs nothing itself, and the loop serves the
+/// newer job after the current run.
+#[test]
+fn a_request_during_a_run_is_left_to_the_running_loop() {
+    each_backend(|t| async move {
+        let started = Arc::new(tokio::sync::Notify::new());
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (s2, g2, c2) = (Arc::clone(&started), Arc::clone(&go), Arc::clone(&calls));
+        let engine = engine_with(
+            t.db.clone(),
+            registry_of(handler_fn(move |_| {
+                let (s, g, c) = (Arc::clone(&s2), Arc::clone(&g2), Arc::clone(&c2));
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    s.notify_one();
+                    g.acquire().await.unwrap().forget();
+                    Ok(())
+                }
+            })),
+        );
+        let first = new_job(&t.db, "r1").await;
+        let e = engine.clone();
+        let looping =
+            tokio::spawn(async move { e.handle(JobType::ConfigureRoute, "r1", request()).await });
+        started.notified().await;
+        // A newer request, dated after the running one even at MySQL's
+        // whole seconds.
+        let newer = new_job(&t.db, "r1").await;
+        set_ts(
+            &t.db,
+            &newer.id,
+            first.timestamp.unwrap() + ChronoDuration::seconds(2),
+        )
+        .await;
+        let second = handle_r1(&engine).await;
+        assert_eq!(second.end, LoopEnd::LockHeld, "{}", t.backend);
+        assert!(second.runs.is_empty());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        go.add_permits(2);
+        let report = looping.await.unwrap().unwrap();
+        assert_eq!(
+            report
+                .runs
+                .iter()
+                .map(|r| r.job_id.clone())
+                .collect::<Vec<_>>(),
+            vec![first.id, newer.id],
+            "{}",
+            t.backend
+        );
+        assert_eq!(report.end, LoopEnd::NoNewJob);
+        assert!(job_statuses(&t.db, "r1").await.is_empty());
+        assert_eq!(job_logs(&t.db, "r1").await, 2);
+    });
+}

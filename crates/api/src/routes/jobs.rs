@@ -189,27 +189,14 @@ fn parse_job_request(body: &Map<String, Value>) -> Result<JobRequest, ApiError> 
     })
 }
 
-/// Write the NEW row, then wake xjob up. The row is the job: if dispatch
-/// cannot be delivered the periodic task still runs it.
-async fn invoke(
-    state: &AppState,
-    ctx: &RequestContext,
-    project_id: &str,
-    job_type: JobType,
-    resource_id: &str,
-) -> Result<AsyncJob, DbError> {
-    let (p, t, r) = (
-        project_id.to_owned(),
-        job_type.name(),
-        resource_id.to_owned(),
-    );
-    let job = state.db.run(move |c| jobs::new_job(c, &p, t, &r)).await?;
+/// Wake xjob up for the NEW row just written. The row is the job: if
+/// dispatch cannot be delivered the periodic task still runs it.
+async fn dispatch(state: &AppState, ctx: &RequestContext, job_type: JobType, resource_id: &str) {
     // xjob's own stock-mode types have no RPC method: a redone one is run
     // by xjob's periodic task from its NEW row.
     if job_type.is_reference() {
         state.dispatcher.dispatch(ctx, job_type, resource_id).await;
     }
-    Ok(job)
 }
 
 pub async fn create(
@@ -225,29 +212,6 @@ pub async fn create(
     let req = parse_job_request(&body)?;
     let value_of = |f: &str| req.resource[f].as_str().unwrap_or_default().to_owned();
 
-    // The primary resource must be routed and belong to the job's project.
-    if let Some(resource_type) = req.job_type.primary_routed() {
-        let top_id = value_of(req.job_type.primary());
-        let filter = RoutingFilter {
-            top_id: Some(top_id.clone()),
-            project_id: Some(Some(req.project_id.clone())),
-            resource_type: Some(resource_type.as_str().to_owned()),
-            ..RoutingFilter::default()
-        };
-        let found = state
-            .db
-            .run(move |c| routings::list(c, &filter, 1, None))
-            .await
-            .map_err(|e| super::db_failure(e, "Failed to create a job"))?;
-        if found.is_empty()
-            && !owned_in_central(&state, resource_type, &top_id, &req.project_id).await?
-        {
-            return Err(ApiError::bad_request(format!(
-                "{resource_type} {top_id} doesn't belong to the project {}",
-                req.project_id
-            )));
-        }
-    }
     if matches!(
         req.job_type,
         JobType::SegRuleSetup | JobType::ResourceRecycle
@@ -260,7 +224,6 @@ pub async fn create(
             )));
         }
     }
-
     let resource_id = req
         .job_type
         .resource_id(|f| req.resource[f].as_str().unwrap_or_default());
@@ -269,9 +232,54 @@ pub async fn create(
             "The joined resource id is longer than {RESOURCE_ID_WIDTH} characters"
         )));
     }
-    let job = invoke(&state, &ctx, &req.project_id, req.job_type, &resource_id)
-        .await
-        .map_err(|e| super::db_failure(e, "Failed to create a job"))?;
+    let failed = |e| super::db_failure(e, "Failed to create a job");
+    let (p, t, r) = (
+        req.project_id.clone(),
+        req.job_type.name(),
+        resource_id.clone(),
+    );
+
+    // The primary resource must be routed and belong to the job's project.
+    // When it is (the usual case), the look and the NEW row take one trip
+    // to the database's pool.
+    let mut job = None;
+    if let Some(resource_type) = req.job_type.primary_routed() {
+        let top_id = value_of(req.job_type.primary());
+        let filter = RoutingFilter {
+            top_id: Some(top_id.clone()),
+            project_id: Some(Some(req.project_id.clone())),
+            resource_type: Some(resource_type.as_str().to_owned()),
+            ..RoutingFilter::default()
+        };
+        let (p, r) = (p.clone(), r.clone());
+        job = state
+            .db
+            .run(move |c| {
+                if routings::list(c, &filter, 1, None)?.is_empty() {
+                    return Ok(None);
+                }
+                jobs::new_job(c, &p, t, &r).map(Some)
+            })
+            .await
+            .map_err(failed)?;
+        if job.is_none()
+            && !owned_in_central(&state, resource_type, &top_id, &req.project_id).await?
+        {
+            return Err(ApiError::bad_request(format!(
+                "{resource_type} {top_id} doesn't belong to the project {}",
+                req.project_id
+            )));
+        }
+    }
+    let job = match job {
+        Some(job) => job,
+        None => state
+            .db
+            .run(move |c| jobs::new_job(c, &p, t, &r))
+            .await
+            .map_err(failed)?,
+    };
+    dispatch(&state, &ctx, req.job_type, &resource_id).await;
     Ok(HttpResponse::Ok().json(json!({ "job": readable_job(&job) })))
 }
 
@@ -498,15 +506,15 @@ pub async fn redo(
         .as_deref()
         .and_then(|t| t.parse::<JobType>().ok())
         .ok_or_else(|| ApiError::internal("Failed to redo the job"))?;
-    invoke(
-        &state,
-        &ctx,
-        job.project_id.as_deref().unwrap_or_default(),
-        job_type,
-        job.resource_id.as_deref().unwrap_or_default(),
-    )
-    .await
-    .map_err(|e| super::db_failure(e, "Failed to redo the job"))?;
+    let project = job.project_id.unwrap_or_default();
+    let resource_id = job.resource_id.unwrap_or_default();
+    let r = resource_id.clone();
+    state
+        .db
+        .run(move |c| jobs::new_job(c, &project, job_type.name(), &r))
+        .await
+        .map_err(|e| super::db_failure(e, "Failed to redo the job"))?;
+    dispatch(&state, &ctx, job_type, &resource_id).await;
     // The reference's controller returns None, rendered by its JSON
     // template as `null`; the openstack client parses that body.
     Ok(HttpResponse::Ok().json(Value::Null))
