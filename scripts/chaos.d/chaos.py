@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import invariants  # noqa: E402
 from faults import Faults  # noqa: E402
-from system import Failed, Settings, System, log  # noqa: E402
+from system import Failed, Settings, Sql, System, log  # noqa: E402
 from workload import Workload  # noqa: E402
 
 # After convergence, the state must still hold this long (a request a hung
@@ -83,9 +83,12 @@ def one_run(s, name, with_faults, reference=None):
                 except Exception as e:  # reported by the main thread
                     error.append(e)
             th = threading.Thread(target=work)
-            th.start()
-            if plan:
-                faults.inject(plan)
+            if plan and plan["after"] == 0.0:
+                faults.inject(plan, then=th.start)
+            else:
+                th.start()
+                if plan:
+                    faults.inject(plan)
             th.join()
             if error:
                 raise error[0]
@@ -95,7 +98,9 @@ def one_run(s, name, with_faults, reference=None):
         try:
             converged, snap = converge(system, workload, reference, s.converge_timeout)
         finally:
-            dump(system, "snapshot.json", invariants.snapshot(system, workload))
+            raw = invariants.listings(system)
+            dump(system, "listings.json", raw)
+            dump(system, "snapshot.json", invariants.snapshot(system, workload, raw))
         time.sleep(STAY)
         if invariants.pending(system) or invariants.snapshot(system, workload) != snap:
             raise Failed("%s run: converged, then changed again within %.0f s:\n  %s" % (
@@ -152,8 +157,9 @@ def figures(r):
         "post" % (r["startup"], r["work"], max(r["after_last_call"], 0.0)))
     if r["faults"]:
         f = r["faults"]
-        log("  faults injected: %d (%s)" % (sum(f.counts.values()), ", ".join(
-            "%s %d" % (k, n) for k, n in f.counts.items())))
+        log("  faults injected: %d (%s); xjobs killed while running a job: %d" % (
+            sum(f.counts.values()), ", ".join("%s %d" % (k, n) for k, n in f.counts.items()),
+            f.mid_run))
         log("  time to converge after the last fault healed: %.1f s" % max(
             r["after_last_fault"], 0.0))
     log("  jobs: %d posted (accepted; %d POSTs in all), %d NEW rows in all (posted, from "
@@ -174,6 +180,11 @@ def main():
     log("seed %d: %d rounds, %d units, %d posted jobs, faults %s; job_run_expire %d s" % (
         s.seed, s.rounds, s.units, s.jobs, " ".join(s.faults) or "all", s.job_run_expire))
     started = time.monotonic()
+    # The databases of earlier runs on this private server.
+    sql = Sql(s, None)
+    old = [r[0] for r in sql.run("SHOW DATABASES LIKE 'chaos\\_%'", db=False)]
+    if old:
+        sql.run("".join("DROP DATABASE %s;" % d for d in old), db=False)
     try:
         ref = one_run(s, "reference", False)
         res = one_run(s, "chaos", True, ref["snapshot"])

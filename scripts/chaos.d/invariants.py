@@ -16,9 +16,11 @@ dated after it got it, and a finish before its commit. Two runs of one
 (type, resource) overlap when one starts before the other ends.
 
 A job accepted by the API (its POST answered 200 with an id) is lost
-unless its NEW row was committed, and a run of its (type, resource) that
-started after that row's insert ended SUCCESS (a run serves the newest
-request at its start, so only such a run served it). A finished job's row
+unless its NEW row was committed; a request (any NEW row: posted,
+recorded from a region's event, or by the periodic redo) is lost unless a
+run of its (type, resource) that started after that row's insert ended
+SUCCESS (a run serves the newest request at its start, so only such a run
+served it). A finished job's row
 leaves async_jobs for a log row with a new id (the reference's
 finish_job), so the id alone cannot be looked up afterwards.
 
@@ -40,6 +42,7 @@ from datetime import datetime
 from system import REGIONS, Failed
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
+NEW = "3_New"
 RUNNING = "2_Running"
 SUCCESS = "1_Success"
 
@@ -63,6 +66,7 @@ class Run:
         self.start = e["ts"]
         self.end = None
         self.changes = []        # (old status, new status or None)
+        self.change_times = []
 
     @property
     def outcome(self):
@@ -89,14 +93,20 @@ def runs(evs):
             if e["ev"] == "delete" and e["old"] != RUNNING:
                 continue        # pruned after it finished
             run.changes.append((e["old"], e["new"]))
+            run.change_times.append(e["ts"])
             run.end = e["ts"]
     return out
 
 
 def takeovers(system):
-    """Lock rows marked FAIL by another worker after job_run_expire."""
-    return int(system.sql.run("SELECT COUNT(*) FROM async_job_failures WHERE reason LIKE "
-                              "'expired:%'")[0][0])
+    """Lock rows another worker marked FAIL after job_run_expire (by the
+    engine handling the resource, or by the periodic task), from the
+    xjobs' logs."""
+    n = 0
+    for x in system.xjobs:
+        with open(x.logpath, errors="replace") as f:
+            n += sum(1 for line in f if "running job expired" in line)
+    return n
 
 
 def pending(system):
@@ -114,6 +124,7 @@ def check_jobs(system, workload, evs, all_runs):
     if left:
         problems.append("jobs not SUCCESS: %d, e.g. %s" % (len(left), left[:5]))
     inserted = {e["id"]: e["ts"] for e in evs if e["ev"] == "insert"}
+    accepted = {a[0] for a in workload.accepted}
     succeeded = defaultdict(list)
     for r in all_runs:
         if r.outcome == "SUCCESS" or any(new == SUCCESS for _, new in r.changes):
@@ -122,11 +133,33 @@ def check_jobs(system, workload, evs, all_runs):
         if job_id not in inserted:
             problems.append("job lost: %s %s (id %s) was accepted but its row was never "
                             "committed" % (kind, resource, job_id))
+    # Every request, posted or recorded from an event or by the redo.
+    deleted = {e["id"]: e["ts"] for e in evs if e["ev"] == "delete"}
+    finishes = defaultdict(list)
+    for r in all_runs:
+        for (old, new), ts in zip(r.changes, r.change_times):
+            if old == RUNNING and new is not None:
+                finishes[(r.type, r.resource)].append((ts, r))
+    for e in evs:
+        if e["ev"] != "insert" or e["new"] != NEW:
             continue
-        if not any(start > inserted[job_id] for start in succeeded[(kind, resource)]):
-            problems.append("job lost: %s %s (id %s, recorded %s) was never served: no run "
-                            "of it started after it and succeeded" % (
-                                kind, resource, job_id, inserted[job_id]))
+        key = (e["type"], e["resource"])
+        if any(start > e["ts"] for start in succeeded[key]):
+            continue
+        why = "no run of it started after it and succeeded"
+        gone = deleted.get(e["id"])
+        if gone:
+            # The finish whose prune deleted it: the last before the delete.
+            by = [(ts, r) for ts, r in finishes[key] if ts <= gone]
+            if by:
+                ts, r = max(by, key=lambda x: x[0])
+                why = ("its row was deleted at %s by the finish of run %s, which had started "
+                       "at %s, before it was recorded (the prune of rows as old as the "
+                       "served request: timestamps are whole seconds on MySQL)" % (
+                           gone, r.id, r.start))
+        problems.append("job lost: %s %s (id %s, %s, recorded %s) was never served: %s" % (
+            e["type"], e["resource"], e["id"],
+            "posted" if e["id"] in accepted else "not posted", e["ts"], why))
     by_resource = defaultdict(list)
     for r in all_runs:
         by_resource[(r.type, r.resource)].append(r)
@@ -163,10 +196,17 @@ def check_creates(system):
 
 # -- the pods' state -----------------------------------------------------------
 
-def snapshot(system, workload):
-    """Each region's resources, normalised (see the module's text)."""
-    raw = {r: {c: system.listing(r, c) for c in ("networks", "subnets", "ports", "routers")}
-           for r in REGIONS}
+def listings(system):
+    """Each region's networks, subnets, ports and routers, as Neutron
+    lists them."""
+    return {r: {c: system.listing(r, c) for c in ("networks", "subnets", "ports", "routers")}
+            for r in REGIONS}
+
+
+def snapshot(system, workload, raw=None):
+    """Each region's resources (`listings`), normalised (see the module's
+    text)."""
+    raw = raw or listings(system)
     label = {system.project: "PROJECT"}
     label.update({pod: "pod:" + region for pod, region in system.pods.items()})
     for name in workload_vm_names(workload):

@@ -67,7 +67,7 @@ class Settings:
         self.units = int(e.get("UNITS", "4"))
         self.jobs = int(e.get("JOBS", "60"))
         self.faults = [f for f in e.get("FAULTS", "").replace(",", " ").split() if f]
-        self.job_run_expire = int(e.get("JOB_RUN_EXPIRE", "15"))
+        self.job_run_expire = int(e.get("JOB_RUN_EXPIRE", "30"))
         self.converge_timeout = float(e.get("CONVERGE_TIMEOUT", "240"))
         # mysql://root:<pw>@127.0.0.1:<port>/
         self.mysql_password = self.mysql_url.split("://root:", 1)[1].rsplit("@", 1)[0]

@@ -54,7 +54,7 @@ class Workload:
         for r in range(rounds):
             made += self.plan[r]
             self.posts.append([(self.rng.choice(JOB_KINDS), self.rng.choice(made).u,
-                                self.rng.choice("ab"), self.rng.uniform(0, 2.0))
+                                self.rng.choice("ab"), self.rng.uniform(0, 5.0))
                                for _ in range(self.jobs_per_round[r])] if made else [])
             earlier = [u.u for u in made if u not in self.plan[r]]
             self.reboots.append(self.rng.choice(earlier) if earlier and
@@ -88,24 +88,27 @@ class Workload:
             self._write("CentralRegion", "PUT", "routers/%s/add_router_interface" % unit.router,
                         {"subnet_id": unit.subnet[side]})
 
-    def copy_of(self, network, region, deadline=180.0):
-        """The pod's copy of a central network, once xjob made it."""
+    def copy_of(self, network, subnet, region, deadline=180.0):
+        """The pod's copy of a central network, once xjob made it and its
+        subnet's copy (a VM booted before gets no address)."""
         pod = [p for p, r in self.sys.pods.items() if r == region][0]
         end = time.monotonic() + deadline
         while True:
-            rows = self.sys.admin_api("GET", "/v1.0/routings?top_id=%s&pod_id=%s"
-                                      "&resource_type=network" % (network, pod))["routings"]
-            bound = [r["bottom_id"] for r in rows if r.get("bottom_id")]
-            if bound:
-                return bound[0]
+            bound = {}
+            for kind, top in (("network", network), ("subnet", subnet)):
+                rows = self.sys.admin_api("GET", "/v1.0/routings?top_id=%s&pod_id=%s"
+                                          "&resource_type=%s" % (top, pod, kind))["routings"]
+                bound[kind] = [r["bottom_id"] for r in rows if r.get("bottom_id")]
+            if bound["network"] and bound["subnet"]:
+                return bound["network"][0]
             if time.monotonic() > end:
-                raise Failed("no copy of network %s in %s within %.0f s" % (
+                raise Failed("no copy of network %s with its subnet in %s within %.0f s" % (
                     network, region, deadline))
             time.sleep(0.25)
 
     def boot(self, unit, side, name):
         _, region, _, _ = [s for s in SIDES if s[0] == side][0]
-        copy = self.copy_of(unit.net[side], region)
+        copy = self.copy_of(unit.net[side], unit.subnet[side], region)
         port = self._write(region, "POST", "ports", {"port": {
             "name": name, "network_id": copy, "device_owner": "compute:nova",
             "device_id": self.device_id(name)}})

@@ -7,7 +7,8 @@
 //! - `PUT /regions/<region>/fault` with `{"fault": "status", "status": 500}`
 //!   (every request answered so, none handled), `{"fault": "hang",
 //!   "seconds": 5}` (every request held that long, then handled, as a
-//!   stalled server whose client gave up) or `{"fault": "down"}`
+//!   stalled server whose client gave up; with `"method": "POST"` only
+//!   those) or `{"fault": "down"}`
 //!   (connections refused); replaces the region's earlier fault.
 //! - `DELETE /regions/<region>/fault`: serve normally again (requests held
 //!   by a hang still complete when their time is up).
@@ -28,11 +29,19 @@ use crate::cloud::FakeCloud;
 use crate::neutron::FakeNeutron;
 
 /// What `PUT /regions/<region>/fault` asks for.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "fault", rename_all = "lowercase", deny_unknown_fields)]
 enum Fault {
-    Status { status: u16 },
-    Hang { seconds: f64 },
+    Status {
+        status: u16,
+    },
+    Hang {
+        seconds: f64,
+        /// Only requests of this method (`POST`: a server whose writes
+        /// stall while it still reads).
+        #[serde(default)]
+        method: Option<String>,
+    },
     Down {},
 }
 
@@ -108,8 +117,15 @@ async fn set_fault(cloud: Cloud, path: web::Path<String>, body: web::Bytes) -> H
         Fault::Status { status } if !(100..=599).contains(&status) => {
             Err(format!("{status} is not an HTTP status"))
         }
-        Fault::Hang { seconds } if !(seconds.is_finite() && (0.0..=3600.0).contains(&seconds)) => {
+        Fault::Hang { seconds, .. }
+            if !(seconds.is_finite() && (0.0..=3600.0).contains(&seconds)) =>
+        {
             Err(format!("hang of {seconds} s is out of 0..3600"))
+        }
+        Fault::Hang {
+            method: Some(m), ..
+        } if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Err(format!("{m:?} is not an HTTP method"))
         }
         f => Ok(f),
     };
@@ -120,11 +136,14 @@ async fn set_fault(cloud: Cloud, path: web::Path<String>, body: web::Bytes) -> H
     if let Err(e) = heal(neutron).await {
         return error(500, &format!("cannot bring {} back: {e}", *path));
     }
-    match fault {
-        Fault::Status { status } => neutron.set_forced_status(Some(status)),
-        Fault::Hang { seconds } => {
-            neutron.delay_next(None, "/", usize::MAX, Duration::from_secs_f64(seconds))
-        }
+    match &fault {
+        Fault::Status { status } => neutron.set_forced_status(Some(*status)),
+        Fault::Hang { seconds, method } => neutron.delay_next(
+            method.as_deref(),
+            "/",
+            usize::MAX,
+            Duration::from_secs_f64(*seconds),
+        ),
         Fault::Down {} => {
             if let Err(e) = neutron.set_down(true).await {
                 return error(500, &format!("cannot take {} down: {e}", *path));

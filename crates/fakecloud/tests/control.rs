@@ -184,6 +184,35 @@ async fn a_hung_region_still_does_what_it_was_asked_afterwards() {
 }
 
 #[tokio::test]
+async fn a_hang_of_writes_only_lets_reads_through() {
+    let f = Fixture::new().await;
+    assert_eq!(
+        f.fault(
+            "RegionOne",
+            r#"{"fault": "hang", "seconds": 30, "method": "POST"}"#
+        )
+        .await,
+        204
+    );
+    // Reads answer at once (a held one would outlast the test's patience).
+    let quick = tokio::time::timeout(Duration::from_secs(10), f.list_networks("RegionOne"));
+    assert_eq!(quick.await.unwrap(), Some(200));
+    let post = f.neutron(
+        "RegionOne",
+        reqwest::Method::POST,
+        "networks",
+        Some(json!({"network": {"name": "held"}})),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), post)
+            .await
+            .is_err(),
+        "the create is held"
+    );
+    assert_eq!(f.heal("RegionOne").await, 204);
+}
+
+#[tokio::test]
 async fn creates_are_listed_per_region_bulk_items_each() {
     let f = Fixture::new().await;
     let (s, net) = f
@@ -259,6 +288,7 @@ async fn bad_requests_are_refused_and_change_nothing() {
         r#"{"fault": "status", "status": 42}"#,
         r#"{"fault": "hang", "seconds": -1}"#,
         r#"{"fault": "down", "extra": 1}"#,
+        r#"{"fault": "hang", "seconds": 1, "method": "GE T"}"#,
     ] {
         assert_eq!(f.fault("RegionOne", bad).await, 400, "{bad}");
     }
