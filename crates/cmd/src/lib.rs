@@ -3,6 +3,8 @@
 //! configuration, set up logging.
 
 pub mod args;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod logging;
 pub mod samples;
 pub mod status;

@@ -6,6 +6,7 @@
 //! how clients behave when a service is unreachable or failing.
 
 mod cloud;
+pub mod control;
 pub mod keystone;
 pub mod neutron;
 mod record;
@@ -13,7 +14,7 @@ mod server;
 
 pub use cloud::{AdminCredentials, FakeCloud, FakeCloudBuilder};
 pub use keystone::FakeKeystone;
-pub use neutron::{FakeNeutron, FakeNotification};
+pub use neutron::{Created, FakeNeutron, FakeNotification};
 pub use record::RecordedRequest;
 
 /// Decides whether a token is valid and for which project; lets a fake

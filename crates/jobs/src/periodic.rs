@@ -3,7 +3,9 @@
 //! interval; here a failed job is tried again on a schedule of its own
 //! ([`Backoff`]: seconds at first, growing up to `periodic_interval`), so a
 //! passing fault costs seconds, not minutes, and a lasting one is not
-//! hammered. Forgotten NEW jobs are still picked once per interval.
+//! hammered. Forgotten NEW jobs are still picked once per interval. A lock
+//! older than `job_run_expire` (its worker died) is marked FAIL, so the
+//! request it was serving is redone too.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 use tricircle_config::DefaultOptions;
-use tricircle_db::jobs::{self, JobRef};
+use tricircle_db::jobs::{self, JobFilter, JobRef, JobStatus};
+use tricircle_db::models::AsyncJob;
+use tricircle_db::{time, DbError};
 use tricircle_vocab::JobType;
 
 use crate::engine::{Engine, EngineError, LoopEnd, Report};
@@ -260,6 +264,64 @@ pub async fn redo_due_failed_jobs(
     Ok(out)
 }
 
+/// Why a lock row taken over after `job_run_expire` failed (as the
+/// engine's own takeover says).
+const EXPIRED: &str = "expired: ran longer than job_run_expire without finishing; taken over";
+
+/// Mark FAIL every lock (RUNNING) row older than `job_run_expire`: its
+/// worker died mid-run (a killed xjob). The engine takes such a lock over
+/// only when it handles the resource again, and the redo never picks a
+/// resource whose newest row is that lock (neither FAIL nor NEW): without
+/// this, the request the dead run was serving waits for the next request
+/// on its resource, for ever if none comes. Once FAIL, the failed-job redo
+/// runs it again on its backoff. Returns the rows marked.
+pub async fn take_over_dead_locks(engine: &Engine) -> Result<Vec<AsyncJob>, EngineError> {
+    let expire = engine.settings().job_run_expire;
+    let backend = engine.db().backend();
+    let running = JobFilter {
+        status: Some(JobStatus::Running.as_stored().to_owned()),
+        ..JobFilter::default()
+    };
+    let locks = engine
+        .db()
+        .run(move |c| jobs::list_jobs(c, &running, -1, None))
+        .await?;
+    let mut taken = Vec::new();
+    for lock in locks {
+        if !jobs::is_expired(&lock, time::now_for(backend), expire) {
+            continue;
+        }
+        let id = lock.id.clone();
+        let marked = engine
+            .db()
+            .transaction(move |c| {
+                // Another worker may have finished or taken it meanwhile.
+                let now = jobs::get_job(c, &id)?;
+                if now.status.as_deref() != Some(JobStatus::Running.as_stored())
+                    || !jobs::is_expired(&now, time::now(c), expire)
+                {
+                    return Ok(false);
+                }
+                let at = now.timestamp.unwrap_or_else(|| time::now(c));
+                jobs::finish_job(c, &id, false, at)?;
+                jobs::record_failure(c, &id, EXPIRED)?;
+                Ok(true)
+            })
+            .await;
+        match marked {
+            Ok(true) => {
+                tracing::warn!(job_type = ?lock.job_type, resource_id = ?lock.resource_id,
+                    lock_id = %lock.id, "running job expired (its worker is gone); marked \
+                    FAIL for the redo");
+                taken.push(lock);
+            }
+            Ok(false) | Err(DbError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(taken)
+}
+
 /// One run of the reference's pick restricted to NEW jobs (failed ones
 /// follow their [`Backoff`]).
 async fn redo_forgotten_new_job(engine: &Engine) -> Result<Option<Redo>, EngineError> {
@@ -324,6 +386,9 @@ pub async fn run(engine: Engine, settings: PeriodicSettings, stop: CancellationT
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "periodic redo failed"),
             }
+        }
+        if let Err(e) = take_over_dead_locks(&engine).await {
+            tracing::error!(error = %e, "periodic takeover of expired jobs failed");
         }
         match redo_due_failed_jobs(&engine, &mut backoff, Instant::now()).await {
             Ok(redos) => redos.iter().for_each(|r| log_redo(&engine, r)),

@@ -13,7 +13,7 @@ use tricircle_db::models::AsyncJob;
 use tricircle_db::schema::async_jobs;
 use tricircle_db::testing::{each_backend, job_logs, job_statuses};
 use tricircle_db::{time, Db, PoolOptions};
-use tricircle_jobs::periodic::{redo_due_failed_jobs, Backoff};
+use tricircle_jobs::periodic::{redo_due_failed_jobs, take_over_dead_locks, Backoff};
 use tricircle_jobs::JobType;
 use tricircle_jobs::{
     handler_fn, redo_failed_or_new_job, Engine, EngineError, HandlerError, JobContext, LoopEnd,
@@ -365,6 +365,65 @@ fn an_expired_running_job_is_taken_over_and_a_live_one_is_left_alone() {
         assert_eq!(report.end, LoopEnd::NoNewJob, "{}", t.backend);
         assert_eq!(report.runs.len(), 1);
         assert_ne!(report.runs[0].lock_id, stale.id);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(job_statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+        assert_eq!(job_logs(&t.db, "r1").await, 1);
+    });
+}
+
+/// A worker killed mid-run leaves its lock row RUNNING and the request it
+/// served NEW; the lock is the resource's newest row, so the redo (which
+/// only picks resources whose newest row is NEW or FAIL) never serves it,
+/// and nothing else comes for it. The periodic task takes such locks over
+/// once expired (found by scripts/chaos: an xjob SIGKILLed mid-run left
+/// its job RUNNING for good).
+#[test]
+fn a_dead_workers_lock_is_taken_over_by_the_periodic_task() {
+    each_backend(|t| async move {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let engine = engine_with(t.db.clone(), registry_of(counting(&calls)));
+        let job = new_job(&t.db, "r1").await;
+        let lock =
+            t.db.run(|c| jobs::register_job(c, "proj", CONFIGURE_ROUTE, "r1"))
+                .await
+                .unwrap()
+                .unwrap();
+        // Fresh: its worker may be alive; nothing is taken.
+        let taken = take_over_dead_locks(&engine).await.unwrap();
+        assert!(taken.is_empty(), "{}", t.backend);
+        // The run started in the second its request was recorded, and its
+        // worker died longer than job_run_expire ago (within redo_time_span).
+        let old = time::now_for(t.backend) - ChronoDuration::seconds(600);
+        set_ts(&t.db, &job.id, old).await;
+        set_ts(&t.db, &lock.id, old).await;
+        assert!(
+            redo_failed_or_new_job(&engine).await.unwrap().is_none(),
+            "the redo alone never picks it ({})",
+            t.backend
+        );
+        let taken = take_over_dead_locks(&engine).await.unwrap();
+        assert_eq!(
+            taken.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            [lock.id.as_str()],
+            "{}",
+            t.backend
+        );
+        assert_eq!(
+            failure_reason(&t.db, &lock.id).await.as_deref(),
+            Some("expired: ran longer than job_run_expire without finishing; taken over")
+        );
+        assert!(take_over_dead_locks(&engine).await.unwrap().is_empty());
+        // The failed-job redo serves it.
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(redo_due_failed_jobs(&engine, &mut backoff, t0)
+            .await
+            .unwrap()
+            .is_empty());
+        let redos = redo_due_failed_jobs(&engine, &mut backoff, t0 + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(redos.len(), 1, "{}", t.backend);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(job_statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
         assert_eq!(job_logs(&t.db, "r1").await, 1);

@@ -59,6 +59,47 @@ async fn a_held_routing_is_waited_for_and_an_abandoned_one_recovered_by_name() {
     assert!(!again.bound_now);
 }
 
+/// A create the pod holds past the client's timeout takes effect later
+/// (found by scripts/chaos: a region holding its creates got two or three
+/// copies of a router): the next attempt must adopt it, not make another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_create_is_adopted_not_made_again() {
+    let e = env(false).await;
+    let pod = e.pod("pod-1").await;
+    let el = || Element {
+        top_id: "top-router",
+        resource_type: ResourceType::Router,
+        name: "top-router",
+        body: router("top-router"),
+    };
+    let fake = e.cloud.neutron(R1);
+    // Held longer than the clients' timeout (5 s), then made.
+    fake.delay_next(
+        Some("POST"),
+        "/v2.0/routers",
+        1,
+        std::time::Duration::from_millis(6500),
+    );
+    let err = lock::get_or_create(&e.net, PROJECT, &pod, el())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("may have taken effect"), "{err}");
+    // The next attempt comes while the create is still held: it waits for
+    // the routing rather than making the router again...
+    let net = e.net.clone();
+    let pod2 = pod.clone();
+    let next = tokio::spawn(async move { lock::get_or_create(&net, PROJECT, &pod2, el()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(fake.dump("routers").len(), 1, "the held create took effect");
+    assert!(!next.is_finished(), "waits for the unanswered create");
+    // ...and once the routing is abandoned, adopts the router by name.
+    e.db.exec_raw("UPDATE resource_routings SET created_at = '2000-01-01 00:00:00'");
+    let got = next.await.unwrap().unwrap();
+    assert_eq!(fake.dump("routers").len(), 1, "not made twice");
+    assert_eq!(got.id, fake.dump("routers")[0]["id"].as_str().unwrap());
+    assert_eq!(fake.request_count("POST", "/v2.0/routers"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_creators_of_one_resource_both_get_the_one_made() {
     let e = env(false).await;

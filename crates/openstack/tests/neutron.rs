@@ -819,6 +819,50 @@ async fn timeouts_are_retried() {
     assert_eq!(fake.request_count("GET", "/v2.0/routers"), 3);
 }
 
+/// A create the server holds past the client's timeout still takes effect
+/// (found by scripts/chaos: a region holding requests got two copies of
+/// a network); it is not sent again, and says its outcome is unknown.
+#[tokio::test]
+async fn a_create_without_an_answer_is_not_sent_again() {
+    let c = cloud().await;
+    let mut cfg = config(&c, true);
+    cfg.timeout = Duration::from_millis(500);
+    let cache = Arc::new(MemoryEndpointCache::new());
+    cache.set("RegionOne", "neutron", &c.neutron("RegionOne").url());
+    let n = Clients::new(cfg, cache).unwrap().neutron("RegionOne");
+    let fake = c.neutron("RegionOne");
+    n.list_networks(&Filters::new()).await.unwrap();
+    fake.clear_requests();
+    fake.delay_next(
+        Some("POST"),
+        "/v2.0/networks",
+        1,
+        Duration::from_millis(1500),
+    );
+    let body = Network {
+        name: Some("held".into()),
+        ..Network::default()
+    };
+    let e = n.create_network(&body).await.unwrap_err();
+    assert!(e.outcome_unknown(), "{e}");
+    assert!(e.to_string().contains("may have taken effect"), "{e}");
+    assert_eq!(fake.request_count("POST", "/v2.0/networks"), 1);
+    // Nor sent again after reading the catalog (auto refresh is on).
+    assert_eq!(c.keystone().request_count("GET", "/v3/auth/catalog"), 0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        fake.dump("networks").len(),
+        1,
+        "the held create took effect"
+    );
+
+    // A create that never left (connection refused) is retried as before.
+    fake.set_down(true).await.unwrap();
+    let e = n.create_network(&body).await.unwrap_err();
+    assert!(!e.outcome_unknown(), "{e}");
+    assert!(e.is_connection_failure(), "{e}");
+}
+
 #[tokio::test]
 async fn connection_refused_is_retried_then_unreachable() {
     let c = cloud().await;

@@ -14,20 +14,14 @@
 //! directory. The cloud lives in memory: it starts empty on every run.
 //! Built only with the `demo` feature: production builds hold no fake.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 use tokio::sync::mpsc;
+use tricircle_cmd::demo::{self, DemoCloud, PODS, TOP};
 use tricircle_cmd::{fail, start, ConfigArgs};
-use tricircle_fakecloud::FakeCloud;
 use tricircle_jobs::events::NeutronEvent;
 use tricircle_xjob::daemon::{Events, Intake};
-
-const TOP: &str = "CentralRegion";
-/// The pods: region and availability zone.
-const PODS: [(&str, &str); 2] = [("RegionOne", "az1"), ("RegionTwo", "az2")];
-/// The tenant of the walk-through.
-const TENANT: (&str, &str, &str) = ("demo", "demo-password", "demo");
 
 #[derive(Parser)]
 struct Args {
@@ -43,14 +37,9 @@ struct Args {
     port_base: u16,
 }
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text)
-        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
-}
-
 /// xjob's configuration on this cloud: stock mode, the fake Keystone's
 /// admin account, no broker (jobs from the database, events in-process).
-fn xjob_conf(args: &Args, cloud: &FakeCloud) -> String {
+fn xjob_conf(args: &Args, cloud: &DemoCloud) -> String {
     format!(
         "# Written by tricircle-demo on every start.\n\
          [DEFAULT]\n\
@@ -58,61 +47,13 @@ fn xjob_conf(args: &Args, cloud: &FakeCloud) -> String {
          periodic_fuzzy_delay = 0\n\
          \n\
          {client}\
-         top_region_name = {TOP}\n\
-         auto_refresh_endpoint = true\n\
          \n\
          [xjob]\n\
          stock_neutron = true\n\
          reconcile_interval = 60\n",
         db = args.db_connection,
-        client = cloud.admin().client_section(),
+        client = cloud.client_section(),
     )
-}
-
-/// `openstack --os-cloud tricircle-demo` (the tenant) and
-/// `tricircle-demo-admin`, in the central region.
-fn clouds_yaml(cloud: &FakeCloud) -> String {
-    let a = cloud.admin();
-    let entry = |name: &str, user: &str, password: &str, project: &str| {
-        format!(
-            "  {name}:\n    auth:\n      auth_url: {url}/v3\n      username: {user}\n      \
-             password: {password}\n      project_name: {project}\n      \
-             user_domain_name: Default\n      project_domain_name: Default\n    \
-             region_name: {TOP}\n    identity_api_version: 3\n",
-            url = a.auth_url,
-        )
-    };
-    format!(
-        "clouds:\n{}{}",
-        entry("tricircle-demo", TENANT.0, TENANT.1, TENANT.2),
-        entry(
-            "tricircle-demo-admin",
-            &a.username,
-            &a.password,
-            &a.project_name
-        ),
-    )
-}
-
-/// What the walk-through sources: the services' addresses and the tenant.
-fn demo_env(cloud: &FakeCloud, tenant_project_id: &str) -> String {
-    let mut out = format!(
-        "# Written by tricircle-demo on every start.\n\
-         KEYSTONE={}\nDEMO_USER={}\nDEMO_PASSWORD={}\nDEMO_PROJECT={}\nDEMO_PROJECT_ID={}\n",
-        cloud.keystone().url(),
-        TENANT.0,
-        TENANT.1,
-        TENANT.2,
-        tenant_project_id
-    );
-    for (var, region) in [
-        ("CENTRAL", TOP),
-        ("REGION_ONE", PODS[0].0),
-        ("REGION_TWO", PODS[1].0),
-    ] {
-        out.push_str(&format!("{var}={}/v2.0\n", cloud.neutron(region).url()));
-    }
-    out
 }
 
 fn main() {
@@ -129,42 +70,24 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("cannot start the runtime: {e}")));
-    // The admin password is new on every start: only xjob.conf and
-    // clouds.yaml (both under the state directory) hold it.
-    let password = uuid::Uuid::new_v4().simple().to_string();
-    let cloud = rt
-        .block_on(
-            FakeCloud::builder()
-                .region(TOP)
-                .region(PODS[0].0)
-                .region(PODS[1].0)
-                .admin("tricircle", &password, "service")
-                .port_base(args.port_base)
-                .try_build(),
-        )
+    let demo = rt
+        .block_on(demo::start(args.port_base))
         .unwrap_or_else(|e| {
             fail(&format!(
                 "cannot start the embedded cloud (--port-base {}): {e}",
                 args.port_base
             ))
         });
-    let top = cloud.neutron(TOP);
-    for (region, zone) in PODS {
-        // Networks are created in the central region with zone hints, as
-        // the guide does; the pods' Neutron know their own zone only.
-        top.add_availability_zone(zone);
-        cloud.neutron(region).add_availability_zone(zone);
-    }
-    let keystone = cloud.keystone();
-    let tenant_project_id = keystone.add_project(TENANT.2);
-    keystone.add_user(TENANT.0, TENANT.1, &tenant_project_id, &["member"]);
-
+    let cloud = &demo.cloud;
     let conf = args.state_dir.join("xjob.conf");
-    write(&conf, &xjob_conf(&args, &cloud));
-    write(&args.state_dir.join("clouds.yaml"), &clouds_yaml(&cloud));
-    write(
+    demo::write_private(&conf, &xjob_conf(&args, &demo));
+    demo::write_private(&args.state_dir.join("clouds.yaml"), &demo.clouds_yaml());
+    demo::write_private(
         &args.state_dir.join("demo.env"),
-        &demo_env(&cloud, &tenant_project_id),
+        &format!(
+            "# Written by tricircle-demo on every start.\n{}",
+            demo.env()
+        ),
     );
 
     let (config, _logging) = start(
@@ -175,8 +98,8 @@ fn main() {
         "tricircle-demo",
     );
     tracing::info!(
-        keystone = %keystone.url(),
-        central = %top.url(),
+        keystone = %cloud.keystone().url(),
+        central = %cloud.neutron(TOP).url(),
         region_one = %cloud.neutron(PODS[0].0).url(),
         region_two = %cloud.neutron(PODS[1].0).url(),
         "this process is the embedded cloud (fake Keystone, and the fake Neutron of \
@@ -219,7 +142,7 @@ fn main() {
         Intake::Configured,
         events,
     ));
-    drop(cloud);
+    drop(demo);
     if let Err(e) = result {
         tracing::error!("{e}");
         fail(&e.to_string());

@@ -49,6 +49,22 @@ impl NotificationLog {
 
 pub(crate) type Notifications = web::Data<Mutex<NotificationLog>>;
 
+/// One resource a successful create made (`POST` of a collection, bulk
+/// items each), as a test checking that nothing was created twice reads
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The store's collection (`networks`, `ports`, `security_group_rules`...).
+    pub collection: String,
+    pub id: String,
+    /// Empty for resources without a name (floating IPs, rules).
+    pub name: String,
+    pub project_id: String,
+}
+
+/// Every resource created so far, oldest first.
+pub(crate) type Creates = web::Data<Mutex<Vec<Created>>>;
+
 /// Who may call; `None` accepts any non-empty token.
 #[derive(Clone)]
 pub(crate) struct Auth(pub(crate) Option<TokenCheck>);
@@ -57,10 +73,12 @@ pub(crate) fn configure(
     cfg: &mut web::ServiceConfig,
     store: Shared,
     notifications: Notifications,
+    creates: Creates,
     auth: Auth,
 ) {
     cfg.app_data(store)
         .app_data(notifications)
+        .app_data(creates)
         .app_data(web::Data::new(auth))
         .service(web::resource("/").route(web::get().to(versions)))
         .service(web::scope("/v2.0").default_service(web::to(dispatch)));
@@ -356,6 +374,7 @@ async fn dispatch(
     body: web::Bytes,
     store: Shared,
     notifications: Notifications,
+    creates: Creates,
     auth: web::Data<Auth>,
 ) -> HttpResponse {
     let Some(project) = project_of(&req, &auth) else {
@@ -392,6 +411,11 @@ async fn dispatch(
     );
     match result {
         Ok((status, v)) => {
+            if req.method() == Method::POST && status == 201 {
+                if let Some(v) = &v {
+                    record_creates(&mut lock(&creates), v);
+                }
+            }
             if !events.is_empty() {
                 let context = json!({"project_id": project, "tenant": project,
                     "request_id": format!("req-{}", uuid::Uuid::new_v4())});
@@ -417,6 +441,36 @@ async fn dispatch(
             }
             from_fault(f)
         }
+    }
+}
+
+/// Keep each resource of a create's answer (`{"network": {...}}` or
+/// `{"networks": [...]}`), under the answer's key made plural.
+fn record_creates(log: &mut Vec<Created>, answer: &Value) {
+    let Some((key, body)) = answer.as_object().and_then(|m| m.iter().next()) else {
+        return;
+    };
+    let (collection, items) = match body {
+        Value::Array(items) => (key.clone(), items.iter().collect::<Vec<_>>()),
+        one => (plural_of(key), vec![one]),
+    };
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    for item in items {
+        log.push(Created {
+            collection: collection.clone(),
+            id: text(item, "id"),
+            name: text(item, "name"),
+            project_id: text(item, "project_id"),
+        });
+    }
+}
+
+/// The collection whose bodies' singular key is `singular` (`policy` ->
+/// `policies`), or `singular` + `s`.
+fn plural_of(singular: &str) -> String {
+    match singular {
+        "policy" => "policies".to_owned(),
+        s => format!("{s}s"),
     }
 }
 

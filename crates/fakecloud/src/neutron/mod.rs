@@ -28,13 +28,14 @@ use crate::record::RecordedRequest;
 use crate::server::{lock, Configure, Fault, FaultAction, LoopbackServer};
 use crate::TokenCheck;
 
-pub use self::api::FakeNotification;
+pub use self::api::{Created, FakeNotification};
 
 pub struct FakeNeutron {
     region: String,
     server: LoopbackServer,
     store: web::Data<Mutex<Store>>,
     notifications: api::Notifications,
+    creates: api::Creates,
 }
 
 impl std::fmt::Debug for FakeNeutron {
@@ -69,11 +70,19 @@ impl FakeNeutron {
     ) -> io::Result<Self> {
         let store = web::Data::new(Mutex::new(Store::new()));
         let notifications = api::Notifications::default();
+        let creates = api::Creates::default();
         let auth = api::Auth(check);
         let configure_for = |_: &str| -> Configure {
-            let (store, notifications) = (store.clone(), notifications.clone());
+            let (store, notifications, creates) =
+                (store.clone(), notifications.clone(), creates.clone());
             Arc::new(move |cfg: &mut web::ServiceConfig| {
-                api::configure(cfg, store.clone(), notifications.clone(), auth.clone());
+                api::configure(
+                    cfg,
+                    store.clone(),
+                    notifications.clone(),
+                    creates.clone(),
+                    auth.clone(),
+                );
             })
         };
         let server = LoopbackServer::start(port, configure_for, api::error_response)?;
@@ -82,6 +91,7 @@ impl FakeNeutron {
             server,
             store,
             notifications,
+            creates,
         })
     }
 
@@ -154,6 +164,22 @@ impl FakeNeutron {
 
     pub fn clear_faults(&self) {
         self.server.control().clear_faults();
+    }
+
+    /// Answer every request with `status` and Neutron's error body (e.g.
+    /// 500), handling none, or serve normally again with `None`.
+    pub fn set_forced_status(&self, status: Option<u16>) {
+        let status = status.map(|s| {
+            StatusCode::from_u16(s)
+                .unwrap_or_else(|_| panic!("fake neutron: {s} is not an HTTP status"))
+        });
+        self.server.control().set_forced_status(status);
+    }
+
+    /// Every resource a create made so far, oldest first (kept whatever
+    /// happened to it since): a test finds what was created twice.
+    pub fn creates(&self) -> Vec<Created> {
+        lock(&self.creates).clone()
     }
 
     /// Down: connections are refused. Up again: same port, same data.

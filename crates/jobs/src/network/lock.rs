@@ -8,7 +8,8 @@
 //! failing its job into the periodic redo. A row left empty for more than
 //! [`EXPIRE_SECONDS`] belongs to a worker that died half-way: the next one
 //! looks the resource up by name in the pod and either adopts it or removes
-//! the row and tries again.
+//! the row and tries again. A create that got no answer (it may still take
+//! effect) leaves its row so, to be adopted rather than made twice.
 
 use std::time::{Duration, Instant};
 
@@ -204,9 +205,17 @@ async fn create_or_adopt<R: Resource + Clone + 'static>(
         Some(r) => r,
         None => match client.create::<R>(&el.body).await {
             Ok(r) => r,
+            Err(e) if e.outcome_unknown() => {
+                // Sent, unanswered: a slow server may still make it. Keep
+                // the routing unbound: the next attempt waits for it to be
+                // abandoned (EXPIRE_SECONDS), then adopts the resource by
+                // name if it was made, instead of making a second one now.
+                tracing::warn!(resource_type = %el.resource_type, top_id = el.top_id,
+                    error = %e, "create unanswered; its routing is kept until it expires");
+                return Err(e.into());
+            }
             Err(e) => {
-                // If the request did take effect, the next run's name
-                // lookup adopts the resource.
+                // Refused or never sent: nothing was made.
                 release(net, routing_id).await;
                 return Err(e.into());
             }

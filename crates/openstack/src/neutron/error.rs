@@ -76,6 +76,10 @@ pub enum NeutronError {
     /// No answer within `[client] neutron_timeout` after the retries.
     #[error("{url} did not answer in time")]
     Timeout { url: String },
+    /// A create was sent and no answer came (timeout, connection lost): it
+    /// may have taken effect, so it is not sent again.
+    #[error("{url} did not answer a create ({reason}); it may have taken effect")]
+    NoAnswer { url: String, reason: String },
     /// A success status with a body we cannot use.
     #[error("unexpected response from {url}: {reason}")]
     Protocol { url: String, reason: String },
@@ -193,8 +197,15 @@ impl NeutronError {
     pub fn is_connection_failure(&self) -> bool {
         matches!(
             self,
-            NeutronError::Unreachable { .. } | NeutronError::Timeout { .. }
+            NeutronError::Unreachable { .. }
+                | NeutronError::Timeout { .. }
+                | NeutronError::NoAnswer { .. }
         )
+    }
+
+    /// A create whose outcome is unknown: the resource may exist.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, NeutronError::NoAnswer { .. })
     }
 }
 

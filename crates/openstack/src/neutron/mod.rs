@@ -3,7 +3,8 @@
 //! Every call resolves the region's endpoint through the shared
 //! [`EndpointResolver`](crate::endpoints::EndpointResolver), sends the
 //! service token, renews that token once on a 401, retries connection
-//! failures and 5xx answers with backoff (never a 4xx), and, when the
+//! failures and 5xx answers with backoff (never a 4xx, nor a create that
+//! was sent and got no answer: it may have taken effect), and, when the
 //! endpoint does not answer at all and `auto_refresh_endpoint` is on, reads
 //! the catalog again and retries once at the new address.
 
@@ -314,7 +315,14 @@ impl NeutronClient {
                 .with_retries(&base, method.clone(), path, query, body)
                 .await;
             match result {
-                Err(e) if e.is_connection_failure() && resolver.auto_refresh() && !refreshed => {
+                // A create that may have taken effect is not sent again,
+                // not even to a new address.
+                Err(e)
+                    if e.is_connection_failure()
+                        && !e.outcome_unknown()
+                        && resolver.auto_refresh()
+                        && !refreshed =>
+                {
                     refreshed = true;
                     tracing::warn!(region, error = %e, "Neutron endpoint not answering; reading the catalog again");
                     resolver.forget(region, &base).await;
@@ -413,14 +421,32 @@ impl NeutronClient {
                 }
             }
         };
+        // A create sent without an answer may have taken effect (a slow
+        // server finishes it after we gave up): sending it again would make
+        // a second resource. Only one that never left (no connection) is
+        // retried.
+        let unanswered = |e: reqwest::Error| {
+            if method == Method::POST && !e.is_connect() {
+                Attempt::Fail(NeutronError::NoAnswer {
+                    url: url.to_owned(),
+                    reason: if e.is_timeout() {
+                        "timed out".to_owned()
+                    } else {
+                        transport(e).to_string()
+                    },
+                })
+            } else {
+                Attempt::Retry(transport(e))
+            }
+        };
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(transport(e)),
+            Err(e) => return unanswered(e),
         };
         let status = resp.status();
         let bytes = match resp.bytes().await {
             Ok(b) => b,
-            Err(e) => return Attempt::Retry(transport(e)),
+            Err(e) => return unanswered(e),
         };
         tracing::trace!(method = %method, url, status = status.as_u16(), "Neutron answered");
         if status.is_success() {
