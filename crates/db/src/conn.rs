@@ -263,6 +263,28 @@ impl Db {
         .map_err(|e| DbError::Other(format!("database task failed: {e}")))?
     }
 
+    /// [`Db::run`], then `then` on the result, on the same blocking thread
+    /// once the connection is back in the pool: for CPU work on what was
+    /// read (rendering a page) that should neither hold a connection nor
+    /// take the async worker's time.
+    pub async fn run_then<T, U, F, G>(&self, f: F, then: G) -> Result<U, DbError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+        G: FnOnce(T) -> U + Send + 'static,
+        U: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let found = {
+                let mut conn = db.get()?;
+                f(&mut conn)?
+            };
+            Ok(then(found))
+        })
+        .await
+        .map_err(|e| DbError::Other(format!("database task failed: {e}")))?
+    }
+
     /// Run `f` inside a transaction; the whole transaction is retried (with
     /// a short, growing backoff) when it fails with [`DbError::Deadlock`].
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>

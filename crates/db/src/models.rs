@@ -69,7 +69,9 @@ pub struct ResourceRouting {
     pub pod_id: String,
     pub project_id: Option<String>,
     pub resource_type: String,
+    #[diesel(deserialize_as = crate::time::Stored)]
     pub created_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::time::Stored)]
     pub updated_at: Option<NaiveDateTime>,
 }
 

@@ -14,25 +14,54 @@ use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A pod as the API shows it, fields in sorted order: the bytes of the
+/// `serde_json::Value` (sorted map) it was first built as.
 #[derive(Serialize)]
 struct PodView<'a> {
+    az_name: &'a str,
+    dc_name: Option<&'a str>,
+    pod_az_name: Option<&'a str>,
     pod_id: &'a str,
     region_name: &'a str,
-    pod_az_name: Option<&'a str>,
-    dc_name: Option<&'a str>,
-    az_name: &'a str,
 }
 
 impl<'a> From<&'a Pod> for PodView<'a> {
     fn from(p: &'a Pod) -> Self {
         PodView {
+            az_name: &p.az_name,
+            dc_name: p.dc_name.as_deref(),
+            pod_az_name: p.pod_az_name.as_deref(),
             pod_id: &p.pod_id,
             region_name: &p.region_name,
-            pod_az_name: p.pod_az_name.as_deref(),
-            dc_name: p.dc_name.as_deref(),
-            az_name: &p.az_name,
         }
     }
+}
+
+/// `{"pod": ...}`, the body of create and show.
+#[derive(Serialize)]
+struct OnePod<'a> {
+    pod: PodView<'a>,
+}
+
+fn one(p: &Pod) -> HttpResponse {
+    HttpResponse::Ok().json(OnePod {
+        pod: PodView::from(p),
+    })
+}
+
+/// `{"pods": [...]}`, rendered on the database task's thread.
+fn render_list(all: &[Pod]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Pods<'a> {
+        #[serde(serialize_with = "views")]
+        pods: &'a [Pod],
+    }
+    fn views<S: serde::Serializer>(pods: &&[Pod], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(pods.iter().map(PodView::from))
+    }
+    let mut body = Vec::with_capacity(16 + all.len() * 160);
+    serde_json::to_writer(&mut body, &Pods { pods: all }).expect("a pod list serializes");
+    body
 }
 
 /// A pod's text field, trimmed, refused when its column cannot hold it.
@@ -92,9 +121,7 @@ pub async fn create(
     // The rules on the top pod are checked in the inserting transaction,
     // so that concurrent requests cannot both pass them.
     match state.db.run(move |c| pods::create_checked(c, &new)).await {
-        Ok(PodCreation::Created(pod)) => {
-            Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) })))
-        }
+        Ok(PodCreation::Created(pod)) => Ok(one(&pod)),
         Ok(PodCreation::TopExists) => Err(ApiError::plain(409, "Top region already exists")),
         Ok(PodCreation::InTopRegion) => Err(ApiError::plain(
             409,
@@ -121,7 +148,7 @@ pub async fn show(
     }
     let id = path.into_inner();
     match state.db.run(move |c| pods::get(c, &id)).await {
-        Ok(pod) => Ok(HttpResponse::Ok().json(json!({ "pod": PodView::from(&pod) }))),
+        Ok(pod) => Ok(one(&pod)),
         Err(DbError::NotFound(_)) => Err(ApiError::abort(404, "Pod not found")),
         Err(e) => Err(super::logged_failure(
             e,
@@ -137,11 +164,8 @@ pub async fn list(
     if !ctx.allowed(&state.policy.current(), rules::PODS_LIST) {
         return Err(ApiError::abort(401, "Unauthorized to list pods"));
     }
-    match state.db.run(pods::list).await {
-        Ok(all) => {
-            let views: Vec<PodView> = all.iter().map(PodView::from).collect();
-            Ok(HttpResponse::Ok().json(json!({ "pods": views })))
-        }
+    match state.db.run_then(pods::list, |all| render_list(&all)).await {
+        Ok(body) => Ok(super::json_ok(body)),
         Err(e) => Err(super::logged_failure(
             e,
             ApiError::abort(500, "Failed to list pods"),
