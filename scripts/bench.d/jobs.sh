@@ -311,19 +311,19 @@ max_pool_size = $((workers + 8))
 CONF
         )
         RUST_LOG=warn,tricircle_rpc=info "$bin/xjob-testbed" --config-file "$work/xjob$i.conf" \
-            --sleep-ms "$sleep_ms" --record "$work/runs.txt" 2>"$work/xjob$i.log" &
+            --sleep-ms "$sleep_ms" --record "$work/runs.txt" 2>"$work/xjob-$db-$case_tag-$i.log" &
         xjob_pids+=($!)
     done
     # The consumers declare their queues in the background; casts sent
     # before would only reach the periodic task.
     for ((i = 1; i <= n; i++)); do
         for _ in $(seq 300); do
-            grep -q 'RPC consumer ready' "$work/xjob$i.log" && break
+            grep -q 'RPC consumer ready' "$work/xjob-$db-$case_tag-$i.log" && break
             sleep 0.1
         done
-        grep -q 'RPC consumer ready' "$work/xjob$i.log" || {
+        grep -q 'RPC consumer ready' "$work/xjob-$db-$case_tag-$i.log" || {
             echo "xjob $i did not start consuming:" >&2
-            cat "$work/xjob$i.log" >&2
+            cat "$work/xjob-$db-$case_tag-$i.log" >&2
             exit 1
         }
     done
@@ -370,6 +370,7 @@ posted() { q "SELECT COUNT(*) FROM bench_events WHERE kind = '3_New'"; }
 # run_case NAME KIND(flood|rate) XJOBS WORKERS SLEEP_MS JOBS ROUTERS [EXECUTOR_POOL]
 run_case() {
     local name="$1" kind="$2" n="$3" workers="$4" sleep_ms="$5" jobs="$6" routers="$7" executor="${8:-64}"
+    case_tag="${name// /}"
     for t in async_jobs async_job_logs async_job_failures bench_events; do q "DELETE FROM $t"; done
     rm -f "$work/runs.txt"
     start_xjobs "$n" "$workers" "$sleep_ms" "$executor"

@@ -637,3 +637,53 @@ fn finishing_a_lock_that_was_taken_over_records_nothing() {
         );
     });
 }
+
+/// A finish that has released the lock but not committed yet: a claim
+/// still reads the lock row as held, yet must not take that as "held" (the
+/// finish may have looked for NEW rows before this claim's request was
+/// recorded, and nobody would serve it): its insert waits for the finish,
+/// then takes the lock.
+#[test]
+fn a_claim_waits_for_a_finish_releasing_the_lock_instead_of_trusting_its_read() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let job = new_at(&mut c, "r1", b);
+        let held = take_lock(&mut c, "r1");
+        let (deleted_tx, deleted) = std::sync::mpsc::channel();
+        let (claiming_tx, claiming) = std::sync::mpsc::channel::<()>();
+        let db = t.db.clone();
+        let lock_id = held.id.clone();
+        let finisher = std::thread::spawn(move || {
+            db.transaction_blocking(|f| {
+                diesel::delete(async_jobs::table.find(&lock_id)).execute(f)?;
+                let _ = deleted_tx.send(());
+                let _ = claiming.recv();
+                // Let the claim reach its insert before committing.
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+            .unwrap();
+        });
+        deleted.recv().unwrap();
+        claiming_tx.send(()).unwrap();
+        let got = loop {
+            let now = time::now(&c);
+            let r = jobs::batch_transaction(&mut c, |c| {
+                jobs::claim_runs(c, &[claim("r1")], now, EXPIRE)
+            });
+            match r {
+                // SQLite: the claim's read predates the finish's commit.
+                Err(e) if e.is_retryable() => continue,
+                r => break r.unwrap(),
+            }
+        };
+        finisher.join().unwrap();
+        let l = lease(&got[0]);
+        assert_eq!(l.job.id, job.id, "{}", t.backend);
+        assert_eq!(
+            jobs::get_running_job(&mut c, T, "r1").unwrap().unwrap().id,
+            l.lock.id
+        );
+    });
+}

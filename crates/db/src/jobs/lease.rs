@@ -295,6 +295,10 @@ fn delete_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<usize, DbError> 
     Ok(n)
 }
 
+/// A lock row to insert, the job it would serve, the expired lock taken
+/// over and the live lock seen.
+type Try = (AsyncJob, AsyncJob, Option<String>, Option<String>);
+
 /// The decision for one pair from its rows: the job to serve, or why not.
 enum Look<'a> {
     Serve(&'a AsyncJob),
@@ -314,8 +318,9 @@ fn look(rows: &[AsyncJob]) -> Look<'_> {
 
 /// Take the lock of every claimed pair that has a NEW job, in one
 /// transaction (three statements): read the pairs' rows, insert the lock
-/// rows of those with a NEW job and no live lock (a duplicate is skipped),
-/// then look which lock rows and served jobs exist. A lock held longer than
+/// rows of those with a NEW job (a duplicate is skipped; the insert waits
+/// for a finish releasing the lock, where a read would still see it), then
+/// look which lock rows and served jobs exist. A lock held longer than
 /// `job_run_expire` at `now` is taken over as the reference does: its row
 /// is finished FAIL (with a reason) and the lock taken.
 ///
@@ -334,9 +339,8 @@ pub fn claim_runs(
         .collect();
     let mut rows = rows_of(conn, &keys)?;
     let mut answers: HashMap<(String, String), Claimed> = HashMap::new();
-    // (lock row, served job, took over)
-    let mut tries: BTreeMap<(String, String), (AsyncJob, AsyncJob, Option<String>)> =
-        BTreeMap::new();
+    // (lock row, served job, lock taken over, live lock seen)
+    let mut tries: BTreeMap<(String, String), Try> = BTreeMap::new();
     for key in &keys {
         if answers.contains_key(key) || tries.contains_key(key) {
             continue;
@@ -351,42 +355,41 @@ pub fn claim_runs(
         };
         let served_at = job.timestamp.unwrap_or(now);
         let mut took_over = None;
+        let mut seen = None;
         if let Some(running) = rows.iter().find(|j| is_lock_row(j)) {
-            if !is_expired(running, now, job_run_expire) {
-                answers.insert(
-                    key.clone(),
-                    Claimed::LockHeld {
-                        running: Some(running.id.clone()),
-                    },
-                );
-                continue;
+            if is_expired(running, now, job_run_expire) {
+                // Its worker is presumed dead: FAIL it (releasing the
+                // lock), as the reference does before registering again.
+                super::finish_job(conn, &running.id, false, served_at)?;
+                super::record_failure(
+                    conn,
+                    &running.id,
+                    "expired: ran longer than job_run_expire without finishing; taken over",
+                )?;
+                took_over = Some(running.id.clone());
+            } else {
+                // Held when read, but maybe being released by a finish not
+                // committed yet (which read the NEW rows before ours came):
+                // only the insert, which waits for that finish, can tell.
+                seen = Some(running.id.clone());
             }
-            // Its worker is presumed dead: FAIL it (releasing the lock), as
-            // the reference does before registering again.
-            super::finish_job(conn, &running.id, false, served_at)?;
-            super::record_failure(
-                conn,
-                &running.id,
-                "expired: ran longer than job_run_expire without finishing; taken over",
-            )?;
-            took_over = Some(running.id.clone());
         }
         let lock = lock_row(&key.0, &key.1, job.project_id.clone(), now);
-        tries.insert(key.clone(), (lock, job, took_over));
+        tries.insert(key.clone(), (lock, job, took_over, seen));
     }
     if !tries.is_empty() {
-        let locks: Vec<AsyncJob> = tries.values().map(|(l, _, _)| l.clone()).collect();
+        let locks: Vec<AsyncJob> = tries.values().map(|(l, ..)| l.clone()).collect();
         insert_locks_unless_held(conn, &locks)?;
         let ids: Vec<&str> = tries
             .values()
-            .flat_map(|(l, j, _)| [l.id.as_str(), j.id.as_str()])
+            .flat_map(|(l, j, ..)| [l.id.as_str(), j.id.as_str()])
             .collect();
         let present = existing(conn, &ids)?;
         let mut release = Vec::new();
-        for (key, (lock, job, took_over)) in tries {
+        for (key, (lock, job, took_over, seen)) in tries {
             let answer = if !present.contains(&lock.id) {
-                // Taken by another worker between the look and the insert.
-                Claimed::LockHeld { running: None }
+                // Held (maybe taken between the look and the insert).
+                Claimed::LockHeld { running: seen }
             } else if !present.contains(&job.id) {
                 // Another worker served it between the look and the insert.
                 release.push(lock.id);
