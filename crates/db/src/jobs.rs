@@ -21,12 +21,15 @@
 //!      lock) and deletes the strictly older rows; the FAIL row stays, and
 //!      is redone (a NEW row first) by the periodic task.
 //!    Failure reasons (`async_job_failures`, ours alone) go with their FAIL
-//!    rows. A row without a time counts as the oldest.
+//!    rows. [`finish_runs`] counts a row without a time as the oldest
+//!    (served by any run); `finish_job`'s SQL comparison leaves it.
 //! 4. A worker that finds the lock held leaves the NEW rows to the holder,
-//!    which looks for them after releasing it (so a request recorded before
-//!    the lock was found held is seen); a lock row older than
-//!    `job_run_expire` belongs to a dead worker and is taken over: marked
-//!    FAIL as by a failed run, then the lock taken again.
+//!    which looks for them after releasing it; "held" is what the lock
+//!    INSERT says (it waits for a release under way), never a read alone,
+//!    so a request recorded before the lock was found held is seen by the
+//!    holder. A lock row older than `job_run_expire` belongs to a dead
+//!    worker and is taken over: marked FAIL as by a failed run, then the
+//!    lock taken again.
 //! 5. SUCCESS rows never stay in `async_jobs` (a success moves to the log);
 //!    a newer one than the newest NEW row still means "already done", as
 //!    the reference reads it.
