@@ -76,6 +76,9 @@ mod tests {
         let opts = &config.database;
         assert_eq!(PoolOptions::from_options(opts, Backend::Sqlite).max_size, 5);
         assert_eq!(PoolOptions::from_options(opts, Backend::Mysql).max_size, 55);
-        assert_eq!(PoolOptions::from_options(opts, Backend::Postgres).max_size, 55);
+        assert_eq!(
+            PoolOptions::from_options(opts, Backend::Postgres).max_size,
+            55
+        );
     }
 }
