@@ -83,6 +83,29 @@ impl Default for PoolOptions {
 /// reporting "database is locked".
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
 
+/// Put SQLite in its multi-thread mode before it opens anything: no mutex
+/// on each connection, whose calls (one per column of every row read)
+/// took a tenth of a routings page's time. Safe because a connection is
+/// never used by two threads at once (diesel's connection is not `Sync`;
+/// the pool hands it to one caller at a time); rusqlite opens every
+/// connection so by default. Every SQLite connection this crate opens calls
+/// this first; when SQLite was already started by someone else the call is
+/// refused and the safe serialized mode stays.
+pub(crate) fn sqlite_multithread() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config before SQLite starts, with no other
+        // thread of this crate inside SQLite (they wait on the Once).
+        let rc =
+            unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD) };
+        if rc == libsqlite3_sys::SQLITE_OK {
+            tracing::debug!("SQLite in multi-thread mode");
+        } else {
+            tracing::debug!(rc, "SQLite already started: serialized mode kept");
+        }
+    });
+}
+
 /// r2d2 manager that opens connections of the configured backend.
 pub struct Manager {
     url: DbUrl,
@@ -95,6 +118,7 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<AnyConnection, ConnectionError> {
         match self.url.backend {
             Backend::Sqlite => {
+                sqlite_multithread();
                 let mut c = diesel::SqliteConnection::establish(self.url.target())?;
                 // WAL lets readers proceed beside a writer; foreign keys are
                 // off by default in SQLite and the schema relies on them.
@@ -128,7 +152,41 @@ impl ManageConnection for Manager {
 
 struct Inner {
     pool: Pool<Manager>,
-    url: DbUrl,
+    url: Arc<DbUrl>,
+    /// One per pooled connection, for [`Db::run`]'s tasks.
+    permits: Arc<tokio::sync::Semaphore>,
+    timeout: Duration,
+    /// The threads [`Db::run`]'s tasks run on: a blocking pool of its own,
+    /// of as many threads as connections (see [`Db::run_then`]).
+    threads: BlockingThreads,
+}
+
+/// A tokio runtime used only for its blocking pool, capped in threads.
+/// Shut down without waiting when the last handle to the database goes,
+/// which may be inside async code (dropping a runtime there would panic).
+struct BlockingThreads(Option<tokio::runtime::Runtime>);
+
+impl BlockingThreads {
+    fn new(threads: usize) -> Result<Self, DbError> {
+        tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(threads.max(1))
+            .thread_name("db")
+            .build()
+            .map(|rt| BlockingThreads(Some(rt)))
+            .map_err(|e| DbError::Other(format!("cannot start the database threads: {e}")))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("live until dropped").handle()
+    }
+}
+
+impl Drop for BlockingThreads {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// A handle to the database: a connection pool. Cheap to clone.
@@ -145,6 +203,12 @@ impl fmt::Debug for Db {
             .field("url", &self.inner.url.redacted())
             .finish()
     }
+}
+
+/// A connection from `pool`, or why none could be had.
+fn checkout(pool: &Pool<Manager>, url: &DbUrl) -> Result<PooledConnection<Manager>, DbError> {
+    pool.get()
+        .map_err(|e| DbError::Pool(format!("cannot connect to {}: {e}", url.redacted())))
 }
 
 /// Bounded retry of transactions that hit a deadlock or serialization
@@ -221,8 +285,16 @@ impl Db {
                 .build_unchecked(manager)
         };
         tracing::debug!(backend = %url.backend, url = %url.redacted(), "database pool created");
+        let permits = Arc::new(tokio::sync::Semaphore::new(pool.max_size() as usize));
+        let threads = BlockingThreads::new(pool.max_size() as usize)?;
         Ok(Db {
-            inner: Arc::new(Inner { pool, url }),
+            inner: Arc::new(Inner {
+                pool,
+                url: Arc::new(url),
+                permits,
+                threads,
+                timeout: opts.timeout.max(Duration::from_millis(1)),
+            }),
             retry: RetryPolicy::default(),
         })
     }
@@ -239,12 +311,7 @@ impl Db {
     /// Take a connection from the pool, blocking the current thread. For
     /// synchronous callers (db_sync, tests); async code uses [`Db::run`].
     pub fn get(&self) -> Result<PooledConnection<Manager>, DbError> {
-        self.inner.pool.get().map_err(|e| {
-            DbError::Pool(format!(
-                "cannot connect to {}: {e}",
-                self.inner.url.redacted()
-            ))
-        })
+        checkout(&self.inner.pool, &self.inner.url)
     }
 
     /// Run blocking diesel work on tokio's blocking pool with a pooled
@@ -254,35 +321,58 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = db.get()?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| DbError::Other(format!("database task failed: {e}")))?
+        self.run_then(f, |found| found).await
     }
 
     /// [`Db::run`], then `then` on the result, on the same blocking thread
     /// once the connection is back in the pool: for CPU work on what was
     /// read (rendering a page) that should neither hold a connection nor
     /// take the async worker's time.
+    ///
+    /// The tasks run on threads of the database's own, as many as its
+    /// connections, and at most one task per connection is given to them;
+    /// the others wait here, without a thread, for at most the pool's
+    /// timeout. Before, each went to the runtime's blocking pool, which
+    /// starts a thread whenever none is idle at that instant: with 16
+    /// clients on one worker, 40-60 threads (most of them parked on the
+    /// pool's lock), each with its malloc arena and cache, and some 8 MiB
+    /// of heap kept after the load.
     pub async fn run_then<T, U, F, G>(&self, f: F, then: G) -> Result<U, DbError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
         G: FnOnce(T) -> U + Send + 'static,
         U: Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let found = {
-                let mut conn = db.get()?;
-                f(&mut conn)?
-            };
-            Ok(then(found))
-        })
-        .await
-        .map_err(|e| DbError::Other(format!("database task failed: {e}")))?
+        let _turn = self.turn().await?;
+        // The pool, not the `Db`: the task must not be where the last
+        // handle drops (that would stop the runtime it runs on).
+        let (pool, url) = (self.inner.pool.clone(), Arc::clone(&self.inner.url));
+        self.inner
+            .threads
+            .handle()
+            .spawn_blocking(move || {
+                let found = {
+                    let mut conn = checkout(&pool, &url)?;
+                    f(&mut conn)?
+                };
+                Ok(then(found))
+            })
+            .await
+            .map_err(|e| DbError::Other(format!("database task failed: {e}")))?
+    }
+
+    /// A turn at a connection, waited for at most the pool's timeout (what
+    /// the pool itself would wait).
+    async fn turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, DbError> {
+        let acquire = Arc::clone(&self.inner.permits).acquire_owned();
+        match tokio::time::timeout(self.inner.timeout, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(DbError::Other(format!("database pool closed: {closed}"))),
+            Err(_) => Err(DbError::Pool(format!(
+                "cannot connect to {}: timed out waiting for connection",
+                self.inner.url.redacted()
+            ))),
+        }
     }
 
     /// Run `f` inside a transaction; the whole transaction is retried (with

@@ -228,9 +228,12 @@ impl TestDb {
         let url = DbUrl::parse(&self.url).expect("test database URL parses");
         let target = url.target();
         let r = match self.backend {
-            Backend::Sqlite => diesel::SqliteConnection::establish(target)
-                .expect("connect")
-                .batch_execute(sql),
+            Backend::Sqlite => {
+                crate::conn::sqlite_multithread();
+                diesel::SqliteConnection::establish(target)
+            }
+            .expect("connect")
+            .batch_execute(sql),
             Backend::Mysql => diesel::MysqlConnection::establish(target)
                 .expect("connect")
                 .batch_execute(sql),

@@ -282,7 +282,7 @@ pub async fn list(
         Listing::BadMarker(id) => Err(ApiError::bad_request(format!(
             "Marker {id} is an invalid ID"
         ))),
-        Listing::MarkerOnly => Err(filter.err().expect("filters were refused")),
+        Listing::MarkerOnly => Err(filter.expect_err("filters were refused")),
         Listing::Page(body) => Ok(json_ok(body)),
     }
 }
