@@ -4,16 +4,17 @@ state it compares, normalised.
 Runs of a job. A run of (type, resource) is one lock row: an async_jobs
 row inserted with status RUNNING (the unique key on (type, status,
 resource_id, extra_id) lets one exist at a time). It starts when that
-insert happens and ends at the last change its row gets while it stands
-for that run: the finish by its worker (RUNNING -> SUCCESS or FAIL), the
-takeover by another worker after job_run_expire (RUNNING -> FAIL: a run
-of a SIGKILLed xjob ends there), the release without running (the row
-deleted while RUNNING), and any later finish of the same row (its worker
-writing its result after the takeover: the run went on). Pruning a
-finished row changes nothing. Times are the database's clock at the
-trigger (SYSDATE(6)), so a lock insert that waited on the unique key is
-dated after it got it, and a finish before its commit. Two runs of one
-(type, resource) overlap when one starts before the other ends.
+insert happens and ends at the first change of that row: its deletion
+while RUNNING (with the log row of its (type, resource) written in the
+same transaction: the engine's successful finish; without: released
+unrun), its update to FAIL (its worker's failure, or the takeover by
+another worker after job_run_expire: a run of a SIGKILLed xjob ends
+there) -- or at any later change of the same row (its worker writing its
+result after the takeover: the run went on). Pruning finished rows
+changes nothing. Times are the database's clock at the trigger
+(SYSDATE(6)), so a lock insert that waited on the unique key is dated
+after it got it, and a finish before its commit. Two runs of one (type,
+resource) overlap when one starts before the other ends.
 
 A job accepted by the API (its POST answered 200 with an id) is lost
 unless its NEW row was committed; a request (any NEW row: posted,
@@ -39,7 +40,7 @@ import re
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from system import REGIONS, Failed
+from system import REGIONS
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
 NEW = "3_New"
@@ -51,13 +52,14 @@ SUCCESS = "1_Success"
 
 def events(system):
     rows = system.sql.run("SELECT ev, id, type, resource_id, old_status, new_status, "
-                          "DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f') FROM chaos_job_events "
-                          "ORDER BY ts")
+                          "DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f'), conn FROM chaos_job_events "
+                          "ORDER BY ts, seq")
+
     def null(v):
         return None if v == "NULL" else v
     return [{"ev": r[0], "id": r[1], "type": r[2], "resource": r[3], "old": null(r[4]),
-             "new": null(r[5]), "ts": datetime.strptime(r[6], "%Y-%m-%d %H:%M:%S.%f")}
-            for r in rows]
+             "new": null(r[5]), "ts": datetime.strptime(r[6], "%Y-%m-%d %H:%M:%S.%f"),
+             "conn": r[7]} for r in rows]
 
 
 class Run:
@@ -65,36 +67,44 @@ class Run:
         self.id, self.type, self.resource = e["id"], e["type"], e["resource"]
         self.start = e["ts"]
         self.end = None
-        self.changes = []        # (old status, new status or None)
+        self.outcome = "running"    # SUCCESS, FAIL, released (not run) or running
+        self.changes = []           # (old status, new status or None), as they came
         self.change_times = []
-
-    @property
-    def outcome(self):
-        """SUCCESS, FAIL, taken over, released, or running."""
-        if not self.changes:
-            return "running"
-        old, new = self.changes[-1]
-        if new is None:
-            return "released"
-        return {"1_Success": "SUCCESS", "0_Fail": "FAIL"}.get(new, new)
 
 
 def runs(evs):
-    """Every run, from the job-row history (see the module's text)."""
+    """Every run, from the job-row history (see the module's text). A lock
+    row deleted while RUNNING ended a successful run when its transaction
+    also wrote the log row of its (type, resource) (the engine's finish),
+    and was released unrun otherwise (a claim that found its request served
+    meanwhile); an update away from RUNNING is a failure or a takeover."""
     by_id = {}
     out = []
+    pending_delete = {}     # (conn, type, resource) -> run deleted, log not yet seen
     for e in evs:
+        key = (e["conn"], e["type"], e["resource"])
+        if e["ev"] == "log" and key in pending_delete:
+            pending_delete.pop(key).outcome = "SUCCESS"
+            continue
+        if e["ev"] == "delete" and e["old"] != RUNNING:
+            continue        # pruned (a finished or served row)
+        if key in pending_delete and e["ev"] in ("insert", "update", "delete"):
+            # Anything else of that transaction's key: no log row came.
+            pending_delete.pop(key)
         if e["ev"] == "insert" and e["new"] == RUNNING:
             run = Run(e)
             by_id[e["id"]] = run
             out.append(run)
         elif e["id"] in by_id and e["ev"] in ("update", "delete"):
             run = by_id[e["id"]]
-            if e["ev"] == "delete" and e["old"] != RUNNING:
-                continue        # pruned after it finished
             run.changes.append((e["old"], e["new"]))
             run.change_times.append(e["ts"])
             run.end = e["ts"]
+            if e["ev"] == "delete":
+                run.outcome = "released"
+                pending_delete[key] = run
+            else:
+                run.outcome = {SUCCESS: "SUCCESS", "0_Fail": "FAIL"}.get(e["new"], e["new"])
     return out
 
 
@@ -107,6 +117,20 @@ def takeovers(system):
         with open(x.logpath, errors="replace") as f:
             n += sum(1 for line in f if "running job expired" in line)
     return n
+
+
+def events_recorded(system):
+    """Region events (notifications) that asked for jobs, per region, from
+    the xjobs' logs."""
+    counts = Counter()
+    for x in system.xjobs:
+        with open(x.logpath, errors="replace") as f:
+            for line in f:
+                m = re.search(r"event\{region=(\w+) event_type=\S+ [^}]*\}: "
+                              r"tricircle_xjob::events: recording jobs", line)
+                if m:
+                    counts[m.group(1)] += 1
+    return counts
 
 
 def pending(system):
@@ -127,7 +151,7 @@ def check_jobs(system, workload, evs, all_runs):
     accepted = {a[0] for a in workload.accepted}
     succeeded = defaultdict(list)
     for r in all_runs:
-        if r.outcome == "SUCCESS" or any(new == SUCCESS for _, new in r.changes):
+        if r.outcome == "SUCCESS":
             succeeded[(r.type, r.resource)].append(r.start)
     for job_id, kind, resource in workload.accepted:
         if job_id not in inserted:
@@ -137,9 +161,8 @@ def check_jobs(system, workload, evs, all_runs):
     deleted = {e["id"]: e["ts"] for e in evs if e["ev"] == "delete"}
     finishes = defaultdict(list)
     for r in all_runs:
-        for (old, new), ts in zip(r.changes, r.change_times):
-            if old == RUNNING and new is not None:
-                finishes[(r.type, r.resource)].append((ts, r))
+        if r.changes and r.outcome in ("SUCCESS", "FAIL"):
+            finishes[(r.type, r.resource)].append((r.change_times[0], r))
     for e in evs:
         if e["ev"] != "insert" or e["new"] != NEW:
             continue
@@ -189,8 +212,8 @@ def check_creates(system):
             if n > 1:
                 ids = [c["id"] for c in creates
                        if c["collection"] == collection and c["name"] == name]
-                problems.append("created %d times in %s: %s named %r (ids %s)" % (
-                    n, region, collection, name, ", ".join(ids)))
+                problems.append("created more than once: in %s, %d %s named %r (ids %s)" % (
+                    region, n, collection, name, ", ".join(ids)))
     return problems, counts
 
 

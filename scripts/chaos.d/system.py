@@ -23,23 +23,30 @@ PODS = (("RegionOne", "az1"), ("RegionTwo", "az2"))
 # seconds on MySQL, and a lock row changes in place). SYSDATE(6) is the
 # moment the trigger runs: for a lock insert that waited on the unique key,
 # after it got it; for a finish, before its commit lets the next insert in.
+# CONNECTION_ID() tells which transaction a log row came with (the engine
+# deletes a successful run's lock row and writes its log row together).
 TRIGGERS = """
 CREATE TABLE chaos_job_events (
+    seq BIGINT AUTO_INCREMENT PRIMARY KEY, conn BIGINT NOT NULL,
     ev VARCHAR(8) NOT NULL, id VARCHAR(36), type VARCHAR(36),
     resource_id VARCHAR(127), old_status VARCHAR(36), new_status VARCHAR(36),
-    extra_id VARCHAR(36), ts DATETIME(6) NOT NULL) ENGINE=InnoDB;
+    ts DATETIME(6) NOT NULL) ENGINE=InnoDB;
 CREATE TRIGGER chaos_job_insert AFTER INSERT ON async_jobs FOR EACH ROW
-    INSERT INTO chaos_job_events VALUES ('insert', NEW.id, NEW.type, NEW.resource_id,
-        NULL, NEW.status, NEW.extra_id, SYSDATE(6));
+    INSERT INTO chaos_job_events (conn, ev, id, type, resource_id, old_status, new_status, ts)
+    VALUES (CONNECTION_ID(), 'insert', NEW.id, NEW.type, NEW.resource_id, NULL, NEW.status,
+            SYSDATE(6));
 CREATE TRIGGER chaos_job_update AFTER UPDATE ON async_jobs FOR EACH ROW
-    INSERT INTO chaos_job_events VALUES ('update', NEW.id, NEW.type, NEW.resource_id,
-        OLD.status, NEW.status, NEW.extra_id, SYSDATE(6));
+    INSERT INTO chaos_job_events (conn, ev, id, type, resource_id, old_status, new_status, ts)
+    VALUES (CONNECTION_ID(), 'update', NEW.id, NEW.type, NEW.resource_id, OLD.status,
+            NEW.status, SYSDATE(6));
 CREATE TRIGGER chaos_job_delete AFTER DELETE ON async_jobs FOR EACH ROW
-    INSERT INTO chaos_job_events VALUES ('delete', OLD.id, OLD.type, OLD.resource_id,
-        OLD.status, NULL, OLD.extra_id, SYSDATE(6));
+    INSERT INTO chaos_job_events (conn, ev, id, type, resource_id, old_status, new_status, ts)
+    VALUES (CONNECTION_ID(), 'delete', OLD.id, OLD.type, OLD.resource_id, OLD.status, NULL,
+            SYSDATE(6));
 CREATE TRIGGER chaos_job_log AFTER INSERT ON async_job_logs FOR EACH ROW
-    INSERT INTO chaos_job_events VALUES ('log', NEW.id, NEW.type, NEW.resource_id,
-        NULL, NULL, NULL, SYSDATE(6));
+    INSERT INTO chaos_job_events (conn, ev, id, type, resource_id, old_status, new_status, ts)
+    VALUES (CONNECTION_ID(), 'log', NEW.id, NEW.type, NEW.resource_id, NULL, NULL,
+            SYSDATE(6));
 """
 
 
@@ -67,7 +74,7 @@ class Settings:
         self.units = int(e.get("UNITS", "4"))
         self.jobs = int(e.get("JOBS", "60"))
         self.faults = [f for f in e.get("FAULTS", "").replace(",", " ").split() if f]
-        self.job_run_expire = int(e.get("JOB_RUN_EXPIRE", "30"))
+        self.job_run_expire = int(e.get("JOB_RUN_EXPIRE", "45"))
         self.converge_timeout = float(e.get("CONVERGE_TIMEOUT", "240"))
         # mysql://root:<pw>@127.0.0.1:<port>/
         self.mysql_password = self.mysql_url.split("://root:", 1)[1].rsplit("@", 1)[0]

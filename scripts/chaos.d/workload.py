@@ -34,7 +34,6 @@ class Unit:
         self.subnet = {}
         self.router = None
         self.vm = {}
-        self.vm_names = {}
 
 
 class Workload:
@@ -113,7 +112,6 @@ class Workload:
             "name": name, "network_id": copy, "device_owner": "compute:nova",
             "device_id": self.device_id(name)}})
         unit.vm[side] = port["port"]["id"]
-        unit.vm_names[side] = name
 
     def device_id(self, vm):
         """The VM's id: the same in both runs."""
