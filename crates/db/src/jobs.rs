@@ -20,6 +20,7 @@
 //!    - on failure marks the lock row FAIL at the run's time (releasing the
 //!      lock) and deletes the strictly older rows; the FAIL row stays, and
 //!      is redone (a NEW row first) by the periodic task.
+//!
 //!    Failure reasons (`async_job_failures`, ours alone) go with their FAIL
 //!    rows. [`finish_runs`] counts a row without a time as the oldest
 //!    (served by any run); `finish_job`'s SQL comparison leaves it.

@@ -530,18 +530,14 @@ impl Engine {
                         // worker_sleep_time here, which only delayed
                         // convergence).
                         Some(Claimed::Run(lease)) => next = Some(lease),
-                        Some(Claimed::AlreadyDone) => {
-                            if active.leave() {
-                                break LoopEnd::AlreadyDone;
-                            }
+                        Some(Claimed::AlreadyDone) if active.leave() => {
+                            break LoopEnd::AlreadyDone;
                         }
-                        Some(_) => {
-                            if active.leave() {
-                                break LoopEnd::NoNewJob;
-                            }
-                        }
-                        // Stopping: the check at the top says why.
-                        None => {}
+                        Some(Claimed::AlreadyDone) => {}
+                        Some(_) if active.leave() => break LoopEnd::NoNewJob,
+                        // Stopping (the check at the top says why), or
+                        // a request came in meanwhile: loop again.
+                        Some(_) | None => {}
                     }
                 }
             }

@@ -66,6 +66,9 @@ impl Lease {
     }
 }
 
+// A claim's answer is moved once and dropped; boxing the lease would
+// allocate on every run.
+#[allow(clippy::large_enum_variant)]
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claimed {
@@ -95,6 +98,9 @@ pub struct Finish {
     pub then_claim: bool,
 }
 
+// A claim's answer is moved once and dropped; boxing the lease would
+// allocate on every run.
+#[allow(clippy::large_enum_variant)]
 /// What finishing did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finished {
@@ -299,6 +305,9 @@ fn delete_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<usize, DbError> 
 /// over and the live lock seen.
 type Try = (AsyncJob, AsyncJob, Option<String>, Option<String>);
 
+// A claim's answer is moved once and dropped; boxing the lease would
+// allocate on every run.
+#[allow(clippy::large_enum_variant)]
 /// The decision for one pair from its rows: the job to serve, or why not.
 enum Look<'a> {
     Serve(&'a AsyncJob),
