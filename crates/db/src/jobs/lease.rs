@@ -70,7 +70,7 @@ impl Lease {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claimed {
     /// The lock is ours: run.
-    Run(Lease),
+    Run(Box<Lease>),
     /// No NEW job waits.
     NoNewJob,
     /// A success at least as new as the newest NEW job exists.
@@ -396,12 +396,12 @@ pub fn claim_runs(
                 Claimed::Retry
             } else {
                 let served_at = job.timestamp.unwrap_or(now);
-                Claimed::Run(Lease {
+                Claimed::Run(Box::new(Lease {
                     lock,
                     job,
                     served_at,
                     took_over,
-                })
+                }))
             };
             answers.insert(key, answer);
         }
@@ -525,12 +525,12 @@ pub fn finish_runs(
                     let (t, r) = f.lease.key();
                     let lock = lock_row(&t, &r, job.project_id.clone(), now);
                     relock.push(lock.clone());
-                    Claimed::Run(Lease {
+                    Claimed::Run(Box::new(Lease {
                         lock,
                         job: job.clone(),
                         served_at: job.timestamp.unwrap_or(now),
                         took_over: None,
-                    })
+                    }))
                 }
             })
         } else {
