@@ -19,10 +19,11 @@
 //!      writes one `async_job_logs` row at that time;
 //!    - on failure marks the lock row FAIL at the run's time (releasing the
 //!      lock) and deletes the strictly older rows; the FAIL row stays, and
-//!      is redone (a NEW row first) by the periodic task;
-//!    - failure reasons (`async_job_failures`, ours alone) go with their
-//!      FAIL rows; [`finish_runs`] counts a row without a time as the
-//!      oldest (served by any run), `finish_job`'s SQL comparison leaves it.
+//!      is redone (a NEW row first) by the periodic task.
+//!
+//!    Failure reasons (`async_job_failures`, ours alone) go with their FAIL
+//!    rows. [`finish_runs`] counts a row without a time as the oldest
+//!    (served by any run); `finish_job`'s SQL comparison leaves it.
 //! 4. A worker that finds the lock held leaves the NEW rows to the holder,
 //!    which looks for them after releasing it; "held" is what the lock
 //!    INSERT says (it waits for a release under way), never a read alone,

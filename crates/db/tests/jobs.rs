@@ -371,7 +371,7 @@ fn finish_batch(c: &mut AnyConnection, finishes: &[jobs::Finish]) -> Vec<jobs::F
 
 fn lease(claimed: &jobs::Claimed) -> jobs::Lease {
     match claimed {
-        jobs::Claimed::Run(l) => (**l).clone(),
+        jobs::Claimed::Run(l) => l.clone(),
         other => panic!("expected a run, got {other:?}"),
     }
 }

@@ -429,7 +429,7 @@ impl Engine {
                 break end;
             }
             let claimed = match next.take() {
-                Some(lease) => Claimed::Run(Box::new(lease)),
+                Some(lease) => Claimed::Run(lease),
                 None => {
                     active.looking();
                     self.inner
@@ -442,7 +442,7 @@ impl Engine {
                 }
             };
             let lease = match claimed {
-                Claimed::Run(lease) => *lease,
+                Claimed::Run(lease) => lease,
                 Claimed::Retry => {
                     tracing::debug!(
                         "the job seen was served by another worker meanwhile; looking again"
@@ -529,16 +529,15 @@ impl Engine {
                         // served at once (the reference slept
                         // worker_sleep_time here, which only delayed
                         // convergence).
-                        Some(Claimed::Run(lease)) => next = Some(*lease),
+                        Some(Claimed::Run(lease)) => next = Some(lease),
                         Some(Claimed::AlreadyDone) if active.leave() => {
                             break LoopEnd::AlreadyDone;
                         }
                         Some(Claimed::AlreadyDone) => {}
                         Some(_) if active.leave() => break LoopEnd::NoNewJob,
-                        // A request came in since the look: look again.
-                        Some(_) => {}
-                        // Stopping: the check at the top says why.
-                        None => {}
+                        // Stopping (the check at the top says why), or
+                        // a request came in meanwhile: loop again.
+                        Some(_) | None => {}
                     }
                 }
             }

@@ -66,11 +66,14 @@ impl Lease {
     }
 }
 
+// A claim's answer is moved once and dropped; boxing the lease would
+// allocate on every run.
+#[allow(clippy::large_enum_variant)]
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claimed {
     /// The lock is ours: run.
-    Run(Box<Lease>),
+    Run(Lease),
     /// No NEW job waits.
     NoNewJob,
     /// A success at least as new as the newest NEW job exists.
@@ -95,6 +98,9 @@ pub struct Finish {
     pub then_claim: bool,
 }
 
+// A claim's answer is moved once and dropped; boxing the lease would
+// allocate on every run.
+#[allow(clippy::large_enum_variant)]
 /// What finishing did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finished {
@@ -299,6 +305,9 @@ fn delete_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<usize, DbError> 
 /// over and the live lock seen.
 type Try = (AsyncJob, AsyncJob, Option<String>, Option<String>);
 
+// A claim's answer is moved once and dropped; boxing the lease would
+// allocate on every run.
+#[allow(clippy::large_enum_variant)]
 /// The decision for one pair from its rows: the job to serve, or why not.
 enum Look<'a> {
     Serve(&'a AsyncJob),
@@ -396,12 +405,12 @@ pub fn claim_runs(
                 Claimed::Retry
             } else {
                 let served_at = job.timestamp.unwrap_or(now);
-                Claimed::Run(Box::new(Lease {
+                Claimed::Run(Lease {
                     lock,
                     job,
                     served_at,
                     took_over,
-                }))
+                })
             };
             answers.insert(key, answer);
         }
@@ -525,12 +534,12 @@ pub fn finish_runs(
                     let (t, r) = f.lease.key();
                     let lock = lock_row(&t, &r, job.project_id.clone(), now);
                     relock.push(lock.clone());
-                    Claimed::Run(Box::new(Lease {
+                    Claimed::Run(Lease {
                         lock,
                         job: job.clone(),
                         served_at: job.timestamp.unwrap_or(now),
                         took_over: None,
-                    }))
+                    })
                 }
             })
         } else {
