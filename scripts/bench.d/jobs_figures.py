@@ -62,7 +62,7 @@ def case(db, name, stats_path, runs_path, summary_path):
     rate = len(new) / (last - first)
     print(f"  {len(new)} jobs in {last - first:.2f} s (first NEW row -> last success row): "
           f"{rate:,.0f} jobs/s; posted at {len(new) / max(last_new - first, 1e-9):,.0f}/s; "
-          f"{runs} handler runs (lock rows), {len(logs)} success rows")
+          f"{runs} lock rows (runs, and claims given back), {len(logs)} success rows")
     lat, unserved = [], 0
     for rid, t in new:
         r = running[rid]
