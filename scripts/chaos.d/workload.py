@@ -134,10 +134,10 @@ class Workload:
             resource = {"pod_id": "not_specified_pod", "network_id": unit.net[side]}
         return {"job": {"type": kind, "project_id": self.sys.project, "resource": resource}}
 
-    def post(self, kind, unit, side, delay, deadline=120.0):
-        """Post until the API accepts it (it is away under some faults);
-        only an accepted job counts."""
-        time.sleep(delay)
+    def post(self, kind, unit, side, at, deadline=120.0):
+        """Post at `at` (monotonic) until the API accepts it (it is away
+        under some faults); only an accepted job counts."""
+        time.sleep(max(0.0, at - time.monotonic()))
         body = self.job_body(kind, unit, side)
         end = time.monotonic() + deadline
         while True:
@@ -168,9 +168,12 @@ class Workload:
         for unit in self.plan[r]:
             self.make_unit(unit)
         units = {u.u: u for u in self.units}
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            posted = [pool.submit(self.post, kind, units[u], side, delay)
-                      for kind, u, side, delay in self.posts[r]]
+        start = time.monotonic()
+        # In the order they are due, so no post waits behind a later one.
+        due = sorted(self.posts[r], key=lambda p: p[3])
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            posted = [pool.submit(self.post, kind, units[u], side, start + delay)
+                      for kind, u, side, delay in due]
             for unit in self.plan[r]:
                 for side, _, _, _ in SIDES:
                     self.boot(unit, side, "vm-%d-%s" % (unit.u, side))
