@@ -10,8 +10,8 @@
 # figures are scripts/bench converge's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo test -q -p tricircle-jobs --test stock_sweep \
-    a_sweep_over_100_routers_makes_a_few_list_calls_per_region -- --exact --nocapture 2>&1 |
+cargo test -q -p tricircle-jobs --test jobs \
+    stock_sweep::a_sweep_over_100_routers_makes_a_few_list_calls_per_region -- --exact --nocapture 2>&1 |
     grep '^sweep over 100 routers:'
-cargo test -q -p tricircle-jobs --test neutron_calls -- --nocapture --test-threads 1 2>&1 |
+cargo test -q -p tricircle-jobs --test jobs neutron_calls:: -- --nocapture --test-threads 1 2>&1 |
     grep -E '^(rerun|router rerun)'

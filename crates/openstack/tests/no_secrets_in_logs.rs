@@ -4,6 +4,7 @@
 //! Its own test binary: the subscriber is process-wide so that events from
 //! every thread (runtime workers, the fake's server) are captured.
 
+#[path = "openstack/common_cloud/mod.rs"]
 mod common_cloud;
 
 use std::io::Write;

@@ -3,7 +3,7 @@
 //! gateway on ext-net (RegionTwo); VMs booted in the pods with nothing but
 //! a network given; xjob follows the three regions' notifications alone.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeSet;
 

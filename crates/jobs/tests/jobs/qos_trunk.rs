@@ -3,7 +3,7 @@
 //! local plugins (bottom copies of networks, ports and trunks, with their
 //! routings), xjob mirrors the policies and the trunks' sub-ports.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! migrations leave (checked through the database's own catalog), and an
 //! adopted original database must look the same afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! bottom copies, VM ports bound where they booted, shadow agents recorded
 //! by the central plugin), xjob pushes top changes down and mirrors ports.
 
-mod network_common;
+use crate::network_common;
 
 use std::time::Duration;
 

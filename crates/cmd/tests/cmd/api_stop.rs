@@ -4,7 +4,7 @@
 //! written before the signal gets a whole response, none is a 5xx, and
 //! every pod answered 2xx is in the database afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::Write;

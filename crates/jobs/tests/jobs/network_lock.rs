@@ -1,6 +1,6 @@
 //! The routing-table creation lock against the fake cloud.
 
-mod network_common;
+use crate::network_common;
 
 use network_common::*;
 use tricircle_jobs::network::lock::{self, Element};

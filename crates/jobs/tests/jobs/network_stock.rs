@@ -5,7 +5,7 @@
 //! and subnet, bottom networks, the bottom external network, the
 //! north-south router and the floating IP's path.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! regions received, and a rerun with nothing to change only reads, a few
 //! calls per region.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeMap;
 

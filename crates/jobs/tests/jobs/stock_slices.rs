@@ -4,7 +4,7 @@
 //! VMs booted in different pods never collide, nor take an address the
 //! central region holds.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

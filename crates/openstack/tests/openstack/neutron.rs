@@ -1,7 +1,7 @@
 //! The Neutron client against the fake cloud: every call, the typed
 //! errors, retries, token renewal and endpoint refresh.
 
-mod common_cloud;
+use crate::common_cloud;
 
 use std::sync::Arc;
 use std::time::Duration;

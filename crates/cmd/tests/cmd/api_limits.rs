@@ -5,7 +5,7 @@
 //! (`client_request_timeout`), and a worker holds at most `max_connections`
 //! connections.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! Every job type of the catalogue is served by the real registry: a job
 //! type without a handler would stay NEW forever (doc/jobs.md).
 
-mod network_common;
+use crate::network_common;
 
 use network_common::env;
 use tricircle_jobs::handlers::register_all;

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use common::each_synced;
 use tricircle_db::models::{CachedEndpoint, NewPod, NewRouting};

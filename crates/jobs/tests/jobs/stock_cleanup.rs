@@ -6,7 +6,7 @@
 //! still existing external network). The central helper ports never make
 //! the tenant's network delete fail.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

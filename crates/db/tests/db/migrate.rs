@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use common::{each_empty, exec_raw, load_fixture};
 use diesel::prelude::*;

@@ -2,7 +2,7 @@
 //! and local plugins (top network and ports, their bottom copies and
 //! routings, the top SFC elements), xjob mirrors the chain into the pods.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeMap;
 

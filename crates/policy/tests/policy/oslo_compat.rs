@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tricircle_policy::{Check, Enforcer};
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("data/oslo_cases.json")).expect("fixture is JSON")
+    serde_json::from_str(include_str!("../data/oslo_cases.json")).expect("fixture is JSON")
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! deleted since that is not listed, or not in the database). It prints
 //! the requests it sent, by status.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! plugin mode: the test plays the central and local plugins (it makes the
 //! bottom resources and their routings), the jobs do the rest.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The job state machine on every backend under test.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

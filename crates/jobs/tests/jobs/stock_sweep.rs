@@ -4,7 +4,7 @@
 //! records nothing again. A sweep over 100 routers makes a few list calls
 //! per region, however many routers there are.
 
-mod network_common;
+use crate::network_common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

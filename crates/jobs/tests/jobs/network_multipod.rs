@@ -3,7 +3,7 @@
 //! (top bridge network, bottom networks and VM ports, the bottom external
 //! network and the north-south router), xjob does the rest.
 
-mod network_common;
+use crate::network_common;
 
 use network_common::*;
 use serde_json::json;

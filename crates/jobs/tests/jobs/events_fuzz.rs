@@ -2,7 +2,7 @@
 //! suite): any payload under any event type, from the central region or a
 //! pod's, maps to jobs or to an error, never to a panic.
 
-mod network_common;
+use crate::network_common;
 
 use network_common::*;
 use proptest::prelude::*;

@@ -1,0 +1,10 @@
+//! The crate's integration tests, one binary (each test binary links the
+//! whole dependency tree: one per file made CI's target directory several GB).
+
+mod common;
+mod endpoints;
+mod jobs;
+mod migrate;
+mod pods;
+mod routings;
+mod schema;

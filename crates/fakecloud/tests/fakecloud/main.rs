@@ -1,0 +1,6 @@
+//! The crate's integration tests, one binary (each test binary links the
+//! whole dependency tree: one per file made CI's target directory several GB).
+
+mod control;
+mod keystone;
+mod neutron;

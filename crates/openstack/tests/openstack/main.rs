@@ -1,0 +1,7 @@
+//! The crate's integration tests, one binary (each test binary links the
+//! whole dependency tree: one per file made CI's target directory several GB).
+
+mod clients_config;
+mod common_cloud;
+mod keystone;
+mod neutron;
