@@ -9,7 +9,6 @@
 //! - Local routers: a subnet whose interface is not its gateway gets host
 //!   routes to the router's other subnets via that interface.
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use futures_util::future::try_join_all;
@@ -316,10 +315,6 @@ pub fn host_routes_match(current: Option<&Vec<HostRoute>>, want: &[HostRoute]) -
 
 pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     let top_pod = net.top_pod().await?;
-    let Some(t_router) = net.neutron(&top_pod).find::<Router>(router_id).await? else {
-        return Ok(());
-    };
-    let has_gateway = t_router.external_gateway_info.clone().flatten().is_some();
     let mut routers: Vec<(Pod, String, bool)> = net
         .mappings(router_id, ResourceType::Router)
         .await?
@@ -335,34 +330,51 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
         routers.push((p, b, true));
     }
 
-    // Each bottom router's ports and its pod's subnets and ports are read
-    // at once across pods, and each phase's routes are set at once too: a
-    // job waits for its slowest pod, not for the sum.
+    // The top router, each bottom router with its ports and its pod's
+    // subnets and ports are read at once across pods, and each phase's
+    // routes are set at once too: a job waits for its slowest pod, not for
+    // the sum.
     let cidr = net.settings.bridge_cidr;
     let reads = routers
         .into_iter()
         .map(|(pod, b_router, is_ns)| read_bottom(net, pod, b_router, is_ns, cidr));
+    let top = net.neutron(&top_pod);
+    let t_router = async { NetResult::Ok(top.find::<Router>(router_id).await?) };
+    let (t_router, read) = tokio::try_join!(t_router, try_join_all(reads))?;
+    let Some(t_router) = t_router else {
+        return Ok(());
+    };
+    let has_gateway = t_router.external_gateway_info.clone().flatten().is_some();
     let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut views: BTreeMap<String, PodView> = BTreeMap::new();
+    let mut current: BTreeMap<String, Option<Vec<Route>>> = BTreeMap::new();
     let mut bottoms = Vec::new();
-    for (pod, b, view) in try_join_all(reads).await? {
+    for (pod, b, view, routes) in read {
         let into = views.entry(pod.region_name.clone()).or_default();
         into.subnets.extend(view.subnets);
         into.ports_by_network.extend(view.ports_by_network);
+        current.insert(b.router_id.clone(), routes);
         bottoms.push(b);
         pods.insert(pod.region_name.clone(), pod);
     }
 
     let plan = plan(has_gateway, &cidr, &bottoms, &views);
+    let set_routes = |r: &PlannedRoutes| {
+        let have = current.get(&r.router_id).cloned().flatten();
+        let client = net.neutron(&pods[&r.region]);
+        let (router_id, routes) = (r.router_id.clone(), r.routes.clone());
+        async move {
+            // Skipped when they already are exactly these (so reruns do
+            // not touch the pod).
+            if !routes_match(have.as_ref(), &routes) {
+                client.set_routes(&router_id, &routes).await?;
+            }
+            NetResult::Ok(())
+        }
+    };
     // East-west routes first, then host routes, then the north-south
     // router's routes back to the VMs.
-    try_join_all(
-        plan.routes
-            .iter()
-            .filter(|r| !r.is_ns)
-            .map(|r| set_routes(net, &pods[&r.region], &r.router_id, &r.routes)),
-    )
-    .await?;
+    try_join_all(plan.routes.iter().filter(|r| !r.is_ns).map(set_routes)).await?;
     try_join_all(plan.host_routes.iter().map(|h| async {
         let upd = Subnet {
             host_routes: Some(h.host_routes.clone()),
@@ -373,71 +385,66 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
             .await
     }))
     .await?;
-    try_join_all(
-        plan.routes
-            .iter()
-            .filter(|r| r.is_ns)
-            .map(|r| set_routes(net, &pods[&r.region], &r.router_id, &r.routes)),
-    )
-    .await?;
+    try_join_all(plan.routes.iter().filter(|r| r.is_ns).map(set_routes)).await?;
     Ok(())
 }
 
-/// One bottom router's route ports, and what its pod holds that their
-/// routes depend on.
+/// One bottom router's route ports and current extra routes, and what its
+/// pod holds that their routes depend on: two rounds of reads, each at
+/// once.
 async fn read_bottom(
     net: &NetworkContext,
     pod: Pod,
     b_router: String,
     is_ns: bool,
     cidr: Cidr,
-) -> NetResult<(Pod, BottomPorts, PodView)> {
+) -> NetResult<(Pod, BottomPorts, PodView, Option<Vec<Route>>)> {
     let client = net.neutron(&pod);
-    let ports = client
-        .list_ports(
-            &Filters::new()
-                .eq("device_id", &b_router)
-                .any("device_owner", route_owners(is_ns)),
-        )
-        .await?;
+    let route_ports = Filters::new()
+        .eq("device_id", &b_router)
+        .any("device_owner", route_owners(is_ns));
+    let (ports, router) = tokio::try_join!(
+        client.list_ports(&route_ports),
+        client.get_router(&b_router)
+    )?;
     let b = BottomPorts {
         region: pod.region_name.clone(),
         router_id: b_router,
         is_ns,
         ports,
     };
-    let mut view = PodView::default();
+    let mut subnet_ids: Vec<String> = Vec::new();
+    let mut net_ids: Vec<String> = Vec::new();
     for (itf, first) in tenant_interfaces(&b, &cidr) {
-        let b_subnet_id = first.subnet_id.clone().unwrap_or_default();
-        if let Entry::Vacant(e) = view.subnets.entry(b_subnet_id) {
-            let s = client.get_subnet(e.key()).await?;
-            e.insert(s);
+        let subnet = first.subnet_id.clone().unwrap_or_default();
+        if !subnet_ids.contains(&subnet) {
+            subnet_ids.push(subnet);
         }
-        let b_net = itf.network_id.clone().unwrap_or_default();
-        if let Entry::Vacant(e) = view.ports_by_network.entry(b_net) {
-            let ports = client
-                .list_ports(&Filters::new().eq("network_id", e.key()))
-                .await?;
-            e.insert(ports);
+        let network = itf.network_id.clone().unwrap_or_default();
+        if !net_ids.contains(&network) {
+            net_ids.push(network);
         }
     }
-    Ok((pod, b, view))
-}
-
-/// Replace a router's extra routes, skipping the call when they already
-/// are exactly these (so reruns do not touch the pod).
-async fn set_routes(
-    net: &NetworkContext,
-    pod: &Pod,
-    router_id: &str,
-    routes: &[Route],
-) -> NetResult<()> {
-    let client = net.neutron(pod);
-    let current = client.get_router(router_id).await?;
-    if !routes_match(current.routes.as_ref(), routes) {
-        client.set_routes(router_id, routes).await?;
+    let mut view = PodView::default();
+    if !subnet_ids.is_empty() {
+        let (by_id, on_nets) = (
+            Filters::new().any("id", &subnet_ids),
+            Filters::new().any("network_id", &net_ids),
+        );
+        let (subnets, ports) =
+            tokio::try_join!(client.list_subnets(&by_id), client.list_ports(&on_nets))?;
+        for s in subnets {
+            view.subnets.insert(s.id().to_owned(), s);
+        }
+        for n in net_ids {
+            view.ports_by_network.insert(n, Vec::new());
+        }
+        for p in ports {
+            let n = p.network_id.clone().unwrap_or_default();
+            view.ports_by_network.entry(n).or_default().push(p);
+        }
     }
-    Ok(())
+    Ok((pod, b, view, router.routes))
 }
 
 #[cfg(test)]

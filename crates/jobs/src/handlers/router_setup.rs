@@ -19,7 +19,7 @@ use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
-use crate::network::lock::{self, Element};
+use crate::network::lock::{self, Element, Got};
 use crate::network::{floatingip, ip, prefetch, teardown, NetError, NetResult, NetworkContext};
 use crate::resource::{PodScope, RouterInPod};
 use tricircle_vocab::JobType;
@@ -120,8 +120,11 @@ async fn setup(
         )
         .await?
         .unwrap_or_default();
-    prefetch::networks_and_subnets(&top, &[net_id, &ext_id, &bridge_net]).await?;
-    prefetch::ports_on(&top, &[&bridge_net]).await?;
+    let (read_nets, read_ports) = ([net_id, &ext_id, &bridge_net], [bridge_net.as_str()]);
+    tokio::try_join!(
+        prefetch::networks_and_subnets(&top, &read_nets),
+        prefetch::ports_on(&top, &read_ports),
+    )?;
     let Some(t_net) = top.find::<Network>(net_id).await? else {
         tracing::info!(net_id, "top network is gone; nothing to set up");
         return Ok(());
@@ -138,18 +141,25 @@ async fn setup(
         Some(_) => None,
         None => Some(bridge::top_bridge(net, &top_pod, &project_id).await?),
     };
-    if let (true, Some(b)) = (net.settings.stock_neutron, &bridge) {
-        if external::north_south(net, &top_pod, &project_id, &t_router, b)
-            .await?
-            .is_none()
-        {
-            external::withdraw_gateway(net, t_router.id(), None).await?;
-            // Without a gateway no floating IP needs the NS router on a
-            // tenant subnet.
-            teardown::withdraw_ns_interfaces(net, &top_pod, t_router.id(), None).await?;
+    // The north-south side (in the external network's pod) and this pod's
+    // router, bridge and interface do not depend on each other: built at
+    // once, a first set-up waits for the longer chain of Neutron calls
+    // rather than for their sum. Floating IPs need both.
+    let north_south = async {
+        if let (true, Some(b)) = (net.settings.stock_neutron, &bridge) {
+            if external::north_south(net, &top_pod, &project_id, &t_router, b)
+                .await?
+                .is_none()
+            {
+                external::withdraw_gateway(net, t_router.id(), None).await?;
+                // Without a gateway no floating IP needs the NS router on a
+                // tenant subnet.
+                teardown::withdraw_ns_interfaces(net, &top_pod, t_router.id(), None).await?;
+            }
         }
-    }
-    one_pod(
+        Ok(())
+    };
+    let wiring = wire_pod(
         net,
         &top_pod,
         &b_pod,
@@ -157,6 +167,20 @@ async fn setup(
         &t_net,
         &t_router,
         bridge.as_ref(),
+    );
+    // Both run to their end (see wire_pod).
+    let (north_south, b_router): (NetResult<()>, _) = tokio::join!(north_south, wiring);
+    let b_router = b_router?;
+    north_south?;
+    floating_ips(
+        net,
+        &top_pod,
+        &b_pod,
+        &project_id,
+        &t_net,
+        &t_router,
+        &b_router,
+        bridge.is_none(),
     )
     .await?;
     if local.is_none() {
@@ -171,7 +195,11 @@ async fn setup(
     Ok(())
 }
 
-async fn one_pod(
+/// The bottom router in `b_pod`, its gateway on the bottom bridge (for a
+/// cross-pod router) and its interface on `t_net`. The router and the
+/// bridge copy are made at once, then the gateway and the interface.
+/// Returns the bottom router's id.
+async fn wire_pod(
     net: &NetworkContext,
     top_pod: &Pod,
     b_pod: &Pod,
@@ -179,7 +207,7 @@ async fn one_pod(
     t_net: &Network,
     t_router: &Router,
     bridge: Option<&TopBridge>,
-) -> NetResult<()> {
+) -> NetResult<String> {
     let b_client = net.neutron(b_pod);
     let distributed = t_router.distributed.unwrap_or(false);
     let body = Router {
@@ -190,47 +218,98 @@ async fn one_pod(
         distributed: distributed.then_some(true),
         ..Router::default()
     };
-    let b_router = lock::get_or_create(
-        net,
-        project_id,
-        b_pod,
-        Element::named_by_top(t_router.id(), ResourceType::Router, body),
-    )
-    .await?
-    .id;
-
-    if let Some(bridge) = bridge {
-        let t_port =
-            bridge::top_bridge_port(net, top_pod, project_id, bridge, &b_router, None).await?;
+    // The router, the bridge copy and the interface's subnet copies are
+    // made at once; the gateway and the interface then wait for the
+    // router's id. Every branch runs to its end even when another fails:
+    // a creation dropped half-way would hold its routing until it expires.
+    let (made, router_id) = tokio::sync::watch::channel(None);
+    let router = async move {
+        let got = lock::get_or_create(
+            net,
+            project_id,
+            b_pod,
+            Element::named_by_top(t_router.id(), ResourceType::Router, body),
+        )
+        .await?;
+        made.send_replace(Some(got.clone()));
+        Ok(got.id)
+    };
+    let gateway = async {
+        let Some(bridge) = bridge else {
+            return Ok(());
+        };
         let (b_bridge_net, b_bridge_sub) =
             bridge::bottom_bridge(net, b_pod, project_id, bridge).await?;
+        let Got {
+            id: b_router,
+            bound_now,
+        } = RouterId(router_id.clone()).get().await?;
+        let t_port =
+            bridge::top_bridge_port(net, top_pod, project_id, bridge, &b_router, None).await?;
         let gw_ip = bridge::first_ip(&t_port).ok_or_else(|| {
             NetError::Missing(format!("bridge port {} has no address", t_port.id()))
         })?;
         let want = ExternalGatewayInfo {
-            network_id: b_bridge_net.clone(),
+            network_id: b_bridge_net,
             enable_snat: Some(false),
             external_fixed_ips: Some(vec![FixedIp::address(b_bridge_sub.id(), &gw_ip)]),
         };
-        let current = b_client.get_router(&b_router).await?;
-        if !external::gateway_matches(current.external_gateway_info.clone().flatten(), &want) {
+        // A router made (or adopted) just now has no gateway yet.
+        let current = match bound_now {
+            true => None,
+            false => b_client.get_router(&b_router).await?.external_gateway_info,
+        };
+        if !external::gateway_matches(current.flatten(), &want) {
             b_client.set_gateway(&b_router, Some(want)).await?;
         }
-    }
-
-    interface(
+        Ok(())
+    };
+    let iface = interface(
         net,
         top_pod,
         b_pod,
         project_id,
         t_net,
         t_router,
-        &b_router,
+        RouterId(router_id.clone()),
         bridge.is_none(),
-    )
-    .await?;
+    );
+    let (b_router, gateway, iface): (NetResult<String>, NetResult<()>, _) =
+        tokio::join!(router, gateway, iface);
+    let b_router = b_router?;
+    gateway?;
+    iface?;
+    Ok(b_router)
+}
 
-    let local = bridge.is_none();
+/// The bottom router once the branch making it has it.
+struct RouterId(tokio::sync::watch::Receiver<Option<Got>>);
+
+impl RouterId {
+    async fn get(mut self) -> NetResult<Got> {
+        let made = match self.0.wait_for(Option::is_some).await {
+            Ok(got) => got.clone(),
+            // The making branch failed (and dropped the sender); its error
+            // is the job's.
+            Err(_) => None,
+        };
+        made.ok_or_else(|| NetError::Missing("the bottom router was not made".into()))
+    }
+}
+
+/// The top router's floating IPs on `t_net` in `b_pod` (with the router's
+/// gateway; in stock mode a local router's gateway first).
+#[allow(clippy::too_many_arguments)]
+async fn floating_ips(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    b_pod: &Pod,
+    project_id: &str,
+    t_net: &Network,
+    t_router: &Router,
+    b_router: &str,
+    local: bool,
+) -> NetResult<()> {
     let Some(gw) = t_router.external_gateway_info.clone().flatten() else {
         if local && net.settings.stock_neutron {
             external::withdraw_gateway(net, t_router.id(), Some(b_pod)).await?;
@@ -239,7 +318,7 @@ async fn one_pod(
     };
     if local
         && net.settings.stock_neutron
-        && !external::local_gateway(net, top_pod, b_pod, t_router, &b_router).await?
+        && !external::local_gateway(net, top_pod, b_pod, t_router, b_router).await?
     {
         return Ok(());
     }
@@ -293,18 +372,41 @@ async fn interface(
     project_id: &str,
     t_net: &Network,
     t_router: &Router,
-    b_router: &str,
+    b_router: RouterId,
     is_local: bool,
 ) -> NetResult<()> {
     let top = net.neutron(top_pod);
     let b_client = net.neutron(b_pod);
     let t_ports = router_interfaces(&top, t_router.id(), t_net.id()).await?;
+    // The subnet's copy in the pod does not need the bottom router: made
+    // while the router is (on a rerun: the routing table's, no call).
+    let copy = match t_ports.first() {
+        Some(t_port) => {
+            let t_subnet_id = t_port
+                .fixed_ips
+                .iter()
+                .flatten()
+                .next()
+                .and_then(|f| f.subnet_id.clone())
+                .unwrap_or_default();
+            let t_subnet = top.get_subnet(&t_subnet_id).await?;
+            let ids = bottom_subnet(net, top_pod, b_pod, project_id, t_net, &t_subnet).await?;
+            Some((t_subnet, ids))
+        }
+        None => None,
+    };
+    let Got {
+        id: b_router,
+        bound_now,
+    } = b_router.get().await?;
+    let b_router = &b_router;
     let b_net_id = net
         .bottom_id(t_net.id(), b_pod, ResourceType::Network)
         .await?;
     let b_ports = match &b_net_id {
-        Some(b) => router_interfaces(&b_client, b_router, b).await?,
-        None => Vec::new(),
+        // A router made (or adopted) just now has no interface yet.
+        Some(b) if !bound_now => router_interfaces(&b_client, b_router, b).await?,
+        _ => Vec::new(),
     };
     if t_ports.is_empty() && net.settings.stock_neutron {
         if !is_local {
@@ -328,19 +430,17 @@ async fn interface(
             teardown::forget_bottom(net, b_port.id()).await?;
         }
         (Some(t_port), None) => {
-            let fixed = t_port
+            let t_port_ip = t_port
                 .fixed_ips
                 .iter()
                 .flatten()
                 .next()
-                .cloned()
+                .and_then(|f| f.ip_address.clone())
                 .unwrap_or_default();
-            let t_subnet_id = fixed.subnet_id.clone().unwrap_or_default();
-            let t_port_ip = fixed.ip_address.clone().unwrap_or_default();
-            let t_subnet = top.get_subnet(&t_subnet_id).await?;
+            let Some((t_subnet, (b_net_id, b_subnet_id))) = copy else {
+                return Ok(());
+            };
             let t_gw = t_subnet.gateway_ip.clone().flatten();
-            let (b_net_id, b_subnet_id) =
-                bottom_subnet(net, top_pod, b_pod, project_id, t_net, &t_subnet).await?;
             if is_local {
                 // The local router owns the subnet: its gateway becomes the
                 // interface address. In stock mode the pools stay the pod's

@@ -95,6 +95,9 @@ pub async fn network_subnets(
             plan_of(t_sub, pods.len())?;
         }
     }
+    // The copy of the network (in the pod) and the reserved gateways (top
+    // ports) do not depend on each other. Both run to their end: a
+    // creation dropped half-way holds its routing until it expires.
     let b_net = lock::get_or_create(
         net,
         project_id,
@@ -105,11 +108,18 @@ pub async fn network_subnets(
             name: &name,
             body,
         },
-    )
-    .await?;
+    );
+    let gateways = async {
+        let mut gws = Vec::with_capacity(t_subnets.len());
+        for t_sub in t_subnets {
+            gws.push(reserved_gateway(net, top_pod, pod, project_id, t_net, t_sub).await?);
+        }
+        NetResult::Ok(gws)
+    };
+    let (b_net, gateways) = tokio::join!(b_net, gateways);
+    let (b_net, gateways) = (b_net?, gateways?);
     let mut map = BTreeMap::new();
-    for t_sub in t_subnets {
-        let gw = reserved_gateway(net, top_pod, pod, project_id, t_net, t_sub).await?;
+    for (t_sub, gw) in t_subnets.iter().zip(gateways) {
         let pools = match (stock, copy) {
             (true, Copy::Own) => copy_pools(t_sub, &pods, pod, Some(&gw))?,
             (true, Copy::Shadow) => Vec::new(),

@@ -90,7 +90,6 @@ async fn create_top_bridge(
     top_pod: &Pod,
     project_id: &str,
 ) -> NetResult<TopBridge> {
-    let pool_id = top_subnet_pool(net, top_pod, project_id).await?;
     let name = net_name(project_id);
     let nbody = Network {
         tenant_id: Some(project_id.to_owned()),
@@ -103,13 +102,19 @@ async fn create_top_bridge(
         physical_network: net.settings.bridge_physical_network.clone(),
         ..Network::default()
     };
-    let (n, t_net) = lock::get_or_create_existing(
-        net,
-        project_id,
-        top_pod,
-        Element::named_by_top(&name, ResourceType::Network, nbody),
-    )
-    .await?;
+    // The pool and the network do not depend on each other. Both run to
+    // their end: a creation dropped half-way holds its routing until it
+    // expires.
+    let (pool_id, network) = tokio::join!(
+        top_subnet_pool(net, top_pod, project_id),
+        lock::get_or_create_existing(
+            net,
+            project_id,
+            top_pod,
+            Element::named_by_top(&name, ResourceType::Network, nbody),
+        )
+    );
+    let (pool_id, (n, t_net)) = (pool_id?, network?);
     let sname = subnet_name(project_id);
     let sbody = Subnet {
         tenant_id: Some(project_id.to_owned()),

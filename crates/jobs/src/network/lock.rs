@@ -313,14 +313,15 @@ pub async fn reserve_top_port(
     body: Port,
 ) -> NetResult<Port> {
     let name = body.name.clone().unwrap_or_default();
-    let got = get_or_create(
+    // The port as created or as read when routed: no second read.
+    let (_, port) = get_or_create_existing(
         net,
         project_id,
         top_pod,
         Element::named_by_top(&name, ResourceType::Port, body),
     )
     .await?;
-    Ok(net.neutron(top_pod).get_port(&got.id).await?)
+    Ok(port)
 }
 
 /// The body of a top port that holds an address of `subnet_id` for a

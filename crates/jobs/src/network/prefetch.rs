@@ -26,12 +26,14 @@ pub async fn networks_and_subnets(client: &NeutronClient, ids: &[&str]) -> NetRe
     if ids.is_empty() || JobCalls::current().is_none() {
         return Ok(());
     }
-    client
-        .list_networks(&Filters::new().any("id", &ids))
-        .await?;
-    client
-        .list_subnets(&Filters::new().any("network_id", &ids))
-        .await?;
+    let (networks, subnets) = (
+        Filters::new().any("id", &ids),
+        Filters::new().any("network_id", &ids),
+    );
+    tokio::try_join!(
+        client.list_networks(&networks),
+        client.list_subnets(&subnets)
+    )?;
     Ok(())
 }
 
