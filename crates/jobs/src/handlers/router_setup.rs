@@ -62,7 +62,17 @@ async fn setup(
 ) -> NetResult<()> {
     let top_pod = net.top_pod().await?;
     let top = net.neutron(&top_pod);
-    let Some(t_router) = top.find::<Router>(router_id).await? else {
+    // Fanning out in stock mode reads the network's zone hints too: both
+    // at once.
+    let fan_out_hints = !matches!(pod, PodScope::One(_)) && net.settings.stock_neutron;
+    let hinted = async {
+        match fan_out_hints {
+            true => top.find::<Network>(net_id).await,
+            false => Ok(None),
+        }
+    };
+    let (t_router, hinted) = tokio::try_join!(top.find::<Router>(router_id), hinted)?;
+    let Some(t_router) = t_router else {
         tracing::info!(router_id, "top router is gone; nothing to set up");
         return Ok(());
     };
@@ -81,7 +91,7 @@ async fn setup(
         if net.settings.stock_neutron {
             // No local plugin maps networks to pods as VMs boot: the
             // network's zone hints name its pods.
-            if let Some(t_net) = top.find::<Network>(net_id).await? {
+            if let Some(t_net) = hinted {
                 for hint in external::az_hints(t_net.availability_zone_hints.as_ref()) {
                     if let Some(p) = net.pod_by_az_or_region(&hint).await? {
                         if !pods.iter().any(|q| q.pod_id == p.pod_id) {
