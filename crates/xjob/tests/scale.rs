@@ -230,8 +230,9 @@ async fn converge(routers: usize, per_call: Duration) {
         }
     }
     println!(
-        "{routers} routers x 3 pods from nothing through the queue, {} ms per call: \
+        "{routers} router{} x 3 pods from nothing through the queue, {} ms per call: \
          {} job runs ({} failed, {} redone) in {:.1} s; calls {calls:?}",
+        if routers == 1 { "" } else { "s" },
         per_call.as_millis(),
         stats.succeeded,
         stats.failed,
