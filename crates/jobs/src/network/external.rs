@@ -16,7 +16,7 @@ use tricircle_openstack::neutron::{
 use super::bottom;
 use super::bridge::{self, TopBridge};
 use super::floatingip;
-use super::lock::{self, Element};
+use super::lock::{self, Element, Got};
 use super::{NetError, NetResult, NetworkContext};
 use tricircle_vocab::ResourceType;
 
@@ -150,8 +150,6 @@ pub async fn north_south(
     let t_ext = top.get_network(&t_gw.network_id).await?;
     let pod = ext_pod(net, &t_ext).await?;
     let client = net.neutron(&pod);
-    let b_ext_net = bottom_external(net, top_pod, &pod, &t_ext).await?;
-
     let name = ns_router_name(t_router.id());
     let body = Router {
         tenant_id: Some(project_id.to_owned()),
@@ -159,7 +157,11 @@ pub async fn north_south(
         admin_state_up: Some(true),
         ..Router::default()
     };
-    let ns_router = lock::get_or_create(
+    // The router, the external network's copy and the bridge's copy are
+    // made at once, then the gateway and the bridge interface. Every
+    // branch runs to its end: a creation dropped half-way holds its
+    // routing until it expires.
+    let router = lock::get_or_create(
         net,
         project_id,
         &pod,
@@ -169,23 +171,35 @@ pub async fn north_south(
             name: &name,
             body,
         },
-    )
-    .await?
-    .id;
+    );
+    let (ns_router, b_ext_net, bridge_copy) = tokio::join!(
+        router,
+        bottom_external(net, top_pod, &pod, &t_ext),
+        bridge::bottom_bridge(net, &pod, project_id, bridge)
+    );
+    let Got {
+        id: ns_router,
+        bound_now,
+    } = ns_router?;
+    let (b_ext_net, (_, b_bridge_sub)) = (b_ext_net?, bridge_copy?);
 
-    gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router).await?;
-
-    let (_, b_bridge_sub) = bridge::bottom_bridge(net, &pod, project_id, bridge).await?;
-    let gw_ip = bridge
-        .subnet
-        .gateway_ip
-        .clone()
-        .flatten()
-        .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
-    // Not needed by the interface itself, but it keeps the address taken
-    // at the top and is what shadow ports are made from.
-    bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip)).await?;
-    ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await?;
+    let gateway = gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router, bound_now);
+    let interface = async {
+        let gw_ip = bridge
+            .subnet
+            .gateway_ip
+            .clone()
+            .flatten()
+            .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
+        // Not needed by the interface itself, but it keeps the address taken
+        // at the top and is what shadow ports are made from.
+        bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip))
+            .await?;
+        ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
+    };
+    let (gateway, interface) = tokio::join!(gateway, interface);
+    gateway?;
+    interface?;
     Ok(Some(NorthSouth {
         pod,
         b_ext_net,
@@ -203,6 +217,7 @@ pub async fn gateway_as_top(
     t_gw: &ExternalGatewayInfo,
     b_ext_net: &str,
     b_router: &str,
+    made_now: bool,
 ) -> NetResult<()> {
     let client = net.neutron(pod);
     let mut fixed = Vec::new();
@@ -223,7 +238,8 @@ pub async fn gateway_as_top(
         external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
     };
     let matches = |r: &Router| gateway_matches(r.external_gateway_info.clone().flatten(), &want);
-    if !matches(&client.get_router(b_router).await?) {
+    // A router made just now has no gateway: no need to read it.
+    if made_now || !matches(&client.get_router(b_router).await?) {
         if let Err(e) = client.set_gateway(b_router, Some(want.clone())).await {
             // Jobs of both pods set it at once; the loser sees its address
             // taken (IpAddressAlreadyAllocated) by the winner's same gateway,
@@ -276,7 +292,7 @@ pub async fn local_gateway(
         return Ok(false);
     }
     let b_ext_net = bottom_external(net, top_pod, pod, &t_ext).await?;
-    gateway_as_top(net, pod, &t_gw, &b_ext_net, b_router).await?;
+    gateway_as_top(net, pod, &t_gw, &b_ext_net, b_router, false).await?;
     Ok(true)
 }
 

@@ -35,29 +35,34 @@ pub async fn sync(
     through_ns: bool,
 ) -> NetResult<FipSync> {
     let top = net.neutron(top_pod);
-    let t_fips = top
-        .list_floatingips(&Filters::new().eq("floating_network_id", t_ext_net_id))
-        .await?;
+    // The top's floating IPs and the external pod's, read at once.
+    let top_list = Filters::new().eq("floating_network_id", t_ext_net_id);
+    let t_fips = async { NetResult::Ok(top.list_floatingips(&top_list).await?) };
+    let b_fips = async {
+        let (ext_pod, b_ext_net_id) = net
+            .mappings(t_ext_net_id, ResourceType::Network)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                NetError::Missing(format!(
+                    "external network {t_ext_net_id} has no bottom network yet"
+                ))
+            })?;
+        let b_fips = net
+            .neutron(&ext_pod)
+            .list_floatingips(&Filters::new().eq("floating_network_id", &b_ext_net_id))
+            .await?;
+        NetResult::Ok((ext_pod, b_ext_net_id, b_fips))
+    };
+    let (t_fips, (ext_pod, b_ext_net_id, b_fips)) = tokio::try_join!(t_fips, b_fips)?;
     // Unassociated top floating IPs have nothing to mirror.
     let t_by_ip: BTreeMap<String, FloatingIp> = t_fips
         .into_iter()
         .filter(|f| f.port_id.clone().flatten().is_some())
         .map(|f| (f.floating_ip_address.clone().unwrap_or_default(), f))
         .collect();
-    let (ext_pod, b_ext_net_id) = net
-        .mappings(t_ext_net_id, ResourceType::Network)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            NetError::Missing(format!(
-                "external network {t_ext_net_id} has no bottom network yet"
-            ))
-        })?;
     let ext = net.neutron(&ext_pod);
-    let b_fips = ext
-        .list_floatingips(&Filters::new().eq("floating_network_id", &b_ext_net_id))
-        .await?;
     let b_by_ip: BTreeMap<String, FloatingIp> = b_fips
         .into_iter()
         .map(|f| (f.floating_ip_address.clone().unwrap_or_default(), f))
