@@ -21,9 +21,16 @@
 //!      lock) and deletes the strictly older rows; the FAIL row stays, and
 //!      is redone (a NEW row first) by the periodic task.
 //!
-//!    Failure reasons (`async_job_failures`, ours alone) go with their FAIL
-//!    rows. [`finish_runs`] counts a row without a time as the oldest
-//!    (served by any run); `finish_job`'s SQL comparison leaves it.
+//!    The requests a run serves are the NEW rows read when its lock was
+//!    taken (the handler starts after that read): [`finish_runs`] deletes
+//!    a NEW row only if that read saw it ([`Lease::seen`]), so a request
+//!    recorded after the claim stays for the next run even when it is
+//!    dated at or before the run's time (MySQL stores whole seconds, and a
+//!    request's time is taken before its INSERT commits). `finish_job`,
+//!    the reference's step, goes by time alone. Failure reasons
+//!    (`async_job_failures`, ours alone) go with their FAIL rows.
+//!    [`finish_runs`] counts a row without a time as the oldest (served by
+//!    any run, if seen); `finish_job`'s SQL comparison leaves it.
 //! 4. A worker that finds the lock held leaves the NEW rows to the holder,
 //!    which looks for them after releasing it; "held" is what the lock
 //!    INSERT says (it waits for a release under way), never a read alone,

@@ -55,6 +55,12 @@ pub struct Lease {
     pub served_at: NaiveDateTime,
     /// The expired lock row that was marked FAIL to take this one.
     pub took_over: Option<String>,
+    /// The NEW rows read when the lock was taken (`job` among them): the
+    /// requests this run serves, and the only NEW rows its finish deletes.
+    /// A request recorded after that read may carry a time up to the run's
+    /// (MySQL keeps whole seconds; a time is taken before its INSERT
+    /// commits), so time alone cannot tell it from a served one.
+    pub seen: Vec<String>,
 }
 
 impl Lease {
@@ -301,9 +307,26 @@ fn delete_ids(conn: &mut AnyConnection, ids: &[&str]) -> Result<usize, DbError> 
     Ok(n)
 }
 
-/// A lock row to insert, the job it would serve, the expired lock taken
-/// over and the live lock seen.
-type Try = (AsyncJob, AsyncJob, Option<String>, Option<String>);
+/// A lock row a claim tries to insert, and the run it would start.
+struct Try {
+    lock: AsyncJob,
+    /// The newest NEW row read: the job to serve.
+    job: AsyncJob,
+    /// The expired lock row marked FAIL.
+    took_over: Option<String>,
+    /// The live lock row read.
+    live: Option<String>,
+    /// Every NEW row read ([`Lease::seen`]).
+    seen: Vec<String>,
+}
+
+/// The ids of the NEW rows among `rows`.
+fn new_ids(rows: &[AsyncJob]) -> Vec<String> {
+    rows.iter()
+        .filter(|j| has_status(j, JobStatus::New))
+        .map(|j| j.id.clone())
+        .collect()
+}
 
 // A claim's answer is moved once and dropped; boxing the lease would
 // allocate on every run.
@@ -348,7 +371,6 @@ pub fn claim_runs(
         .collect();
     let mut rows = rows_of(conn, &keys)?;
     let mut answers: HashMap<(String, String), Claimed> = HashMap::new();
-    // (lock row, served job, lock taken over, live lock seen)
     let mut tries: BTreeMap<(String, String), Try> = BTreeMap::new();
     for key in &keys {
         if answers.contains_key(key) || tries.contains_key(key) {
@@ -364,7 +386,7 @@ pub fn claim_runs(
         };
         let served_at = job.timestamp.unwrap_or(now);
         let mut took_over = None;
-        let mut seen = None;
+        let mut live = None;
         if let Some(running) = rows.iter().find(|j| is_lock_row(j)) {
             if is_expired(running, now, job_run_expire) {
                 // Its worker is presumed dead: FAIL it (releasing the
@@ -380,25 +402,42 @@ pub fn claim_runs(
                 // Held when read, but maybe being released by a finish not
                 // committed yet (which read the NEW rows before ours came):
                 // only the insert, which waits for that finish, can tell.
-                seen = Some(running.id.clone());
+                live = Some(running.id.clone());
             }
         }
         let lock = lock_row(&key.0, &key.1, job.project_id.clone(), now);
-        tries.insert(key.clone(), (lock, job, took_over, seen));
+        let seen = new_ids(&rows);
+        tries.insert(
+            key.clone(),
+            Try {
+                lock,
+                job,
+                took_over,
+                live,
+                seen,
+            },
+        );
     }
     if !tries.is_empty() {
-        let locks: Vec<AsyncJob> = tries.values().map(|(l, ..)| l.clone()).collect();
+        let locks: Vec<AsyncJob> = tries.values().map(|t| t.lock.clone()).collect();
         insert_locks_unless_held(conn, &locks)?;
         let ids: Vec<&str> = tries
             .values()
-            .flat_map(|(l, j, ..)| [l.id.as_str(), j.id.as_str()])
+            .flat_map(|t| [t.lock.id.as_str(), t.job.id.as_str()])
             .collect();
         let present = existing(conn, &ids)?;
         let mut release = Vec::new();
-        for (key, (lock, job, took_over, seen)) in tries {
+        for (key, t) in tries {
+            let Try {
+                lock,
+                job,
+                took_over,
+                live,
+                seen,
+            } = t;
             let answer = if !present.contains(&lock.id) {
                 // Held (maybe taken between the look and the insert).
-                Claimed::LockHeld { running: seen }
+                Claimed::LockHeld { running: live }
             } else if !present.contains(&job.id) {
                 // Another worker served it between the look and the insert.
                 release.push(lock.id);
@@ -410,6 +449,7 @@ pub fn claim_runs(
                     job,
                     served_at,
                     took_over,
+                    seen,
                 })
             };
             answers.insert(key, answer);
@@ -449,12 +489,14 @@ fn lock_rows_for_update(
 }
 
 /// Finish the runs `finishes` (one per pair) in one transaction, each as
-/// [`super::finish_job`] would at the lease's time: the lock rows still
-/// ours are locked; successes delete theirs, failures mark theirs FAIL;
-/// then the pairs' rows are read, those the runs served are deleted
-/// (successes: every row up to the run's time; failures: strictly older
-/// ones) with their failure reasons, successes get their log rows, and a
-/// run asking for it gets the lock again for the newest NEW job left.
+/// [`super::finish_job`] would at the lease's time, but deleting only the
+/// NEW rows its claim read ([`Lease::seen`]): the lock rows still ours are
+/// locked; successes delete theirs, failures mark theirs FAIL; then the
+/// pairs' rows are read, those the runs served are deleted (successes:
+/// every row up to the run's time; failures: strictly older ones) with
+/// their failure reasons, successes get their log rows, and a run asking
+/// for it gets the lock again for the newest NEW job left (a request
+/// recorded during the run, even one dated in the run's second).
 ///
 /// Releasing the lock before reading the NEW rows is what keeps a request
 /// from being dropped: a worker that found the lock held before the
@@ -510,10 +552,13 @@ pub fn finish_runs(
             at - ChronoDuration::microseconds(1)
         };
         let rows = rows.remove(&f.lease.key()).unwrap_or_default();
-        let (gone, left): (Vec<AsyncJob>, Vec<AsyncJob>) = rows
-            .into_iter()
+        let seen: HashSet<&str> = f.lease.seen.iter().map(String::as_str).collect();
+        let (gone, left): (Vec<AsyncJob>, Vec<AsyncJob>) = rows.into_iter().partition(|j| {
             // A row without a time counts as the oldest: served by any run.
-            .partition(|j| j.timestamp.is_none_or(|ts| ts <= upto));
+            j.timestamp.is_none_or(|ts| ts <= upto)
+                // A request only if the claim read it (see `Lease::seen`).
+                && (!has_status(j, JobStatus::New) || seen.contains(j.id.as_str()))
+        });
         for j in gone {
             if has_status(&j, JobStatus::Fail) {
                 pruned_failures.push(j.id.clone());
@@ -539,6 +584,7 @@ pub fn finish_runs(
                         job: job.clone(),
                         served_at: job.timestamp.unwrap_or(now),
                         took_over: None,
+                        seen: new_ids(&left),
                     })
                 }
             })

@@ -608,6 +608,117 @@ fn a_finish_batch_moves_exactly_the_served_rows() {
     });
 }
 
+/// The ids of the rows of `resource` with status NEW.
+fn new_ids(c: &mut AnyConnection, resource: &str) -> std::collections::BTreeSet<String> {
+    rows(c, resource)
+        .into_iter()
+        .filter(|j| j.status.as_deref() == Some(JobStatus::New.as_stored()))
+        .map(|j| j.id)
+        .collect()
+}
+
+fn finish(lease: &jobs::Lease, success: bool, then_claim: bool) -> jobs::Finish {
+    jobs::Finish {
+        lease: lease.clone(),
+        success,
+        reason: (!success).then(|| "it broke".into()),
+        then_claim,
+    }
+}
+
+/// A request recorded after a run's claim is not served by that run, even
+/// when it is dated at the run's time (MySQL's whole seconds: recorded in
+/// the second the run's job was) or before it (its time taken before an
+/// INSERT that committed after the claim): the run's finish leaves it, for
+/// the next run. The requests the claim read, older ones included, are
+/// served. The same holds for the run the finish takes the lock again for.
+#[test]
+fn a_finish_leaves_the_requests_recorded_after_its_claim_whatever_their_time() {
+    each_synced(|t| {
+        let mut c = t.db.get().unwrap();
+        let b = base(&c);
+        let be = t.backend;
+        for r in ["r1", "r2", "r3"] {
+            new_at(&mut c, r, b - secs(2));
+            new_at(&mut c, r, b);
+        }
+        let got = claim_batch(&mut c, &["r1", "r2", "r3"]);
+        let (l1, l2, l3) = (lease(&got[0]), lease(&got[1]), lease(&got[2]));
+        assert_eq!(l1.served_at, b, "{be}");
+        // Recorded after the claims: in the runs' second, and before it.
+        let r1_same = new_at(&mut c, "r1", b);
+        let r1_older = new_at(&mut c, "r1", b - secs(1));
+        let r2_same = new_at(&mut c, "r2", b);
+        let r3_older = new_at(&mut c, "r3", b - secs(1));
+        let done = finish_batch(
+            &mut c,
+            &[
+                finish(&l1, true, false),
+                finish(&l2, true, true),
+                finish(&l3, false, false),
+            ],
+        );
+
+        // r1: the two requests the claim read are served and logged; the
+        // later ones wait, and the next claim serves them.
+        assert_eq!(done[0], jobs::Finished::Recorded { next: None }, "{be}");
+        assert_eq!(
+            new_ids(&mut c, "r1"),
+            [r1_same.id.clone(), r1_older.id.clone()].into(),
+            "{be}: {:?}",
+            rows(&mut c, "r1")
+        );
+        assert_eq!(rows(&mut c, "r1").len(), 2, "{be}");
+        assert_eq!(log_times(&mut c, "r1"), vec![b]);
+        let next1 = lease(&claim_batch(&mut c, &["r1"])[0]);
+        assert_eq!(next1.job.id, r1_same.id, "{be}");
+        finish_batch(&mut c, &[finish(&next1, true, false)]);
+        assert!(rows(&mut c, "r1").is_empty(), "{be}");
+
+        // r2: the finish takes the lock again for the request of its
+        // second; a request recorded during that run, in that second too,
+        // is left by it in turn.
+        let jobs::Finished::Recorded {
+            next: Some(jobs::Claimed::Run(next2)),
+        } = &done[1]
+        else {
+            panic!("{be}: r2 should run again: {:?}", done[1]);
+        };
+        assert_eq!(next2.job.id, r2_same.id, "{be}");
+        assert_eq!(next2.served_at, b);
+        let r2_during = new_at(&mut c, "r2", b);
+        let again = finish_batch(&mut c, &[finish(next2, true, true)]);
+        let jobs::Finished::Recorded {
+            next: Some(jobs::Claimed::Run(last)),
+        } = &again[0]
+        else {
+            panic!("{be}: r2 should run a third time: {again:?}");
+        };
+        assert_eq!(last.job.id, r2_during.id, "{be}");
+        assert_eq!(new_ids(&mut c, "r2"), [r2_during.id.clone()].into());
+        assert_eq!(
+            finish_batch(&mut c, &[finish(last, true, true)]),
+            vec![jobs::Finished::Recorded {
+                next: Some(jobs::Claimed::NoNewJob)
+            }],
+            "{be}"
+        );
+        assert!(rows(&mut c, "r2").is_empty(), "{be}");
+        assert_eq!(log_times(&mut c, "r2"), vec![b; 3]);
+
+        // r3, failed: the older request it read is gone, the one it ran
+        // stays with the FAIL row (as finish_job leaves them), and so does
+        // the one recorded after the claim.
+        assert_eq!(done[2], jobs::Finished::Recorded { next: None }, "{be}");
+        assert_eq!(
+            new_ids(&mut c, "r3"),
+            [l3.job.id.clone(), r3_older.id.clone()].into(),
+            "{be}"
+        );
+        assert_eq!(rows(&mut c, "r3").len(), 3, "{be}");
+    });
+}
+
 #[test]
 fn finishing_a_lock_that_was_taken_over_records_nothing() {
     each_synced(|t| {

@@ -1,6 +1,7 @@
 //! The engine against real databases (SQLite always; MariaDB and PostgreSQL
 //! when their test servers are configured), with handlers made up here.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -605,16 +606,29 @@ fn failed_jobs_are_redone_with_a_backoff_per_resource() {
 /// Two engines (two processes' worth: two pools) serve many requests on
 /// many resources at once, their database work batched. Each run checks
 /// in the database that its lock row is the one RUNNING row of its
-/// resource; every request is served, and each run's job is a distinct
-/// NEW row.
+/// resource; every request is served (no row is left, and a run of its
+/// resource started after it was recorded: a request deleted unserved
+/// leaves no row either), and each run's job is a distinct NEW row.
 #[test]
 fn two_engines_batching_many_resources_hold_one_lock_per_resource() {
     each_backend(|t| async move {
         let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+        // One sequence for requests and run starts: a request's number is
+        // taken before its row is recorded, so a run numbered later may
+        // have started before the row (a miss goes unseen), never the
+        // other way round.
+        let seq = Arc::new(AtomicUsize::new(0));
+        let last_start: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let make = |db: Db| {
             let v = Arc::clone(&violations);
+            let (seq, last_start) = (Arc::clone(&seq), Arc::clone(&last_start));
             handler_fn(move |ctx: JobContext| {
                 let (v, db) = (Arc::clone(&v), db.clone());
+                let n = seq.fetch_add(1, Ordering::SeqCst);
+                let mut starts = last_start.lock().unwrap();
+                let last = starts.entry(ctx.resource_id.clone()).or_default();
+                *last = (*last).max(n);
+                drop(starts);
                 async move {
                     let rid = ctx.resource_id.clone();
                     let running: Vec<String> = db
@@ -647,8 +661,10 @@ fn two_engines_batching_many_resources_hold_one_lock_per_resource() {
         let b = Engine::new(other_db.clone(), registry_of(make(other_db)), wide);
         let resources: Vec<String> = (0..12).map(|i| format!("router-{i}")).collect();
         let mut tasks = Vec::new();
+        let mut last_request: HashMap<String, usize> = HashMap::new();
         for round in 0..4 {
             for (i, r) in resources.iter().enumerate() {
+                last_request.insert(r.clone(), seq.fetch_add(1, Ordering::SeqCst));
                 new_job(&t.db, r).await;
                 let e = if (i + round) % 2 == 0 {
                     a.clone()
@@ -681,6 +697,13 @@ fn two_engines_batching_many_resources_hold_one_lock_per_resource() {
                 t.backend
             );
             assert!(job_logs(&t.db, r).await >= 1);
+            let started = last_start.lock().unwrap().get(r).copied();
+            assert!(
+                started > Some(last_request[r]),
+                "{}: {r}'s last request (number {}) was not served: the last run started at {started:?}",
+                t.backend,
+                last_request[r]
+            );
         }
         // Every run's success row is in the log: one per run.
         let logs: i64 = {
