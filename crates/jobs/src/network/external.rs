@@ -193,8 +193,7 @@ pub async fn north_south(
             .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
         // Not needed by the interface itself, but it keeps the address taken
         // at the top and is what shadow ports are made from.
-        bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip))
-            .await?;
+        bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip)).await?;
         ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
     };
     let (gateway, interface) = tokio::join!(gateway, interface);
