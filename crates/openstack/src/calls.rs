@@ -104,6 +104,9 @@ pub struct Tally {
     pub cached: u64,
 }
 
+/// A GET as a job's reads know it: (region, path, query).
+type ReadKey = (String, String, String);
+
 /// The job the calls of the current task are made for.
 #[derive(Debug)]
 pub struct JobCalls {
@@ -113,7 +116,11 @@ pub struct JobCalls {
     writes: AtomicU64,
     cached: AtomicU64,
     /// (region, path, query) -> the answer of a GET.
-    seen: Mutex<HashMap<(String, String, String), Value>>,
+    seen: Mutex<HashMap<ReadKey, Value>>,
+    /// (region, path, query) -> held while that GET is on its way, so a
+    /// branch of the job asking the same meanwhile waits for its answer
+    /// instead of sending it again.
+    reading: Mutex<HashMap<ReadKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 tokio::task_local! {
@@ -129,6 +136,7 @@ impl JobCalls {
             writes: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
+            reading: Mutex::new(HashMap::new()),
         })
     }
 
@@ -169,7 +177,7 @@ impl JobCalls {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Value>> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<ReadKey, Value>> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -182,6 +190,25 @@ impl JobCalls {
             self.cached.fetch_add(1, Ordering::Relaxed);
         }
         v
+    }
+
+    /// The turn to read (region, path, query): held by one branch of the
+    /// job at a time; the next one then finds the answer with
+    /// [`JobCalls::recall`].
+    pub(crate) async fn read_turn(
+        &self,
+        region: &str,
+        path: &str,
+        query: &str,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = self
+            .reading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((region.to_owned(), path.to_owned(), query.to_owned()))
+            .or_default()
+            .clone();
+        turn.lock_owned().await
     }
 
     pub(crate) fn remember(&self, region: &str, path: &str, query: &str, body: &Value) {

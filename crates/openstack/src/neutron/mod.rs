@@ -263,6 +263,9 @@ impl NeutronClient {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
+        // Branches of one job running at once may ask the same: one sends
+        // it, the others wait for its answer.
+        let _turn = job.read_turn(region, path, &qs).await;
         if let Some(v) = job.recall(region, path, &qs) {
             tracing::debug!(job_id = job.job_id(), region, path, query = %qs, "Neutron read answered by what the job read already");
             return Ok(Some(v));

@@ -970,3 +970,33 @@ async fn expired_token_means_exactly_one_reauthentication() {
     }
     assert_eq!(c.keystone().request_count("POST", TOKENS), 2);
 }
+
+/// Branches of one job asking the same GET at once (as router_setup's
+/// concurrent set-up does): one request reaches the region, the other
+/// branch gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_branches_reading_the_same_at_once_send_it_once() {
+    use tricircle_openstack::calls::JobCalls;
+    let c = cloud().await;
+    let n = clients(&c).neutron("RegionOne");
+    let made = n.create_network(&net("shared")).await.unwrap();
+    let id = made.id.clone().unwrap();
+    c.neutron("RegionOne").clear_requests();
+    // Held long enough that both branches ask before the first answer.
+    c.neutron("RegionOne")
+        .delay_next(None, "/v2.0/networks", 1, Duration::from_millis(200));
+    let job = JobCalls::new("j1", "router_setup");
+    let (a, b) = job
+        .scope(async { tokio::join!(n.get_network(&id), n.get_network(&id)) })
+        .await;
+    assert_eq!(a.unwrap().id, b.unwrap().id);
+    let gets = c
+        .neutron("RegionOne")
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(&id))
+        .count();
+    assert_eq!(gets, 1, "{:?}", c.neutron("RegionOne").requests());
+    assert_eq!(job.tally().reads, 1);
+    assert_eq!(job.tally().cached, 1);
+}
