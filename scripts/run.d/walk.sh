@@ -12,7 +12,8 @@ TOKEN=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' "$KEYSTONE
 n() { curl -s -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$@"; echo; }     # Neutron, as the tenant
 first_id() { grep -o '"id": *"[^"]*"' | head -n 1 | cut -d '"' -f 4; }                           # the first id of an answer
 tapi() { curl -s -H 'X-Role: admin' -H "X-Tenant-Id: $DEMO_PROJECT_ID" "$API$1"; echo; }      # the admin API, as the tenant's admin
-copy() { for _ in $(seq 100); do b=$(tapi "/v1.0/routings?top_id=$1&resource_type=network" | grep -o '"bottom_id": *"[^"]*"' | cut -d '"' -f 4); [ -n "$b" ] && break; sleep 0.1; done; echo "$b"; }  # a network's copy in a pod
+bottom() { tapi "/v1.0/routings?top_id=$1&resource_type=$2" | grep -o '"bottom_id": *"[^"]*"' | cut -d '"' -f 4; }     # a copy's id in a pod, once made
+copy() { for _ in $(seq 100); do b=$(bottom "$1" network); [ -n "$b" ] && [ -n "$(bottom "$2" subnet)" ] && break; sleep 0.1; done; echo "$b"; }  # a network's copy in a pod, with its subnet's
 
 # 1. net1 (az1) and net2 (az2) with subnets, in the central region.
 NET1=$(n -X POST "$CENTRAL/networks" -d '{"network": {"name": "net1", "availability_zone_hints": ["az1"]}}' | first_id)
@@ -26,9 +27,10 @@ n -X PUT "$CENTRAL/routers/$ROUTER/add_router_interface" -d '{"subnet_id": "'"$S
 n -X PUT "$CENTRAL/routers/$ROUTER/add_router_interface" -d '{"subnet_id": "'"$SUB2"'"}'
 
 # 3. A VM in each pod, as Nova boots one: a compute port on the pod's copy
-#    of the network (xjob made the copies; the routing table names them).
-n -X POST "$REGION_ONE/ports" -d '{"port": {"name": "vm1", "network_id": "'"$(copy "$NET1")"'", "device_owner": "compute:nova", "device_id": "'"$(cat /proc/sys/kernel/random/uuid)"'"}}'
-n -X POST "$REGION_TWO/ports" -d '{"port": {"name": "vm2", "network_id": "'"$(copy "$NET2")"'", "device_owner": "compute:nova", "device_id": "'"$(cat /proc/sys/kernel/random/uuid)"'"}}'
+#    of the network, once its subnet's copy is there too (xjob made the
+#    copies; the routing table names them).
+n -X POST "$REGION_ONE/ports" -d '{"port": {"name": "vm1", "network_id": "'"$(copy "$NET1" "$SUB1")"'", "device_owner": "compute:nova", "device_id": "'"$(cat /proc/sys/kernel/random/uuid)"'"}}'
+n -X POST "$REGION_TWO/ports" -d '{"port": {"name": "vm2", "network_id": "'"$(copy "$NET2" "$SUB2")"'", "device_owner": "compute:nova", "device_id": "'"$(cat /proc/sys/kernel/random/uuid)"'"}}'
 
 # 4. A moment later: each pod's router (its copy of "router", routed to
 #    the other pod's VM as <address>/32 through the bridge network), the
