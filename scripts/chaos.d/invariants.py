@@ -11,7 +11,8 @@ unrun), its update to FAIL (its worker's failure, or the takeover by
 another worker after job_run_expire: a run of a SIGKILLed xjob ends
 there) -- or at any later change of the same row (its worker writing its
 result after the takeover: the run went on). Pruning finished rows
-changes nothing. Times are the database's clock at the trigger
+changes nothing, nor does a live run dating its lock row now (its
+heartbeat: RUNNING to RUNNING). Times are the database's clock at the trigger
 (SYSDATE(6)), so a lock insert that waited on the unique key is dated
 after it got it, and a finish before its commit. Two runs of one (type,
 resource) overlap when one starts before the other ends.
@@ -88,6 +89,8 @@ def runs(evs):
             continue
         if e["ev"] == "delete" and e["old"] != RUNNING:
             continue        # pruned (a finished or served row)
+        if e["ev"] == "update" and e["old"] == RUNNING and e["new"] == RUNNING:
+            continue        # a live run's heartbeat (its lock row dated now)
         if key in pending_delete and e["ev"] in ("insert", "update", "delete"):
             # Anything else of that transaction's key: no log row came.
             pending_delete.pop(key)

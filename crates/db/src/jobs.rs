@@ -37,7 +37,9 @@
 //!    so a request recorded before the lock was found held is seen by the
 //!    holder. A lock row older than `job_run_expire` belongs to a dead
 //!    worker and is taken over: marked FAIL as by a failed run, then the
-//!    lock taken again.
+//!    lock taken again. A live run keeps its lock row's time fresh
+//!    ([`touch_lock`], every third of `job_run_expire`), so a run longer
+//!    than that is not taken for a dead one.
 //! 5. SUCCESS rows never stay in `async_jobs` (a success moves to the log);
 //!    a newer one than the newest NEW row still means "already done", as
 //!    the reference reads it.
@@ -225,6 +227,26 @@ pub fn find_job(conn: &mut AnyConnection, id: &str) -> Result<Option<FoundJob>, 
         Err(DbError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A live run's heartbeat: date its lock row `lock_id` at `now`, so that
+/// no worker takes it for a dead one's. False when the row is no longer a
+/// lock (taken over, or finished).
+pub fn touch_lock(
+    conn: &mut AnyConnection,
+    lock_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let now = crate::time::truncate_for(conn.backend(), now);
+    let n = diesel::update(
+        aj::table
+            .find(lock_id)
+            .filter(aj::status.eq(JobStatus::Running.as_stored()))
+            .filter(aj::extra_id.eq(SP_EXTRA_ID)),
+    )
+    .set(aj::timestamp.eq(now))
+    .execute(conn)?;
+    Ok(n > 0)
 }
 
 pub fn delete_job(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {

@@ -7,6 +7,7 @@
 //! further requests for it only telling that loop to look again.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tricircle_config::DefaultOptions;
 use tricircle_db::jobs::{self, Claim, Claimed, Finish, Finished, Lease};
-use tricircle_db::{Db, DbError};
+use tricircle_db::{time, Db, DbError};
 
 use tricircle_openstack::calls::{JobCalls, Tally};
 use tricircle_vocab::JobType;
@@ -555,6 +556,32 @@ impl Engine {
         }
     }
 
+    /// Await `run` while keeping lock row `lock_id` dated now, every third
+    /// of `job_run_expire`: a run longer than that is alive, and another
+    /// worker must not take its lock over as a dead one's (two runs of one
+    /// resource at once).
+    async fn with_heartbeat<T>(&self, lock_id: &str, run: impl Future<Output = T>) -> T {
+        let every = self.inner.settings.job_run_expire / 3;
+        if every.is_zero() {
+            return run.await;
+        }
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                out = &mut run => return out,
+                () = tokio::time::sleep(every) => {
+                    let id = lock_id.to_owned();
+                    let touch = move |c: &mut _| jobs::touch_lock(c, &id, time::now_for(c.backend()));
+                    match self.inner.db.run(touch).await {
+                        Ok(true) => tracing::debug!("run still going; its lock row dated now"),
+                        Ok(false) => tracing::warn!("our lock row is gone or no longer a lock; the run goes on, its result will not be recorded"),
+                        Err(e) => tracing::warn!(error = %e, "could not date our lock row now; will try again"),
+                    }
+                }
+            }
+        }
+    }
+
     /// Run the handler for `lease`; the run, why it failed, and how long it
     /// took.
     async fn run(
@@ -576,8 +603,11 @@ impl Engine {
         );
         let started = Instant::now();
         let calls = JobCalls::new(job.id.clone(), t.name());
-        let outcome = calls
-            .scope(AssertUnwindSafe(handler.handle(&ctx)).catch_unwind())
+        let outcome = self
+            .with_heartbeat(
+                &lock.id,
+                calls.scope(AssertUnwindSafe(handler.handle(&ctx)).catch_unwind()),
+            )
             .await;
         let tally = calls.tally();
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

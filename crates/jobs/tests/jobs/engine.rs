@@ -774,3 +774,55 @@ fn a_request_during_a_run_is_left_to_the_running_loop() {
         assert_eq!(job_logs(&t.db, "r1").await, 2);
     });
 }
+
+/// A run longer than `job_run_expire` is alive: it keeps its lock row
+/// dated, so another worker finds the lock held (no takeover, no second
+/// run of the resource at once), and the long run's result is recorded.
+#[test]
+fn a_run_longer_than_job_run_expire_keeps_its_lock() {
+    each_backend(|t| async move {
+        let expire = Duration::from_secs(3);
+        let with_expire = Settings {
+            job_run_expire: expire,
+            ..settings()
+        };
+        let started = Arc::new(tokio::sync::Notify::new());
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        let (s2, g2) = (Arc::clone(&started), Arc::clone(&go));
+        let long = Engine::new(
+            t.db.clone(),
+            registry_of(handler_fn(move |_| {
+                let (s, g) = (Arc::clone(&s2), Arc::clone(&g2));
+                async move {
+                    s.notify_one();
+                    g.acquire().await.unwrap().forget();
+                    Ok(())
+                }
+            })),
+            with_expire.clone(),
+        );
+        new_job(&t.db, "r1").await;
+        let e = long.clone();
+        let looping =
+            tokio::spawn(async move { e.handle(JobType::ConfigureRoute, "r1", request()).await });
+        started.notified().await;
+        // Well past job_run_expire, MySQL's whole seconds included.
+        tokio::time::sleep(expire + Duration::from_millis(1500)).await;
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let other = Engine::new(t.db.clone(), registry_of(counting(&calls)), with_expire);
+        new_job(&t.db, "r1").await;
+        let report = other
+            .handle(JobType::ConfigureRoute, "r1", request())
+            .await
+            .unwrap();
+        assert_eq!(report.end, LoopEnd::LockHeld, "{}: {report:?}", t.backend);
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "{}", t.backend);
+
+        go.add_permits(2);
+        let report = looping.await.unwrap().unwrap();
+        assert_ne!(report.end, LoopEnd::LockLost, "{}", t.backend);
+        assert!(report.runs.iter().all(|r| r.success), "{report:?}");
+        assert!(job_statuses(&t.db, "r1").await.is_empty(), "{}", t.backend);
+    });
+}
