@@ -282,12 +282,22 @@ async fn take(net: &NetworkContext, pod: &Pod, b_port_id: &str, project: &str) -
             let new = NewRouting {
                 top_id: key,
                 bottom_id: None,
-                pod_id,
+                pod_id: pod_id.clone(),
                 project_id: Some(project),
                 resource_type: rtype.to_owned(),
             };
             Ok(match routings::create(c, &new)? {
-                Some(r) => Step::Mine(r.id),
+                // The look at the bound row and at the in-flight row are two
+                // reads: a creator may have bound its mirror between them
+                // (its row leaves the in-flight key as it binds), and its
+                // binding is the answer, not a second creation.
+                Some(r) => match bound_row(c, &b, &pod_id)? {
+                    Some(bound) => {
+                        routings::delete(c, r.id)?;
+                        Step::Bound(bound)
+                    }
+                    None => Step::Mine(r.id),
+                },
                 None => Step::Busy,
             })
         })

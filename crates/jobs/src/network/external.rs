@@ -9,8 +9,8 @@
 
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{
-    device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, Port, Router,
-    Subnet,
+    device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, NeutronError,
+    Port, Router, Subnet,
 };
 
 use super::bottom;
@@ -193,7 +193,14 @@ pub async fn north_south(
             .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
         // Not needed by the interface itself, but it keeps the address taken
         // at the top and is what shadow ports are made from.
-        bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip)).await?;
+        match bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip))
+            .await
+        {
+            Err(NetError::Neutron(e)) if address_taken(&e) => {
+                return Err(bridge_gateway_taken(net, top_pod, project_id, bridge, &gw_ip, e).await)
+            }
+            done => done?,
+        };
         ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
     };
     let (gateway, interface) = tokio::join!(gateway, interface);
@@ -204,6 +211,50 @@ pub async fn north_south(
         b_ext_net,
         ns_router,
     }))
+}
+
+fn address_taken(e: &NeutronError) -> bool {
+    matches!(
+        e.kind(),
+        Some("IpAddressAlreadyAllocated" | "IpAddressInUse")
+    )
+}
+
+/// The project's bridge gateway address is another port's: in the
+/// original's design (and here) it is the north-south router's, so a
+/// project holds one cross-pod router with an external gateway. Said so,
+/// with the holder, rather than as Neutron's bare 409 at every redo.
+async fn bridge_gateway_taken(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+    bridge: &TopBridge,
+    gw_ip: &str,
+    e: NeutronError,
+) -> NetError {
+    let held = net
+        .neutron(top_pod)
+        .list_ports(
+            &Filters::new()
+                .eq("network_id", bridge.net.id())
+                .fixed_ip_address(gw_ip),
+        )
+        .await
+        .unwrap_or_default();
+    let by = match held.first() {
+        Some(p) => format!(
+            "port {} ({})",
+            p.id(),
+            p.name.as_deref().unwrap_or_default()
+        ),
+        None => format!("another port ({e})"),
+    };
+    NetError::Conflict(format!(
+        "project {project_id}'s bridge gateway {gw_ip} is held by {by}: the north-south \
+         router of another cross-pod router with an external gateway; a project holds one \
+         such router (as in the original Tricircle): remove the other's gateway, or give \
+         this router a project of its own"
+    ))
 }
 
 /// Give bottom router `b_router` in `pod` the top router's gateway `t_gw`:
@@ -243,10 +294,7 @@ pub async fn gateway_as_top(
             // Jobs of both pods set it at once; the loser sees its address
             // taken (IpAddressAlreadyAllocated) by the winner's same gateway,
             // which may take a moment to show on the router.
-            let racing = matches!(
-                e.kind(),
-                Some("IpAddressAlreadyAllocated" | "IpAddressInUse")
-            );
+            let racing = address_taken(&e);
             let mut set = false;
             for _ in 0..if racing { 5 } else { 1 } {
                 if matches(&client.get_router(b_router).await?) {

@@ -848,3 +848,80 @@ async fn events_before_the_pods_are_registered_ask_for_nothing() {
         Vec::<JobAsk>::new()
     );
 }
+
+/// A project holds one cross-pod router with an external gateway: its
+/// north-south router holds the bridge subnet's gateway address (as in the
+/// original). A second one fails its router_setup with a reason that says
+/// so and names the holder, not Neutron's bare 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_router_of_a_project_fails_with_a_clear_reason() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+
+    let top = e.neutron(TOP);
+    let (n3, s3) = network_in(
+        &top,
+        "net3",
+        "10.0.3.0/24",
+        json!({"availability_zone_hints": ["az1"]}),
+    )
+    .await;
+    let r2 = create(
+        &top,
+        "routers",
+        "router",
+        json!({"name": "router2", "tenant_id": PROJECT}),
+    )
+    .await;
+    let rid = id(&r2);
+    put(
+        &top,
+        &format!("routers/{rid}/add_router_interface"),
+        json!({"subnet_id": id(&s3)}),
+    )
+    .await;
+    put(
+        &top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": w.ext}}}),
+    )
+    .await;
+    e.run_job(
+        ROUTER_SETUP,
+        &format!("not_specified_pod#{rid}#{}", id(&n3)),
+    )
+    .await;
+    let done = e.drain().await;
+    assert!(
+        done.iter()
+            .any(|(t, r, ok)| t == ROUTER_SETUP && r.contains(&rid) && !ok),
+        "{done:?}"
+    );
+    let fail = tricircle_db::jobs::JobStatus::Fail.as_stored();
+    let ids: Vec<String> =
+        e.db.db
+            .run(move |c| {
+                use diesel::prelude::*;
+                use tricircle_db::schema::async_jobs as aj;
+                Ok(aj::table
+                    .filter(aj::status.eq(fail))
+                    .select(aj::id)
+                    .load::<String>(c)?)
+            })
+            .await
+            .unwrap();
+    assert!(!ids.is_empty(), "a FAIL row of router2's set-up");
+    let reasons =
+        e.db.db
+            .run(move |c| tricircle_db::jobs::failure_reasons(c, &ids))
+            .await
+            .unwrap();
+    let reason = reasons.values().next().cloned().unwrap_or_default();
+    assert!(
+        reason.contains("bridge gateway 100.0.0.1 is held by port")
+            && reason.contains(&bridge::port_name(PROJECT, ""))
+            && reason.contains("a project holds one such router"),
+        "{reason}"
+    );
+}
