@@ -20,6 +20,7 @@ use crate::schema::*;
     Eq,
 )]
 #[diesel(table_name = pods, primary_key(pod_id))]
+#[diesel(treat_none_as_default_value = false)]
 pub struct Pod {
     pub pod_id: String,
     pub region_name: String,
@@ -110,6 +111,10 @@ pub struct RoutingUpdate {
     Eq,
 )]
 #[diesel(table_name = async_jobs)]
+// None is written as NULL, not DEFAULT (the only default, the timestamp,
+// is always given): the INSERT is one fixed statement, prepared once per
+// connection, instead of prepared and closed again for every job on MySQL.
+#[diesel(treat_none_as_default_value = false)]
 pub struct AsyncJob {
     pub id: String,
     pub project_id: Option<String>,
@@ -134,6 +139,7 @@ pub struct AsyncJob {
     Eq,
 )]
 #[diesel(table_name = async_job_logs)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct AsyncJobLog {
     pub id: String,
     pub project_id: Option<String>,

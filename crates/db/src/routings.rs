@@ -88,6 +88,7 @@ fn second_of(t: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime) {
 
 #[derive(Insertable)]
 #[diesel(table_name = rr)]
+#[diesel(treat_none_as_default_value = false)]
 struct RoutingRow<'a> {
     top_id: &'a str,
     bottom_id: Option<&'a str>,
@@ -221,6 +222,34 @@ pub fn list(
         q = q.limit(limit);
     }
     Ok(q.select(ResourceRouting::as_select()).load(conn)?)
+}
+
+/// Whether `top_id` is routed as `resource_type` for `project_id` (the job
+/// POST's check): one fixed statement reading an id, where [`list`] builds
+/// its SQL anew at every call and reads whole rows.
+pub fn routed_for_project(
+    conn: &mut AnyConnection,
+    top_id: &str,
+    project_id: &str,
+    resource_type: &str,
+) -> Result<bool, DbError> {
+    let filter = RoutingFilter {
+        top_id: Some(top_id.to_owned()),
+        project_id: Some(Some(project_id.to_owned())),
+        resource_type: Some(resource_type.to_owned()),
+        ..RoutingFilter::default()
+    };
+    if !filter.can_match() {
+        return Ok(false);
+    }
+    Ok(rr::table
+        .filter(rr::top_id.eq(top_id))
+        .filter(rr::project_id.eq(project_id))
+        .filter(rr::resource_type.eq(resource_type))
+        .select(rr::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
 }
 
 /// Every routing matching `filter`, in id order.

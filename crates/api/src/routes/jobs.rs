@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use tricircle_db::jobs::{self, FoundJob, JobFilter};
 use tricircle_db::models::{AsyncJob, AsyncJobLog};
-use tricircle_db::routings::{self, RoutingFilter};
+use tricircle_db::routings;
 use tricircle_db::text::width;
 use tricircle_db::{AnyConnection, DbError};
 use tricircle_policy::rules;
@@ -245,17 +245,11 @@ pub async fn create(
     let mut job = None;
     if let Some(resource_type) = req.job_type.primary_routed() {
         let top_id = value_of(req.job_type.primary());
-        let filter = RoutingFilter {
-            top_id: Some(top_id.clone()),
-            project_id: Some(Some(req.project_id.clone())),
-            resource_type: Some(resource_type.as_str().to_owned()),
-            ..RoutingFilter::default()
-        };
-        let (p, r) = (p.clone(), r.clone());
+        let (p, r, top) = (p.clone(), r.clone(), top_id.clone());
         job = state
             .db
             .run(move |c| {
-                if routings::list(c, &filter, 1, None)?.is_empty() {
+                if !routings::routed_for_project(c, &top, &p, resource_type.as_str())? {
                     return Ok(None);
                 }
                 jobs::new_job(c, &p, t, &r).map(Some)

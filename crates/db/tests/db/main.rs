@@ -6,5 +6,6 @@ mod endpoints;
 mod jobs;
 mod migrate;
 mod pods;
+mod pool;
 mod routings;
 mod schema;

@@ -1,0 +1,88 @@
+//! The pool's checkout: statements prepared once per connection, and a
+//! connection the server closed replaced rather than handed out.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use tricircle_db::testing::each_backend;
+use tricircle_db::{jobs, routings, AnyConnection, Backend};
+
+use super::common::each_synced;
+
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "Value")]
+    value: String,
+}
+
+/// `Com_stmt_prepare` of this MySQL session.
+fn prepared(c: &mut AnyConnection) -> i64 {
+    let v: Value = diesel::sql_query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'")
+        .get_result(c)
+        .unwrap();
+    v.value.parse().unwrap()
+}
+
+/// A job POST's statements (the routing check and the NEW row's INSERT)
+/// are prepared once per connection, then only executed: each prepare and
+/// close is a round trip of its own on MySQL.
+#[test]
+fn a_job_posts_statements_are_prepared_once_per_connection() {
+    each_synced(|t| {
+        if t.backend != Backend::Mysql {
+            return;
+        }
+        let mut c = t.db.get().unwrap();
+        let post = |c: &mut AnyConnection| {
+            routings::routed_for_project(c, "router-1", "proj", "router").unwrap();
+            jobs::new_job(c, "proj", "configure_route", "router-1").unwrap();
+        };
+        post(&mut c);
+        // The reading itself may count: what it adds alone is the baseline.
+        let (a, b) = (prepared(&mut c), prepared(&mut c));
+        for _ in 0..5 {
+            post(&mut c);
+        }
+        let after = prepared(&mut c);
+        assert_eq!(after - b, b - a, "statements prepared again by 5 POSTs");
+    });
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+fn session_id(c: &mut AnyConnection) -> String {
+    let sql = match c.backend() {
+        Backend::Mysql => "SELECT CAST(CONNECTION_ID() AS CHAR) AS id",
+        _ => "SELECT CAST(pg_backend_pid() AS TEXT) AS id",
+    };
+    diesel::sql_query(sql).get_result::<Id>(c).unwrap().id
+}
+
+/// Checkouts within a second of a ping skip the next one; a connection the
+/// server closed meanwhile (a restart, `wait_timeout`) is pinged once it
+/// has been idle that long and replaced, not handed out broken.
+#[test]
+fn a_connection_the_server_closed_is_replaced_at_checkout() {
+    each_backend(|t| async move {
+        if t.backend == Backend::Sqlite {
+            return;
+        }
+        let run_id = || t.db.run(|c| Ok(session_id(c)));
+        let first = run_id().await.unwrap();
+        // The pool hands the connection just returned out first.
+        assert_eq!(run_id().await.unwrap(), first, "{}", t.backend);
+        t.exec_raw(&match t.backend {
+            Backend::Mysql => format!("KILL {first}"),
+            _ => format!("SELECT pg_terminate_backend({first})"),
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let second = run_id()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", t.backend));
+        assert_ne!(second, first, "{}", t.backend);
+    });
+}
