@@ -9,7 +9,7 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
 
 use super::bottom::{self, Copy};
-use super::{external, shadow, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::{external, prefetch, shadow, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use tricircle_vocab::ResourceType;
 
 /// What the sync did, for logs and tests.
@@ -68,14 +68,31 @@ pub async fn sync(
         .map(|f| (f.floating_ip_address.clone().unwrap_or_default(), f))
         .collect();
     let b_client = net.neutron(b_pod);
-    let mut out = FipSync::default();
+    // The routed bottom port of each floating IP's port, then the ports
+    // read below in one list per region (a GET each, one after the other,
+    // were most of a rerun's time with a few floating IPs).
+    let mut routed = BTreeMap::new();
     for (addr, t_fip) in &t_by_ip {
         let t_port_id = t_fip.port_id.clone().flatten().unwrap_or_default();
-        let mut b_port_id = net.bottom_id(&t_port_id, b_pod, ResourceType::Port).await?;
+        let b_port_id = net.bottom_id(&t_port_id, b_pod, ResourceType::Port).await?;
         if b_port_id.is_none() && !net.settings.stock_neutron {
             // The VM's port lives in another pod (or not yet anywhere).
             continue;
         }
+        routed.insert(addr.as_str(), (t_port_id, b_port_id));
+    }
+    let t_ports: Vec<&str> = routed.values().map(|(t, _)| t.as_str()).collect();
+    let b_ports: Vec<&str> = match ext_pod.pod_id == b_pod.pod_id {
+        true => Vec::new(),
+        false => routed.values().filter_map(|(_, b)| b.as_deref()).collect(),
+    };
+    tokio::try_join!(
+        prefetch::ports(&top, &t_ports),
+        prefetch::ports(&b_client, &b_ports)
+    )?;
+    let mut out = FipSync::default();
+    for (addr, (t_port_id, b_port_id)) in routed {
+        let mut b_port_id = b_port_id;
         let t_port = top.get_port(&t_port_id).await?;
         if t_port.network_id.as_deref() != Some(t_net.id()) {
             continue;
@@ -132,11 +149,11 @@ pub async fn sync(
         match b_by_ip.get(addr) {
             None => {
                 create(&ext, &b_ext_net_id, addr, &target).await?;
-                out.created.push(addr.clone());
+                out.created.push(addr.to_owned());
             }
             Some(b) if b.port_id.clone().flatten().as_deref() != Some(target.as_str()) => {
                 ext.associate_floatingip(b.id(), &target, None).await?;
-                out.reassociated.push(addr.clone());
+                out.reassociated.push(addr.to_owned());
             }
             Some(_) => {}
         }

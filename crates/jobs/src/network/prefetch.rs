@@ -48,3 +48,13 @@ pub async fn ports_on(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
         .await?;
     Ok(())
 }
+
+/// The ports `ids`, in one list.
+pub async fn ports(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
+    let ids = distinct(ids);
+    if ids.len() < 2 || JobCalls::current().is_none() {
+        return Ok(());
+    }
+    client.list_ports(&Filters::new().any("id", &ids)).await?;
+    Ok(())
+}

@@ -352,3 +352,60 @@ async fn a_down_regions_jobs_wait_without_calls_while_others_run() {
     let report = run_on(job("pod-1", &w.net1)).await;
     assert!(report.runs[0].success, "{report:?}");
 }
+
+/// A router_setup reads the ports of the floating IPs it looks at in one
+/// list: a GET each, one after the other, was most of a rerun's time on
+/// the real servers once a router had a few floating IPs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_setup_reads_its_floating_ips_ports_in_one_list() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    // A second floating IP, on vm1 (net1 in pod-1; the external network
+    // is in pod-2): mirrored through a shadow port there.
+    let fip = create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        serde_json::json!({"floating_network_id": w.ext, "port_id": id(&w.vms[0]), "tenant_id": PROJECT}),
+    )
+    .await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let addr = fip["floating_ip_address"].as_str().unwrap();
+    let mirrored = e
+        .neutron(R2)
+        .list_floatingips(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        mirrored
+            .iter()
+            .any(|f| f.floating_ip_address.as_deref() == Some(addr)),
+        "{mirrored:?}"
+    );
+    clear(&e);
+    run(
+        &e,
+        JobType::RouterSetup,
+        &format!("pod-1#{}#{}", w.router, w.net1),
+    )
+    .await;
+    let vm_ports = [id(&w.vms[0]), id(&w.vms[1])];
+    let top: Vec<String> = e
+        .cloud
+        .neutron(TOP)
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
+    let one_by_one: Vec<&String> = top
+        .iter()
+        .filter(|r| vm_ports.iter().any(|p| r.ends_with(&format!("ports/{p}?"))))
+        .collect();
+    assert!(one_by_one.is_empty(), "{one_by_one:?} in {top:#?}");
+    assert!(
+        top.iter()
+            .any(|r| r.starts_with("GET ") && vm_ports.iter().all(|p| r.contains(p.as_str()))),
+        "one list of both: {top:#?}"
+    );
+}
