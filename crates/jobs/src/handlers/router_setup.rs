@@ -131,15 +131,16 @@ async fn setup(
         .await?
         .unwrap_or_default();
     let (read_nets, read_ports) = ([net_id, &ext_id, &bridge_net], [bridge_net.as_str()]);
+    let b_pod = net.pod(pod_id).await?;
     tokio::try_join!(
         prefetch::networks_and_subnets(&top, &read_nets),
         prefetch::ports_on(&top, &read_ports),
+        bottom_copies(net, &b_pod, net_id, &bridge_net, &ext_id),
     )?;
     let Some(t_net) = top.find::<Network>(net_id).await? else {
         tracing::info!(net_id, "top network is gone; nothing to set up");
         return Ok(());
     };
-    let b_pod = net.pod(pod_id).await?;
     let local = local_router_pod(net, &t_router).await?;
     if let Some(region) = &local {
         if *region != b_pod.region_name {
@@ -203,6 +204,50 @@ async fn setup(
         .await?;
     }
     Ok(())
+}
+
+/// The copies of the networks this job checks (its own and the bridge in
+/// `b_pod`; the external network and the bridge in the external network's
+/// pod) and their subnets, read ahead in two lists per pod, as the top's:
+/// each was a GET of the network, then one of its subnet, and a region's
+/// server answers them one after the other.
+async fn bottom_copies(
+    net: &NetworkContext,
+    b_pod: &Pod,
+    net_id: &str,
+    bridge_net: &str,
+    ext_id: &str,
+) -> NetResult<()> {
+    let mut by_pod: Vec<(Pod, Vec<String>)> = vec![(b_pod.clone(), Vec::new())];
+    for top_id in [net_id, bridge_net] {
+        if let Some(b) = copy_in(net, top_id, b_pod).await? {
+            by_pod[0].1.push(b);
+        }
+    }
+    if !ext_id.is_empty() {
+        for (pod, b_ext) in net.mappings(ext_id, ResourceType::Network).await? {
+            let mut ids = vec![b_ext];
+            ids.extend(copy_in(net, bridge_net, &pod).await?);
+            match by_pod.iter_mut().find(|(p, _)| p.pod_id == pod.pod_id) {
+                Some((_, known)) => known.extend(ids),
+                None => by_pod.push((pod, ids)),
+            }
+        }
+    }
+    let reads = by_pod.iter().map(|(pod, ids)| async move {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        prefetch::networks_and_subnets(&net.neutron(pod), &ids).await
+    });
+    futures_util::future::try_join_all(reads).await?;
+    Ok(())
+}
+
+/// The routed copy of top network `top_id` in `pod`, if any.
+async fn copy_in(net: &NetworkContext, top_id: &str, pod: &Pod) -> NetResult<Option<String>> {
+    if top_id.is_empty() {
+        return Ok(None);
+    }
+    net.bottom_id(top_id, pod, ResourceType::Network).await
 }
 
 /// The bottom router in `b_pod`, its gateway on the bottom bridge (for a

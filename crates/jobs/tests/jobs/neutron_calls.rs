@@ -409,3 +409,30 @@ async fn a_router_setup_reads_its_floating_ips_ports_in_one_list() {
         "one list of both: {top:#?}"
     );
 }
+
+/// A router_setup rerun reads the pods' copies of its networks and their
+/// subnets in lists, as the top's: no GET of a network or subnet by id in
+/// the pod, nor in the external network's pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_setup_reads_the_pods_copies_in_lists() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    for (pod, n) in [("pod-1", &w.net1), ("pod-2", &w.net2)] {
+        clear(&e);
+        run(&e, JobType::RouterSetup, &format!("{pod}#{}#{n}", w.router)).await;
+        for region in [R1, R2] {
+            let calls: Vec<String> = e
+                .cloud
+                .neutron(region)
+                .requests()
+                .into_iter()
+                .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+                .collect();
+            let by_id: Vec<&String> = calls
+                .iter()
+                .filter(|c| c.contains("/networks/") || c.contains("/subnets/"))
+                .collect();
+            assert!(by_id.is_empty(), "{pod} in {region}: {calls:#?}");
+        }
+    }
+}
