@@ -119,7 +119,8 @@ impl ManageConnection for Manager {
         open(&self.url)
     }
 
-    /// Not called: [`checkout`] pings (when due) instead of the pool.
+    /// Only the in-memory SQLite pool (one connection, never replaced)
+    /// lets r2d2 call this; the others ping in [`checkout`] when due.
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
         conn.ping()
             .map_err(ConnectionError::CouldntSetupConfiguration)

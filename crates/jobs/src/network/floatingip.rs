@@ -91,8 +91,7 @@ pub async fn sync(
         prefetch::ports(&b_client, &b_ports)
     )?;
     let mut out = FipSync::default();
-    for (addr, (t_port_id, b_port_id)) in routed {
-        let mut b_port_id = b_port_id;
+    for (addr, (t_port_id, mut b_port_id)) in routed {
         let t_port = top.get_port(&t_port_id).await?;
         if t_port.network_id.as_deref() != Some(t_net.id()) {
             continue;

@@ -49,7 +49,8 @@ pub async fn ports_on(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
     Ok(())
 }
 
-/// The ports `ids`, in one list.
+/// The ports `ids`, in one list (a single port is left to its own GET:
+/// one call either way).
 pub async fn ports(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
     let ids = distinct(ids);
     if ids.len() < 2 || JobCalls::current().is_none() {

@@ -28,6 +28,16 @@ fn recorded(e: &Env) -> BTreeMap<(String, String), u64> {
     out
 }
 
+/// The requests `region` received, as "METHOD path?query".
+fn requests_of(e: &Env, region: &str) -> Vec<String> {
+    e.cloud
+        .neutron(region)
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect()
+}
+
 fn clear(e: &Env) {
     for region in [TOP, R1, R2] {
         e.cloud.neutron(region).clear_requests();
@@ -161,13 +171,7 @@ async fn cheap_rerun(e: &Env, t: JobType, resource_id: &str, faults: &mut Vec<St
     }
     for (region, n) in per_region {
         if n as usize > MAX_RERUN_READS_PER_REGION {
-            let calls: Vec<String> = e
-                .cloud
-                .neutron(region)
-                .requests()
-                .into_iter()
-                .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
-                .collect();
+            let calls = requests_of(e, region);
             faults.push(format!(
                 "{t} {resource_id} rerun: {n} reads in {region}:\n  {}",
                 calls.join("\n  ")
@@ -391,13 +395,7 @@ async fn a_router_setup_reads_its_floating_ips_ports_in_one_list() {
     )
     .await;
     let vm_ports = [id(&w.vms[0]), id(&w.vms[1])];
-    let top: Vec<String> = e
-        .cloud
-        .neutron(TOP)
-        .requests()
-        .into_iter()
-        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
-        .collect();
+    let top = requests_of(&e, TOP);
     let one_by_one: Vec<&String> = top
         .iter()
         .filter(|r| vm_ports.iter().any(|p| r.ends_with(&format!("ports/{p}?"))))
@@ -421,13 +419,7 @@ async fn a_router_setup_reads_the_pods_copies_in_lists() {
         clear(&e);
         run(&e, JobType::RouterSetup, &format!("{pod}#{}#{n}", w.router)).await;
         for region in [R1, R2] {
-            let calls: Vec<String> = e
-                .cloud
-                .neutron(region)
-                .requests()
-                .into_iter()
-                .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
-                .collect();
+            let calls = requests_of(&e, region);
             let by_id: Vec<&String> = calls
                 .iter()
                 .filter(|c| c.contains("/networks/") || c.contains("/subnets/"))
