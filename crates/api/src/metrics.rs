@@ -33,6 +33,7 @@ struct ApiMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    job_batches: Histogram,
 }
 
 /// One set per process: every worker of the server adds to it.
@@ -53,10 +54,18 @@ static METRICS: LazyLock<ApiMetrics> = LazyLock::new(|| {
         "Time from receiving a request to its answer, by method and route",
         latency.clone(),
     );
+    // 1 .. 256 (the intake's largest batch)
+    let job_batches = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+    registry.register(
+        "job_batch_size",
+        "Job POSTs whose NEW rows were written together, per batch",
+        job_batches.clone(),
+    );
     ApiMetrics {
         registry,
         requests,
         latency,
+        job_batches,
     }
 });
 
@@ -90,6 +99,11 @@ pub fn observe(method: &Method, route: Option<&str>, status: u16, elapsed: Durat
         .latency
         .get_or_create(&RouteLabels { method, route })
         .observe(elapsed.as_secs_f64());
+}
+
+/// Count one batch of `jobs` job POSTs written together.
+pub fn observe_job_batch(jobs: usize) {
+    METRICS.job_batches.observe(jobs as f64);
 }
 
 /// `GET /metrics`.

@@ -14,6 +14,7 @@ use crate::dispatch::{DatabaseOnly, JobDispatcher, RpcDispatcher};
 use crate::http_server::{http_server, Limits, KEEP_ALIVE};
 use crate::shutdown::{self, Connections};
 use crate::state::{AppState, Auth};
+use tricircle_db::jobs::JobIntake;
 
 /// Why the API could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +193,7 @@ pub fn build_state(
     })?;
     Ok(AppState {
         central: crate::ownership::CentralNeutron::from_config(config, db.clone())?,
+        intake: JobIntake::new(db.clone()).observed(Arc::new(crate::metrics::observe_job_batch)),
         db,
         policy: load_policy(config)?.into(),
         auth: build_auth(config)?,

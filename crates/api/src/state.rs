@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use tricircle_db::jobs::JobIntake;
 use tricircle_db::Db;
 use tricircle_openstack::keystone::TokenValidator;
 use tricircle_policy::Enforcer;
@@ -23,6 +24,8 @@ pub enum Auth {
 
 pub struct AppState {
     pub db: Db,
+    /// Where job POSTs write their NEW rows (together, under load).
+    pub intake: JobIntake,
     pub policy: PolicyRules,
     pub auth: Auth,
     /// `[DEFAULT] pagination_max_limit`.

@@ -49,7 +49,10 @@
 //! same for many pairs in one transaction each, with a fixed number of
 //! statements per batch.
 
+mod intake;
 mod lease;
+
+pub use intake::{record_batch, BatchObserver, JobIntake, NewJob, Recorded, Routed};
 
 pub use lease::{
     batch_transaction, claim_runs, finish_runs, Claim, Claimed, Finish, Finished, Lease,

@@ -3,9 +3,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
-use tricircle_db::jobs::{self, FoundJob, JobFilter};
+use tricircle_db::jobs::{self, FoundJob, JobFilter, NewJob, Routed};
 use tricircle_db::models::{AsyncJob, AsyncJobLog};
-use tricircle_db::routings;
 use tricircle_db::text::width;
 use tricircle_db::{AnyConnection, DbError};
 use tricircle_policy::rules;
@@ -233,46 +232,36 @@ pub async fn create(
         )));
     }
     let failed = |e| super::db_failure(e, "Failed to create a job");
-    let (p, t, r) = (
-        req.project_id.clone(),
-        req.job_type.name(),
-        resource_id.clone(),
-    );
 
     // The primary resource must be routed and belong to the job's project.
-    // When it is (the usual case), the look and the NEW row take one trip
-    // to the database's pool.
-    let mut job = None;
-    if let Some(resource_type) = req.job_type.primary_routed() {
-        let top_id = value_of(req.job_type.primary());
-        let (p, r, top) = (p.clone(), r.clone(), top_id.clone());
-        job = state
-            .db
-            .run(move |c| {
-                if !routings::routed_for_project(c, &top, &p, resource_type.as_str())? {
-                    return Ok(None);
-                }
-                jobs::new_job(c, &p, t, &r).map(Some)
-            })
-            .await
-            .map_err(failed)?;
-        if job.is_none()
-            && !owned_in_central(&state, resource_type, &top_id, &req.project_id).await?
-        {
+    // When it is (the usual case), the look and the NEW row are one request
+    // to the intake, which writes concurrent POSTs' rows together.
+    let primary = req
+        .job_type
+        .primary_routed()
+        .map(|resource_type| (resource_type, value_of(req.job_type.primary())));
+    let new_job = |routed| NewJob {
+        project_id: req.project_id.clone(),
+        job_type: req.job_type.name().to_owned(),
+        resource_id: resource_id.clone(),
+        routed,
+    };
+    let routed = primary.as_ref().map(|(resource_type, top_id)| Routed {
+        top_id: top_id.clone(),
+        resource_type: resource_type.as_str().to_owned(),
+    });
+    let mut job = state.intake.record(new_job(routed)).await.map_err(failed)?;
+    if let (None, Some((resource_type, top_id))) = (&job, &primary) {
+        if !owned_in_central(&state, *resource_type, top_id, &req.project_id).await? {
             return Err(ApiError::bad_request(format!(
                 "{resource_type} {top_id} doesn't belong to the project {}",
                 req.project_id
             )));
         }
+        job = state.intake.record(new_job(None)).await.map_err(failed)?;
     }
-    let job = match job {
-        Some(job) => job,
-        None => state
-            .db
-            .run(move |c| jobs::new_job(c, &p, t, &r))
-            .await
-            .map_err(failed)?,
-    };
+    // Without a routing check the intake always writes the row.
+    let job = job.ok_or_else(|| failed(DbError::Other("no row was written".into())))?;
     dispatch(&state, &ctx, req.job_type, &resource_id).await;
     Ok(HttpResponse::Ok().json(json!({ "job": readable_job(&job) })))
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tricircle_api::dispatch::DatabaseOnly;
 use tricircle_api::ownership::CentralNeutron;
 use tricircle_api::{AppState, Auth};
+use tricircle_db::jobs::JobIntake;
 use tricircle_db::testing::TestDb;
 use tricircle_db::Backend;
 use tricircle_policy::Enforcer;
@@ -51,6 +52,7 @@ impl TestApi {
     ) -> TestApi {
         let (base, server) = tricircle_api::testing::serve(AppState {
             db: db.db.clone(),
+            intake: JobIntake::new(db.db.clone()),
             policy: policy.into(),
             auth,
             pagination_max_limit: 2000,

@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 use tricircle_api::dispatch::DatabaseOnly;
 use tricircle_api::{AppState, Auth};
+use tricircle_db::jobs::JobIntake;
 use tricircle_db::{Db, PoolOptions};
 use tricircle_policy::Enforcer;
 
@@ -109,6 +110,7 @@ async fn an_unreachable_database_is_a_503_with_the_reason() {
     )
     .unwrap();
     let (base, server) = tricircle_api::testing::serve(AppState {
+        intake: JobIntake::new(db.clone()),
         db,
         policy: Enforcer::with_defaults().into(),
         auth: Auth::NoAuth,

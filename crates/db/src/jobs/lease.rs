@@ -198,7 +198,7 @@ fn rows_of(
     Ok(out)
 }
 
-/// Lock rows as tuples with every value bound (NULL included), so one
+/// Job rows as tuples with every value bound (NULL included), so one
 /// multi-row INSERT serves every backend.
 type LockValues = (
     diesel::dsl::Eq<aj::id, String>,
@@ -255,6 +255,18 @@ fn lock_row(
         resource_id: Some(resource_id.to_owned()),
         extra_id: Some(SP_EXTRA_ID.to_owned()),
     }
+}
+
+/// Insert `rows` (lock rows; NEW rows of `intake.rs`), a multi-row INSERT
+/// per chunk.
+pub(super) fn insert_rows(conn: &mut AnyConnection, rows: &[AsyncJob]) -> Result<(), DbError> {
+    for chunk in rows.chunks(CHUNK / 8) {
+        let v: Vec<LockValues> = chunk.iter().map(values).collect();
+        on_each!(conn, |c| diesel::insert_into(aj::table)
+            .values(v)
+            .execute(c))?;
+    }
+    Ok(())
 }
 
 /// Insert the lock rows `rows` (sorted by type and resource), skipping
@@ -611,12 +623,7 @@ pub fn finish_runs(
             .values(v)
             .execute(c))?;
     }
-    for chunk in relock.chunks(CHUNK / 8) {
-        let v: Vec<LockValues> = chunk.iter().map(values).collect();
-        on_each!(conn, |c| diesel::insert_into(aj::table)
-            .values(v)
-            .execute(c))?;
-    }
+    insert_rows(conn, &relock)?;
     Ok(finishes
         .iter()
         .map(|f| {

@@ -3,6 +3,7 @@
 
 mod common;
 mod endpoints;
+mod intake;
 mod jobs;
 mod migrate;
 mod pods;

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use tricircle_db::testing::each_backend;
-use tricircle_db::{jobs, routings, AnyConnection, Backend};
+use tricircle_db::{jobs, AnyConnection, Backend};
 
 use super::common::each_synced;
 
@@ -33,9 +33,18 @@ fn a_job_posts_statements_are_prepared_once_per_connection() {
             return;
         }
         let mut c = t.db.get().unwrap();
+        // A POST alone: the intake's batch of one.
         let post = |c: &mut AnyConnection| {
-            routings::routed_for_project(c, "router-1", "proj", "router").unwrap();
-            jobs::new_job(c, "proj", "configure_route", "router-1").unwrap();
+            let job = jobs::NewJob {
+                project_id: "proj".into(),
+                job_type: "configure_route".into(),
+                resource_id: "router-1".into(),
+                routed: Some(jobs::Routed {
+                    top_id: "router-1".into(),
+                    resource_type: "router".into(),
+                }),
+            };
+            jobs::record_batch(c, &[job]).remove(0).unwrap();
         };
         post(&mut c);
         // The reading itself may count: what it adds alone is the baseline.

@@ -44,6 +44,7 @@ pub fn seed_router(db: &Db, router: &str, project: &str) {
 pub fn start_api(db: &Db, rpc: RpcConfig) -> (String, actix_web::dev::ServerHandle) {
     tricircle_api::testing::serve(AppState {
         db: db.clone(),
+        intake: tricircle_db::jobs::JobIntake::new(db.clone()),
         policy: Enforcer::with_defaults().into(),
         auth: Auth::NoAuth,
         pagination_max_limit: 2000,
