@@ -225,6 +225,55 @@ async fn create_errors(api: &TestApi) {
     assert_eq!(body["jobs"], json!([]));
 }
 
+/// Concurrent POSTs (written together by the intake) are each answered as
+/// if alone: every accepted one has its own row, a router of another
+/// project or none is refused with its own message, and nothing else is
+/// stored.
+async fn concurrent_creates(api: &TestApi) {
+    let (_, router) = routed_router(api).await;
+    let posts = (0..24).map(|i| {
+        let (project, target) = match i % 3 {
+            0 => (PROJECT, "other-router"),
+            1 => ("project-b", router.as_str()),
+            _ => (PROJECT, router.as_str()),
+        };
+        let job = json!({"type": "configure_route", "project_id": project,
+            "resource": {"router_id": target}});
+        async move { (project, target, post_job(api, job).await) }
+    });
+    let mut ids = std::collections::BTreeSet::new();
+    for (project, target, (status, body)) in futures_util::future::join_all(posts).await {
+        if project == PROJECT && target == router {
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                body["job"]["resource"]["router_id"],
+                json!(router),
+                "{body}"
+            );
+            assert_eq!(body["job"]["project_id"], json!(PROJECT), "{body}");
+            ids.insert(body["job"]["id"].as_str().unwrap().to_owned());
+        } else {
+            let message = format!("router {target} doesn't belong to the project {project}");
+            assert_eq!(
+                (status, body),
+                (
+                    400,
+                    json!({"badRequest": {"code": 400, "message": message}})
+                )
+            );
+        }
+    }
+    assert_eq!(ids.len(), 8, "one row per accepted POST");
+    let (_, body) = send(api.admin(Method::GET, "/v1.0/jobs")).await;
+    let listed: std::collections::BTreeSet<String> = body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ids);
+}
+
 async fn list_merges_live_and_finished(api: &TestApi) {
     let (pod, router) = routed_router(api).await;
     let mut ids = Vec::new();
@@ -477,6 +526,11 @@ async fn job_create_and_show() {
 #[actix_web::test]
 async fn job_create_errors() {
     each_backend!(create_errors);
+}
+
+#[actix_web::test]
+async fn job_creates_at_once_are_answered_one_by_one() {
+    each_backend!(concurrent_creates);
 }
 
 #[actix_web::test]
