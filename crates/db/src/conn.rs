@@ -106,9 +106,22 @@ pub(crate) fn sqlite_multithread() {
     });
 }
 
+/// Settings every connection of a pool gets when it is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Session {
+    /// The server's defaults.
+    #[default]
+    Plain,
+    /// A pool only the job engine's claim and finish batches use
+    /// ([`crate::jobs::batch_session`]): what each of their transactions
+    /// would otherwise set again.
+    JobBatches,
+}
+
 /// r2d2 manager that opens connections of the configured backend.
 pub struct Manager {
     url: DbUrl,
+    session: Session,
 }
 
 impl ManageConnection for Manager {
@@ -116,7 +129,7 @@ impl ManageConnection for Manager {
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<AnyConnection, ConnectionError> {
-        open(&self.url)
+        open(&self.url, self.session)
     }
 
     /// Only the in-memory SQLite pool (one connection, never replaced)
@@ -131,8 +144,19 @@ impl ManageConnection for Manager {
     }
 }
 
-/// A new connection to `url`.
-fn open(url: &DbUrl) -> Result<AnyConnection, ConnectionError> {
+/// A new connection to `url`, with `session`'s settings.
+fn open(url: &DbUrl, session: Session) -> Result<AnyConnection, ConnectionError> {
+    let mut conn = open_plain(url)?;
+    if session == Session::JobBatches {
+        if let Some(sql) = crate::jobs::batch_session(url.backend) {
+            conn.batch_execute(sql)
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        }
+    }
+    Ok(conn)
+}
+
+fn open_plain(url: &DbUrl) -> Result<AnyConnection, ConnectionError> {
     match url.backend {
         Backend::Sqlite => {
             sqlite_multithread();
@@ -160,6 +184,7 @@ fn open(url: &DbUrl) -> Result<AnyConnection, ConnectionError> {
 struct Inner {
     pool: Pool<Manager>,
     url: Arc<DbUrl>,
+    session: Session,
     /// One per pooled connection, for [`Db::run`]'s tasks.
     permits: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
@@ -227,7 +252,11 @@ struct Pinged(Instant);
 
 /// A connection from `pool`, pinged when due (and replaced when the ping
 /// fails), or why none could be had.
-fn checkout(pool: &Pool<Manager>, url: &DbUrl) -> Result<PooledConnection<Manager>, DbError> {
+fn checkout(
+    pool: &Pool<Manager>,
+    url: &DbUrl,
+    session: Session,
+) -> Result<PooledConnection<Manager>, DbError> {
     let cannot =
         |e: &dyn fmt::Display| DbError::Pool(format!("cannot connect to {}: {e}", url.redacted()));
     let mut conn = pool.get().map_err(|e| cannot(&e))?;
@@ -236,7 +265,7 @@ fn checkout(pool: &Pool<Manager>, url: &DbUrl) -> Result<PooledConnection<Manage
         .is_none_or(|p| p.0.elapsed() >= PING_AFTER);
     if due {
         if conn.ping().is_err() {
-            *conn = open(url).map_err(|e| cannot(&e))?;
+            *conn = open(url, session).map_err(|e| cannot(&e))?;
         }
         PooledConnection::extensions_mut(&mut conn).insert(Pinged(Instant::now()));
     }
@@ -294,12 +323,19 @@ impl Db {
     }
 
     pub(crate) fn connect_parsed(url: DbUrl, opts: &PoolOptions) -> Result<Db, DbError> {
+        Self::connect_with(url, opts, Session::Plain)
+    }
+
+    fn connect_with(url: DbUrl, opts: &PoolOptions, session: Session) -> Result<Db, DbError> {
         if opts.max_size == 0 {
             return Err(DbError::InvalidInput(
                 "max_pool_size must be at least 1".into(),
             ));
         }
-        let manager = Manager { url: url.clone() };
+        let manager = Manager {
+            url: url.clone(),
+            session,
+        };
         let builder =
             r2d2::Pool::builder().connection_timeout(opts.timeout.max(Duration::from_millis(1)));
         let pool = if url.in_memory {
@@ -324,6 +360,7 @@ impl Db {
             inner: Arc::new(Inner {
                 pool,
                 url: Arc::new(url),
+                session,
                 permits,
                 threads,
                 timeout: opts.timeout.max(Duration::from_millis(1)),
@@ -336,6 +373,26 @@ impl Db {
         self.inner.url.backend
     }
 
+    /// The settings this pool's connections are opened with.
+    pub fn session(&self) -> Session {
+        self.inner.session
+    }
+
+    /// A pool of at most `max_size` connections to the same database for
+    /// the job engine's claim and finish batches, opened with
+    /// [`Session::JobBatches`]. On SQLite (nothing to set; an in-memory
+    /// database lives in this pool's one connection) this pool itself.
+    pub fn for_job_batches(&self, max_size: u32) -> Result<Db, DbError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(self.clone());
+        }
+        let opts = PoolOptions {
+            max_size,
+            timeout: self.inner.timeout,
+        };
+        Self::connect_with((*self.inner.url).clone(), &opts, Session::JobBatches)
+    }
+
     /// The connection URL with the password replaced by `***`.
     pub fn redacted_url(&self) -> String {
         self.inner.url.redacted()
@@ -344,7 +401,7 @@ impl Db {
     /// Take a connection from the pool, blocking the current thread. For
     /// synchronous callers (db_sync, tests); async code uses [`Db::run`].
     pub fn get(&self) -> Result<PooledConnection<Manager>, DbError> {
-        checkout(&self.inner.pool, &self.inner.url)
+        checkout(&self.inner.pool, &self.inner.url, self.inner.session)
     }
 
     /// Run blocking diesel work on tokio's blocking pool with a pooled
@@ -380,12 +437,13 @@ impl Db {
         // The pool, not the `Db`: the task must not be where the last
         // handle drops (that would stop the runtime it runs on).
         let (pool, url) = (self.inner.pool.clone(), Arc::clone(&self.inner.url));
+        let session = self.inner.session;
         self.inner
             .threads
             .handle()
             .spawn_blocking(move || {
                 let found = {
-                    let mut conn = checkout(&pool, &url)?;
+                    let mut conn = checkout(&pool, &url, session)?;
                     f(&mut conn)?
                 };
                 Ok(then(found))

@@ -55,7 +55,8 @@ mod lease;
 pub use intake::{record_batch, BatchObserver, JobIntake, NewJob, Recorded, Routed};
 
 pub use lease::{
-    batch_transaction, claim_runs, finish_runs, Claim, Claimed, Finish, Finished, Lease,
+    batch_session, batch_transaction, claim_runs, finish_runs, run_batch, Claim, Claimed, Finish,
+    Finished, Lease,
 };
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};

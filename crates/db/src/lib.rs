@@ -27,6 +27,7 @@ pub mod time;
 
 pub use conn::{
     retry_on_deadlock, AnyConnection, Backend, Db, Manager, MultiBackend, PoolOptions, RetryPolicy,
+    Session,
 };
 pub use dburl::{redact, DbUrl};
 pub use error::DbError;

@@ -3,7 +3,8 @@
 //! batch is three statements, a finish batch six, plus one UPDATE per
 //! failed run). The rows and rules are those of [`super::register_job`] and
 //! [`super::finish_job`] (the invariants are in [`super`]'s doc); call
-//! [`claim_runs`] and [`finish_runs`] inside [`batch_transaction`].
+//! [`claim_runs`] and [`finish_runs`] inside [`batch_transaction`] (or
+//! [`run_batch`]).
 //!
 //! Lock rows are inserted and locked in (type, resource) order, so two
 //! batches of different workers wait for each other in one direction only.
@@ -18,7 +19,7 @@ use diesel::prelude::*;
 use super::{is_expired, uuid, JobStatus, ALL_STATUSES, SP_EXTRA_ID};
 use crate::models::{AsyncJob, AsyncJobLog};
 use crate::schema::{async_job_failures as failures, async_job_logs as logs, async_jobs as aj};
-use crate::{time, AnyConnection, Backend, DbError};
+use crate::{time, AnyConnection, Backend, Db, DbError, Session};
 
 /// `$body` on the backend's own connection `$c`: for what diesel builds
 /// per backend only (multi-row inserts, INSERT IGNORE, FOR UPDATE).
@@ -128,6 +129,10 @@ pub enum Finished {
 /// with which it scanned a table grown by a burst whole for every IN list
 /// (measured: 40-50 ms per statement instead of 0.5). SQLite has one
 /// writer at a time.
+///
+/// Those settings are made for this transaction alone (a statement each);
+/// [`run_batch`] on a pool opened with them ([`Db::for_job_batches`])
+/// makes none.
 pub fn batch_transaction<T>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, DbError>,
@@ -138,10 +143,37 @@ pub fn batch_transaction<T>(
             conn.transaction(f)
         }
         Backend::Postgres => conn.transaction(|c| {
-            c.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")?;
+            c.batch_execute(
+                "SELECT set_config('enable_seqscan', 'off', true), \
+                 set_config('enable_bitmapscan', 'off', true)",
+            )?;
             f(c)
         }),
         Backend::Sqlite => conn.transaction(f),
+    }
+}
+
+/// [`batch_transaction`]'s settings for a whole session: what a pool for
+/// the batches alone sets once per connection ([`crate::Session::JobBatches`]).
+pub fn batch_session(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Mysql => Some("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+        Backend::Postgres => Some("SET enable_seqscan = off; SET enable_bitmapscan = off"),
+        Backend::Sqlite => None,
+    }
+}
+
+/// Run `f` as [`batch_transaction`] does, on a connection of `db`: without
+/// the per-transaction settings when `db`'s connections have them already.
+pub fn run_batch<T>(
+    db: &Db,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut pooled = db.get()?;
+    let conn: &mut AnyConnection = &mut pooled;
+    match db.session() {
+        Session::JobBatches => conn.transaction(f),
+        Session::Plain => batch_transaction(conn, f),
     }
 }
 

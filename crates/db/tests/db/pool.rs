@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use tricircle_db::testing::each_backend;
-use tricircle_db::{jobs, AnyConnection, Backend};
+use tricircle_db::{jobs, AnyConnection, Backend, Db, Session};
 
 use super::common::each_synced;
 
@@ -93,5 +93,108 @@ fn a_connection_the_server_closed_is_replaced_at_checkout() {
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", t.backend));
         assert_ne!(second, first, "{}", t.backend);
+    });
+}
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    setting: String,
+}
+
+/// The setting the job batches need, as the session has it: MySQL's
+/// isolation level, PostgreSQL's `enable_seqscan`.
+fn batch_setting(c: &mut AnyConnection) -> String {
+    let sql = match c.backend() {
+        Backend::Mysql => "SELECT CAST(@@tx_isolation AS CHAR) AS setting",
+        _ => "SELECT current_setting('enable_seqscan') AS setting",
+    };
+    diesel::sql_query(sql)
+        .get_result::<Setting>(c)
+        .unwrap()
+        .setting
+}
+
+fn set_statements(c: &mut AnyConnection) -> i64 {
+    let v: Value = diesel::sql_query("SHOW SESSION STATUS LIKE 'Com_set_option'")
+        .get_result(c)
+        .unwrap();
+    v.value.parse().unwrap()
+}
+
+/// The job batches' own pool opens its connections with the batches'
+/// settings (a replaced connection too), so a batch's transaction sets
+/// nothing; the shared pool keeps the server's defaults and sets them per
+/// transaction. SQLite has nothing to set and keeps one pool.
+#[test]
+fn the_job_batches_pool_is_set_up_once_per_connection() {
+    each_backend(|t| async move {
+        let b = t.backend;
+        let batches = t.db.for_job_batches(1).unwrap();
+        if b == Backend::Sqlite {
+            assert_eq!(batches.session(), Session::Plain);
+            return;
+        }
+        assert_eq!(batches.session(), Session::JobBatches, "{b}");
+        let (plain, set) = match b {
+            Backend::Mysql => ("REPEATABLE-READ", "READ-COMMITTED"),
+            _ => ("on", "off"),
+        };
+        assert_eq!(batch_setting(&mut t.db.get().unwrap()), plain, "{b}");
+        let claim = || {
+            let claims = [jobs::Claim {
+                job_type: "configure_route".into(),
+                resource_id: "router-1".into(),
+            }];
+            jobs::run_batch(&batches, |c| {
+                let now = tricircle_db::time::now(c);
+                let claimed =
+                    jobs::claim_runs(c, &claims, now, std::time::Duration::from_secs(60))?;
+                Ok((claimed, batch_setting(c)))
+            })
+            .unwrap()
+        };
+        let (_, inside) = claim();
+        assert_eq!(inside, set, "{b}: inside a batch");
+        if b == Backend::Mysql {
+            // `Com_set_option` counts SET statements and the client's
+            // set-option calls (diesel makes some around BEGIN and COMMIT):
+            // a bare transaction's count is the baseline.
+            let counted = |db: &Db, work: &dyn Fn(&mut AnyConnection)| {
+                let mut c = db.get().unwrap();
+                let before = set_statements(&mut c);
+                work(&mut c);
+                set_statements(&mut c) - before
+            };
+            let bare = counted(&batches, &|c| {
+                c.transaction(|_| Ok::<_, diesel::result::Error>(()))
+                    .unwrap()
+            });
+            // The pool's one connection, read before and after the batch.
+            let before = set_statements(&mut batches.get().unwrap());
+            claim();
+            let in_session = set_statements(&mut batches.get().unwrap()) - before;
+            assert_eq!(
+                in_session, bare,
+                "{b}: a batch on its own pool sets nothing"
+            );
+            let shared = counted(&t.db, &|c| {
+                jobs::batch_transaction(c, |c| Ok(batch_setting(c))).unwrap();
+            });
+            assert!(
+                shared > bare,
+                "{b}: the shared pool sets it per transaction"
+            );
+        }
+        // A connection the server closed is replaced with the settings.
+        let first = session_id(&mut batches.get().unwrap());
+        t.exec_raw(&match b {
+            Backend::Mysql => format!("KILL {first}"),
+            _ => format!("SELECT pg_terminate_backend({first})"),
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let mut c = batches.get().unwrap();
+        assert_ne!(session_id(&mut c), first, "{b}");
+        assert_eq!(batch_setting(&mut c), set, "{b}: the replacement");
     });
 }
