@@ -193,7 +193,7 @@ pub fn build_state(
     })?;
     Ok(AppState {
         central: crate::ownership::CentralNeutron::from_config(config, db.clone())?,
-        intake: JobIntake::new(db.clone()).observed(Arc::new(crate::metrics::observe_job_batch)),
+        intake: JobIntake::observed(db.clone(), Arc::new(crate::metrics::observe_job_batch)),
         db,
         policy: load_policy(config)?.into(),
         auth: build_auth(config)?,

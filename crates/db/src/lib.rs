@@ -12,6 +12,7 @@ mod error;
 mod from_config;
 
 pub mod agents;
+pub mod batching;
 pub mod endpoints;
 pub mod jobs;
 pub mod migrate;

@@ -14,10 +14,9 @@
 //! connections are opened with the batches' settings, instead of setting
 //! them again in every transaction (two or four statements per run).
 
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tricircle_db::batching::Batches;
 use tricircle_db::jobs::{self, Claim, Claimed, Finish, Finished};
 use tricircle_db::{time, AnyConnection, Db, DbError, RetryPolicy};
 
@@ -27,16 +26,11 @@ pub const MAX_BATCH: usize = 256;
 /// Threads per kind: one transaction runs while the other gathers.
 pub const THREADS: usize = 2;
 
-struct Op<I, O> {
-    input: I,
-    reply: oneshot::Sender<Result<O, DbError>>,
-}
-
 /// Cheap to clone; the threads stop when the last clone is dropped.
 #[derive(Clone)]
 pub(crate) struct Batcher {
-    claims: mpsc::Sender<Op<Claim, Claimed>>,
-    finishes: mpsc::Sender<Op<Finish, Finished>>,
+    claims: Batches<Claim, Claimed>,
+    finishes: Batches<Finish, Finished>,
 }
 
 impl Batcher {
@@ -50,92 +44,56 @@ impl Batcher {
                 db
             }
         };
-        let (claims, rx) = mpsc::channel();
-        spawn("xjob-claims", db.clone(), rx, move |c, batch: &[Claim]| {
+        let claims = serving("xjob-claims", db.clone(), move |c, batch: &[Claim]| {
             jobs::claim_runs(c, batch, time::now_for(c.backend()), job_run_expire)
         });
-        let (finishes, rx) = mpsc::channel();
-        spawn("xjob-finishes", db, rx, |c, batch: &[Finish]| {
+        let finishes = serving("xjob-finishes", db, |c, batch: &[Finish]| {
             jobs::finish_runs(c, batch, time::now_for(c.backend()))
         });
         Batcher { claims, finishes }
     }
 
     pub(crate) async fn claim(&self, claim: Claim) -> Result<Claimed, DbError> {
-        call(&self.claims, claim).await
+        self.claims.call(claim).await
     }
 
     pub(crate) async fn finish(&self, finish: Finish) -> Result<Finished, DbError> {
-        call(&self.finishes, finish).await
+        self.finishes.call(finish).await
     }
-}
-
-async fn call<I, O>(tx: &mpsc::Sender<Op<I, O>>, input: I) -> Result<O, DbError> {
-    let (reply, answer) = oneshot::channel();
-    tx.send(Op { input, reply })
-        .map_err(|_| DbError::Other("the job batcher has stopped".into()))?;
-    answer
-        .await
-        .map_err(|_| DbError::Other("the job batcher has stopped".into()))?
 }
 
 /// One batch's work inside its transaction: one answer per input, in order.
 type Work<I, O> = dyn Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send + Sync;
 
-fn spawn<I, O, F>(name: &str, db: Db, rx: mpsc::Receiver<Op<I, O>>, work: F)
+/// [`THREADS`] threads serving batches of `work`.
+fn serving<I, O, F>(name: &str, db: Db, work: F) -> Batches<I, O>
 where
     I: Send + 'static,
     O: Send + 'static,
     F: Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send + Sync + 'static,
 {
-    let rx = Arc::new(Mutex::new(rx));
-    let work = Arc::new(work);
-    for _ in 0..THREADS {
-        let (db, rx, work) = (db.clone(), Arc::clone(&rx), Arc::clone(&work));
-        std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || serve(&db, &rx, &*work))
-            .expect("cannot start a job batcher thread");
-    }
+    let work: Box<Work<I, O>> = Box::new(work);
+    Batches::start(name, THREADS, MAX_BATCH, move |inputs| {
+        serve(&db, &*work, inputs)
+    })
 }
 
-/// The next batch: waits for one op, then takes what else is queued.
-fn gather<I, O>(rx: &Mutex<mpsc::Receiver<Op<I, O>>>) -> Option<Vec<Op<I, O>>> {
-    let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-    let mut ops = vec![rx.recv().ok()?];
-    while ops.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(op) => ops.push(op),
-            Err(_) => break,
+/// A batch in one transaction; when it fails for another reason than the
+/// pool, its runs one by one, so a bad run fails alone.
+fn serve<I, O>(db: &Db, work: &Work<I, O>, inputs: Vec<I>) -> Vec<Result<O, DbError>> {
+    match run(db, work, &inputs) {
+        Ok(outputs) => outputs.into_iter().map(Ok).collect(),
+        Err(e) if inputs.len() > 1 && !matches!(e, DbError::Pool(_)) => {
+            tracing::warn!(error = %e, runs = inputs.len(), "job batch failed; trying its runs one by one");
+            inputs
+                .iter()
+                .map(|input| {
+                    run(db, work, std::slice::from_ref(input))
+                        .map(|mut v| v.pop().expect("one answer per input"))
+                })
+                .collect()
         }
-    }
-    Some(ops)
-}
-
-fn serve<I, O>(db: &Db, rx: &Mutex<mpsc::Receiver<Op<I, O>>>, work: &Work<I, O>) {
-    while let Some(ops) = gather(rx) {
-        let (inputs, replies): (Vec<I>, Vec<_>) =
-            ops.into_iter().map(|op| (op.input, op.reply)).unzip();
-        match run(db, work, &inputs) {
-            Ok(outputs) => {
-                for (reply, out) in replies.into_iter().zip(outputs) {
-                    let _ = reply.send(Ok(out));
-                }
-            }
-            Err(e) if inputs.len() > 1 && !matches!(e, DbError::Pool(_)) => {
-                tracing::warn!(error = %e, runs = inputs.len(), "job batch failed; trying its runs one by one");
-                for (input, reply) in inputs.into_iter().zip(replies) {
-                    let r = run(db, work, std::slice::from_ref(&input))
-                        .map(|mut v| v.pop().expect("one answer per input"));
-                    let _ = reply.send(r);
-                }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
+        Err(e) => inputs.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 

@@ -3,11 +3,12 @@
 //! A job POST is a routing look-up and a one-row INSERT (its own commit).
 //! Under load most of the cost of that is not the statements but the
 //! trips: a hand-off to a database thread, two round trips to the server,
-//! a commit, per POST. [`JobIntake`] queues the requests and a single
-//! writer takes whatever queued up while its last batch was written: one
-//! look-up of the routings of the whole batch and one multi-row INSERT (one
-//! commit). At low load a batch is one request and costs what it did
-//! before; a request never waits for a batch to fill.
+//! a commit, per POST. [`JobIntake`] queues the requests and a writer
+//! thread takes whatever queued up while its last batch was written
+//! ([`crate::batching`]): one look-up of the routings of the whole batch
+//! and one multi-row INSERT (one commit). At low load a batch is one
+//! request and costs what it did before; a request never waits for a
+//! batch to fill.
 //!
 //! Each request gets its own answer: the batch INSERT is one statement
 //! (all rows or none), and when it fails the batch's requests are written
@@ -15,18 +16,15 @@
 //! others are recorded.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use diesel::prelude::*;
 
 use super::{insert_job, lease, uuid, JobStatus};
+use crate::batching::Batches;
 use crate::models::AsyncJob;
 use crate::schema::resource_routings as rr;
 use crate::{routings, time, AnyConnection, Backend, Db, DbError};
-
-/// Requests per batch: one look-up's `IN` list, and one INSERT (of up to
-/// 62 rows, `lease.rs`) per chunk of it.
-const BATCH: usize = 256;
 
 /// A request for a NEW row.
 #[derive(Debug, Clone)]
@@ -49,116 +47,55 @@ pub struct Routed {
 /// its project (nothing written).
 pub type Recorded = Result<Option<AsyncJob>, DbError>;
 
-type Reply = tokio::sync::oneshot::Sender<Recorded>;
-
-#[derive(Default)]
-struct Queue {
-    pending: Vec<(NewJob, Reply)>,
-    /// A writer is running; it takes what is pending before it stops.
-    writing: bool,
-}
-
 /// Told the number of requests of each batch written (a metric).
 pub type BatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
-/// Writes the NEW rows of concurrent requests in batches. Cheap to clone.
+/// Requests per batch: one look-up's `IN` list, and one INSERT (of up to
+/// 62 rows, `lease.rs`) per chunk of it.
+const BATCH: usize = 256;
+
+/// Writes the NEW rows of concurrent requests in batches, on a thread of
+/// its own ([`crate::batching`]). Cheap to clone.
 #[derive(Clone)]
 pub struct JobIntake {
-    db: Db,
-    queue: Arc<Mutex<Queue>>,
-    observer: Option<BatchObserver>,
+    writer: Batches<NewJob, Option<AsyncJob>>,
 }
 
 impl JobIntake {
     pub fn new(db: Db) -> JobIntake {
-        JobIntake {
-            db,
-            queue: Arc::default(),
-            observer: None,
-        }
+        Self::start(db, None)
     }
 
-    /// Call `observer` with the size of each batch once it is written.
-    pub fn observed(mut self, observer: BatchObserver) -> JobIntake {
-        self.observer = Some(observer);
-        self
+    /// [`JobIntake::new`], calling `observer` with the size of each batch
+    /// once it is written.
+    pub fn observed(db: Db, observer: BatchObserver) -> JobIntake {
+        Self::start(db, Some(observer))
+    }
+
+    fn start(db: Db, observer: Option<BatchObserver>) -> JobIntake {
+        let writer = Batches::start("job-intake", 1, BATCH, move |jobs: Vec<NewJob>| {
+            let answers = match db.get() {
+                Ok(mut conn) => record_batch(&mut conn, &jobs),
+                Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+            };
+            if let Some(observe) = &observer {
+                observe(jobs.len());
+            }
+            answers
+        });
+        JobIntake { writer }
     }
 
     /// Requests waiting for the writer (not those of the batch it is
     /// writing).
     pub fn queued(&self) -> usize {
-        lock(&self.queue).pending.len()
+        self.writer.queued()
     }
 
     /// Record `job` (after its routing check, if it has one) and return
-    /// its row. Must be called within a tokio runtime: the first request
-    /// finding no writer starts one there.
+    /// its row.
     pub async fn record(&self, job: NewJob) -> Recorded {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let start = {
-            let mut q = lock(&self.queue);
-            q.pending.push((job, tx));
-            !std::mem::replace(&mut q.writing, true)
-        };
-        if start {
-            let (db, queue) = (self.db.clone(), Arc::clone(&self.queue));
-            let observer = self.observer.clone();
-            // A task of its own: the writer runs while requests keep
-            // coming, which must not hold up this request's answer.
-            tokio::spawn(async move {
-                let q = Arc::clone(&queue);
-                let ran = db
-                    .run(move |c| write_while_pending(c, &q, observer.as_deref()))
-                    .await;
-                if let Err(e) = ran {
-                    // No connection (or the task died): whatever is still
-                    // queued fails with the reason, and the next request
-                    // starts a new writer.
-                    let failed = {
-                        let mut q = lock(&queue);
-                        q.writing = false;
-                        std::mem::take(&mut q.pending)
-                    };
-                    for (_, reply) in failed {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
-            });
-        }
-        rx.await
-            .unwrap_or_else(|_| Err(DbError::Other("the job writer stopped".into())))
-    }
-}
-
-fn lock(queue: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
-    queue.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Write batches until nothing is pending, then let the next request
-/// start a writer (decided under the queue's lock, so none is left behind).
-fn write_while_pending(
-    conn: &mut AnyConnection,
-    queue: &Mutex<Queue>,
-    observer: Option<&(dyn Fn(usize) + Send + Sync)>,
-) -> Result<(), DbError> {
-    loop {
-        let batch = {
-            let mut q = lock(queue);
-            if q.pending.is_empty() {
-                q.writing = false;
-                return Ok(());
-            }
-            let n = q.pending.len().min(BATCH);
-            q.pending.drain(..n).collect::<Vec<_>>()
-        };
-        let (jobs, replies): (Vec<NewJob>, Vec<Reply>) = batch.into_iter().unzip();
-        let answers = record_batch(conn, &jobs);
-        if let Some(observe) = observer {
-            observe(jobs.len());
-        }
-        for (reply, recorded) in replies.into_iter().zip(answers) {
-            let _ = reply.send(recorded);
-        }
+        self.writer.call(job).await
     }
 }
 
