@@ -25,7 +25,7 @@ struct Op<I, O> {
 }
 
 /// Answers one batch: one result per input, in order.
-pub type Serve<I, O> = dyn Fn(Vec<I>) -> Vec<Result<O, DbError>> + Send + Sync;
+type Serve<I, O> = dyn Fn(Vec<I>) -> Vec<Result<O, DbError>> + Send + Sync;
 
 /// A handle to the serving threads. Cheap to clone.
 pub struct Batches<I, O> {

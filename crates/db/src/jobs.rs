@@ -111,17 +111,36 @@ fn insert_job(
     status: JobStatus,
     extra_id: String,
 ) -> Result<AsyncJob, DbError> {
-    let job = AsyncJob {
+    let job = job_row(
+        project_id,
+        job_type,
+        resource_id,
+        status,
+        extra_id,
+        time::now(conn),
+    );
+    diesel::insert_into(aj::table).values(&job).execute(conn)?;
+    Ok(job)
+}
+
+/// A job row with a fresh id, dated `at`.
+fn job_row(
+    project_id: Option<&str>,
+    job_type: &str,
+    resource_id: &str,
+    status: JobStatus,
+    extra_id: String,
+    at: NaiveDateTime,
+) -> AsyncJob {
+    AsyncJob {
         id: uuid(),
         project_id: project_id.map(str::to_string),
         job_type: Some(job_type.to_string()),
-        timestamp: Some(time::now(conn)),
+        timestamp: Some(at),
         status: Some(status.as_stored().to_string()),
         resource_id: Some(resource_id.to_string()),
         extra_id: Some(extra_id),
-    };
-    diesel::insert_into(aj::table).values(&job).execute(conn)?;
-    Ok(job)
+    }
 }
 
 /// Record a NEW job (a request to run `job_type` on `resource_id`).

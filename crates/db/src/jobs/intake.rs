@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 
-use super::{insert_job, lease, uuid, JobStatus};
+use super::{insert_job, job_row, lease, uuid, JobStatus};
 use crate::batching::Batches;
 use crate::models::AsyncJob;
 use crate::schema::resource_routings as rr;
@@ -74,14 +74,16 @@ impl JobIntake {
 
     fn start(db: Db, observer: Option<BatchObserver>) -> JobIntake {
         let writer = Batches::start("job-intake", 1, BATCH, move |jobs: Vec<NewJob>| {
-            let answers = match db.get() {
-                Ok(mut conn) => record_batch(&mut conn, &jobs),
+            match db.get() {
+                Ok(mut conn) => {
+                    let answers = record_batch(&mut conn, &jobs);
+                    if let Some(observe) = &observer {
+                        observe(jobs.len());
+                    }
+                    answers
+                }
                 Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
-            };
-            if let Some(observe) = &observer {
-                observe(jobs.len());
             }
-            answers
         });
         JobIntake { writer }
     }
@@ -145,15 +147,14 @@ fn record_one(conn: &mut AnyConnection, job: &NewJob) -> Recorded {
 }
 
 fn new_row(job: &NewJob, now: chrono::NaiveDateTime) -> AsyncJob {
-    AsyncJob {
-        id: uuid(),
-        project_id: Some(job.project_id.clone()),
-        job_type: Some(job.job_type.clone()),
-        timestamp: Some(now),
-        status: Some(JobStatus::New.as_stored().to_owned()),
-        resource_id: Some(job.resource_id.clone()),
-        extra_id: Some(uuid()),
-    }
+    job_row(
+        Some(&job.project_id),
+        &job.job_type,
+        &job.resource_id,
+        JobStatus::New,
+        uuid(),
+        now,
+    )
 }
 
 /// Whether each job may be recorded: no routing asked for, or its

@@ -278,15 +278,14 @@ fn lock_row(
     project_id: Option<String>,
     now: NaiveDateTime,
 ) -> AsyncJob {
-    AsyncJob {
-        id: uuid(),
-        project_id,
-        job_type: Some(job_type.to_owned()),
-        timestamp: Some(now),
-        status: Some(JobStatus::Running.as_stored().to_owned()),
-        resource_id: Some(resource_id.to_owned()),
-        extra_id: Some(SP_EXTRA_ID.to_owned()),
-    }
+    super::job_row(
+        project_id.as_deref(),
+        job_type,
+        resource_id,
+        JobStatus::Running,
+        SP_EXTRA_ID.to_owned(),
+        now,
+    )
 }
 
 /// Insert `rows` (lock rows; NEW rows of `intake.rs`), a multi-row INSERT

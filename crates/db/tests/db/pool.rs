@@ -15,12 +15,16 @@ struct Value {
     value: String,
 }
 
-/// `Com_stmt_prepare` of this MySQL session.
-fn prepared(c: &mut AnyConnection) -> i64 {
-    let v: Value = diesel::sql_query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'")
+/// A counter of this MySQL session (`SHOW SESSION STATUS`).
+fn session_status(c: &mut AnyConnection, name: &str) -> i64 {
+    let v: Value = diesel::sql_query(format!("SHOW SESSION STATUS LIKE '{name}'"))
         .get_result(c)
         .unwrap();
     v.value.parse().unwrap()
+}
+
+fn prepared(c: &mut AnyConnection) -> i64 {
+    session_status(c, "Com_stmt_prepare")
 }
 
 /// A job POST's statements (the routing check and the NEW row's INSERT)
@@ -57,18 +61,22 @@ fn a_job_posts_statements_are_prepared_once_per_connection() {
     });
 }
 
+/// One text column named `text`.
 #[derive(QueryableByName)]
-struct Id {
+struct TextRow {
     #[diesel(sql_type = Text)]
-    id: String,
+    text: String,
 }
 
 fn session_id(c: &mut AnyConnection) -> String {
     let sql = match c.backend() {
-        Backend::Mysql => "SELECT CAST(CONNECTION_ID() AS CHAR) AS id",
-        _ => "SELECT CAST(pg_backend_pid() AS TEXT) AS id",
+        Backend::Mysql => "SELECT CAST(CONNECTION_ID() AS CHAR) AS text",
+        _ => "SELECT CAST(pg_backend_pid() AS TEXT) AS text",
     };
-    diesel::sql_query(sql).get_result::<Id>(c).unwrap().id
+    diesel::sql_query(sql)
+        .get_result::<TextRow>(c)
+        .unwrap()
+        .text
 }
 
 /// Checkouts within a second of a ping skip the next one; a connection the
@@ -96,30 +104,21 @@ fn a_connection_the_server_closed_is_replaced_at_checkout() {
     });
 }
 
-#[derive(QueryableByName)]
-struct Setting {
-    #[diesel(sql_type = Text)]
-    setting: String,
-}
-
 /// The setting the job batches need, as the session has it: MySQL's
 /// isolation level, PostgreSQL's `enable_seqscan`.
 fn batch_setting(c: &mut AnyConnection) -> String {
     let sql = match c.backend() {
-        Backend::Mysql => "SELECT CAST(@@tx_isolation AS CHAR) AS setting",
-        _ => "SELECT current_setting('enable_seqscan') AS setting",
+        Backend::Mysql => "SELECT CAST(@@tx_isolation AS CHAR) AS text",
+        _ => "SELECT current_setting('enable_seqscan') AS text",
     };
     diesel::sql_query(sql)
-        .get_result::<Setting>(c)
+        .get_result::<TextRow>(c)
         .unwrap()
-        .setting
+        .text
 }
 
 fn set_statements(c: &mut AnyConnection) -> i64 {
-    let v: Value = diesel::sql_query("SHOW SESSION STATUS LIKE 'Com_set_option'")
-        .get_result(c)
-        .unwrap();
-    v.value.parse().unwrap()
+    session_status(c, "Com_set_option")
 }
 
 /// The job batches' own pool opens its connections with the batches'
