@@ -8,11 +8,16 @@
 //! nothing it reads back after its own change is stale). Jobs are short
 //! and idempotent; a change another worker makes meanwhile is seen at the
 //! job's next run, as it would be had the job read it a moment earlier.
+//! A list is also answered from a wider list the job read (one whose
+//! filters it only narrows, [`JobCalls::recall_covered`]): a job can read
+//! a collection ahead once and its building blocks' narrower lists find
+//! their answers there.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -100,7 +105,8 @@ pub fn is_read(method: &str) -> bool {
 pub struct Tally {
     pub reads: u64,
     pub writes: u64,
-    /// Reads answered from what the job had read already.
+    /// Reads answered from what the job had read already, or from a read
+    /// another job running at once sent.
     pub cached: u64,
 }
 
@@ -121,6 +127,28 @@ pub struct JobCalls {
     /// branch of the job asking the same meanwhile waits for its answer
     /// instead of sending it again.
     reading: Mutex<HashMap<ReadKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Whole-attribute lists the job read, for narrower lists to be
+    /// answered from.
+    lists: Mutex<Vec<SeenList>>,
+    /// When the job started, and when it last wrote to each region: reads
+    /// other jobs sent since serve it ([`crate::shared_reads`]).
+    started: Instant,
+    wrote: Mutex<HashMap<String, Instant>>,
+}
+
+/// A list GET as the job read it.
+#[derive(Debug)]
+struct SeenList {
+    region: String,
+    path: String,
+    filters: Vec<(String, String)>,
+    body: Value,
+}
+
+impl SeenList {
+    fn narrowed(&self, query: &[(String, String)]) -> Option<Value> {
+        crate::neutron::filters::narrowed(&self.filters, &self.body, query)
+    }
 }
 
 tokio::task_local! {
@@ -137,6 +165,9 @@ impl JobCalls {
             cached: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
             reading: Mutex::new(HashMap::new()),
+            lists: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            wrote: Mutex::new(HashMap::new()),
         })
     }
 
@@ -218,9 +249,71 @@ impl JobCalls {
         );
     }
 
-    /// A write to `region` is under way: what was read there may change.
+    fn lists(&self) -> std::sync::MutexGuard<'_, Vec<SeenList>> {
+        self.lists.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keep list `path` (a collection) read with `filters`, when it is a
+    /// whole answer, for narrower lists to be answered from.
+    pub(crate) fn remember_list(
+        &self,
+        region: &str,
+        path: &str,
+        filters: &[(String, String)],
+        body: &Value,
+    ) {
+        if !crate::neutron::filters::is_whole_list(path, filters) {
+            return;
+        }
+        self.lists().push(SeenList {
+            region: region.to_owned(),
+            path: path.to_owned(),
+            filters: filters.to_vec(),
+            body: body.clone(),
+        });
+    }
+
+    /// List `path` with `filters` answered from a wider list the job read
+    /// in `region` (none after the job wrote there).
+    pub(crate) fn recall_covered(
+        &self,
+        region: &str,
+        path: &str,
+        filters: &[(String, String)],
+    ) -> Option<Value> {
+        let v = self
+            .lists()
+            .iter()
+            .filter(|l| l.region == region && l.path == path)
+            .find_map(|l| l.narrowed(filters));
+        if v.is_some() {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+        }
+        v
+    }
+
+    /// A write to `region` is under way, or just done: what was read there
+    /// may change.
     pub(crate) fn forget_region(&self, region: &str) {
         self.seen().retain(|(r, _, _), _| r != region);
+        self.lists().retain(|l| l.region != region);
+        self.wrote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(region.to_owned(), Instant::now());
+    }
+
+    /// Reads of `region` sent since then are as good as the job's own.
+    pub(crate) fn fresh_since(&self, region: &str) -> Instant {
+        let wrote = self.wrote.lock().unwrap_or_else(|p| p.into_inner());
+        wrote
+            .get(region)
+            .map_or(self.started, |w| (*w).max(self.started))
+    }
+
+    /// A read another job sent answered this one.
+    pub(crate) fn count_shared(&self) {
+        self.cached.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -239,6 +332,100 @@ mod tests {
         assert_eq!(snap[0].0.job_type, NO_JOB);
         assert_eq!(snap[0].1, 1);
         assert_eq!(snap[1].1, 2);
+    }
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ids(v: Option<Value>) -> Option<Vec<String>> {
+        let v = v?;
+        let items = v["ports"].as_array()?;
+        Some(
+            items
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned())
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_list_is_answered_from_a_wider_one_only_when_that_holds_all_it_asks() {
+        let job = JobCalls::new("j1", "router_setup");
+        let ports = serde_json::json!({"ports": [
+            {"id": "a", "network_id": "n1", "device_id": "r1", "device_owner": "network:router_interface", "admin_state_up": true, "name": "A"},
+            {"id": "b", "network_id": "n2", "device_id": "r1", "device_owner": "network:router_gateway", "admin_state_up": false, "name": "B"},
+        ]});
+        job.remember_list("R1", "ports", &pairs(&[("device_id", "r1")]), &ports);
+        let ask = |q: &[(&str, &str)]| ids(job.recall_covered("R1", "ports", &pairs(q)));
+        let some = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // Narrower: the same filter plus attributes compared as plain values.
+        assert_eq!(ask(&[("device_id", "r1")]), some(&["a", "b"]));
+        assert_eq!(
+            ask(&[("network_id", "n1"), ("device_id", "r1")]),
+            some(&["a"])
+        );
+        assert_eq!(
+            ask(&[
+                ("device_id", "r1"),
+                ("device_owner", "network:router_interface"),
+                ("device_owner", "network:router_interface_distributed")
+            ]),
+            some(&["a"])
+        );
+        assert_eq!(
+            ask(&[("device_id", "r1"), ("admin_state_up", "False")]),
+            some(&["b"])
+        );
+        assert_eq!(ask(&[("device_id", "r1"), ("network_id", "n3")]), some(&[]));
+        assert_eq!(
+            ask(&[("device_id", "r1"), ("fields", "id")]),
+            some(&["a", "b"])
+        );
+        // Not held: another router's ports, every port, a wider value set.
+        assert_eq!(ask(&[("device_id", "r2")]), None);
+        assert_eq!(ask(&[("network_id", "n1")]), None);
+        assert_eq!(ask(&[("device_id", "r1"), ("device_id", "r2")]), None);
+        // Filters Neutron applies its own way, paging, empty values.
+        assert_eq!(ask(&[("device_id", "r1"), ("name", "A")]), None);
+        assert_eq!(
+            ask(&[("device_id", "r1"), ("fixed_ips", "ip_address=10.0.0.1")]),
+            None
+        );
+        assert_eq!(ask(&[("device_id", "r1"), ("limit", "1")]), None);
+        assert_eq!(ask(&[("device_id", "r1"), ("network_id", "")]), None);
+        // Another region or collection; a list that was trimmed or paged.
+        assert_eq!(
+            job.recall_covered("R2", "ports", &pairs(&[("device_id", "r1")])),
+            None
+        );
+        assert_eq!(
+            job.recall_covered("R1", "networks", &pairs(&[("device_id", "r1")])),
+            None
+        );
+        job.remember_list(
+            "R1",
+            "subnets",
+            &pairs(&[("fields", "id")]),
+            &serde_json::json!({"subnets": []}),
+        );
+        job.remember_list("R1", "routers/x", &[], &serde_json::json!({"router": {}}));
+        assert_eq!(job.recall_covered("R1", "subnets", &[]), None);
+        // A name filter covers the same name, not a narrower local test.
+        job.remember_list(
+            "R1",
+            "networks",
+            &pairs(&[("name", "bridge")]),
+            &serde_json::json!({"networks": [{"id": "n9"}]}),
+        );
+        assert!(job
+            .recall_covered("R1", "networks", &pairs(&[("name", "bridge")]))
+            .is_some());
+        // A write to the region: nothing read there answers any more.
+        job.forget_region("R1");
+        assert_eq!(ask(&[("device_id", "r1")]), None);
     }
 
     #[tokio::test]

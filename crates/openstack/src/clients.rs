@@ -11,6 +11,7 @@ use crate::endpoints::{EndpointCache, EndpointResolver};
 use crate::http::{build_client, cafile_for, HttpOptions};
 use crate::keystone::{Interface, PasswordAuth, Session};
 use crate::neutron::{NeutronClient, NeutronError, RetryPolicy};
+use crate::shared_reads::SharedReads;
 use crate::{Error, Secret};
 
 /// What the `[client]` section says, in this crate's terms.
@@ -74,12 +75,13 @@ impl ClientsConfig {
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct Clients {
-    session: Arc<Session>,
-    http: reqwest::Client,
-    resolver: Arc<EndpointResolver>,
-    retry: RetryPolicy,
-    stats: Arc<CallStats>,
-    breaker: Arc<RegionBreaker>,
+    pub(crate) session: Arc<Session>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) resolver: Arc<EndpointResolver>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) stats: Arc<CallStats>,
+    pub(crate) breaker: Arc<RegionBreaker>,
+    pub(crate) shared: Arc<SharedReads>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -112,21 +114,14 @@ impl Clients {
             retry: cfg.retry,
             stats: Arc::new(CallStats::new()),
             breaker: Arc::new(RegionBreaker::new(BreakerPolicy::default())),
+            shared: Arc::new(SharedReads::new()),
         })
     }
 
     /// Neutron of `region` (a pod's `region_name`). The endpoint is looked
     /// up on the first call, not here.
     pub fn neutron(&self, region: &str) -> NeutronClient {
-        NeutronClient::new(
-            region.to_owned(),
-            self.session.clone(),
-            self.http.clone(),
-            self.resolver.clone(),
-            self.retry,
-            self.stats.clone(),
-            self.breaker.clone(),
-        )
+        NeutronClient::new(region.to_owned(), self.clone())
     }
 
     /// Which regions answer: what every client of this set saw.

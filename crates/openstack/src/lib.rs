@@ -16,6 +16,7 @@ pub mod http;
 pub mod keystone;
 pub mod neutron;
 pub mod secret;
+pub mod shared_reads;
 pub mod testing;
 
 pub use clients::{Clients, ClientsConfig};

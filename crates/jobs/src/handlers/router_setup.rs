@@ -11,8 +11,10 @@
 //! a configure_route job for the router.
 
 use tricircle_db::models::Pod;
+use tricircle_openstack::calls::JobCalls;
 use tricircle_openstack::neutron::{
     device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, Port, Router,
+    SubnetPool,
 };
 
 use crate::handler::{HandlerResult, Job, JobContext};
@@ -20,6 +22,7 @@ use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
 use crate::network::lock::{self, Element, Got};
+use crate::network::seen::SeenRouter;
 use crate::network::{floatingip, ip, prefetch, teardown, NetError, NetResult, NetworkContext};
 use crate::resource::{PodScope, RouterInPod};
 use tricircle_vocab::JobType;
@@ -61,67 +64,22 @@ async fn setup(
     net_id: &str,
 ) -> NetResult<()> {
     let top_pod = net.top_pod().await?;
-    let top = net.neutron(&top_pod);
-    // Fanning out in stock mode reads the network's zone hints too: both
-    // at once.
-    let fan_out_hints = !matches!(pod, PodScope::One(_)) && net.settings.stock_neutron;
-    let hinted = async {
-        match fan_out_hints {
-            true => top.find::<Network>(net_id).await,
-            false => Ok(None),
-        }
+    let PodScope::One(pod_id) = pod else {
+        return fan_out(net, ctx, &top_pod, router_id, net_id).await;
     };
-    let (t_router, hinted) = tokio::try_join!(top.find::<Router>(router_id), hinted)?;
-    let Some(t_router) = t_router else {
+    let top = net.neutron(&top_pod);
+    // What the job will need is read ahead while the router is read.
+    let mut guess = net.seen.router(router_id).unwrap_or_default();
+    if guess.project_id.is_empty() {
+        guess.project_id = ctx.project_id.clone().unwrap_or_default();
+    }
+    let ahead = read_ahead(net, &top_pod, pod_id, router_id, net_id, &guess);
+    let (t_router, ()) = tokio::join!(top.find::<Router>(router_id), ahead);
+    let Some(t_router) = t_router? else {
         tracing::info!(router_id, "top router is gone; nothing to set up");
         return Ok(());
     };
-    let project_id = t_router
-        .tenant_id
-        .clone()
-        .or_else(|| ctx.project_id.clone())
-        .unwrap_or_default();
-    let PodScope::One(pod_id) = pod else {
-        let mut pods: Vec<Pod> = net
-            .mappings(net_id, ResourceType::Network)
-            .await?
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        if net.settings.stock_neutron {
-            // No local plugin maps networks to pods as VMs boot: the
-            // network's zone hints name its pods.
-            if let Some(t_net) = hinted {
-                for hint in external::az_hints(t_net.availability_zone_hints.as_ref()) {
-                    if let Some(p) = net.pod_by_az_or_region(&hint).await? {
-                        if !pods.iter().any(|q| q.pod_id == p.pod_id) {
-                            pods.push(p);
-                        }
-                    }
-                }
-            }
-        }
-        let rest = format!("{router_id}#{net_id}");
-        let pod_ids: Vec<&str> = pods.iter().map(|p| p.pod_id.as_str()).collect();
-        return net
-            .submit_per_pod(
-                JobType::RouterSetup,
-                &pod_ids,
-                &rest,
-                &project_id,
-                &ctx.request,
-            )
-            .await;
-    };
-    // The top networks this job reads (its own, the gateway's, the
-    // project's bridge), their subnets and the bridge ports: a few lists
-    // instead of a GET each.
-    let ext_id = t_router
-        .external_gateway_info
-        .clone()
-        .flatten()
-        .map(|g| g.network_id)
-        .unwrap_or_default();
+    let (project_id, ext_id) = remember_router(net, ctx, &t_router);
     let bridge_net = net
         .bottom_id(
             &bridge::net_name(&project_id),
@@ -130,17 +88,16 @@ async fn setup(
         )
         .await?
         .unwrap_or_default();
-    let (read_nets, read_ports) = ([net_id, &ext_id, &bridge_net], [bridge_net.as_str()]);
     let b_pod = net.pod(pod_id).await?;
-    tokio::try_join!(
-        prefetch::networks_and_subnets(&top, &read_nets),
-        prefetch::ports_on(&top, &read_ports),
-        bottom_copies(net, &b_pod, net_id, &bridge_net, &ext_id),
-    )?;
+    read_networks(net, &top, &b_pod, net_id, &bridge_net, &ext_id).await?;
     let Some(t_net) = top.find::<Network>(net_id).await? else {
         tracing::info!(net_id, "top network is gone; nothing to set up");
         return Ok(());
     };
+    net.seen.set_zone_hints(
+        net_id,
+        external::az_hints(t_net.availability_zone_hints.as_ref()),
+    );
     let local = local_router_pod(net, &t_router).await?;
     if let Some(region) = &local {
         if *region != b_pod.region_name {
@@ -203,6 +160,235 @@ async fn setup(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// With `pod_id = not_specified_pod`: one job per pod the network is
+/// mapped to (in stock mode, also those its zone hints name). A router's
+/// project and a network's hints never change, so once this process has
+/// read them the fan-out makes no call; a router deleted meanwhile is then
+/// found gone by the pod jobs.
+async fn fan_out(
+    net: &NetworkContext,
+    ctx: &JobContext,
+    top_pod: &Pod,
+    router_id: &str,
+    net_id: &str,
+) -> NetResult<()> {
+    let stock = net.settings.stock_neutron;
+    let project = net
+        .seen
+        .router(router_id)
+        .map(|r| r.project_id)
+        .filter(|p| !p.is_empty());
+    let hints = match stock {
+        true => net.seen.zone_hints(net_id),
+        false => Some(Vec::new()),
+    };
+    let (project_id, hints) = match (project, hints) {
+        (Some(p), Some(h)) => (p, h),
+        _ => {
+            let top = net.neutron(top_pod);
+            let hinted = async {
+                match stock {
+                    true => top.find::<Network>(net_id).await,
+                    false => Ok(None),
+                }
+            };
+            let (t_router, t_net) = tokio::try_join!(top.find::<Router>(router_id), hinted)?;
+            let Some(t_router) = t_router else {
+                tracing::info!(router_id, "top router is gone; nothing to set up");
+                return Ok(());
+            };
+            let (project_id, _) = remember_router(net, ctx, &t_router);
+            let hints = match t_net {
+                Some(t_net) => {
+                    let hints = external::az_hints(t_net.availability_zone_hints.as_ref());
+                    net.seen.set_zone_hints(net_id, hints.clone());
+                    hints
+                }
+                None => Vec::new(),
+            };
+            (project_id, hints)
+        }
+    };
+    let mut pods: Vec<Pod> = net
+        .mappings(net_id, ResourceType::Network)
+        .await?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    // No local plugin maps networks to pods as VMs boot in stock mode:
+    // the network's zone hints name its pods.
+    for hint in hints {
+        if let Some(p) = net.pod_by_az_or_region(&hint).await? {
+            if !pods.iter().any(|q| q.pod_id == p.pod_id) {
+                pods.push(p);
+            }
+        }
+    }
+    let rest = format!("{router_id}#{net_id}");
+    let pod_ids: Vec<&str> = pods.iter().map(|p| p.pod_id.as_str()).collect();
+    net.submit_per_pod(
+        JobType::RouterSetup,
+        &pod_ids,
+        &rest,
+        &project_id,
+        &ctx.request,
+    )
+    .await
+}
+
+/// The top router's project (the job's when it has none) and gateway
+/// network, remembered for the next jobs on it.
+fn remember_router(net: &NetworkContext, ctx: &JobContext, t_router: &Router) -> (String, String) {
+    let project_id = t_router
+        .tenant_id
+        .clone()
+        .or_else(|| ctx.project_id.clone())
+        .unwrap_or_default();
+    let ext_id = t_router
+        .external_gateway_info
+        .clone()
+        .flatten()
+        .map(|g| g.network_id)
+        .unwrap_or_default();
+    net.seen.set_router(
+        t_router.id(),
+        SeenRouter {
+            project_id: project_id.clone(),
+            ext_net_id: ext_id.clone(),
+        },
+    );
+    (project_id, ext_id)
+}
+
+/// What a pod job reads, asked for at once while the top router is read
+/// (its project and gateway network are `guess`, as a job last saw them):
+/// the networks, subnets and ports the prefetches below read; the top
+/// router's ports; the bottom and north-south routers and their ports; the
+/// floating IPs on the gateway's network, top and bottom, and the top
+/// ones' ports; the bridge subnet pool. Their answers are the job's reads
+/// (each later GET, or narrower list, finds its answer there), so the job
+/// then runs in one or two rounds of calls instead of seven. A guess
+/// that no longer holds only leaves its part unused; a failed read is
+/// the later read's to report, so errors are dropped here.
+async fn read_ahead(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    pod_id: &str,
+    router_id: &str,
+    net_id: &str,
+    guess: &SeenRouter,
+) {
+    if JobCalls::current().is_none() {
+        return;
+    }
+    let top = net.neutron(top_pod);
+    let ext = guess.ext_net_id.as_str();
+    let copies = async {
+        let b_pod = net.pod(pod_id).await?;
+        let bridge_net = net
+            .bottom_id(
+                &bridge::net_name(&guess.project_id),
+                top_pod,
+                ResourceType::Network,
+            )
+            .await?
+            .unwrap_or_default();
+        let b_router = async {
+            match net
+                .bottom_id(router_id, &b_pod, ResourceType::Router)
+                .await?
+            {
+                Some(b) => router_and_ports(&net.neutron(&b_pod), &b).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            read_networks(net, &top, &b_pod, net_id, &bridge_net, ext),
+            b_router,
+        )?;
+        NetResult::Ok(())
+    };
+    let top_ports = async {
+        top.list_ports(&Filters::new().eq("device_id", router_id))
+            .await?;
+        NetResult::Ok(())
+    };
+    let north_south = async {
+        for (pod, ns) in net.mappings(router_id, ResourceType::NsRouter).await? {
+            router_and_ports(&net.neutron(&pod), &ns).await?;
+        }
+        NetResult::Ok(())
+    };
+    let top_fips = async {
+        if ext.is_empty() {
+            return Ok(());
+        }
+        let fips = top
+            .list_floatingips(&Filters::new().eq("floating_network_id", ext))
+            .await?;
+        let ports: Vec<String> = fips
+            .into_iter()
+            .filter_map(|f| f.port_id.flatten())
+            .collect();
+        if !ports.is_empty() {
+            top.list_ports(&Filters::new().any("id", &ports)).await?;
+        }
+        NetResult::Ok(())
+    };
+    let bottom_fips = async {
+        if ext.is_empty() {
+            return Ok(());
+        }
+        for (pod, b_ext) in net.mappings(ext, ResourceType::Network).await? {
+            net.neutron(&pod)
+                .list_floatingips(&Filters::new().eq("floating_network_id", &b_ext))
+                .await?;
+        }
+        NetResult::Ok(())
+    };
+    let pool = async {
+        if !net.settings.stock_neutron {
+            return Ok(());
+        }
+        let found = net
+            .bottom_id(bridge::SUBNET_POOL_NAME, top_pod, ResourceType::Subnetpool)
+            .await?;
+        if let Some(pool) = found {
+            top.find::<SubnetPool>(&pool).await?;
+        }
+        NetResult::Ok(())
+    };
+    let done = tokio::join!(copies, top_ports, north_south, top_fips, bottom_fips, pool);
+    tracing::trace!(?done, "read ahead");
+}
+
+/// Router `id` and its ports (read ahead).
+async fn router_and_ports(client: &NeutronClient, id: &str) -> NetResult<()> {
+    let ports = Filters::new().eq("device_id", id);
+    tokio::try_join!(client.find::<Router>(id), client.list_ports(&ports))?;
+    Ok(())
+}
+
+/// The top networks a pod job reads (its own, the gateway's, the
+/// project's bridge), their subnets, the bridge ports and the networks'
+/// copies: a few lists instead of a GET each.
+async fn read_networks(
+    net: &NetworkContext,
+    top: &NeutronClient,
+    b_pod: &Pod,
+    net_id: &str,
+    bridge_net: &str,
+    ext_id: &str,
+) -> NetResult<()> {
+    let (nets, ports) = ([net_id, ext_id, bridge_net], [bridge_net]);
+    tokio::try_join!(
+        prefetch::networks_and_subnets(top, &nets),
+        prefetch::ports_on(top, &ports),
+        bottom_copies(net, b_pod, net_id, bridge_net, ext_id),
+    )?;
     Ok(())
 }
 

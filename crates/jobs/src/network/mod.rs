@@ -11,6 +11,7 @@ pub mod floatingip;
 pub mod ip;
 pub mod lock;
 pub mod prefetch;
+pub mod seen;
 pub mod sfc;
 pub mod shadow;
 pub mod slices;
@@ -152,6 +153,9 @@ pub struct NetworkContext {
     /// Jobs of a region that does not answer fail before any call
     /// (`handlers::region_gate`); the daemon turns it on.
     pub region_gate: bool,
+    /// Top routers and networks as jobs last read them
+    /// ([`seen`]: facts that never change, and guesses to read ahead with).
+    pub seen: std::sync::Arc<seen::Seen>,
 }
 
 impl std::fmt::Debug for NetworkContext {
@@ -170,6 +174,7 @@ impl NetworkContext {
             settings,
             queue: None,
             region_gate: false,
+            seen: Default::default(),
         }
     }
 

@@ -428,3 +428,78 @@ async fn a_router_setup_reads_the_pods_copies_in_lists() {
         }
     }
 }
+
+/// A pod's router_setup reads what it will need while it reads the top
+/// router: its rerun is one round of reads, not seven. Here the top router
+/// is refused (403): the job fails, yet the pod's router and ports,
+/// the networks' copies and the north-south side were already asked for
+/// (before, nothing was read until the router answered). A rerun then
+/// still only reads, a few times per region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_job_reads_ahead_while_the_top_router_is_read() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    clear(&e);
+    e.cloud
+        .neutron(TOP)
+        .fail_next(Some("GET"), &format!("/v2.0/routers/{}", w.router), 1, 403);
+    let resource = format!("pod-1#{}#{}", w.router, w.net1);
+    let (ty, r) = (JobType::RouterSetup.name(), resource.clone());
+    e.db.db
+        .run(move |c| tricircle_db::jobs::new_job(c, PROJECT, ty, &r))
+        .await
+        .unwrap();
+    let report = e
+        .engine
+        .handle(JobType::RouterSetup, &resource, Map::new())
+        .await
+        .unwrap();
+    assert!(!report.runs[0].success, "{report:?}");
+    let (r1, r2) = (requests_of(&e, R1), requests_of(&e, R2));
+    let asked = |calls: &[String], prefix: &str| calls.iter().any(|c| c.starts_with(prefix));
+    for prefix in [
+        "GET /v2.0/routers/",
+        "GET /v2.0/ports?device_id=",
+        "GET /v2.0/networks?",
+    ] {
+        assert!(asked(&r1, prefix), "{prefix} in {R1}: {r1:#?}");
+        assert!(asked(&r2, prefix), "{prefix} in {R2}: {r2:#?}");
+    }
+    assert!(
+        asked(&r2, "GET /v2.0/floatingips?"),
+        "the external pod's floating IPs: {r2:#?}"
+    );
+    assert!(
+        r1.iter().chain(&r2).all(|c| c.starts_with("GET ")),
+        "{r1:?} {r2:?}"
+    );
+    let mut faults = Vec::new();
+    cheap_rerun(&e, JobType::RouterSetup, &resource, &mut faults).await;
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+}
+
+/// A router's project and a network's zone hints never change: once this
+/// process read them, a fan-out makes no call and still records a job per
+/// pod. A process that never read them reads them (the first run above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_over_known_resources_makes_no_call() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    clear(&e);
+    let fan_out = format!("not_specified_pod#{}#{}", w.router, w.net2);
+    run(&e, JobType::RouterSetup, &fan_out).await;
+    assert!(recorded(&e).is_empty(), "{:?}", recorded(&e));
+    let (_, new) =
+        e.db.db
+            .run(|c| {
+                tricircle_db::jobs::get_latest_failed_or_new_jobs(
+                    c,
+                    std::time::Duration::from_secs(3600),
+                )
+            })
+            .await
+            .unwrap();
+    let pod_job = format!("pod-2#{}#{}", w.router, w.net2);
+    assert!(new.iter().any(|j| j.resource_id == pod_job), "{new:?}");
+    e.drain().await;
+}

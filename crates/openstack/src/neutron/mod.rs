@@ -9,7 +9,7 @@
 //! the catalog again and retries once at the new address.
 
 mod error;
-mod filters;
+pub(crate) mod filters;
 mod floatingips;
 mod networks;
 mod ports;
@@ -43,10 +43,8 @@ pub use self::subnetpools::SubnetPool;
 pub use self::subnets::{AllocationPool, HostRoute, Subnet};
 pub use self::trunks::{SubPort, Trunk};
 
-use crate::breaker::RegionBreaker;
-use crate::calls::{CallStats, JobCalls, NO_JOB};
-use crate::endpoints::EndpointResolver;
-use crate::keystone::Session;
+use crate::calls::{JobCalls, NO_JOB};
+use crate::clients::Clients;
 
 /// Device owners Neutron itself gives ports.
 pub mod device_owner {
@@ -188,12 +186,9 @@ pub struct NeutronClient {
 
 struct Inner {
     region: String,
-    session: Arc<Session>,
-    http: reqwest::Client,
-    resolver: Arc<EndpointResolver>,
-    retry: RetryPolicy,
-    stats: Arc<CallStats>,
-    breaker: Arc<RegionBreaker>,
+    /// The token, HTTP client, endpoints, counts, breaker and shared reads
+    /// of the set this client belongs to.
+    set: Clients,
 }
 
 impl std::fmt::Debug for NeutronClient {
@@ -213,25 +208,9 @@ enum Attempt {
 }
 
 impl NeutronClient {
-    pub(crate) fn new(
-        region: String,
-        session: Arc<Session>,
-        http: reqwest::Client,
-        resolver: Arc<EndpointResolver>,
-        retry: RetryPolicy,
-        stats: Arc<CallStats>,
-        breaker: Arc<RegionBreaker>,
-    ) -> Self {
+    pub(crate) fn new(region: String, set: Clients) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                region,
-                session,
-                http,
-                resolver,
-                retry,
-                stats,
-                breaker,
-            }),
+            inner: Arc::new(Inner { region, set }),
         }
     }
 
@@ -256,7 +235,9 @@ impl NeutronClient {
         let region = self.region();
         if method != Method::GET {
             job.forget_region(region);
-            return self.send(method, path, query, body).await;
+            let r = self.send(method, path, query, body).await;
+            job.forget_region(region);
+            return r;
         }
         let qs = query
             .iter()
@@ -270,9 +251,28 @@ impl NeutronClient {
             tracing::debug!(job_id = job.job_id(), region, path, query = %qs, "Neutron read answered by what the job read already");
             return Ok(Some(v));
         }
-        let got = self.send(method, path, query, body).await?;
+        if let Some(v) = job.recall_covered(region, path, query) {
+            tracing::debug!(job_id = job.job_id(), region, path, query = %qs, "Neutron list answered from a wider list the job read");
+            return Ok(Some(v));
+        }
+        let shared = &self.inner.set.shared;
+        if let Some(v) = shared
+            .recall(region, path, &qs, query, job.fresh_since(region))
+            .await
+        {
+            tracing::debug!(job_id = job.job_id(), region, path, query = %qs, "Neutron read answered by a read another job sent meanwhile");
+            job.count_shared();
+            job.remember(region, path, &qs, &v);
+            job.remember_list(region, path, query, &v);
+            return Ok(Some(v));
+        }
+        let sending = shared.sending(region, path, &qs, query);
+        let got = self.send(method, path, query, body).await;
+        sending.answered(got.as_ref().ok().and_then(Option::as_ref));
+        let got = got?;
         if let Some(v) = &got {
             job.remember(region, path, &qs, v);
+            job.remember_list(region, path, query, v);
         }
         Ok(got)
     }
@@ -294,9 +294,10 @@ impl NeutronClient {
                 Some(status) => status.to_string(),
                 None => "other".to_owned(),
             };
-            self.inner.stats.record_error(self.region(), kind);
+            self.inner.set.stats.record_error(self.region(), kind);
         }
         self.inner
+            .set
             .breaker
             .record(self.region(), answered, std::time::Instant::now());
         r
@@ -309,7 +310,7 @@ impl NeutronClient {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Option<Value>, NeutronError> {
-        let resolver = &self.inner.resolver;
+        let resolver = &self.inner.set.resolver;
         let region = self.region();
         let mut refreshed = false;
         loop {
@@ -351,11 +352,11 @@ impl NeutronClient {
         body: Option<&Value>,
     ) -> Result<Option<Value>, NeutronError> {
         let url = format!("{}/v2.0/{}", base.trim_end_matches('/'), path);
-        let retry = self.inner.retry;
+        let retry = self.inner.set.retry;
         let mut reauthenticated = false;
         let mut retries = 0;
         loop {
-            let token = self.inner.session.token().await?;
+            let token = self.inner.set.session.token().await?;
             let attempt = self
                 .attempt(&url, method.clone(), query, body, &token)
                 .await;
@@ -364,7 +365,7 @@ impl NeutronClient {
                 Attempt::Fail(NeutronError::Unauthorized(e)) if !reauthenticated => {
                     // Our token was revoked or expired early: renew once.
                     tracing::info!(url = %url, "Neutron refused the service token; renewing it");
-                    self.inner.session.invalidate(&token).await;
+                    self.inner.set.session.invalidate(&token).await;
                     reauthenticated = true;
                     let _ = e;
                 }
@@ -392,6 +393,7 @@ impl NeutronClient {
         let job_type = job.as_deref().map_or(NO_JOB, JobCalls::job_type);
         let job_id = job.as_deref().map_or(NO_JOB, JobCalls::job_id);
         self.inner
+            .set
             .stats
             .record(self.region(), job_type, method.as_str());
         if let Some(j) = &job {
@@ -400,6 +402,7 @@ impl NeutronClient {
         tracing::debug!(job_id, job_type, region = self.region(), method = %method, url, "Neutron request");
         let mut req = self
             .inner
+            .set
             .http
             .request(method.clone(), url)
             .header("X-Auth-Token", token.header_value())

@@ -1000,3 +1000,70 @@ async fn a_jobs_branches_reading_the_same_at_once_send_it_once() {
     assert_eq!(job.tally().reads, 1);
     assert_eq!(job.tally().cached, 1);
 }
+
+/// Jobs running at once (a router's pod jobs and its configure_route) share
+/// their reads: a GET, or a narrower list of what a whole list holds, sent
+/// by one after another job started serves that job too, in flight or
+/// answered. A job that started after the read was sent, or wrote to the
+/// region since, reads for itself: it must see what happened before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_running_at_once_share_reads_sent_after_they_started() {
+    use tricircle_openstack::calls::JobCalls;
+    let c = cloud().await;
+    let n = clients(&c).neutron("RegionOne");
+    let made = n.create_network(&net("shared")).await.unwrap();
+    let id = made.id.clone().unwrap();
+    let other = n.create_network(&net("other")).await.unwrap();
+    let region = c.neutron("RegionOne");
+    region.clear_requests();
+    let gets = |suffix: &str| {
+        region
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with(suffix))
+            .count()
+    };
+    region.delay_next(None, "/v2.0/networks", 1, Duration::from_millis(200));
+    let (j1, j2) = (
+        JobCalls::new("j1", "router_setup"),
+        JobCalls::new("j2", "configure_route"),
+    );
+    // j2 asks while j1's read is on its way.
+    let (a, b) = tokio::join!(j1.scope(n.get_network(&id)), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        j2.scope(n.get_network(&id)).await
+    });
+    assert_eq!(a.unwrap().id, b.unwrap().id);
+    assert_eq!(gets(&id), 1, "{:?}", region.requests());
+    assert_eq!((j2.tally().reads, j2.tally().cached), (0, 1));
+    // A whole list j1 sent answers j2's narrower one, after it came back.
+    let all = j1
+        .scope(n.list_networks(&Filters::new().eq("shared", false)))
+        .await
+        .unwrap();
+    assert!(all.len() >= 2, "{all:?}");
+    let narrow = Filters::new().eq("shared", false).eq("id", &id);
+    let got = j2.scope(n.list_networks(&narrow)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(gets("/v2.0/networks"), 1, "{:?}", region.requests());
+    // A job started after those reads were sent reads again.
+    let j3 = JobCalls::new("j3", "router_setup");
+    j3.scope(n.get_network(&id)).await.unwrap();
+    assert_eq!(gets(&id), 2);
+    // So does one that wrote to the region since.
+    let upd = Network {
+        name: Some("renamed".into()),
+        ..Network::default()
+    };
+    let j4 = JobCalls::new("j4", "router_setup");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let j5 = JobCalls::new("j5", "router_setup");
+    j5.scope(n.get_network(other.id())).await.unwrap();
+    j4.scope(n.update_network(other.id(), &upd)).await.unwrap();
+    let renamed = j4.scope(n.get_network(other.id())).await.unwrap();
+    assert_eq!(renamed.name.as_deref(), Some("renamed"));
+    assert_eq!(gets(other.id()), 2, "{:?}", region.requests());
+    // Outside a job nothing is shared.
+    n.get_network(&id).await.unwrap();
+    assert_eq!(gets(&id), 3);
+}

@@ -1,0 +1,105 @@
+//! What jobs saw of top resources lately, shared by the jobs of one
+//! process. Two kinds of knowledge, kept apart:
+//! - facts that Neutron never changes once a resource exists (a router's
+//!   project, a network's availability zone hints): a job that needs only
+//!   those need not read the resource again;
+//! - guesses (the external network of a router's gateway), only used to
+//!   read ahead before the router itself is read: one that changed since
+//!   only leaves that read-ahead unused.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Entries kept per kind at most; past it that kind starts again (each job
+/// refills what it needs).
+const MAX_ENTRIES: usize = 10_000;
+
+/// A top router as a job last read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenRouter {
+    /// Its project (a fact).
+    pub project_id: String,
+    /// The network of its gateway, empty without one (a guess).
+    pub ext_net_id: String,
+}
+
+/// Top routers and networks as jobs last read them.
+#[derive(Debug, Default)]
+pub struct Seen {
+    routers: Memo<SeenRouter>,
+    zone_hints: Memo<Vec<String>>,
+}
+
+impl Seen {
+    pub fn router(&self, router_id: &str) -> Option<SeenRouter> {
+        self.routers.get(router_id)
+    }
+
+    pub fn set_router(&self, router_id: &str, seen: SeenRouter) {
+        self.routers.set(router_id, seen)
+    }
+
+    /// The availability zone hints of top network `net_id`, if read.
+    pub fn zone_hints(&self, net_id: &str) -> Option<Vec<String>> {
+        self.zone_hints.get(net_id)
+    }
+
+    pub fn set_zone_hints(&self, net_id: &str, hints: Vec<String>) {
+        self.zone_hints.set(net_id, hints)
+    }
+}
+
+/// Id -> value, at most [`MAX_ENTRIES`].
+#[derive(Debug)]
+struct Memo<V>(Mutex<HashMap<String, V>>);
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    fn get(&self, id: &str) -> Option<V> {
+        self.lock().get(id).cloned()
+    }
+
+    fn set(&self, id: &str, value: V) {
+        let mut map = self.lock();
+        if map.len() >= MAX_ENTRIES && !map.contains_key(id) {
+            map.clear();
+        }
+        map.insert(id.to_owned(), value);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_the_last_read_and_starts_again_when_full() {
+        let seen = Seen::default();
+        assert_eq!(seen.router("r1"), None);
+        let r = |p: &str| SeenRouter {
+            project_id: p.into(),
+            ext_net_id: String::new(),
+        };
+        seen.set_router("r1", r("p1"));
+        seen.set_router("r1", r("p2"));
+        seen.set_zone_hints("n1", vec!["az1".into()]);
+        assert_eq!(seen.router("r1"), Some(r("p2")));
+        for i in 1..MAX_ENTRIES {
+            seen.set_router(&format!("x{i}"), r("p"));
+        }
+        assert_eq!(seen.routers.lock().len(), MAX_ENTRIES);
+        seen.set_router("r2", r("p3"));
+        assert_eq!(seen.routers.lock().len(), 1);
+        assert_eq!(seen.router("r2"), Some(r("p3")));
+        assert_eq!(seen.zone_hints("n1"), Some(vec!["az1".to_owned()]));
+    }
+}
