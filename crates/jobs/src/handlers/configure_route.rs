@@ -14,11 +14,12 @@ use std::collections::BTreeMap;
 use futures_util::future::try_join_all;
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{
-    device_owner, Filters, FixedIp, HostRoute, Port, Route, Router, Subnet,
+    device_owner, Filters, FixedIp, HostRoute, NeutronClient, Port, Route, Router, Subnet,
 };
 
 use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::ip::Cidr;
+use crate::network::seen::RouterInterfaces;
 use crate::network::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use crate::resource::RouterRoutes;
 use tricircle_vocab::JobType;
@@ -391,7 +392,9 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
 
 /// One bottom router's route ports and current extra routes, and what its
 /// pod holds that their routes depend on: two rounds of reads, each at
-/// once.
+/// once. The second depends on the first; it is read ahead with the first
+/// from the interfaces a job last found there, so that when they did not
+/// change (a rerun) it is answered from the job's reads.
 async fn read_bottom(
     net: &NetworkContext,
     pod: Pod,
@@ -403,10 +406,19 @@ async fn read_bottom(
     let route_ports = Filters::new()
         .eq("device_id", &b_router)
         .any("device_owner", route_owners(is_ns));
-    let (ports, router) = tokio::try_join!(
+    let guess = net.seen.interfaces(&pod.region_name, &b_router);
+    let ahead = async {
+        if let Some(g) = &guess {
+            // A failed read-ahead is the real read's to report.
+            let _ = read_view(&client, &g.subnet_ids, &g.net_ids).await;
+        }
+    };
+    let (ports, router, ()) = tokio::join!(
         client.list_ports(&route_ports),
-        client.get_router(&b_router)
-    )?;
+        client.get_router(&b_router),
+        ahead
+    );
+    let (ports, router) = (ports?, router?);
     let b = BottomPorts {
         region: pod.region_name.clone(),
         router_id: b_router,
@@ -425,26 +437,45 @@ async fn read_bottom(
             net_ids.push(network);
         }
     }
-    let mut view = PodView::default();
-    if !subnet_ids.is_empty() {
-        let (by_id, on_nets) = (
-            Filters::new().any("id", &subnet_ids),
-            Filters::new().any("network_id", &net_ids),
-        );
-        let (subnets, ports) =
-            tokio::try_join!(client.list_subnets(&by_id), client.list_ports(&on_nets))?;
-        for s in subnets {
-            view.subnets.insert(s.id().to_owned(), s);
-        }
-        for n in net_ids {
-            view.ports_by_network.insert(n, Vec::new());
-        }
-        for p in ports {
-            let n = p.network_id.clone().unwrap_or_default();
-            view.ports_by_network.entry(n).or_default().push(p);
-        }
-    }
+    let view = read_view(&client, &subnet_ids, &net_ids).await?;
+    net.seen.set_interfaces(
+        &pod.region_name,
+        &b.router_id,
+        RouterInterfaces {
+            subnet_ids,
+            net_ids,
+        },
+    );
     Ok((pod, b, view, router.routes))
+}
+
+/// The subnets `subnet_ids` and the ports on networks `net_ids`.
+async fn read_view(
+    client: &NeutronClient,
+    subnet_ids: &[String],
+    net_ids: &[String],
+) -> NetResult<PodView> {
+    let mut view = PodView::default();
+    if subnet_ids.is_empty() {
+        return Ok(view);
+    }
+    let (by_id, on_nets) = (
+        Filters::new().any("id", subnet_ids),
+        Filters::new().any("network_id", net_ids),
+    );
+    let (subnets, ports) =
+        tokio::try_join!(client.list_subnets(&by_id), client.list_ports(&on_nets))?;
+    for s in subnets {
+        view.subnets.insert(s.id().to_owned(), s);
+    }
+    for n in net_ids {
+        view.ports_by_network.insert(n.clone(), Vec::new());
+    }
+    for p in ports {
+        let n = p.network_id.clone().unwrap_or_default();
+        view.ports_by_network.entry(n).or_default().push(p);
+    }
+    Ok(view)
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! - facts that Neutron never changes once a resource exists (a router's
 //!   project, a network's availability zone hints): a job that needs only
 //!   those need not read the resource again;
-//! - guesses (the external network of a router's gateway), only used to
-//!   read ahead before the router itself is read: one that changed since
-//!   only leaves that read-ahead unused.
+//! - guesses (the external network of a router's gateway, the subnets and
+//!   networks a bottom router's interfaces are on), only used to read
+//!   ahead before what they come from is read: one that changed since only
+//!   leaves that read-ahead unused.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,11 +24,21 @@ pub struct SeenRouter {
     pub ext_net_id: String,
 }
 
-/// Top routers and networks as jobs last read them.
+/// The subnets and networks of a bottom router's interfaces, in the order
+/// `configure_route` reads them (a guess).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterInterfaces {
+    pub subnet_ids: Vec<String>,
+    pub net_ids: Vec<String>,
+}
+
+/// Top routers and networks, and bottom routers' interfaces, as jobs last
+/// read them.
 #[derive(Debug, Default)]
 pub struct Seen {
     routers: Memo<SeenRouter>,
     zone_hints: Memo<Vec<String>>,
+    interfaces: Memo<RouterInterfaces>,
 }
 
 impl Seen {
@@ -46,6 +57,15 @@ impl Seen {
 
     pub fn set_zone_hints(&self, net_id: &str, hints: Vec<String>) {
         self.zone_hints.set(net_id, hints)
+    }
+
+    /// The interfaces of bottom router `router_id` of `region`, if read.
+    pub fn interfaces(&self, region: &str, router_id: &str) -> Option<RouterInterfaces> {
+        self.interfaces.get(&format!("{region}#{router_id}"))
+    }
+
+    pub fn set_interfaces(&self, region: &str, router_id: &str, seen: RouterInterfaces) {
+        self.interfaces.set(&format!("{region}#{router_id}"), seen)
     }
 }
 

@@ -503,3 +503,47 @@ async fn a_fan_out_over_known_resources_makes_no_call() {
     assert!(new.iter().any(|j| j.resource_id == pod_job), "{new:?}");
     e.drain().await;
 }
+
+/// configure_route reads each bottom router's interfaces' subnets and
+/// ports ahead, from the interfaces the last run found, with the router
+/// and its ports: a rerun is one round of reads. Here pod-1's router is
+/// refused (403): the job fails, yet that read-ahead reached pod-1 (before,
+/// nothing followed a failed first round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_route_reads_its_second_round_ahead() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    run(&e, JobType::ConfigureRoute, &w.router).await;
+    let pod1 = e.pod("pod-1").await;
+    let b_router = e
+        .net
+        .bottom_id(&w.router, &pod1, tricircle_vocab::ResourceType::Router)
+        .await
+        .unwrap()
+        .unwrap();
+    clear(&e);
+    e.cloud
+        .neutron(R1)
+        .fail_next(Some("GET"), &format!("/v2.0/routers/{b_router}"), 1, 403);
+    let (ty, r) = (JobType::ConfigureRoute.name(), w.router.clone());
+    e.db.db
+        .run(move |c| tricircle_db::jobs::new_job(c, PROJECT, ty, &r))
+        .await
+        .unwrap();
+    let report = e
+        .engine
+        .handle(JobType::ConfigureRoute, &w.router, Map::new())
+        .await
+        .unwrap();
+    assert!(!report.runs[0].success, "{report:?}");
+    let r1 = requests_of(&e, R1);
+    for prefix in ["GET /v2.0/subnets?id=", "GET /v2.0/ports?network_id="] {
+        assert!(
+            r1.iter().any(|c| c.starts_with(prefix)),
+            "{prefix}: {r1:#?}"
+        );
+    }
+    // The run after it converges as before (the failed run's reads in the
+    // other pods, dropped with it, may still reach the fakes: not counted).
+    run(&e, JobType::ConfigureRoute, &w.router).await;
+}
