@@ -134,6 +134,8 @@ pub struct JobCalls {
     /// other jobs sent since serve it ([`crate::shared_reads`]).
     started: Instant,
     wrote: Mutex<HashMap<String, Instant>>,
+    /// Changes the job made besides Neutron writes (the routing table).
+    changes: AtomicU64,
 }
 
 /// A list GET as the job read it.
@@ -168,6 +170,7 @@ impl JobCalls {
             lists: Mutex::new(Vec::new()),
             started: Instant::now(),
             wrote: Mutex::new(HashMap::new()),
+            changes: AtomicU64::new(0),
         })
     }
 
@@ -177,6 +180,22 @@ impl JobCalls {
 
     pub fn job_type(&self) -> &str {
         &self.job_type
+    }
+
+    /// When the job's run started (its calls all come after).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The job changed something other than Neutron (its routing table).
+    pub fn note_change(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the job changed anything: a Neutron write, or a change it
+    /// noted.
+    pub fn changed_anything(&self) -> bool {
+        self.writes.load(Ordering::Relaxed) > 0 || self.changes.load(Ordering::Relaxed) > 0
     }
 
     /// Run `f` with its Neutron calls counted for this job. Futures it

@@ -315,6 +315,7 @@ pub fn host_routes_match(current: Option<&Vec<HostRoute>>, want: &[HostRoute]) -
 }
 
 pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
+    net.seen.routes_starting(router_id);
     let top_pod = net.top_pod().await?;
     let mut routers: Vec<(Pod, String, bool)> = net
         .mappings(router_id, ResourceType::Router)

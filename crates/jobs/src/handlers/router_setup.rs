@@ -151,7 +151,7 @@ async fn setup(
         bridge.is_none(),
     )
     .await?;
-    if local.is_none() {
+    if local.is_none() && !routes_covered(net, router_id) {
         net.submit_job(
             JobType::ConfigureRoute,
             router_id,
@@ -161,6 +161,28 @@ async fn setup(
         .await?;
     }
     Ok(())
+}
+
+/// Whether the routes this job would ask for are being configured
+/// already: it changed nothing (no Neutron write, no routing), and a configure_route run of the router
+/// started (in this process) after this job did, so it read everything
+/// this job found, and whatever made this job run. (The reference records
+/// one after every pod job; a rerun's three then read the same thing
+/// three times.) A job that wrote, or one whose covering run is not known
+/// here, records it.
+fn routes_covered(net: &NetworkContext, router_id: &str) -> bool {
+    let Some(calls) = JobCalls::current() else {
+        return false;
+    };
+    let covered =
+        !calls.changed_anything() && net.seen.routes_started_after(router_id, calls.started());
+    if covered {
+        tracing::debug!(
+            router_id,
+            "nothing written and a configure_route run started since this job did: none recorded"
+        );
+    }
+    covered
 }
 
 /// With `pod_id = not_specified_pod`: one job per pod the network is

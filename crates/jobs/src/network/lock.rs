@@ -177,6 +177,7 @@ pub async fn get_or_create_existing<R: Resource + Clone + 'static>(
         net.db
             .run(move |c| routings::delete_mappings_by_bottom_id(c, &id))
             .await?;
+        super::note_routing_change();
     }
 }
 
@@ -238,6 +239,7 @@ async fn bind(net: &NetworkContext, routing_id: i64, bottom_id: &str) -> NetResu
         bottom_id: Some(Some(bottom_id.to_owned())),
         ..RoutingUpdate::default()
     };
+    super::note_routing_change();
     net.db
         .run(move |c| routings::update(c, routing_id, &upd))
         .await
@@ -284,6 +286,7 @@ async fn take<R: Resource + Clone + 'static>(
             return Ok(Step::Recovered(id));
         }
         let rid = route.id;
+        super::note_routing_change();
         match net.db.run(move |c| routings::delete(c, rid)).await {
             Ok(()) | Err(tricircle_db::DbError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -296,6 +299,7 @@ async fn take<R: Resource + Clone + 'static>(
         project_id: Some(project_id.to_owned()),
         resource_type: el.resource_type.as_str().to_owned(),
     };
+    super::note_routing_change();
     let created = net.db.run(move |c| routings::create(c, &new)).await?;
     Ok(match created {
         Some(r) => Step::Mine(r.id),

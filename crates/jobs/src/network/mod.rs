@@ -140,6 +140,14 @@ impl NetworkSettings {
     }
 }
 
+/// The running job changed the routing table (which `configure_route`
+/// reads): noted with its Neutron writes.
+pub(crate) fn note_routing_change() {
+    if let Some(calls) = tricircle_openstack::calls::JobCalls::current() {
+        calls.note_change();
+    }
+}
+
 /// What the networking handlers share: the database, the clients of every
 /// region and the settings. Cheap to clone.
 #[derive(Clone)]

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Entries kept per kind at most; past it that kind starts again (each job
 /// refills what it needs).
@@ -33,12 +34,14 @@ pub struct RouterInterfaces {
 }
 
 /// Top routers and networks, and bottom routers' interfaces, as jobs last
-/// read them.
+/// read them; when this process last started to configure a router's
+/// routes.
 #[derive(Debug, Default)]
 pub struct Seen {
     routers: Memo<SeenRouter>,
     zone_hints: Memo<Vec<String>>,
     interfaces: Memo<RouterInterfaces>,
+    routes_started: Memo<Instant>,
 }
 
 impl Seen {
@@ -66,6 +69,20 @@ impl Seen {
 
     pub fn set_interfaces(&self, region: &str, router_id: &str, seen: RouterInterfaces) {
         self.interfaces.set(&format!("{region}#{router_id}"), seen)
+    }
+
+    /// A run configuring top router `router_id`'s routes starts now (its
+    /// reads all come after).
+    pub fn routes_starting(&self, router_id: &str) {
+        self.routes_started.set(router_id, Instant::now())
+    }
+
+    /// Whether a run configuring `router_id`'s routes started in this
+    /// process after `since`.
+    pub fn routes_started_after(&self, router_id: &str, since: Instant) -> bool {
+        self.routes_started
+            .get(router_id)
+            .is_some_and(|t| t > since)
     }
 }
 
@@ -121,5 +138,10 @@ mod tests {
         assert_eq!(seen.routers.lock().len(), 1);
         assert_eq!(seen.router("r2"), Some(r("p3")));
         assert_eq!(seen.zone_hints("n1"), Some(vec!["az1".to_owned()]));
+        let before = Instant::now();
+        assert!(!seen.routes_started_after("r1", before));
+        seen.routes_starting("r1");
+        assert!(seen.routes_started_after("r1", before));
+        assert!(!seen.routes_started_after("r1", Instant::now()));
     }
 }

@@ -42,6 +42,7 @@ pub fn gone_ok<T>(r: Result<T, NeutronError>) -> NetResult<()> {
 /// Forget every routing whose bottom resource is `bottom_id`.
 pub async fn forget_bottom(net: &NetworkContext, bottom_id: &str) -> NetResult<()> {
     let b = bottom_id.to_owned();
+    super::note_routing_change();
     net.db
         .run(move |c| routings::delete_mappings_by_bottom_id(c, &b))
         .await?;
@@ -52,6 +53,7 @@ pub async fn forget_bottom(net: &NetworkContext, bottom_id: &str) -> NetResult<(
 pub async fn forget_top(net: &NetworkContext, top_id: &str, pod: Option<&Pod>) -> NetResult<()> {
     let t = top_id.to_owned();
     let p = pod.map(|p| p.pod_id.clone());
+    super::note_routing_change();
     net.db
         .run(move |c| routings::delete_mappings_by_top_id(c, &t, p.as_deref()))
         .await?;

@@ -547,3 +547,74 @@ async fn configure_route_reads_its_second_round_ahead() {
     // other pods, dropped with it, may still reach the fakes: not counted).
     run(&e, JobType::ConfigureRoute, &w.router).await;
 }
+
+/// NEW configure_route rows of `router`.
+async fn new_route_jobs(e: &Env, router: &str) -> usize {
+    let (_, new) =
+        e.db.db
+            .run(|c| {
+                tricircle_db::jobs::get_latest_failed_or_new_jobs(
+                    c,
+                    std::time::Duration::from_secs(3600),
+                )
+            })
+            .await
+            .unwrap();
+    new.iter()
+        .filter(|j| j.job_type == JobType::ConfigureRoute.name() && j.resource_id == router)
+        .count()
+}
+
+/// A pod job that changed nothing does not record a configure_route when
+/// one started after it did (that run read all it found, and whatever made
+/// it run); alone, or with a run that started before it, it records one as
+/// the reference does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_job_that_changed_nothing_leaves_routes_to_a_run_started_after_it() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    let pod_job = format!("pod-1#{}#{}", w.router, w.net1);
+    // Alone: recorded.
+    run(&e, JobType::RouterSetup, &pod_job).await;
+    assert_eq!(new_route_jobs(&e, &w.router).await, 1);
+    run(&e, JobType::ConfigureRoute, &w.router).await;
+    assert_eq!(new_route_jobs(&e, &w.router).await, 0);
+    // A configure_route runs while the pod job waits for the top router.
+    clear(&e);
+    let router_path = format!("/v2.0/routers/{}", w.router);
+    e.cloud.neutron(TOP).delay_next(
+        Some("GET"),
+        &router_path,
+        1,
+        std::time::Duration::from_millis(800),
+    );
+    let pod = {
+        let (engine, db, r) = (e.engine.clone(), e.db.db.clone(), pod_job.clone());
+        tokio::spawn(async move {
+            let r2 = r.clone();
+            db.run(move |c| tricircle_db::jobs::new_job(c, PROJECT, "router_setup", &r2))
+                .await
+                .unwrap();
+            engine
+                .handle(JobType::RouterSetup, &r, Map::new())
+                .await
+                .unwrap()
+        })
+    };
+    let asked = format!("GET {router_path}?");
+    for _ in 0..200 {
+        if requests_of(&e, TOP).iter().any(|c| c.starts_with(&asked)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    run(&e, JobType::ConfigureRoute, &w.router).await;
+    let report = pod.await.unwrap();
+    assert!(report.runs[0].success, "{report:?}");
+    assert_eq!(report.runs[0].calls.writes, 0);
+    assert_eq!(
+        new_route_jobs(&e, &w.router).await,
+        0,
+        "covered by the run that started after the pod job"
+    );
+}
