@@ -7,7 +7,9 @@
 # 20) tenant changes cycling through: a network with a router interface, a
 # VM booted in a pod, a floating IP on a VM's mirror. Each is timed from the
 # tenant's last call to the state being visible in the regions' Neutron;
-# p50/p99 printed per kind and over all.
+# p50/p99 printed per kind and over all. Then the guide router's jobs
+# posted again RERUNS times (default 5) with nothing to change: seconds,
+# reads, and the CPU each service used meanwhile.
 #
 # Before that, the scale figure on the fake cloud (release build; SCALE=0
 # skips it): 100 routers, each with a network in each of three pods, from
