@@ -14,7 +14,7 @@
 //! connections are opened with the batches' settings, instead of setting
 //! them again in every transaction (two or four statements per run).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tricircle_db::batching::Batches;
 use tricircle_db::jobs::{self, Claim, Claimed, Finish, Finished};
@@ -44,12 +44,24 @@ impl Batcher {
                 db
             }
         };
-        let claims = serving("xjob-claims", db.clone(), move |c, batch: &[Claim]| {
-            jobs::claim_runs(c, batch, time::now_for(c.backend()), job_run_expire)
-        });
-        let finishes = serving("xjob-finishes", db, |c, batch: &[Finish]| {
-            jobs::finish_runs(c, batch, time::now_for(c.backend()))
-        });
+        let claims = serving(
+            "xjob-claims",
+            db.clone(),
+            move |c, batch: &[Claim]| {
+                jobs::claim_runs(c, batch, time::now_for(c.backend()), job_run_expire)
+            },
+            claimed_at,
+        );
+        let finishes = serving(
+            "xjob-finishes",
+            db,
+            |c, batch: &[Finish]| jobs::finish_runs(c, batch, time::now_for(c.backend())),
+            |f: &mut Finished, at| {
+                if let Finished::Recorded { next: Some(c) } = f {
+                    claimed_at(c, at);
+                }
+            },
+        );
         Batcher { claims, finishes }
     }
 
@@ -65,8 +77,18 @@ impl Batcher {
 /// One batch's work inside its transaction: one answer per input, in order.
 type Work<I, O> = dyn Fn(&mut AnyConnection, &[I]) -> Result<Vec<O>, DbError> + Send + Sync;
 
+/// Notes on an answer when its transaction had committed.
+type Committed<O> = fn(&mut O, Instant);
+
+/// A lease taken by a claim notes when it was committed.
+fn claimed_at(c: &mut Claimed, at: Instant) {
+    if let Claimed::Run(lease) = c {
+        lease.claimed_at = Some(at);
+    }
+}
+
 /// [`THREADS`] threads serving batches of `work`.
-fn serving<I, O, F>(name: &str, db: Db, work: F) -> Batches<I, O>
+fn serving<I, O, F>(name: &str, db: Db, work: F, committed: Committed<O>) -> Batches<I, O>
 where
     I: Send + 'static,
     O: Send + 'static,
@@ -74,21 +96,36 @@ where
 {
     let work: Box<Work<I, O>> = Box::new(work);
     Batches::start(name, THREADS, MAX_BATCH, move |inputs| {
-        serve(&db, &*work, inputs)
+        serve(&db, &*work, inputs, committed)
     })
 }
 
 /// A batch in one transaction; when it fails for another reason than the
-/// pool, its runs one by one, so a bad run fails alone.
-fn serve<I, O>(db: &Db, work: &Work<I, O>, inputs: Vec<I>) -> Vec<Result<O, DbError>> {
-    match run(db, work, &inputs) {
+/// pool, its runs one by one, so a bad run fails alone. Answers note when
+/// their transaction had committed.
+fn serve<I, O>(
+    db: &Db,
+    work: &Work<I, O>,
+    inputs: Vec<I>,
+    committed: Committed<O>,
+) -> Vec<Result<O, DbError>> {
+    let run = |inputs: &[I]| {
+        run(db, work, inputs).map(|mut outputs| {
+            let at = Instant::now();
+            for o in &mut outputs {
+                committed(o, at);
+            }
+            outputs
+        })
+    };
+    match run(&inputs) {
         Ok(outputs) => outputs.into_iter().map(Ok).collect(),
         Err(e) if inputs.len() > 1 && !matches!(e, DbError::Pool(_)) => {
             tracing::warn!(error = %e, runs = inputs.len(), "job batch failed; trying its runs one by one");
             inputs
                 .iter()
                 .map(|input| {
-                    run(db, work, std::slice::from_ref(input))
+                    run(std::slice::from_ref(input))
                         .map(|mut v| v.pop().expect("one answer per input"))
                 })
                 .collect()
@@ -111,5 +148,52 @@ fn run<I, O>(db: &Db, work: &Work<I, O>, inputs: &[I]) -> Result<Vec<O>, DbError
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tricircle_db::testing::each_backend;
+
+    /// Leases note when their claim committed, whether taken by a claim or
+    /// by a finish that claims the next run: the jobs' reads are fresh
+    /// from then on (`JobCalls::since`).
+    #[test]
+    fn leases_note_when_their_claim_committed() {
+        each_backend(|t| async move {
+            let batcher = Batcher::start(t.db.clone(), Duration::from_secs(60));
+            let record = |db: Db| async move {
+                db.run(|c| jobs::new_job(c, "proj", "configure_route", "r1"))
+                    .await
+                    .unwrap();
+            };
+            record(t.db.clone()).await;
+            let before = Instant::now();
+            let claim = Claim {
+                job_type: "configure_route".into(),
+                resource_id: "r1".into(),
+            };
+            let Claimed::Run(lease) = batcher.claim(claim).await.unwrap() else {
+                panic!("{}: not claimed", t.backend);
+            };
+            let at = lease.claimed_at.expect("the claim's commit is noted");
+            assert!(before <= at && at <= Instant::now(), "{}", t.backend);
+            record(t.db.clone()).await;
+            let finish = Finish {
+                lease,
+                success: true,
+                reason: None,
+                then_claim: true,
+            };
+            let Finished::Recorded {
+                next: Some(Claimed::Run(next)),
+            } = batcher.finish(finish).await.unwrap()
+            else {
+                panic!("{}: the next run was not claimed", t.backend);
+            };
+            let next_at = next.claimed_at.expect("the finish's commit is noted");
+            assert!(at <= next_at && next_at <= Instant::now(), "{}", t.backend);
+        });
     }
 }

@@ -602,7 +602,8 @@ impl Engine {
             request.clone(),
         );
         let started = Instant::now();
-        let calls = JobCalls::new(job.id.clone(), t.name());
+        let since = lease.claimed_at.unwrap_or(started);
+        let calls = JobCalls::since(job.id.clone(), t.name(), since);
         let outcome = self
             .with_heartbeat(
                 &lock.id,

@@ -159,6 +159,16 @@ tokio::task_local! {
 
 impl JobCalls {
     pub fn new(job_id: impl Into<String>, job_type: impl Into<String>) -> Arc<JobCalls> {
+        JobCalls::since(job_id, job_type, Instant::now())
+    }
+
+    /// A job serving requests all recorded before `started` (when its
+    /// claim committed): reads sent since then serve it.
+    pub fn since(
+        job_id: impl Into<String>,
+        job_type: impl Into<String>,
+        started: Instant,
+    ) -> Arc<JobCalls> {
         Arc::new(JobCalls {
             job_id: job_id.into(),
             job_type: job_type.into(),
@@ -168,7 +178,7 @@ impl JobCalls {
             seen: Mutex::new(HashMap::new()),
             reading: Mutex::new(HashMap::new()),
             lists: Mutex::new(Vec::new()),
-            started: Instant::now(),
+            started,
             wrote: Mutex::new(HashMap::new()),
             changes: AtomicU64::new(0),
         })
@@ -182,7 +192,8 @@ impl JobCalls {
         &self.job_type
     }
 
-    /// When the job's run started (its calls all come after).
+    /// When the job's run started, or its claim committed (its calls all
+    /// come after).
     pub fn started(&self) -> Instant {
         self.started
     }

@@ -62,6 +62,12 @@ pub struct Lease {
     /// (MySQL keeps whole seconds; a time is taken before its INSERT
     /// commits), so time alone cannot tell it from a served one.
     pub seen: Vec<String>,
+    /// When the transaction that took it had committed, as whoever ran it
+    /// noted: every request the run serves was recorded before then, so
+    /// what the Neutron servers answer to reads sent since is fresh enough
+    /// for the run (runs claimed together share their reads). `None` when
+    /// not noted: the run's own start counts.
+    pub claimed_at: Option<std::time::Instant>,
 }
 
 impl Lease {
@@ -493,6 +499,7 @@ pub fn claim_runs(
                     served_at,
                     took_over,
                     seen,
+                    claimed_at: None,
                 })
             };
             answers.insert(key, answer);
@@ -628,6 +635,7 @@ pub fn finish_runs(
                         served_at: job.timestamp.unwrap_or(now),
                         took_over: None,
                         seen: new_ids(&left),
+                        claimed_at: None,
                     })
                 }
             })
