@@ -9,7 +9,7 @@
 //! and idempotent; a change another worker makes meanwhile is seen at the
 //! job's next run, as it would be had the job read it a moment earlier.
 //! A list is also answered from a wider list the job read (one whose
-//! filters it only narrows, [`JobCalls::recall_covered`]): a job can read
+//! filters it only narrows, `JobCalls::recall_covered`): a job can read
 //! a collection ahead once and its building blocks' narrower lists find
 //! their answers there.
 

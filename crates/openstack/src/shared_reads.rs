@@ -4,11 +4,12 @@
 //! them all.
 //!
 //! Freshness: a job may take the answer of a read that was sent after the
-//! job started and after its last write to that region, in flight or
-//! answered: it is then what the job's own read would have been had it
-//! been sent at that moment. A job's later reads see anything that
-//! triggered it (which happened before it started) and its own writes.
-//! Reads older than that are never used; none is kept for long.
+//! job started (its claim committed: [`crate::calls::JobCalls::since`])
+//! and after its last write to that region, in flight or answered: it is
+//! then what the job's own read would have been had it been sent at that
+//! moment. A job's later reads see anything that triggered it (recorded
+//! before its claim) and its own writes. Reads older than that are never
+//! used; none is kept for long.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
