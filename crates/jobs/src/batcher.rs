@@ -109,7 +109,7 @@ fn serve<I, O>(
     inputs: Vec<I>,
     committed: Committed<O>,
 ) -> Vec<Result<O, DbError>> {
-    let run = |inputs: &[I]| {
+    let run_noted = |inputs: &[I]| {
         run(db, work, inputs).map(|mut outputs| {
             let at = Instant::now();
             for o in &mut outputs {
@@ -118,14 +118,14 @@ fn serve<I, O>(
             outputs
         })
     };
-    match run(&inputs) {
+    match run_noted(&inputs) {
         Ok(outputs) => outputs.into_iter().map(Ok).collect(),
         Err(e) if inputs.len() > 1 && !matches!(e, DbError::Pool(_)) => {
             tracing::warn!(error = %e, runs = inputs.len(), "job batch failed; trying its runs one by one");
             inputs
                 .iter()
                 .map(|input| {
-                    run(std::slice::from_ref(input))
+                    run_noted(std::slice::from_ref(input))
                         .map(|mut v| v.pop().expect("one answer per input"))
                 })
                 .collect()

@@ -164,9 +164,10 @@ async fn setup(
 }
 
 /// Whether the routes this job would ask for are being configured
-/// already: it changed nothing (no Neutron write, no routing), and a configure_route run of the router
-/// started (in this process) after this job did, so it read everything
-/// this job found, and whatever made this job run. (The reference records
+/// already: it changed nothing (no Neutron write, no routing), and a
+/// configure_route run of the router started (in this process) after this
+/// job did, so it read everything this job found, and whatever made this
+/// job run. (The reference records
 /// one after every pod job; a rerun's three then read the same thing
 /// three times.) A job that wrote, or one whose covering run is not known
 /// here, records it.

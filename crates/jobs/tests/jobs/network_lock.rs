@@ -157,15 +157,6 @@ async fn racing_jobs_wait_for_each_other_instead_of_failing() {
     for path in ["/v2.0/subnetpools", "/v2.0/networks", "/v2.0/subnets"] {
         assert_eq!(top.request_count("POST", path), 1, "{path}");
     }
-    let (failed, _) =
-        e.db.db
-            .run(|c| {
-                tricircle_db::jobs::get_latest_failed_or_new_jobs(
-                    c,
-                    std::time::Duration::from_secs(3600),
-                )
-            })
-            .await
-            .unwrap();
+    let (failed, _) = e.waiting().await;
     assert!(failed.is_empty(), "no FAIL row: {failed:?}");
 }

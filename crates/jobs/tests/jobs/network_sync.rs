@@ -5,8 +5,6 @@
 
 use crate::network_common;
 
-use std::time::Duration;
-
 use network_common::*;
 use serde_json::{json, Value};
 use tricircle_jobs::network::bottom::{self, Copy};
@@ -484,12 +482,7 @@ async fn a_vm_that_moved_into_the_pod_is_not_shadowed_there() {
             .await
     );
     assert!(shadows(&e, R2).is_empty());
-    let (_, new) = e
-        .db
-        .db
-        .run(|c| tricircle_db::jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    let (_, new) = e.waiting().await;
     let new: Vec<_> = new
         .into_iter()
         .map(|j| (j.job_type, j.resource_id))

@@ -230,16 +230,7 @@ async fn reruns_with_nothing_to_change_only_read_a_few_times_per_region() {
 async fn run_rounds(e: &Env) -> Vec<Report> {
     let mut all = Vec::new();
     for _ in 0..10 {
-        let (_, new) =
-            e.db.db
-                .run(|c| {
-                    tricircle_db::jobs::get_latest_failed_or_new_jobs(
-                        c,
-                        std::time::Duration::from_secs(3600),
-                    )
-                })
-                .await
-                .unwrap();
+        let (_, new) = e.waiting().await;
         if new.is_empty() {
             return all;
         }
@@ -489,16 +480,7 @@ async fn a_fan_out_over_known_resources_makes_no_call() {
     let fan_out = format!("not_specified_pod#{}#{}", w.router, w.net2);
     run(&e, JobType::RouterSetup, &fan_out).await;
     assert!(recorded(&e).is_empty(), "{:?}", recorded(&e));
-    let (_, new) =
-        e.db.db
-            .run(|c| {
-                tricircle_db::jobs::get_latest_failed_or_new_jobs(
-                    c,
-                    std::time::Duration::from_secs(3600),
-                )
-            })
-            .await
-            .unwrap();
+    let (_, new) = e.waiting().await;
     let pod_job = format!("pod-2#{}#{}", w.router, w.net2);
     assert!(new.iter().any(|j| j.resource_id == pod_job), "{new:?}");
     e.drain().await;
@@ -550,16 +532,7 @@ async fn configure_route_reads_its_second_round_ahead() {
 
 /// NEW configure_route rows of `router`.
 async fn new_route_jobs(e: &Env, router: &str) -> usize {
-    let (_, new) =
-        e.db.db
-            .run(|c| {
-                tricircle_db::jobs::get_latest_failed_or_new_jobs(
-                    c,
-                    std::time::Duration::from_secs(3600),
-                )
-            })
-            .await
-            .unwrap();
+    let (_, new) = e.waiting().await;
     new.iter()
         .filter(|j| j.job_type == JobType::ConfigureRoute.name() && j.resource_id == router)
         .count()

@@ -9,11 +9,9 @@
 use crate::network_common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_db::jobs;
 use tricircle_jobs::events::{jobs_for, record, JobAsk};
 use tricircle_jobs::network::external::ns_router_name;
 use tricircle_jobs::network::{bottom, bridge, DEVICE_OWNER_HELPER};
@@ -274,11 +272,7 @@ async fn assert_nothing_leaked(e: &Env, w: &World) {
 
 /// Run the failed jobs again, as the periodic redo does.
 async fn redo_failed(e: &Env) -> Vec<(String, String, bool)> {
-    let (failed, _) =
-        e.db.db
-            .run(|c| jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
-            .await
-            .unwrap();
+    let (failed, _) = e.waiting().await;
     let mut done = Vec::new();
     for j in failed {
         let report = e

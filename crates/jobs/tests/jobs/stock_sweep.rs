@@ -278,21 +278,11 @@ async fn jobs_already_waiting_are_not_recorded_again_and_a_failing_pod_is_left_o
     let again = reconcile::sweep(&e.net).await.unwrap();
     assert!(again.recorded.is_empty(), "{again:?}");
     assert_eq!(again.pending, want.len());
-    let (_, new) = e
-        .db
-        .db
-        .run(|c| tricircle_db::jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    let (_, new) = e.waiting().await;
     assert_eq!(new.len(), want.len(), "one NEW row per job: {new:?}");
 
     // RegionOne cannot be listed: only RegionTwo is compared.
-    let (_, new) = e
-        .db
-        .db
-        .run(|c| tricircle_db::jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    let (_, new) = e.waiting().await;
     for j in new {
         let id = j.resource_id.clone();
         let t = j.job_type.clone();

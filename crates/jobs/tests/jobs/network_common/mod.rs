@@ -123,17 +123,21 @@ impl Env {
         !report.runs.is_empty() && report.runs.iter().all(|r| r.success)
     }
 
+    /// The jobs waiting to run: (the latest FAIL rows, the NEW rows).
+    pub async fn waiting(&self) -> (Vec<jobs::JobRef>, Vec<jobs::JobRef>) {
+        self.db
+            .db
+            .run(|c| jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
+            .await
+            .unwrap()
+    }
+
     /// Run every NEW job (including those jobs record) until none is left;
     /// returns (type, resource, success) of each run.
     pub async fn drain(&self) -> Vec<(String, String, bool)> {
         let mut done = Vec::new();
         for _ in 0..20 {
-            let (_, new) = self
-                .db
-                .db
-                .run(|c| jobs::get_latest_failed_or_new_jobs(c, Duration::from_secs(3600)))
-                .await
-                .unwrap();
+            let (_, new) = self.waiting().await;
             if new.is_empty() {
                 return done;
             }
