@@ -603,11 +603,15 @@ impl Engine {
         );
         let started = Instant::now();
         let since = lease.claimed_at.unwrap_or(started);
+        let causes_before = crate::recorded::latest(&lease.seen).map_or(since, |at| at.min(since));
         let calls = JobCalls::since(job.id.clone(), t.name(), since);
         let outcome = self
             .with_heartbeat(
                 &lock.id,
-                calls.scope(AssertUnwindSafe(handler.handle(&ctx)).catch_unwind()),
+                calls.scope(crate::recorded::serving(
+                    causes_before,
+                    AssertUnwindSafe(handler.handle(&ctx)).catch_unwind(),
+                )),
             )
             .await;
         let tally = calls.tally();

@@ -536,16 +536,20 @@ async fn record_with(
                 {
                     continue;
                 }
-                tricircle_db::jobs::new_job(c, &a.project_id, ty, rid)?;
-                recorded.push(a.clone());
+                let at = std::time::Instant::now();
+                let row = tricircle_db::jobs::new_job(c, &a.project_id, ty, rid)?;
+                recorded.push((a.clone(), row.id, at));
             }
             Ok(recorded)
         })
         .await?;
-    for a in &recorded {
+    let mut asked = Vec::with_capacity(recorded.len());
+    for (a, job_id, at) in recorded {
+        crate::recorded::noted(&job_id, at);
         net.wake(a.job_type, &a.resource_id, context);
+        asked.push(a);
     }
-    Ok(recorded)
+    Ok(asked)
 }
 
 #[cfg(test)]

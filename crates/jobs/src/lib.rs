@@ -2,6 +2,7 @@
 //! that feeds it. The job types themselves are `tricircle_vocab::JobType`.
 //!
 //! - [`queue`]: [`JobRequest`]s on their way to the engine.
+//! - [`recorded`]: when this process recorded the NEW rows it recorded.
 //! - [`handler`]: the typed [`Job`] trait, the [`JobContext`] a handler
 //!   receives and the untyped [`Handler`] the engine calls.
 //! - [`resource`]: the typed resources of the job types.
@@ -23,6 +24,7 @@ pub mod network;
 pub mod periodic;
 pub mod queue;
 pub mod reconcile;
+pub mod recorded;
 pub mod registry;
 pub mod resource;
 

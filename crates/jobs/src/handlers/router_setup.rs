@@ -24,6 +24,7 @@ use crate::network::external;
 use crate::network::lock::{self, Element, Got};
 use crate::network::seen::SeenRouter;
 use crate::network::{floatingip, ip, prefetch, teardown, NetError, NetResult, NetworkContext};
+use crate::recorded;
 use crate::resource::{PodScope, RouterInPod};
 use tricircle_vocab::JobType;
 use tricircle_vocab::ResourceType;
@@ -163,24 +164,25 @@ async fn setup(
     Ok(())
 }
 
-/// Whether the routes this job would ask for are being configured
-/// already: it changed nothing (no Neutron write, no routing), and a
-/// configure_route run of the router started (in this process) after this
-/// job did, so it read everything this job found, and whatever made this
-/// job run. (The reference records
-/// one after every pod job; a rerun's three then read the same thing
-/// three times.) A job that wrote, or one whose covering run is not known
-/// here, records it.
+/// Whether the routes this job would ask for are configured by a run
+/// already: the job changed nothing (no Neutron write, no routing), and a
+/// configure_route run of the router started in this process after
+/// whatever made the requests this run serves ([`recorded`]), so that run
+/// saw it. What else the job found was made by writers that record routes
+/// of their own. (The reference records one after every pod job; a
+/// rerun's three then read the same thing three times.) A job that wrote,
+/// or one whose covering run is not known here, records it.
 fn routes_covered(net: &NetworkContext, router_id: &str) -> bool {
-    let Some(calls) = JobCalls::current() else {
+    let (Some(calls), Some(causes_before)) = (JobCalls::current(), recorded::causes_before())
+    else {
         return false;
     };
     let covered =
-        !calls.changed_anything() && net.seen.routes_started_after(router_id, calls.started());
+        !calls.changed_anything() && net.seen.routes_started_after(router_id, causes_before);
     if covered {
         tracing::debug!(
             router_id,
-            "nothing written and a configure_route run started since this job did: none recorded"
+            "nothing written and a configure_route run started after this job was asked for: none recorded"
         );
     }
     covered

@@ -300,10 +300,12 @@ impl NetworkContext {
         request: &Map<String, Value>,
     ) -> NetResult<AsyncJob> {
         let (r, p) = (resource_id.to_owned(), project_id.to_owned());
+        let at = std::time::Instant::now();
         let job = self
             .db
             .run(move |c| tricircle_db::jobs::new_job(c, &p, job_type.name(), &r))
             .await?;
+        crate::recorded::noted(&job.id, at);
         self.wake(job_type, resource_id, request);
         Ok(job)
     }
