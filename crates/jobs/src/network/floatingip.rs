@@ -102,30 +102,42 @@ pub async fn sync(
         let Some(b_port_id) = b_port_id else {
             continue;
         };
-        let (target, b_net, b_sub, t_sub) = if ext_pod.pod_id == b_pod.pod_id {
-            let t_sub_id = port_subnet(&t_port)?;
+        let t_sub = port_subnet(&t_port)?;
+        // In the VM's own pod its port is the target; elsewhere a shadow of
+        // it on shadow copies of its network and subnet.
+        let (b_net, b_sub, shadow_of) = if ext_pod.pod_id == b_pod.pod_id {
             let b_net = net
                 .bottom_id(t_net.id(), b_pod, ResourceType::Network)
                 .await?;
-            let b_sub = net
-                .bottom_id(&t_sub_id, b_pod, ResourceType::Subnet)
-                .await?;
-            (b_port_id, b_net, b_sub, t_sub_id)
+            let b_sub = net.bottom_id(&t_sub, b_pod, ResourceType::Subnet).await?;
+            (b_net, b_sub, None)
         } else {
             let b_port = b_client.get_port(&b_port_id).await?;
-            let (p, n, s) =
-                shadow_for(net, top_pod, &ext_pod, project_id, &t_port, &b_port).await?;
-            (p, Some(n), Some(s), port_subnet(&t_port)?)
+            let (n, s) = shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub).await?;
+            (Some(n), Some(s), Some(b_port))
         };
-        if net.settings.stock_neutron && through_ns {
-            // Stock Neutron associates only through a router with an
-            // interface on the port's subnet: give the NS router one (a
-            // local router has its own, and the gateway).
+        let target = async {
+            match (&shadow_of, &b_net) {
+                (Some(b_port), Some(b_net)) => {
+                    shadow_port(net, &ext_pod, project_id, b_net, &t_port, b_port).await
+                }
+                _ => Ok(b_port_id.clone()),
+            }
+        };
+        // Stock Neutron associates only through a router with an interface
+        // on the port's subnet: give the NS router one (a local router has
+        // its own, and the gateway). It does not need the shadow port, so
+        // both are made at once; both run to their end (a creation dropped
+        // half-way holds its routing until it expires).
+        let ns_interface = async {
+            if !(net.settings.stock_neutron && through_ns) {
+                return Ok(());
+            }
             let ns = net
                 .bottom_id(t_router_id, &ext_pod, ResourceType::NsRouter)
                 .await?
                 .ok_or_else(|| NetError::Missing("no north-south router yet".into()))?;
-            let (Some(b_net), Some(b_sub)) = (b_net, b_sub) else {
+            let (Some(b_net), Some(b_sub)) = (&b_net, &b_sub) else {
                 return Err(NetError::Missing(format!(
                     "subnet {t_sub} has no copy in {}",
                     ext_pod.region_name
@@ -140,11 +152,14 @@ pub async fn sync(
                 t_router_id,
                 &ns,
                 &t_subnet,
-                &b_net,
-                &b_sub,
+                b_net,
+                b_sub,
             )
-            .await?;
-        }
+            .await
+        };
+        let (target, ns_interface) = tokio::join!(target, ns_interface);
+        let target = target?;
+        ns_interface?;
         match b_by_ip.get(addr) {
             None => {
                 create(&ext, &b_ext_net_id, addr, &target).await?;
@@ -206,27 +221,20 @@ async fn booted_port(net: &NetworkContext, pod: &Pod, t_port: &Port) -> NetResul
         .map(|p| p.id().to_owned()))
 }
 
-/// The shadow of a VM port in the external network's pod, with the shadow
-/// copies of its network and subnet there; returns (shadow port, shadow
-/// network, shadow subnet).
-async fn shadow_for(
+/// The shadow copies of a VM port's network and subnet (`t_subnet_id`) in
+/// the external network's pod; returns (shadow network, shadow subnet).
+async fn shadow_copies(
     net: &NetworkContext,
     top_pod: &Pod,
     ext_pod: &Pod,
     project_id: &str,
     t_port: &Port,
-    b_port: &Port,
-) -> NetResult<(String, String, String)> {
+    t_subnet_id: &str,
+) -> NetResult<(String, String)> {
     let top = net.neutron(top_pod);
     let t_net_id = t_port.network_id.clone().unwrap_or_default();
-    let t_subnet_id = t_port
-        .fixed_ips
-        .iter()
-        .flatten()
-        .find_map(|f| f.subnet_id.clone())
-        .ok_or_else(|| NetError::Missing(format!("port {} has no subnet", t_port.id())))?;
     let t_net = top.get_network(&t_net_id).await?;
-    let t_sub = top.get_subnet(&t_subnet_id).await?;
+    let t_sub = top.get_subnet(t_subnet_id).await?;
     let (b_net_id, map) = bottom::network_subnets(
         net,
         top_pod,
@@ -238,20 +246,32 @@ async fn shadow_for(
     )
     .await?;
     let b_sub = map[t_sub.id()].clone();
+    Ok((b_net_id, b_sub))
+}
+
+/// The shadow of VM port `b_port` (top `t_port`) on shadow network
+/// `b_net_id` in the external network's pod.
+async fn shadow_port(
+    net: &NetworkContext,
+    ext_pod: &Pod,
+    project_id: &str,
+    b_net_id: &str,
+    t_port: &Port,
+    b_port: &Port,
+) -> NetResult<String> {
     // The agent too, when known, so the port is the one shadow_port_setup
     // would make; unlike there, an unknown agent does not stop it.
     let agent = shadow::serving_agent(net, b_port).await?;
-    let port = shadow::ensure_shadow_port(
+    shadow::ensure_shadow_port(
         net,
         ext_pod,
         project_id,
-        &b_net_id,
+        b_net_id,
         t_port.id(),
         b_port,
         agent.as_ref(),
     )
-    .await?;
-    Ok((port, b_net_id, b_sub))
+    .await
 }
 
 /// Delete a bottom floating IP; one a concurrent job deleted is as good.

@@ -347,6 +347,51 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
     assert_eq!(left, vec![w.fip.clone()]);
 }
 
+/// A floating IP of a VM in another pod needs a shadow port and the
+/// north-south router's interface on the shadow subnet; neither needs the
+/// other, so they are made at once: with the shadow port's creation held,
+/// the interface's port is made first (one after the other, the shadow
+/// port always came first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floating_ips_shadow_port_and_ns_interface_are_made_at_once() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    boot_vms(&e, &w).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let vm1 = &w.vms[0];
+    create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": w.ext, "port_id": id(vm1), "tenant_id": PROJECT}),
+    )
+    .await;
+    let r2 = e.cloud.neutron(R2);
+    let before = r2.creates().len();
+    // The first port made in RegionTwo from here on is the shadow port:
+    // the interface's first reserves its address at the top.
+    r2.delay_next(
+        Some("POST"),
+        "/v2.0/ports",
+        1,
+        std::time::Duration::from_millis(1500),
+    );
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let ports: Vec<String> = r2.creates()[before..]
+        .iter()
+        .filter(|c| c.collection == "ports")
+        .map(|c| c.name.clone())
+        .collect();
+    let shadow = format!("shadow_port_{}", id(vm1));
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert_eq!(
+        ports[1], shadow,
+        "the interface's port was made while the shadow port's was held: {ports:?}"
+    );
+}
+
 /// A local router (zone hint naming RegionTwo) with a gateway on ext-net,
 /// which lives in RegionTwo too: as the reference's central plugin does, the
 /// gateway goes on the local bottom router itself (no bridge, no
