@@ -333,6 +333,13 @@ impl JobCalls {
             .insert(region.to_owned(), Instant::now());
     }
 
+    /// Another job, which this one waited for, may just have written to
+    /// `region`: what this job read there, and reads others sent before
+    /// now, no longer serve it.
+    pub fn others_wrote(&self, region: &str) {
+        self.forget_region(region);
+    }
+
     /// Reads of `region` sent since then are as good as the job's own.
     pub(crate) fn fresh_since(&self, region: &str) -> Instant {
         let wrote = self.wrote.lock().unwrap_or_else(|p| p.into_inner());

@@ -149,6 +149,15 @@ pub async fn north_south(
     let top = net.neutron(top_pod);
     let t_ext = top.get_network(&t_gw.network_id).await?;
     let pod = ext_pod(net, &t_ext).await?;
+    // Every pod job of the router builds this side: in this process, one
+    // at a time (the others then only read it).
+    let _turn = net
+        .turns
+        .take(
+            &format!("north-south#{}", t_router.id()),
+            &[&top_pod.region_name, &pod.region_name],
+        )
+        .await;
     let client = net.neutron(&pod);
     let name = ns_router_name(t_router.id());
     let body = Router {

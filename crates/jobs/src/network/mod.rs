@@ -16,6 +16,7 @@ pub mod sfc;
 pub mod shadow;
 pub mod slices;
 pub mod teardown;
+pub mod turns;
 
 use serde_json::{Map, Value};
 use tricircle_config::Config;
@@ -164,6 +165,9 @@ pub struct NetworkContext {
     /// Top routers and networks as jobs last read them
     /// ([`seen`]: facts that never change, and guesses to read ahead with).
     pub seen: std::sync::Arc<seen::Seen>,
+    /// Jobs of this process writing the same shared resources take turns
+    /// ([`turns`]).
+    pub turns: std::sync::Arc<turns::Turns>,
 }
 
 impl std::fmt::Debug for NetworkContext {
@@ -183,6 +187,7 @@ impl NetworkContext {
             queue: None,
             region_gate: false,
             seen: Default::default(),
+            turns: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::network_common;
 
 use network_common::*;
+use tricircle_jobs::network::external::ns_router_name;
 use tricircle_jobs::network::lock::{self, Element};
 use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::Router;
@@ -157,6 +158,55 @@ async fn racing_jobs_wait_for_each_other_instead_of_failing() {
     for path in ["/v2.0/subnetpools", "/v2.0/networks", "/v2.0/subnets"] {
         assert_eq!(top.request_count("POST", path), 1, "{path}");
     }
+    let (failed, _) = e.waiting().await;
+    assert!(failed.is_empty(), "no FAIL row: {failed:?}");
+}
+
+/// The two pod jobs of a router with a gateway both build its north-south
+/// side; in one process they take turns, so its gateway is set and its
+/// bridge interface attached once, with no request failing for the other
+/// job's (at once, the loser's gateway PUT failed with 409 and its attach
+/// with 400 while the winner's were under way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_jobs_take_turns_on_the_north_south_side() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    let r2 = e.cloud.neutron(R2);
+    r2.clear_requests();
+    // Writes to RegionTwo's routers answer slowly, as on real servers.
+    r2.delay_next(
+        Some("PUT"),
+        "/v2.0/routers/",
+        4,
+        std::time::Duration::from_millis(400),
+    );
+    let setup = |pod: &str, n: &str| format!("{pod}#{}#{n}", w.router);
+    let (r1, r2_job) = (setup("pod-1", &w.net1), setup("pod-2", &w.net2));
+    let (one, two) = tokio::join!(
+        e.run_job("router_setup", &r1),
+        e.run_job("router_setup", &r2_job),
+    );
+    assert!(one && two, "both jobs succeed");
+    let ns = named(&r2.dump("routers"), &ns_router_name(&w.router))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let requests: Vec<String> = r2
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let count = |what: &str| requests.iter().filter(|r| *r == what).count();
+    assert_eq!(
+        count(&format!("PUT /v2.0/routers/{ns}")),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        count(&format!("PUT /v2.0/routers/{ns}/add_router_interface")),
+        1,
+        "{requests:#?}"
+    );
     let (failed, _) = e.waiting().await;
     assert!(failed.is_empty(), "no FAIL row: {failed:?}");
 }
