@@ -10,8 +10,13 @@
 //! moment. A job's later reads see anything that triggered it (recorded
 //! before its claim) and its own writes. Reads older than that are never
 //! used; none is kept for long.
+//!
+//! Memory: the answers kept are bounded by count, age and size (about
+//! [`MAX_BYTES`] in all; one answer above [`MAX_ANSWER_BYTES`] is not
+//! shared: each job reads it for itself, as without sharing).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +29,11 @@ use crate::neutron::filters;
 /// change, far less than any job's run.
 const MAX_READS: usize = 512;
 const KEEP: Duration = Duration::from_secs(30);
+/// The answers kept, estimated in memory (a region with very large port
+/// lists would otherwise hold tens of MB here for [`KEEP`]).
+pub const MAX_BYTES: usize = 32 << 20;
+/// Larger answers are not shared.
+pub const MAX_ANSWER_BYTES: usize = MAX_BYTES / 4;
 
 /// Where a shared read is: on its way, answered, or failed (each waiting
 /// job then reads for itself).
@@ -42,31 +52,59 @@ struct Read {
     filters: Vec<(String, String)>,
     sent: Instant,
     state: watch::Receiver<State>,
+    /// The answer's estimated size, once answered.
+    bytes: AtomicUsize,
 }
 
 /// The recent reads of every job of one set of clients.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SharedReads {
     reads: Mutex<VecDeque<Arc<Read>>>,
+    max_bytes: usize,
+}
+
+impl Default for SharedReads {
+    fn default() -> Self {
+        SharedReads::with_budget(MAX_BYTES)
+    }
 }
 
 /// A read this job sends for the others: [`Sending::answered`] gives them
 /// its answer; dropped without one, they read for themselves.
-pub(crate) struct Sending(watch::Sender<State>);
+pub(crate) struct Sending {
+    tx: watch::Sender<State>,
+    read: Arc<Read>,
+    max_answer: usize,
+}
 
 impl Sending {
     pub(crate) fn answered(self, body: Option<&Value>) {
-        let state = match body {
-            Some(v) => State::Answered(v.clone()),
-            None => State::Failed,
+        let state = match body.map(|v| (v, approx_size(v))) {
+            Some((v, bytes)) if bytes <= self.max_answer => {
+                self.read.bytes.store(bytes, Ordering::Relaxed);
+                State::Answered(v.clone())
+            }
+            _ => State::Failed,
         };
-        self.0.send_replace(state);
+        self.tx.send_replace(state);
+    }
+}
+
+/// About how much memory `v` holds: its strings, and a word or so per
+/// node (a guide for the budget, not an allocator's count).
+fn approx_size(v: &Value) -> usize {
+    const NODE: usize = 32;
+    NODE + match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(approx_size).sum(),
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + approx_size(v)).sum(),
     }
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        self.0.send_if_modified(|s| {
+        self.tx.send_if_modified(|s| {
             let pending = matches!(s, State::Pending);
             if pending {
                 *s = State::Failed;
@@ -79,6 +117,14 @@ impl Drop for Sending {
 impl SharedReads {
     pub fn new() -> SharedReads {
         SharedReads::default()
+    }
+
+    /// A store keeping answers of about `max_bytes` in all.
+    pub fn with_budget(max_bytes: usize) -> SharedReads {
+        SharedReads {
+            reads: Mutex::default(),
+            max_bytes,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Read>>> {
@@ -142,21 +188,31 @@ impl SharedReads {
         let (tx, rx) = watch::channel(State::Pending);
         let now = Instant::now();
         let mut reads = self.lock();
-        while reads
-            .front()
-            .is_some_and(|r| reads.len() >= MAX_READS || now.duration_since(r.sent) > KEEP)
-        {
+        let mut bytes: usize = reads.iter().map(|r| r.bytes.load(Ordering::Relaxed)).sum();
+        while let Some(oldest) = reads.front() {
+            let full = reads.len() >= MAX_READS || bytes > self.max_bytes;
+            if !full && now.duration_since(oldest.sent) <= KEEP {
+                break;
+            }
+            // An answer may have landed since the sum: never below zero.
+            bytes = bytes.saturating_sub(oldest.bytes.load(Ordering::Relaxed));
             reads.pop_front();
         }
-        reads.push_back(Arc::new(Read {
+        let read = Arc::new(Read {
             region: region.to_owned(),
             path: path.to_owned(),
             query: query.to_owned(),
             filters: filters.to_vec(),
             sent: now,
             state: rx,
-        }));
-        Sending(tx)
+            bytes: AtomicUsize::new(0),
+        });
+        reads.push_back(read.clone());
+        Sending {
+            tx,
+            read,
+            max_answer: self.max_bytes / 4,
+        }
     }
 }
 
@@ -239,6 +295,47 @@ mod tests {
             shared.recall("R1", "routers/y", "", &[], before).await,
             None
         );
+    }
+
+    /// The answers kept stay within the budget, oldest out first; one too
+    /// large for a quarter of it is not shared at all.
+    #[tokio::test]
+    async fn large_answers_make_room_and_the_largest_are_not_kept() {
+        let budget = 4_000;
+        let shared = SharedReads::with_budget(budget);
+        let before = Instant::now();
+        let body = |n: usize| serde_json::json!({"ports": [{"id": "x".repeat(n)}]});
+        let answer = |i: usize, n: usize| {
+            shared
+                .sending("R1", &format!("ports/{i}"), "", &[])
+                .answered(Some(&body(n)));
+        };
+        for i in 0..6 {
+            answer(i, 800);
+        }
+        // Each is about 940: four fit, and the one sent next makes room.
+        let kept: usize = shared
+            .lock()
+            .iter()
+            .map(|r| r.bytes.load(Ordering::Relaxed))
+            .sum();
+        assert!(kept <= budget + 1_100, "{kept}");
+        assert_eq!(
+            shared.recall("R1", "ports/0", "", &[], before).await,
+            None,
+            "the oldest made room"
+        );
+        assert_eq!(
+            shared.recall("R1", "ports/5", "", &[], before).await,
+            Some(body(800))
+        );
+        answer(6, budget / 4 + 1);
+        assert_eq!(
+            shared.recall("R1", "ports/6", "", &[], before).await,
+            None,
+            "too large to share"
+        );
+        assert!(approx_size(&body(800)) > 800);
     }
 
     #[test]
