@@ -27,7 +27,7 @@ use tricircle_openstack::calls::JobCalls;
 /// Rows kept at most: rows another process claims are never looked up
 /// here, so past this the table starts again (those runs then use their
 /// claim).
-const MAX_ROWS: usize = 100_000;
+const MAX_ROWS: usize = 10_000;
 
 static RECORDED: LazyLock<Mutex<HashMap<String, Instant>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));

@@ -378,6 +378,15 @@ async fn read_ahead(
         if !net.settings.stock_neutron {
             return Ok(());
         }
+        // Read only to make the bridge subnet (`bridge::top_bridge`).
+        let subnet = bridge::subnet_name(&guess.project_id);
+        if net
+            .bottom_id(&subnet, top_pod, ResourceType::Subnet)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
         let found = net
             .bottom_id(bridge::SUBNET_POOL_NAME, top_pod, ResourceType::Subnetpool)
             .await?;

@@ -102,11 +102,24 @@ async fn create_top_bridge(
         physical_network: net.settings.bridge_physical_network.clone(),
         ..Network::default()
     };
+    let sname = subnet_name(project_id);
+    // The pool is only needed to make the subnet: not read while the
+    // subnet is routed (every rerun), unless it turns out gone.
+    let routed_subnet = net
+        .bottom_id(&sname, top_pod, ResourceType::Subnet)
+        .await?
+        .filter(|id| !id.is_empty());
+    let pool = async {
+        match routed_subnet {
+            Some(_) => Ok(None),
+            None => top_subnet_pool(net, top_pod, project_id).await.map(Some),
+        }
+    };
     // The pool and the network do not depend on each other. Both run to
     // their end: a creation dropped half-way holds its routing until it
     // expires.
     let (pool_id, network) = tokio::join!(
-        top_subnet_pool(net, top_pod, project_id),
+        pool,
         lock::get_or_create_existing(
             net,
             project_id,
@@ -115,7 +128,15 @@ async fn create_top_bridge(
         )
     );
     let (pool_id, (n, t_net)) = (pool_id?, network?);
-    let sname = subnet_name(project_id);
+    if let Some(id) = &routed_subnet {
+        if let Some(subnet) = net.neutron(top_pod).find::<Subnet>(id).await? {
+            return Ok(TopBridge { net: t_net, subnet });
+        }
+    }
+    let pool_id = match pool_id {
+        Some(id) => id,
+        None => top_subnet_pool(net, top_pod, project_id).await?,
+    };
     let sbody = Subnet {
         tenant_id: Some(project_id.to_owned()),
         network_id: Some(n.id.clone()),

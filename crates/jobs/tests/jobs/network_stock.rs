@@ -808,6 +808,52 @@ async fn stock_bridge_resources_gone_behind_xjobs_back_are_routed_again() {
     assert_eq!(sorted(e.snapshot().await), sorted(before));
 }
 
+/// The bridge subnet pool is only needed to make the project's bridge
+/// subnet: a rerun does not read it; a routed subnet gone behind xjob's
+/// back sends the job to the pool and the subnet again (found by name
+/// here, so nothing is made twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_pool_is_read_only_to_make_the_bridge_subnet() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let top = e.cloud.neutron(TOP);
+    let pool_reads = |top: &tricircle_fakecloud::FakeNeutron| {
+        top.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/v2.0/subnetpools"))
+            .count()
+    };
+    top.clear_requests();
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    assert!(
+        top.requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v2.0/routers")),
+        "the rerun ran"
+    );
+    assert_eq!(pool_reads(top), 0, "a rerun reads no pool");
+
+    let before = e.snapshot().await;
+    let sname = bridge::subnet_name(PROJECT);
+    route_to_nothing(&e, &sname, "pod-top", ResourceType::Subnet).await;
+    top.clear_requests();
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    assert!(pool_reads(top) > 0, "the subnet was gone: the pool is read");
+    assert_eq!(
+        top.request_count("POST", "/v2.0/subnets"),
+        0,
+        "found by name"
+    );
+    let sorted = |mut s: std::collections::BTreeMap<String, Value>| {
+        if let Some(Value::Array(rows)) = s.get_mut("routings") {
+            rows.sort_by_key(|r| r.to_string());
+        }
+        s
+    };
+    assert_eq!(sorted(e.snapshot().await), sorted(before));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_vms_booted_in_the_pods_bring_their_routes_and_floating_ip() {
     let e = env(true).await;
