@@ -158,17 +158,23 @@ mod tests {
 
     /// Leases note when their claim committed, whether taken by a claim or
     /// by a finish that claims the next run: the jobs' reads are fresh
-    /// from then on (`JobCalls::since`).
+    /// from then on (`JobCalls::since`). The rows a lease serves are named
+    /// as they were recorded, so a row this process recorded is known
+    /// (`recorded`) on every backend.
     #[test]
     fn leases_note_when_their_claim_committed() {
         each_backend(|t| async move {
             let batcher = Batcher::start(t.db.clone(), Duration::from_secs(60));
             let record = |db: Db| async move {
-                db.run(|c| jobs::new_job(c, "proj", "configure_route", "r1"))
+                let at = Instant::now();
+                let job = db
+                    .run(|c| jobs::new_job(c, "proj", "configure_route", "r1"))
                     .await
                     .unwrap();
+                crate::recorded::noted(&job.id, at);
+                at
             };
-            record(t.db.clone()).await;
+            let recorded_at = record(t.db.clone()).await;
             let before = Instant::now();
             let claim = Claim {
                 job_type: "configure_route".into(),
@@ -179,7 +185,13 @@ mod tests {
             };
             let at = lease.claimed_at.expect("the claim's commit is noted");
             assert!(before <= at && at <= Instant::now(), "{}", t.backend);
-            record(t.db.clone()).await;
+            assert_eq!(
+                crate::recorded::latest(&lease.seen),
+                Some(recorded_at),
+                "{}",
+                t.backend
+            );
+            let recorded_at = record(t.db.clone()).await;
             let finish = Finish {
                 lease,
                 success: true,
@@ -194,6 +206,12 @@ mod tests {
             };
             let next_at = next.claimed_at.expect("the finish's commit is noted");
             assert!(at <= next_at && next_at <= Instant::now(), "{}", t.backend);
+            assert_eq!(
+                crate::recorded::latest(&next.seen),
+                Some(recorded_at),
+                "{}",
+                t.backend
+            );
         });
     }
 }

@@ -203,10 +203,16 @@ impl JobCalls {
         self.changes.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The changes the job made so far: its Neutron writes and the changes
+    /// it noted.
+    pub fn changes_made(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed) + self.changes.load(Ordering::Relaxed)
+    }
+
     /// Whether the job changed anything: a Neutron write, or a change it
     /// noted.
     pub fn changed_anything(&self) -> bool {
-        self.writes.load(Ordering::Relaxed) > 0 || self.changes.load(Ordering::Relaxed) > 0
+        self.changes_made() > 0
     }
 
     /// Run `f` with its Neutron calls counted for this job. Futures it

@@ -105,10 +105,7 @@ async fn create_top_bridge(
     let sname = subnet_name(project_id);
     // The pool is only needed to make the subnet: not read while the
     // subnet is routed (every rerun), unless it turns out gone.
-    let routed_subnet = net
-        .bottom_id(&sname, top_pod, ResourceType::Subnet)
-        .await?
-        .filter(|id| !id.is_empty());
+    let routed_subnet = net.bottom_id(&sname, top_pod, ResourceType::Subnet).await?;
     let pool = async {
         match routed_subnet {
             Some(_) => Ok(None),

@@ -24,16 +24,16 @@ const TIDY_AT: usize = 1_024;
 #[derive(Debug, Default)]
 pub struct Turns(Mutex<HashMap<String, Weak<TurnLock>>>);
 
-/// Whether the last holder of a turn wrote to Neutron during it.
+/// Whether the last holder of a turn changed anything during it (a Neutron
+/// write, a routing).
 type TurnLock = tokio::sync::Mutex<bool>;
 
 /// A turn, held until dropped.
 #[derive(Debug)]
 pub struct Turn {
     held: OwnedMutexGuard<bool>,
-    /// The job's Neutron writes, and whether it had changed anything, when
-    /// it took the turn.
-    before: Option<(u64, bool)>,
+    /// The changes the job had made when it took the turn.
+    before: Option<u64>,
     /// Whether another job held it first.
     pub waited: bool,
     /// Whether that job wrote during its turn (so this one reads afresh).
@@ -78,7 +78,7 @@ impl Turns {
         }
         Turn {
             held,
-            before: calls.map(|c| changes(&c)),
+            before: calls.map(|c| c.changes_made()),
             waited,
             after_writes,
         }
@@ -90,18 +90,12 @@ impl Turns {
     }
 }
 
-/// A job's Neutron writes, and whether it changed anything (a routing
-/// too).
-fn changes(calls: &JobCalls) -> (u64, bool) {
-    (calls.tally().writes, calls.changed_anything())
-}
-
 impl Drop for Turn {
     fn drop(&mut self) {
         // Unknown (no job, or dropped outside it): say it wrote.
-        let after = JobCalls::current().map(|c| changes(&c));
+        let after = JobCalls::current().map(|c| c.changes_made());
         *self.held = match (self.before, after) {
-            (Some((w0, c0)), Some((w1, c1))) => w1 > w0 || c1 != c0,
+            (Some(before), Some(after)) => after > before,
             _ => true,
         };
     }

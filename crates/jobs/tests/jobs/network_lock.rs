@@ -133,6 +133,17 @@ async fn two_creators_of_one_resource_both_get_the_one_made() {
     );
 }
 
+/// The router's pod jobs in both pods, run at once; whether both succeeded.
+async fn both_pod_jobs_at_once(e: &Env, w: &World) -> bool {
+    let setup = |pod: &str, n: &str| format!("{pod}#{}#{n}", w.router);
+    let (r1, r2) = (setup("pod-1", &w.net1), setup("pod-2", &w.net2));
+    let (one, two) = tokio::join!(
+        e.run_job("router_setup", &r1),
+        e.run_job("router_setup", &r2),
+    );
+    one && two
+}
+
 /// Two pod jobs of one router start together and both need the project's
 /// bridge network, subnet and subnet pool in the central region: one job
 /// makes each, the other waits for it; neither fails into the redo.
@@ -148,13 +159,7 @@ async fn racing_jobs_wait_for_each_other_instead_of_failing() {
         1,
         std::time::Duration::from_millis(1500),
     );
-    let setup = |pod: &str, n: &str| format!("{pod}#{}#{n}", w.router);
-    let (r1, r2) = (setup("pod-1", &w.net1), setup("pod-2", &w.net2));
-    let (one, two) = tokio::join!(
-        e.run_job("router_setup", &r1),
-        e.run_job("router_setup", &r2),
-    );
-    assert!(one && two, "both jobs succeed");
+    assert!(both_pod_jobs_at_once(&e, &w).await, "both jobs succeed");
     for path in ["/v2.0/subnetpools", "/v2.0/networks", "/v2.0/subnets"] {
         assert_eq!(top.request_count("POST", path), 1, "{path}");
     }
@@ -180,13 +185,7 @@ async fn pod_jobs_take_turns_on_the_north_south_side() {
         4,
         std::time::Duration::from_millis(400),
     );
-    let setup = |pod: &str, n: &str| format!("{pod}#{}#{n}", w.router);
-    let (r1, r2_job) = (setup("pod-1", &w.net1), setup("pod-2", &w.net2));
-    let (one, two) = tokio::join!(
-        e.run_job("router_setup", &r1),
-        e.run_job("router_setup", &r2_job),
-    );
-    assert!(one && two, "both jobs succeed");
+    assert!(both_pod_jobs_at_once(&e, &w).await, "both jobs succeed");
     let ns = named(&r2.dump("routers"), &ns_router_name(&w.router))[0]["id"]
         .as_str()
         .unwrap()

@@ -347,6 +347,16 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
     assert_eq!(left, vec![w.fip.clone()]);
 }
 
+/// The stock guide converged, then its VMs booted and every job run again.
+async fn converged_with_vms() -> (Env, World) {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    boot_vms(&e, &w).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    (e, w)
+}
+
 /// A floating IP of a VM in another pod needs a shadow port and the
 /// north-south router's interface on the shadow subnet; neither needs the
 /// other, so they are made at once: with the shadow port's creation held,
@@ -354,11 +364,7 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
 /// port always came first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_floating_ips_shadow_port_and_ns_interface_are_made_at_once() {
-    let e = env(true).await;
-    let w = tenant_world(&e).await;
-    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
-    boot_vms(&e, &w).await;
-    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let (e, w) = converged_with_vms().await;
     let vm1 = &w.vms[0];
     create(
         &e.neutron(TOP),
@@ -535,11 +541,7 @@ async fn stock_local_router_gets_the_gateway_itself() {
 /// to the VM behind it follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_gateway_and_interface_removal_reach_the_pods() {
-    let e = env(true).await;
-    let w = tenant_world(&e).await;
-    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
-    boot_vms(&e, &w).await;
-    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let (e, w) = converged_with_vms().await;
     let (r1, r2) = (e.cloud.neutron(R1), e.cloud.neutron(R2));
     assert_eq!(r2.dump("floatingips").len(), 1);
 

@@ -62,14 +62,23 @@ fn counted_since(
     out
 }
 
-/// Record a NEW job and run it through the engine.
-async fn run(e: &Env, t: JobType, resource_id: &str) -> Report {
+/// Record a NEW job (as the API would) and run it through `engine`.
+async fn record_and_handle(
+    engine: &tricircle_jobs::Engine,
+    db: &tricircle_db::Db,
+    t: JobType,
+    resource_id: &str,
+) -> Report {
     let (ty, r) = (t.name(), resource_id.to_owned());
-    e.db.db
-        .run(move |c| tricircle_db::jobs::new_job(c, PROJECT, ty, &r))
+    db.run(move |c| tricircle_db::jobs::new_job(c, PROJECT, ty, &r))
         .await
         .unwrap();
-    let report = e.engine.handle(t, resource_id, Map::new()).await.unwrap();
+    engine.handle(t, resource_id, Map::new()).await.unwrap()
+}
+
+/// Record a NEW job and run it through the engine.
+async fn run(e: &Env, t: JobType, resource_id: &str) -> Report {
+    let report = record_and_handle(&e.engine, &e.db.db, t, resource_id).await;
     assert_eq!(report.runs.len(), 1, "{report:?}");
     assert!(report.runs[0].success, "{t} {resource_id}: {report:?}");
     report
@@ -315,16 +324,7 @@ async fn a_down_regions_jobs_wait_without_calls_while_others_run() {
     let job = |pod: &str, n: &str| format!("{pod}#{}#{n}", w.router);
     let run_on = |r: String| {
         let (engine, db) = (engine.clone(), e.db.db.clone());
-        async move {
-            let r2 = r.clone();
-            db.run(move |c| tricircle_db::jobs::new_job(c, PROJECT, "router_setup", &r2))
-                .await
-                .unwrap();
-            engine
-                .handle(JobType::RouterSetup, &r, Map::new())
-                .await
-                .unwrap()
-        }
+        async move { record_and_handle(&engine, &db, JobType::RouterSetup, &r).await }
     };
     let breaker = net.clients.region_breaker();
     e.cloud.neutron(R1).set_down(true).await.unwrap();
@@ -568,16 +568,7 @@ async fn a_pod_job_that_changed_nothing_leaves_routes_to_a_run_started_after_it(
     );
     let pod = {
         let (engine, db, r) = (e.engine.clone(), e.db.db.clone(), pod_job.clone());
-        tokio::spawn(async move {
-            let r2 = r.clone();
-            db.run(move |c| tricircle_db::jobs::new_job(c, PROJECT, "router_setup", &r2))
-                .await
-                .unwrap();
-            engine
-                .handle(JobType::RouterSetup, &r, Map::new())
-                .await
-                .unwrap()
-        })
+        tokio::spawn(async move { record_and_handle(&engine, &db, JobType::RouterSetup, &r).await })
     };
     let asked = format!("GET {router_path}?");
     for _ in 0..200 {
