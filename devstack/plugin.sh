@@ -61,9 +61,14 @@ function install_tricircle {
     if ! command -v cargo >/dev/null; then
         die $LINENO "cargo is not installed: install Rust (https://rustup.rs) for the stack user"
     fi
-    # The database drivers' client libraries (diesel links them).
-    install_package pkg-config libsqlite3-dev libpq-dev default-libmysqlclient-dev
-    (cd "$TRICIRCLE_DIR" && cargo build --profile "$TRICIRCLE_CARGO_PROFILE" \
+    # The database drivers' client libraries (diesel links them; libpq is
+    # built into the binaries against the system's OpenSSL).
+    install_package pkg-config libssl-dev libsqlite3-dev libpq-dev default-libmysqlclient-dev
+    local features=()
+    if [[ "$TRICIRCLE_SYSTEM_LIBPQ" == "True" ]]; then
+        features=(--no-default-features)
+    fi
+    (cd "$TRICIRCLE_DIR" && cargo build --profile "$TRICIRCLE_CARGO_PROFILE" "${features[@]}" \
         --bin tricircle-api --bin tricircle-xjob --bin tricircle-db-manage --bin tricircle-status) ||
         die $LINENO "cargo build of the Tricircle binaries failed"
     local build b

@@ -109,7 +109,10 @@ _dbs_stop_pid() {
 }
 
 db_servers_install() {
-    packages_install mariadb-server postgresql libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev
+    # libssl-dev and pkg-config: the libpq built into the binaries (pq-sys's
+    # `bundled`) links the system's OpenSSL.
+    packages_install mariadb-server postgresql libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev \
+        libssl-dev pkg-config
 }
 
 _mariadb_dirs() {

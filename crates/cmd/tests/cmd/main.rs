@@ -6,6 +6,7 @@ mod api_limits;
 mod api_stop;
 mod common;
 mod hostile;
+mod linked;
 mod samples;
 mod service;
 mod units;

@@ -197,3 +197,25 @@ fn the_job_batches_pool_is_set_up_once_per_connection() {
         assert_eq!(batch_setting(&mut c), set, "{b}: the replacement");
     });
 }
+
+/// The libpq linked in (built from source by default) speaks TLS: a
+/// connection asking for it reaches the server, which either negotiates it
+/// or says it has none, instead of being refused as not compiled in.
+#[test]
+fn postgres_connections_can_ask_for_tls() {
+    let Some(t) = tricircle_db::testing::TestDb::new(Backend::Postgres) else {
+        return;
+    };
+    let sep = if t.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}sslmode=require", t.url);
+    let target = tricircle_db::DbUrl::parse(&url).unwrap();
+    assert!(
+        target.target().contains("sslmode=require"),
+        "dropped: {target:?}"
+    );
+    if let Err(e) = diesel::PgConnection::establish(target.target()) {
+        let e = e.to_string();
+        assert!(e.contains("SSL"), "{e}");
+        assert!(!e.contains("not compiled in"), "{e}");
+    }
+}
