@@ -14,7 +14,7 @@ mod server;
 
 pub use cloud::{AdminCredentials, FakeCloud, FakeCloudBuilder};
 pub use keystone::FakeKeystone;
-pub use neutron::{Created, FakeNeutron, FakeNotification};
+pub use neutron::{Created, FakeNeutron, FakeNotification, Held};
 pub use record::RecordedRequest;
 
 /// Decides whether a token is valid and for which project; lets a fake

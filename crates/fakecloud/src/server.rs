@@ -27,13 +27,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What an injected fault does to a matching request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum FaultAction {
     /// Answer this status (with the service's error body) instead.
     Status(StatusCode),
     /// Sleep this long before handling the request normally, so a client
     /// with a shorter timeout gives up.
     Delay(Duration),
+    /// Hold it until the value turns true (or its sender is dropped), then
+    /// handle it normally: a test orders requests without timing them.
+    Hold(tokio::sync::watch::Receiver<bool>),
 }
 
 /// The next `remaining` requests whose path starts with `path_prefix`
@@ -93,7 +96,7 @@ impl Control {
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
         faults[i].remaining -= 1;
-        let action = faults[i].action;
+        let action = faults[i].action.clone();
         if faults[i].remaining == 0 {
             faults.remove(i);
         }
@@ -119,6 +122,10 @@ async fn gate(
                 return Ok(req.into_response((control.render_error)(status)));
             }
             Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+            Some(FaultAction::Hold(mut released)) => {
+                // Err: the test dropped its handle, which releases too.
+                let _ = released.wait_for(|r| *r).await;
+            }
             None => {}
         }
     }

@@ -30,6 +30,17 @@ use crate::TokenCheck;
 
 pub use self::api::{Created, FakeNotification};
 
+/// Requests held by [`FakeNeutron::hold_next`]; released by
+/// [`Held::release`] or when dropped.
+#[must_use = "dropping it releases the held requests at once"]
+pub struct Held(tokio::sync::watch::Sender<bool>);
+
+impl Held {
+    pub fn release(&self) {
+        self.0.send_replace(true);
+    }
+}
+
 pub struct FakeNeutron {
     region: String,
     server: LoopbackServer,
@@ -160,6 +171,20 @@ impl FakeNeutron {
             remaining: n,
             action: FaultAction::Delay(delay),
         });
+    }
+
+    /// The next `n` matching requests are held (recorded, not handled)
+    /// until the returned handle is released or dropped: a test sees what
+    /// else is sent meanwhile, whatever the timing.
+    pub fn hold_next(&self, method: Option<&str>, path_prefix: &str, n: usize) -> Held {
+        let (release, released) = tokio::sync::watch::channel(false);
+        self.server.control().add_fault(Fault {
+            method: method.map(str::to_owned),
+            path_prefix: path_prefix.to_owned(),
+            remaining: n,
+            action: FaultAction::Hold(released),
+        });
+        Held(release)
     }
 
     pub fn clear_faults(&self) {

@@ -493,3 +493,41 @@ async fn a_cloud_on_fixed_ports() {
         "{e}"
     );
 }
+
+/// A held request is recorded at once but answered only once released;
+/// requests of other paths pass meanwhile.
+#[tokio::test]
+async fn held_requests_wait_for_their_release() {
+    let n = FakeNeutron::start("RegionOne").await;
+    let held = n.hold_next(Some("GET"), "/v2.0/ports", 1);
+    let api = Api::new(&n, "tok");
+    let answered = std::sync::atomic::AtomicBool::new(false);
+    let call = async {
+        let got = api.get("ports").await.0;
+        answered.store(true, std::sync::atomic::Ordering::SeqCst);
+        got
+    };
+    let meanwhile = async {
+        wait_until(|| n.request_count("GET", "/v2.0/ports") == 1).await;
+        assert_eq!(api.get("networks").await.0, 200, "other paths are not held");
+        assert!(
+            !answered.load(std::sync::atomic::Ordering::SeqCst),
+            "answered while held"
+        );
+        held.release();
+    };
+    let (got, ()) = tokio::join!(call, meanwhile);
+    assert_eq!(got, 200);
+    assert_eq!(api.get("ports").await.0, 200, "only the next one was held");
+}
+
+/// Polls `cond` (every 10 ms, 10 s at most).
+async fn wait_until(cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 10 s");
+}

@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, try_join_all};
+use futures_util::FutureExt;
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{
     device_owner, Filters, FixedIp, HostRoute, NeutronClient, Port, Route, Router, Subnet,
@@ -361,7 +362,7 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     }
 
     let plan = plan(has_gateway, &cidr, &bottoms, &views);
-    let set_routes = |r: &PlannedRoutes| {
+    let set_routes = plan.routes.iter().map(|r| {
         let have = current.get(&r.router_id).cloned().flatten();
         let client = net.neutron(&pods[&r.region]);
         let (router_id, routes) = (r.router_id.clone(), r.routes.clone());
@@ -373,21 +374,29 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
             }
             NetResult::Ok(())
         }
-    };
-    // East-west routes first, then host routes, then the north-south
-    // router's routes back to the VMs.
-    try_join_all(plan.routes.iter().filter(|r| !r.is_ns).map(set_routes)).await?;
-    try_join_all(plan.host_routes.iter().map(|h| async {
+        .boxed()
+    });
+    let set_host_routes = plan.host_routes.iter().map(|h| {
         let upd = Subnet {
             host_routes: Some(h.host_routes.clone()),
             ..Subnet::default()
         };
-        net.neutron(&pods[&h.region])
-            .update_subnet(&h.subnet_id, &upd)
-            .await
-    }))
-    .await?;
-    try_join_all(plan.routes.iter().filter(|r| r.is_ns).map(set_routes)).await?;
+        let client = net.neutron(&pods[&h.region]);
+        let subnet_id = h.subnet_id.clone();
+        async move {
+            client.update_subnet(&subnet_id, &upd).await?;
+            NetResult::Ok(())
+        }
+        .boxed()
+    });
+    // No write depends on another (Neutron checks a route's nexthop against
+    // the router's own interfaces only), so all are sent at once: the job
+    // waits for the slowest, not for the east-west, host and north-south
+    // writes in turn. Each runs to its end; the first error is returned.
+    join_all(set_routes.chain(set_host_routes))
+        .await
+        .into_iter()
+        .collect::<NetResult<Vec<()>>>()?;
     Ok(())
 }
 

@@ -640,7 +640,7 @@ async fn router_setups(
         })
         .filter_map(|p| p.device_id.as_deref().filter(|d| !d.is_empty()))
         .collect();
-    for r in routers {
+    for r in &routers {
         net.submit_job(
             JobType::RouterSetup,
             &format!("{POD_NOT_SPECIFIED}#{r}#{t_net}"),
@@ -648,6 +648,19 @@ async fn router_setups(
             request,
         )
         .await?;
+    }
+    // A VM came or went: on a router known to span pods its routes change,
+    // and the pods are wired already (a pod job that finds otherwise wires
+    // them and records routes again). Recorded now, the routes are set
+    // while the pod jobs run, not after them; recorded after the pod jobs'
+    // fan-out, the run counts as covering them (router_setup's
+    // `routes_covered`). A router not read yet by this process is left to
+    // the pod jobs, as in the reference.
+    for r in routers {
+        if net.seen.router(r).is_some_and(|s| s.spans_pods) {
+            net.submit_job(JobType::ConfigureRoute, r, project, request)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::bottom::{self, Copy};
 use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
-use crate::network::lock::{self, Element, Got};
+use crate::network::lock::{self, Element, Got, GotLater};
 use crate::network::seen::SeenRouter;
 use crate::network::{floatingip, ip, prefetch, teardown, NetError, NetResult, NetworkContext};
 use crate::recorded;
@@ -283,6 +283,7 @@ fn remember_router(net: &NetworkContext, ctx: &JobContext, t_router: &Router) ->
         SeenRouter {
             project_id: project_id.clone(),
             ext_net_id: ext_id.clone(),
+            spans_pods: external::az_hints(t_router.availability_zone_hints.as_ref()).len() != 1,
         },
     );
     (project_id, ext_id)
@@ -497,7 +498,7 @@ async fn wire_pod(
     // made at once; the gateway and the interface then wait for the
     // router's id. Every branch runs to its end even when another fails:
     // a creation dropped half-way would hold its routing until it expires.
-    let (made, router_id) = tokio::sync::watch::channel(None);
+    let (made, router_id) = GotLater::channel("the bottom router");
     let router = async move {
         let got = lock::get_or_create(
             net,
@@ -518,7 +519,7 @@ async fn wire_pod(
         let Got {
             id: b_router,
             bound_now,
-        } = RouterId(router_id.clone()).get().await?;
+        } = router_id.clone().get().await?;
         let t_port =
             bridge::top_bridge_port(net, top_pod, project_id, bridge, &b_router, None).await?;
         let gw_ip = bridge::first_ip(&t_port).ok_or_else(|| {
@@ -546,7 +547,7 @@ async fn wire_pod(
         project_id,
         t_net,
         t_router,
-        RouterId(router_id.clone()),
+        router_id.clone(),
         bridge.is_none(),
     );
     let (b_router, gateway, iface): (NetResult<String>, NetResult<()>, _) =
@@ -555,21 +556,6 @@ async fn wire_pod(
     gateway?;
     iface?;
     Ok(b_router)
-}
-
-/// The bottom router once the branch making it has it.
-struct RouterId(tokio::sync::watch::Receiver<Option<Got>>);
-
-impl RouterId {
-    async fn get(mut self) -> NetResult<Got> {
-        let made = match self.0.wait_for(Option::is_some).await {
-            Ok(got) => got.clone(),
-            // The making branch failed (and dropped the sender); its error
-            // is the job's.
-            Err(_) => None,
-        };
-        made.ok_or_else(|| NetError::Missing("the bottom router was not made".into()))
-    }
 }
 
 /// The top router's floating IPs on `t_net` in `b_pod` (with the router's
@@ -647,7 +633,7 @@ async fn interface(
     project_id: &str,
     t_net: &Network,
     t_router: &Router,
-    b_router: RouterId,
+    b_router: GotLater,
     is_local: bool,
 ) -> NetResult<()> {
     let top = net.neutron(top_pod);

@@ -16,7 +16,7 @@ use tricircle_openstack::neutron::{
 use super::bottom;
 use super::bridge::{self, TopBridge};
 use super::floatingip;
-use super::lock::{self, Element, Got};
+use super::lock::{self, Element, Got, GotLater};
 use super::{NetError, NetResult, NetworkContext};
 use tricircle_vocab::ResourceType;
 
@@ -167,53 +167,72 @@ pub async fn north_south(
         ..Router::default()
     };
     // The router, the external network's copy and the bridge's copy are
-    // made at once, then the gateway and the bridge interface. Every
-    // branch runs to its end: a creation dropped half-way holds its
-    // routing until it expires.
-    let router = lock::get_or_create(
-        net,
-        project_id,
-        &pod,
-        Element {
-            top_id: t_router.id(),
-            resource_type: ResourceType::NsRouter,
-            name: &name,
-            body,
-        },
-    );
-    let (ns_router, b_ext_net, bridge_copy) = tokio::join!(
-        router,
-        bottom_external(net, top_pod, &pod, &t_ext),
-        bridge::bottom_bridge(net, &pod, project_id, bridge)
-    );
-    let Got {
-        id: ns_router,
-        bound_now,
-    } = ns_router?;
-    let (b_ext_net, (_, b_bridge_sub)) = (b_ext_net?, bridge_copy?);
-
-    let gateway = gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router, bound_now);
-    let interface = async {
-        let gw_ip = bridge
-            .subnet
-            .gateway_ip
-            .clone()
-            .flatten()
-            .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
-        // Not needed by the interface itself, but it keeps the address taken
-        // at the top and is what shadow ports are made from.
-        match bridge::top_bridge_port(net, top_pod, project_id, bridge, &ns_router, Some(&gw_ip))
-            .await
-        {
-            Err(NetError::Neutron(e)) if address_taken(&e) => {
-                return Err(bridge_gateway_taken(net, top_pod, project_id, bridge, &gw_ip, e).await)
-            }
-            done => done?,
-        };
-        ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
+    // made at once; the gateway starts once the router and the external
+    // copy are there, the bridge interface once the router and the bridge
+    // copy are (neither waits for the other's copy). Every branch runs to
+    // its end: a creation dropped half-way holds its routing until it
+    // expires.
+    let (made, ns_router) = GotLater::channel("the north-south router");
+    let (in_pod, named) = (&pod, &name);
+    let router = async move {
+        let got = lock::get_or_create(
+            net,
+            project_id,
+            in_pod,
+            Element {
+                top_id: t_router.id(),
+                resource_type: ResourceType::NsRouter,
+                name: named,
+                body,
+            },
+        )
+        .await?;
+        made.send_replace(Some(got));
+        NetResult::Ok(())
     };
-    let (gateway, interface) = tokio::join!(gateway, interface);
-    gateway?;
+    let gateway = async {
+        let b_ext_net = bottom_external(net, top_pod, &pod, &t_ext).await?;
+        let Got {
+            id: ns_router,
+            bound_now,
+        } = ns_router.clone().get().await?;
+        gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router, bound_now).await?;
+        NetResult::Ok((b_ext_net, ns_router))
+    };
+    let interface =
+        async {
+            let gw_ip =
+                bridge.subnet.gateway_ip.clone().flatten().ok_or_else(|| {
+                    NetError::Missing("the top bridge subnet has no gateway".into())
+                })?;
+            let copy = bridge::bottom_bridge(net, &pod, project_id, bridge);
+            // Not needed by the interface itself, but it keeps the address taken
+            // at the top and is what shadow ports are made from.
+            let top_port = async {
+                let ns_router = ns_router.clone().get().await?.id;
+                match bridge::top_bridge_port(
+                    net,
+                    top_pod,
+                    project_id,
+                    bridge,
+                    &ns_router,
+                    Some(&gw_ip),
+                )
+                .await
+                {
+                    Err(NetError::Neutron(e)) if address_taken(&e) => {
+                        Err(bridge_gateway_taken(net, top_pod, project_id, bridge, &gw_ip, e).await)
+                    }
+                    done => done.map(|_| ns_router),
+                }
+            };
+            let (copy, top_port) = tokio::join!(copy, top_port);
+            let ((_, b_bridge_sub), ns_router) = (copy?, top_port?);
+            ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
+        };
+    let (router, gateway, interface) = tokio::join!(router, gateway, interface);
+    router?;
+    let (b_ext_net, ns_router) = gateway?;
     interface?;
     Ok(Some(NorthSouth {
         pod,

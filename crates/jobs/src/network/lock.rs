@@ -99,6 +99,34 @@ pub struct Got {
     pub bound_now: bool,
 }
 
+/// The outcome of a creation another branch of the job is making, for
+/// branches that start with what they can and then need its id: they do
+/// not wait for their siblings' other work.
+#[derive(Clone)]
+pub struct GotLater {
+    what: &'static str,
+    made: tokio::sync::watch::Receiver<Option<Got>>,
+}
+
+impl GotLater {
+    /// The handle, and the sender the making branch fills in; `what`
+    /// names the resource when the making branch failed.
+    pub fn channel(what: &'static str) -> (tokio::sync::watch::Sender<Option<Got>>, GotLater) {
+        let (tx, made) = tokio::sync::watch::channel(None);
+        (tx, GotLater { what, made })
+    }
+
+    pub async fn get(mut self) -> NetResult<Got> {
+        let made = match self.made.wait_for(Option::is_some).await {
+            Ok(got) => got.clone(),
+            // The making branch failed (and dropped the sender); its error
+            // is the job's.
+            Err(_) => None,
+        };
+        made.ok_or_else(|| NetError::Missing(format!("{} was not made", self.what)))
+    }
+}
+
 enum Step {
     Done(String),
     Recovered(String),

@@ -23,6 +23,10 @@ pub struct SeenRouter {
     pub project_id: String,
     /// The network of its gateway, empty without one (a guess).
     pub ext_net_id: String,
+    /// Whether it may span pods: it has not exactly one availability zone
+    /// hint (a fact: Neutron does not update a router's hints). One hint
+    /// may or may not name a pod, so such a router counts as not spanning.
+    pub spans_pods: bool,
 }
 
 /// The subnets and networks of a bottom router's interfaces, in the order
@@ -124,7 +128,7 @@ mod tests {
         assert_eq!(seen.router("r1"), None);
         let r = |p: &str| SeenRouter {
             project_id: p.into(),
-            ext_net_id: String::new(),
+            ..SeenRouter::default()
         };
         seen.set_router("r1", r("p1"));
         seen.set_router("r1", r("p2"));

@@ -398,6 +398,216 @@ async fn a_floating_ips_shadow_port_and_ns_interface_are_made_at_once() {
     );
 }
 
+/// Polls `cond` every 10 ms, 10 s at most: what is awaited arrives in a
+/// few milliseconds unless the code under test waits for something held.
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("not seen within 10 s: {what}");
+}
+
+/// Held requests time out in the client (5 s) and are sent again: the
+/// retries are held too, so nothing gets through before the release.
+const HOLD_RETRIES_TOO: usize = 8;
+
+/// `region`'s requests after the first `since`, as (method, path).
+fn requests_since(e: &Env, region: &str, since: usize) -> Vec<(String, String)> {
+    e.cloud.neutron(region).requests()[since..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect()
+}
+
+/// configure_route's writes do not depend on each other: with the
+/// east-west router's routes held in RegionTwo, the north-south router's
+/// routes are sent meanwhile (they were sent once the east-west ones were
+/// answered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_route_sends_every_routers_routes_at_once() {
+    let (e, w) = converged_with_vms().await;
+    let pod2 = e.pod("pod-2").await;
+    let bottom = |t| e.net.bottom_id(&w.router, &pod2, t);
+    let ew = bottom(ResourceType::Router).await.unwrap().unwrap();
+    let ns = bottom(ResourceType::NsRouter).await.unwrap().unwrap();
+    // Routes lost behind xjob's back, on both routers of RegionTwo.
+    let r2 = e.neutron(R2);
+    for r in [&ew, &ns] {
+        put(
+            &r2,
+            &format!("routers/{r}"),
+            json!({"router": {"routes": []}}),
+        )
+        .await;
+    }
+    let since = e.cloud.neutron(R2).requests().len();
+    let put_on = |r: &str| {
+        let path = format!("/v2.0/routers/{r}");
+        requests_since(&e, R2, since).contains(&("PUT".to_owned(), path))
+    };
+    let held = e.cloud.neutron(R2).hold_next(
+        Some("PUT"),
+        &format!("/v2.0/routers/{ew}"),
+        HOLD_RETRIES_TOO,
+    );
+    let run = e.run_job(CONFIGURE_ROUTE, &w.router);
+    let meanwhile = async {
+        wait_until("the east-west routes sent", || put_on(&ew)).await;
+        wait_until("the north-south routes sent while those are held", || {
+            put_on(&ns)
+        })
+        .await;
+        held.release();
+    };
+    let (ok, ()) = tokio::join!(run, meanwhile);
+    assert!(ok);
+    for r in [&ew, &ns] {
+        let got = e.cloud.neutron(R2).dump("routers");
+        let got = got.iter().find(|x| id(x) == *r).unwrap();
+        assert!(!routes(got).is_empty(), "routes set again on {r}");
+    }
+}
+
+/// The north-south router's gateway needs the router and the external
+/// network's copy, not the bridge network's copy: with that copy's
+/// creation held, the gateway is set meanwhile (it waited for the copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    // A router of another project (a bridge network of its own) on a
+    // network in az1, then its gateway on ext-net (whose copy RegionTwo has).
+    let project = "5c1e7a9d2b4f4e6a8c0d1f3b5a7c9e2d";
+    let top = e.neutron(TOP);
+    let (n3, s3) = network_in(
+        &top,
+        "net3",
+        "10.0.3.0/24",
+        json!({"availability_zone_hints": ["az1"], "tenant_id": project}),
+    )
+    .await;
+    let router = create(
+        &top,
+        "routers",
+        "router",
+        json!({"name": "router3", "tenant_id": project}),
+    )
+    .await;
+    let rid = id(&router);
+    put(
+        &top,
+        &format!("routers/{rid}/add_router_interface"),
+        json!({"subnet_id": id(&s3)}),
+    )
+    .await;
+    put(
+        &top,
+        &format!("routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": w.ext}}}),
+    )
+    .await;
+    let r2 = e.cloud.neutron(R2);
+    let since = r2.requests().len();
+    let held = r2.hold_next(Some("POST"), "/v2.0/networks", HOLD_RETRIES_TOO);
+    let sent = |method: &str, prefix: &str| {
+        requests_since(&e, R2, since)
+            .iter()
+            .any(|(m, p)| m == method && p.starts_with(prefix) && !p.ends_with("_interface"))
+    };
+    let run = async {
+        let ok = e
+            .run_job(
+                ROUTER_SETUP,
+                &format!("not_specified_pod#{rid}#{}", id(&n3)),
+            )
+            .await;
+        (ok, e.drain().await)
+    };
+    let meanwhile = async {
+        wait_until("the bridge copy asked for", || {
+            sent("POST", "/v2.0/networks")
+        })
+        .await;
+        wait_until("the gateway set while the copy is held", || {
+            sent("PUT", "/v2.0/routers/")
+        })
+        .await;
+        held.release();
+    };
+    let ((ok, done), ()) = tokio::join!(run, meanwhile);
+    assert!(ok && done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let ns = named(&r2.dump("routers"), &ns_router_name(&rid))[0].clone();
+    assert!(ns["external_gateway_info"].is_object(), "{ns}");
+    assert_eq!(
+        interfaces(r2.dump("ports"), &ns).len(),
+        1,
+        "the bridge interface once its copy was made"
+    );
+}
+
+/// A VM booted on a router this process has read as spanning pods: its
+/// port_mirror records the router's configure_route beside the router's
+/// set-up, so routes are set while the pod jobs run; those, finding
+/// nothing to change, record none of their own (one run in all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vms_mirror_records_its_routers_routes_at_once() {
+    let (e, w) = converged_with_vms().await;
+    let pod1 = e.pod("pod-1").await;
+    let b_net = e
+        .net
+        .bottom_id(&w.net1, &pod1, ResourceType::Network)
+        .await
+        .unwrap()
+        .unwrap();
+    let vm3 = create(
+        &e.neutron(R1),
+        "ports",
+        "port",
+        json!({"network_id": b_net, "name": "vm3", "device_owner": "compute:nova",
+        "device_id": "vm3", "tenant_id": PROJECT}),
+    )
+    .await;
+    assert!(
+        e.run_job(JobType::PortMirror.name(), &format!("pod-1#{}", id(&vm3)))
+            .await
+    );
+    let (_, new) = e.waiting().await;
+    let new: BTreeSet<(String, String)> = new
+        .into_iter()
+        .map(|j| (j.job_type, j.resource_id))
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        (
+            ROUTER_SETUP.to_owned(),
+            format!("not_specified_pod#{}#{}", w.router, w.net1),
+        ),
+        (CONFIGURE_ROUTE.to_owned(), w.router.clone()),
+    ]
+    .into();
+    assert_eq!(new, want);
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let routes_runs = done.iter().filter(|(t, _, _)| t == CONFIGURE_ROUTE).count();
+    assert_eq!(routes_runs, 1, "{done:?}");
+    // The route to vm3 reached RegionTwo's routers.
+    let vm3_ip = format!("{}/32", first_ip(&vm3));
+    let pod2 = e.pod("pod-2").await;
+    for t in [ResourceType::Router, ResourceType::NsRouter] {
+        let b = e.net.bottom_id(&w.router, &pod2, t).await.unwrap().unwrap();
+        let r = e.cloud.neutron(R2).dump("routers");
+        let r = r.iter().find(|r| id(r) == b).unwrap();
+        assert!(
+            routes(r).iter().any(|(d, _)| *d == vm3_ip),
+            "{t:?}: {:?}",
+            routes(r)
+        );
+    }
+}
+
 /// A local router (zone hint naming RegionTwo) with a gateway on ext-net,
 /// which lives in RegionTwo too: as the reference's central plugin does, the
 /// gateway goes on the local bottom router itself (no bridge, no
