@@ -57,13 +57,20 @@ POLL = float(os.environ.get("POLL", "0.05"))
 TIMEOUT = float(os.environ.get("CONVERGE_TIMEOUT", "120"))
 
 
+# (wall-clock start, end) of each timed change, for neutron_at_work().
+WINDOWS = []
+
+
 def timed(what, since, predicate):
     deadline = since + TIMEOUT
     last = "nothing seen"
     while True:
         try:
             if predicate():
-                return time.monotonic() - since
+                took = time.monotonic() - since
+                start = time.time() - took
+                WINDOWS.append((start, start + took))
+                return took
             last = "not yet"
         except Failed as error:
             last = str(error)
@@ -166,13 +173,17 @@ def round_gateway(i):
     n.nput(n.TOP, "/routers/%s/add_router_interface" % router, {"subnet_id": sub["id"]})
 
     def wired():
-        copies = n.routings(net["id"], "RegionOne", "network")
-        b_router = n.routings(router, "RegionOne", "router")
+        # Read in the pod: the API shows the admin only its own project's
+        # routings. A network's copy is named `<top id>#<top name>`, a
+        # router's by its top id.
+        copies = [c for c in n.listing("RegionOne", "networks")
+                  if c["name"].startswith(net["id"] + "#")]
+        b_router = n.listing("RegionOne", "routers", "?name=" + router)
         if not copies or not b_router:
             return False
         return bool(n.listing("RegionOne", "ports", "?device_owner=network:router_interface"
-                              "&device_id=%s&network_id=%s" % (b_router[0], copies[0])))
-    timed("bench-gw%d's interface in RegionOne" % i, time.monotonic(), wired)
+                              "&device_id=%s&network_id=%s" % (b_router[0]["id"], copies[0]["id"])))
+    n.wait_for("bench-gw%d's interface in RegionOne" % i, wired, timeout=TIMEOUT)
     settle()
     gw = n.nput(n.TOP, "/routers/" + router, {"router": {
         "external_gateway_info": {"network_id": n.W["ext"]}}})["router"]["external_gateway_info"]
@@ -243,6 +254,8 @@ def rerun_through_jobs():
     cast them; nothing is left to change. RERUNS times; a run that a
     reconciliation sweep overlapped (calls outside any job, "-") is marked:
     the e2e sweeps every few seconds, a deployment every 300 s."""
+    if RERUNS <= 0:
+        return
     asks = [("router_setup", {"pod_id": "not_specified_pod", "router_id": n.W["router"],
                               "network_id": n.W["nets"][net]["id"]}) for net in ("net1", "net2")]
     asks.append(("configure_route", {"router_id": n.W["router"]}))
@@ -283,6 +296,7 @@ def pct(values, p):
 
 def main():
     t0 = time.monotonic()
+    offsets = {r: os.path.getsize(NEUTRON_LOGS % r) for r in n.NEUTRON}
     n.wipe_all()
     n.tenant_side()
     n.boot_vms()
@@ -291,7 +305,9 @@ def main():
     base = n.converge("base set-up", n.assert_converged, n.W["last-call"])
     print("base set-up (wipe included) in %.1f s; converged %.1f s after the last call"
           % (time.monotonic() - t0, base), flush=True)
+    base_cost(time.time() - (time.monotonic() - n.W["last-call"]), offsets)
     n.W["latest-vm"] = "vm1"
+    offsets = {r: os.path.getsize(NEUTRON_LOGS % r) for r in n.NEUTRON}
     kinds = (("vm", round_vm), ("fip", round_fip), ("interface", round_interface),
              ("gateway", round_gateway))
     times = {k: [] for k, _ in kinds}
@@ -320,6 +336,7 @@ def main():
     for kind, ts in times.items():
         if ts:
             print("  %-9s %s" % (kind, show_calls(calls[kind], len(ts))))
+    neutron_at_work([kinds[i % len(kinds)][0] for i in range(ROUNDS)], offsets)
     posts, _ = n.posted_jobs_since(n.W["log-offset"])
     print("  POST /v1.0/jobs during the rounds: %d" % len(posts))
     rerun_through_jobs()
@@ -328,6 +345,86 @@ def main():
 
 NEUTRON_LOGS = os.path.join(os.environ["TRICIRCLE_E2E_STATE"], "logs", "neutron-%s.log")
 REQUEST = re.compile(r'"(GET|POST|PUT|DELETE) /v2\.0/(\w+)')
+# A neutron-server access line of a call xjob made in a job: xjob sends the
+# job's id as the global request id, logged first in the brackets of a GET
+# (the bench's own GETs log None there).
+# Neutron logs its access line of a write under another context (None
+# there), but within a change's window only xjob writes.
+JOB_CALL = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ INFO neutron\.wsgi '
+                      r'\[(?:req-[0-9a-f-]{36} req-.*"GET|.*"(?:POST|PUT|DELETE)) .* time: ([0-9.]+)')
+
+
+def job_calls(offsets, region_of=None):
+    """(start, end) wall-clock seconds of each Neutron call a job made,
+    in every region's log past `offsets`, sorted; with `region_of` a
+    dict, also (region, is a write) of each span."""
+    spans = []
+    for region in n.NEUTRON:
+        with open(NEUTRON_LOGS % region, errors="replace") as f:
+            f.seek(offsets[region])
+            for line in f:
+                m = JOB_CALL.match(line)
+                if m:
+                    end = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")) \
+                        + float("0" + m.group(1)[19:])
+                    span = (end - float(m.group(2)), end)
+                    spans.append(span)
+                    if region_of is not None:
+                        region_of[span] = (region, '"GET ' not in line)
+    return sorted(spans)
+
+
+def base_cost(start, offsets):
+    """The base set-up after the tenant's last call (`start`, wall clock):
+    when xjob's last Neutron call there ended, how long some Neutron was
+    answering xjob meanwhile, and each region's time spent on its writes."""
+    kinds = {}
+    spans = [sp for sp in job_calls(offsets, kinds) if sp[1] > start]
+    if not spans:
+        return
+    end = max(b for _, b in spans)
+    print("  base set-up: xjob's last Neutron call ended %.1f s after the last call; a Neutron"
+          " answering xjob %.1f s of them; writes (union per region): %s" % (
+              end - start, busy_within(spans, start, end), ", ".join(
+                  "%s %d, %.1f s" % (
+                      r, sum(1 for sp in spans if kinds[sp] == (r, True)),
+                      busy_within([sp for sp in spans if kinds[sp] == (r, True)], start, end))
+                  for r in n.NEUTRON)))
+
+
+def busy_within(spans, start, end):
+    """Seconds of [start, end] during which at least one span ran."""
+    busy, reach = 0.0, start
+    for a, b in spans:
+        a, b = max(a, reach), min(b, end)
+        if b > a:
+            busy += b - a
+            reach = b
+    return busy
+
+
+def neutron_at_work(kinds_of_rounds, offsets):
+    """Of each change's time to converge, the part during which a Neutron
+    server was answering one of xjob's job calls (the physical part: the
+    rest is xjob's own, the notification's delivery, queueing and the
+    bench's poll)."""
+    if not kinds_of_rounds:
+        return
+    spans = job_calls(offsets)
+    if not spans:
+        print("== Neutron at work: no job call found in the servers' logs (global request ids)")
+        return
+    rounds = list(zip(kinds_of_rounds, WINDOWS[-len(kinds_of_rounds):]))
+    print("== of each change's time, Neutron answering xjob's calls (the rest: notification,"
+          " queue, xjob, the 50 ms poll)")
+    by_kind = {}
+    for kind, (a, b) in rounds:
+        by_kind.setdefault(kind, []).append((b - a, busy_within(spans, a, b)))
+    for kind, pairs in by_kind.items():
+        idle = [t - w for t, w in pairs]
+        print("  %-9s at work %.2f of %.2f s (p50), not at work p50 %.2f s, max %.2f s" % (
+            kind, pct([w for _, w in pairs], 0.5), pct([t for t, _ in pairs], 0.5),
+            pct(idle, 0.5), max(idle)))
 
 
 def sweep_cost():

@@ -192,6 +192,15 @@ impl JobCalls {
         &self.job_type
     }
 
+    /// The job's id as an OpenStack global request id (`req-<uuid>`, the
+    /// only form oslo.middleware accepts in `X-OpenStack-Request-ID`):
+    /// each region's Neutron then logs it beside its own request id, so
+    /// a job's calls are found in every region's log by its id.
+    pub fn global_request_id(&self) -> Option<String> {
+        let id = uuid::Uuid::try_parse(&self.job_id).ok()?;
+        Some(format!("req-{}", id.hyphenated()))
+    }
+
     /// When the job's run started, or its claim committed (its calls all
     /// come after).
     pub fn started(&self) -> Instant {

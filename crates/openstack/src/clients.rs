@@ -11,6 +11,7 @@ use crate::endpoints::{EndpointCache, EndpointResolver};
 use crate::http::{build_client, cafile_for, HttpOptions};
 use crate::keystone::{Interface, PasswordAuth, Session};
 use crate::neutron::{NeutronClient, NeutronError, RetryPolicy};
+use crate::router_writes::RouterWrites;
 use crate::shared_reads::SharedReads;
 use crate::{Error, Secret};
 
@@ -82,6 +83,7 @@ pub struct Clients {
     pub(crate) stats: Arc<CallStats>,
     pub(crate) breaker: Arc<RegionBreaker>,
     pub(crate) shared: Arc<SharedReads>,
+    pub(crate) router_writes: Arc<RouterWrites>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -115,6 +117,7 @@ impl Clients {
             stats: Arc::new(CallStats::new()),
             breaker: Arc::new(RegionBreaker::new(BreakerPolicy::default())),
             shared: Arc::new(SharedReads::new()),
+            router_writes: Arc::new(RouterWrites::default()),
         })
     }
 

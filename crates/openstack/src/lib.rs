@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod keystone;
 pub mod neutron;
+pub mod router_writes;
 pub mod secret;
 pub mod shared_reads;
 pub mod testing;

@@ -46,6 +46,10 @@ pub use self::trunks::{SubPort, Trunk};
 use crate::calls::{JobCalls, NO_JOB};
 use crate::clients::Clients;
 
+/// The header a job's calls carry its global request id in
+/// ([`JobCalls::global_request_id`]).
+pub const GLOBAL_REQUEST_ID: &str = "X-OpenStack-Request-ID";
+
 /// Device owners Neutron itself gives ports.
 pub mod device_owner {
     pub const ROUTER_INTERFACE: &str = "network:router_interface";
@@ -407,6 +411,9 @@ impl NeutronClient {
             .request(method.clone(), url)
             .header("X-Auth-Token", token.header_value())
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(id) = job.as_deref().and_then(JobCalls::global_request_id) {
+            req = req.header(GLOBAL_REQUEST_ID, id);
+        }
         if !query.is_empty() {
             req = req.query(query);
         }

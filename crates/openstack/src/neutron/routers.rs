@@ -88,13 +88,26 @@ macro_rules! interface_call {
 }
 
 impl NeutronClient {
+    /// Held while a change of `router_id` is sent: one at a time per
+    /// router ([`crate::router_writes`]).
+    async fn router_write(&self, router_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        self.inner
+            .set
+            .router_writes
+            .lock(self.region(), router_id)
+            .await
+    }
+
     async fn interface_action(
         &self,
         router_id: &str,
         action: &str,
         body: serde_json::Value,
     ) -> Result<RouterInterface, NeutronError> {
-        let resp = self.action("routers", router_id, action, &body).await?;
+        let resp = {
+            let _one_at_a_time = self.router_write(router_id).await;
+            self.action("routers", router_id, action, &body).await?
+        };
         let v = resp.ok_or_else(|| NeutronError::Protocol {
             url: format!("routers/{router_id}/{action}"),
             reason: "empty body".into(),
@@ -131,6 +144,7 @@ impl NeutronClient {
             routes: Some(routes.to_vec()),
             ..Router::default()
         };
+        let _one_at_a_time = self.router_write(router_id).await;
         self.update_router(router_id, &body).await
     }
 
@@ -144,6 +158,7 @@ impl NeutronClient {
             external_gateway_info: Some(gateway),
             ..Router::default()
         };
+        let _one_at_a_time = self.router_write(router_id).await;
         self.update_router(router_id, &body).await
     }
 }

@@ -1067,3 +1067,84 @@ async fn jobs_running_at_once_share_reads_sent_after_they_started() {
     n.get_network(&id).await.unwrap();
     assert_eq!(gets(&id), 3);
 }
+
+/// A job's calls carry its id as the global request id each region's
+/// Neutron logs (`req-<uuid>`, the only form oslo.middleware accepts);
+/// calls outside a job, and jobs whose id is no UUID, carry none.
+#[tokio::test]
+async fn a_jobs_calls_carry_its_id_as_the_global_request_id() {
+    use tricircle_openstack::calls::JobCalls;
+    let c = cloud().await;
+    let n = clients(&c).neutron("RegionOne");
+    let job_id = "6ccc5f96-4fcf-4d86-a10f-e2a27912dec1";
+    let job = JobCalls::new(job_id, "router_setup");
+    job.scope(n.create_network(&net("in-a-job"))).await.unwrap();
+    n.create_network(&net("no-job")).await.unwrap();
+    JobCalls::new("j1", "router_setup")
+        .scope(n.create_network(&net("not-a-uuid")))
+        .await
+        .unwrap();
+    let ids: Vec<Option<String>> = c
+        .neutron("RegionOne")
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "x-openstack-request-id")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(ids, vec![Some(format!("req-{job_id}")), None, None]);
+}
+
+/// Changes of one router go to Neutron one at a time (two at once collide
+/// in its transaction and the loser is redone after a pause): with a routes
+/// PUT on r1 held, a gateway PUT on r1 waits, one on r2 does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_of_one_router_are_sent_one_at_a_time() {
+    use tricircle_openstack::neutron::Router;
+    let c = cloud().await;
+    let n = clients(&c).neutron("RegionOne");
+    let mk = |name: &str| Router {
+        name: Some(name.into()),
+        ..Router::default()
+    };
+    let r1 = n.create_router(&mk("r1")).await.unwrap().id.unwrap();
+    let r2 = n.create_router(&mk("r2")).await.unwrap().id.unwrap();
+    let fake = c.neutron("RegionOne");
+    let puts = |r: &str| fake.request_count("PUT", &format!("/v2.0/routers/{r}"));
+    let held = fake.hold_next(Some("PUT"), &format!("/v2.0/routers/{r1}"), 1);
+    let first = n.set_routes(&r1, &[]);
+    let meanwhile = async {
+        // The first PUT reaches Neutron and is held there.
+        for _ in 0..1000 {
+            if puts(&r1) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(puts(&r1), 1);
+        // Another router's change is not held up.
+        n.set_gateway(&r2, None).await.unwrap();
+        assert_eq!(puts(&r2), 1);
+        // The same router's next change waits for the first.
+        let second = n.set_gateway(&r1, None);
+        tokio::pin!(second);
+        for _ in 0..20 {
+            assert!(futures_util::poll!(second.as_mut()).is_pending());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            puts(&r1),
+            1,
+            "the second change was sent while the first was held"
+        );
+        held.release();
+        second.await.unwrap();
+    };
+    let (first, ()) = tokio::join!(first, meanwhile);
+    first.unwrap();
+    assert_eq!(puts(&r1), 2);
+}
