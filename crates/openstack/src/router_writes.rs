@@ -19,11 +19,14 @@ use tokio::sync::OwnedMutexGuard;
 /// Above this many entries, those no write holds are dropped.
 const PRUNE_AT: usize = 1024;
 
+/// (region, router id).
+type RouterKey = (String, String);
+
 /// A lock per (region, router id), made on first use and dropped with its
 /// last holder.
 #[derive(Debug, Default)]
 pub struct RouterWrites {
-    locks: Mutex<HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<RouterKey, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl RouterWrites {
