@@ -468,9 +468,26 @@ pub async fn ensure_interface_on(
     }
 }
 
+/// Stock mode: the top port reserving the address of the north-south
+/// router's interface on a copy of top subnet `t_sub` (made once; later
+/// calls find it by its routing).
+pub async fn reserve_ns_interface(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+    t_router_id: &str,
+    t_sub: &Subnet,
+) -> NetResult<Port> {
+    let name = ns_interface_port_name(t_router_id, t_sub.id());
+    let network_id = t_sub.network_id.clone().unwrap_or_default();
+    let tbody = lock::interface_port_body(project_id, &network_id, t_sub.id(), &name);
+    bottom::reserve_in_head(net, project_id, top_pod, t_sub, tbody).await
+}
+
 /// Stock mode, for floating IPs: the north-south router's own interface on
 /// bottom subnet `b_sub` (copy of `t_sub` on bottom network `b_net` in
-/// `pod`), at an address reserved by a top port so no VM ever gets it.
+/// `pod`), at an address reserved by a top port so no VM ever gets it
+/// (`reserved`, when the caller made it ahead; else made here).
 #[allow(clippy::too_many_arguments)]
 pub async fn ns_interface(
     net: &NetworkContext,
@@ -482,15 +499,17 @@ pub async fn ns_interface(
     t_sub: &Subnet,
     b_net: &str,
     b_sub: &str,
+    reserved: Option<Port>,
 ) -> NetResult<()> {
     let client = net.neutron(pod);
     if has_interface_on(&client, ns_router, b_sub).await? {
         return Ok(());
     }
+    let t_port = match reserved {
+        Some(p) => p,
+        None => reserve_ns_interface(net, top_pod, project_id, t_router_id, t_sub).await?,
+    };
     let name = ns_interface_port_name(t_router_id, t_sub.id());
-    let network_id = t_sub.network_id.clone().unwrap_or_default();
-    let tbody = lock::interface_port_body(project_id, &network_id, t_sub.id(), &name);
-    let t_port = bottom::reserve_in_head(net, project_id, top_pod, t_sub, tbody).await?;
     let ip = bridge::first_ip(&t_port)
         .ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))?;
     let body = Port {

@@ -105,16 +105,35 @@ pub async fn sync(
         let t_sub = port_subnet(&t_port)?;
         // In the VM's own pod its port is the target; elsewhere a shadow of
         // it on shadow copies of its network and subnet.
-        let (b_net, b_sub, shadow_of) = if ext_pod.pod_id == b_pod.pod_id {
+        let via_ns = net.settings.stock_neutron && through_ns;
+        let (b_net, b_sub, shadow_of, reserved) = if ext_pod.pod_id == b_pod.pod_id {
             let b_net = net
                 .bottom_id(t_net.id(), b_pod, ResourceType::Network)
                 .await?;
             let b_sub = net.bottom_id(&t_sub, b_pod, ResourceType::Subnet).await?;
-            (b_net, b_sub, None)
+            (b_net, b_sub, None, None)
         } else {
-            let b_port = b_client.get_port(&b_port_id).await?;
-            let (n, s) = shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub).await?;
-            (Some(n), Some(s), Some(b_port))
+            // The north-south interface's address is reserved at the top
+            // while the shadow copies are made (it needs only the top
+            // subnet); both run to their end.
+            let reserve = async {
+                if !via_ns {
+                    return Ok(None);
+                }
+                let t_subnet = top.get_subnet(&t_sub).await?;
+                external::reserve_ns_interface(net, top_pod, project_id, t_router_id, &t_subnet)
+                    .await
+                    .map(Some)
+            };
+            let copies = async {
+                let b_port = b_client.get_port(&b_port_id).await?;
+                let (n, s) =
+                    shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub).await?;
+                NetResult::Ok((n, s, b_port))
+            };
+            let (copies, reserved) = tokio::join!(copies, reserve);
+            let ((n, s, b_port), reserved) = (copies?, reserved?);
+            (Some(n), Some(s), Some(b_port), reserved)
         };
         let target = async {
             match (&shadow_of, &b_net) {
@@ -130,7 +149,7 @@ pub async fn sync(
         // both are made at once; both run to their end (a creation dropped
         // half-way holds its routing until it expires).
         let ns_interface = async {
-            if !(net.settings.stock_neutron && through_ns) {
+            if !via_ns {
                 return Ok(());
             }
             let ns = net
@@ -154,6 +173,7 @@ pub async fn sync(
                 &t_subnet,
                 b_net,
                 b_sub,
+                reserved,
             )
             .await
         };

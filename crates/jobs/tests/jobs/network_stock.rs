@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tricircle_jobs::events::{jobs_for, JobAsk, NeutronEvent};
 use tricircle_jobs::network::bottom::{self, Copy};
 use tricircle_jobs::network::bridge;
-use tricircle_jobs::network::external::ns_router_name;
+use tricircle_jobs::network::external::{ns_interface_port_name, ns_router_name};
 use tricircle_jobs::JobType;
 use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::{Network, Subnet};
@@ -410,6 +410,14 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     panic!("not seen within 10 s: {what}");
 }
 
+/// The subnet of a top port's first address.
+fn first_subnet(port: &Value) -> String {
+    port["fixed_ips"][0]["subnet_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Held requests time out in the client (5 s) and are sent again: the
 /// retries are held too, so nothing gets through before the release.
 const HOLD_RETRIES_TOO: usize = 8;
@@ -546,6 +554,59 @@ async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
         interfaces(r2.dump("ports"), &ns).len(),
         1,
         "the bridge interface once its copy was made"
+    );
+}
+
+/// A floating IP of a VM in another pod: the north-south interface's
+/// address is reserved at the top while the shadow copies are made (it
+/// needs only the top subnet); with the shadow network's creation held,
+/// the reservation is made meanwhile (it waited for the copies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floating_ips_ns_address_is_reserved_while_the_shadow_copies_are_made() {
+    let (e, w) = converged_with_vms().await;
+    let vm1 = &w.vms[0];
+    create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": w.ext, "port_id": id(vm1), "tenant_id": PROJECT}),
+    )
+    .await;
+    let r2_since = e.cloud.neutron(R2).requests().len();
+    let held = e
+        .cloud
+        .neutron(R2)
+        .hold_next(Some("POST"), "/v2.0/networks", HOLD_RETRIES_TOO);
+    let sub1 = first_subnet(vm1);
+    let reservation = ns_interface_port_name(&w.router, &sub1);
+    let reserved = || {
+        e.cloud
+            .neutron(TOP)
+            .dump("ports")
+            .iter()
+            .any(|p| p["name"] == reservation.as_str())
+    };
+    assert!(!reserved());
+    let meanwhile = async {
+        wait_until("the shadow network asked for", || {
+            requests_since(&e, R2, r2_since)
+                .contains(&("POST".to_owned(), "/v2.0/networks".to_owned()))
+        })
+        .await;
+        wait_until(
+            "the interface's address reserved while it is held",
+            reserved,
+        )
+        .await;
+        held.release();
+    };
+    let (done, ()) = tokio::join!(run_all(&e, &w), meanwhile);
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    assert!(
+        fips.iter()
+            .any(|f| f["fixed_ip_address"].as_str() == Some(&first_ip(vm1))),
+        "{fips:?}"
     );
 }
 
