@@ -199,37 +199,17 @@ pub async fn north_south(
         gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router, bound_now).await?;
         NetResult::Ok((b_ext_net, ns_router))
     };
-    let interface =
-        async {
-            let gw_ip =
-                bridge.subnet.gateway_ip.clone().flatten().ok_or_else(|| {
-                    NetError::Missing("the top bridge subnet has no gateway".into())
-                })?;
-            let copy = bridge::bottom_bridge(net, &pod, project_id, bridge);
-            // Not needed by the interface itself, but it keeps the address taken
-            // at the top and is what shadow ports are made from.
-            let top_port = async {
-                let ns_router = ns_router.clone().get().await?.id;
-                match bridge::top_bridge_port(
-                    net,
-                    top_pod,
-                    project_id,
-                    bridge,
-                    &ns_router,
-                    Some(&gw_ip),
-                )
-                .await
-                {
-                    Err(NetError::Neutron(e)) if address_taken(&e) => {
-                        Err(bridge_gateway_taken(net, top_pod, project_id, bridge, &gw_ip, e).await)
-                    }
-                    done => done.map(|_| ns_router),
-                }
-            };
-            let (copy, top_port) = tokio::join!(copy, top_port);
-            let ((_, b_bridge_sub), ns_router) = (copy?, top_port?);
-            ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
+    let interface = async {
+        let copy = bridge::bottom_bridge(net, &pod, project_id, bridge);
+        let top_port = async {
+            let ns_router = ns_router.clone().get().await?.id;
+            ns_bridge_port(net, top_pod, project_id, bridge, &ns_router).await?;
+            NetResult::Ok(ns_router)
         };
+        let (copy, top_port) = tokio::join!(copy, top_port);
+        let ((_, b_bridge_sub), ns_router) = (copy?, top_port?);
+        ensure_interface_on(&client, &ns_router, b_bridge_sub.id(), None).await
+    };
     let (router, gateway, interface) = tokio::join!(router, gateway, interface);
     router?;
     let (b_ext_net, ns_router) = gateway?;
@@ -239,6 +219,31 @@ pub async fn north_south(
         b_ext_net,
         ns_router,
     }))
+}
+
+/// The top bridge port holding the bridge subnet's gateway address for
+/// north-south router `ns_router`: not needed by its bridge interface
+/// itself, but it keeps the address taken at the top and is what shadow
+/// ports are made from.
+async fn ns_bridge_port(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    project_id: &str,
+    bridge: &TopBridge,
+    ns_router: &str,
+) -> NetResult<()> {
+    let gw_ip = bridge
+        .subnet
+        .gateway_ip
+        .clone()
+        .flatten()
+        .ok_or_else(|| NetError::Missing("the top bridge subnet has no gateway".into()))?;
+    match bridge::top_bridge_port(net, top_pod, project_id, bridge, ns_router, Some(&gw_ip)).await {
+        Err(NetError::Neutron(e)) if address_taken(&e) => {
+            Err(bridge_gateway_taken(net, top_pod, project_id, bridge, &gw_ip, e).await)
+        }
+        done => done.map(|_| ()),
+    }
 }
 
 fn address_taken(e: &NeutronError) -> bool {
