@@ -3,7 +3,8 @@
 # three neutron-servers, MariaDB and RabbitMQ (scripts/lib/openstack-env.sh),
 # our tricircle-api and tricircle-xjob as scripts/e2e starts them
 # (scripts/e2e.d/tricircle.sh), the pods registered as the e2e does; then
-# scripts/bench.d/converge.py: the guide's base set-up, then ROUNDS (default
+# scripts/bench.d/converge.py: the guide's base set-up (PACED=1: each step
+# settled before the next, only the floating IPs timed), then ROUNDS (default
 # 20) tenant changes cycling through: a network with a router interface, a
 # VM booted in a pod, a floating IP on a VM's mirror. Each is timed from the
 # tenant's last call to the state being visible in the regions' Neutron;
