@@ -364,11 +364,10 @@ JOB_CALL = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ INFO neutron\
                       r'\[(?:req-[0-9a-f-]{36} req-.*"GET|.*"(?:POST|PUT|DELETE)) .* time: ([0-9.]+)')
 
 
-def job_calls(offsets, region_of=None):
-    """(start, end) wall-clock seconds of each Neutron call a job made,
-    in every region's log past `offsets`, sorted; with `region_of` a
-    dict, also (region, is a write) of each span."""
-    spans = []
+def job_calls(offsets):
+    """(start, end, region, is a write) of each Neutron call a job made, in
+    wall-clock seconds, from every region's log past `offsets`, sorted."""
+    calls = []
     for region in n.NEUTRON:
         with open(NEUTRON_LOGS % region, errors="replace") as f:
             f.seek(offsets[region])
@@ -377,35 +376,31 @@ def job_calls(offsets, region_of=None):
                 if m:
                     end = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")) \
                         + float("0" + m.group(1)[19:])
-                    span = (end - float(m.group(2)), end)
-                    spans.append(span)
-                    if region_of is not None:
-                        region_of[span] = (region, '"GET ' not in line)
-    return sorted(spans)
+                    calls.append((end - float(m.group(2)), end, region, '"GET ' not in line))
+    return sorted(calls)
 
 
 def base_cost(start, offsets):
     """The base set-up after the tenant's last call (`start`, wall clock):
     when xjob's last Neutron call there ended, how long some Neutron was
     answering xjob meanwhile, and each region's time spent on its writes."""
-    kinds = {}
-    spans = [sp for sp in job_calls(offsets, kinds) if sp[1] > start]
-    if not spans:
+    calls = [c for c in job_calls(offsets) if c[1] > start]
+    if not calls:
         return
-    end = max(b for _, b in spans)
+    end = max(c[1] for c in calls)
+    writes = {r: [c for c in calls if c[2] == r and c[3]] for r in n.NEUTRON}
     print("  base set-up: xjob's last Neutron call ended %.1f s after the last call; a Neutron"
           " answering xjob %.1f s of them; writes (union per region): %s" % (
-              end - start, busy_within(spans, start, end), ", ".join(
-                  "%s %d, %.1f s" % (
-                      r, sum(1 for sp in spans if kinds[sp] == (r, True)),
-                      busy_within([sp for sp in spans if kinds[sp] == (r, True)], start, end))
-                  for r in n.NEUTRON)))
+              end - start, busy_within(calls, start, end), ", ".join(
+                  "%s %d, %.1f s" % (r, len(w), busy_within(w, start, end))
+                  for r, w in writes.items())))
 
 
 def busy_within(spans, start, end):
-    """Seconds of [start, end] during which at least one span ran."""
+    """Seconds of [start, end] during which at least one of `spans`
+    ((start, end, ...) sorted by start) ran."""
     busy, reach = 0.0, start
-    for a, b in spans:
+    for a, b, *_ in spans:
         a, b = max(a, reach), min(b, end)
         if b > a:
             busy += b - a

@@ -117,6 +117,8 @@ type ReadKey = (String, String, String);
 #[derive(Debug)]
 pub struct JobCalls {
     job_id: String,
+    /// `req-<job id>` when the id is a UUID, made once for every call.
+    global_request_id: Option<String>,
     job_type: String,
     reads: AtomicU64,
     writes: AtomicU64,
@@ -169,8 +171,13 @@ impl JobCalls {
         job_type: impl Into<String>,
         started: Instant,
     ) -> Arc<JobCalls> {
+        let job_id = job_id.into();
+        let global_request_id = uuid::Uuid::try_parse(&job_id)
+            .ok()
+            .map(|id| format!("req-{}", id.hyphenated()));
         Arc::new(JobCalls {
-            job_id: job_id.into(),
+            job_id,
+            global_request_id,
             job_type: job_type.into(),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -195,10 +202,10 @@ impl JobCalls {
     /// The job's id as an OpenStack global request id (`req-<uuid>`, the
     /// only form oslo.middleware accepts in `X-OpenStack-Request-ID`):
     /// each region's Neutron then logs it beside its own request id, so
-    /// a job's calls are found in every region's log by its id.
-    pub fn global_request_id(&self) -> Option<String> {
-        let id = uuid::Uuid::try_parse(&self.job_id).ok()?;
-        Some(format!("req-{}", id.hyphenated()))
+    /// a job's calls are found in every region's log by its id. None when
+    /// the id is no UUID.
+    pub fn global_request_id(&self) -> Option<&str> {
+        self.global_request_id.as_deref()
     }
 
     /// When the job's run started, or its claim committed (its calls all

@@ -69,7 +69,6 @@ pub struct PodView {
 pub struct PlannedRoutes {
     pub region: String,
     pub router_id: String,
-    pub is_ns: bool,
     /// Sorted, without duplicates (as compared with the router's).
     pub routes: Vec<Route>,
 }
@@ -291,7 +290,6 @@ fn planned(b: &Bottom<'_>, mut routes: Vec<Route>) -> PlannedRoutes {
     PlannedRoutes {
         region: b.region.to_owned(),
         router_id: b.router_id.to_owned(),
-        is_ns: b.is_ns,
         routes,
     }
 }

@@ -398,6 +398,27 @@ async fn a_floating_ips_shadow_port_and_ns_interface_are_made_at_once() {
     );
 }
 
+/// Beside the guide's: net3 (az1) of `project` and a router of `project`
+/// on it with its gateway on ext-net. Returns (net3, router) ids.
+async fn net3_gateway_router(e: &Env, w: &World, project: &str) -> (String, String) {
+    let top = e.neutron(TOP);
+    let (n3, s3) = network_in(
+        &top,
+        "net3",
+        "10.0.3.0/24",
+        json!({"availability_zone_hints": ["az1"], "tenant_id": project}),
+    )
+    .await;
+    let router = gateway_router(
+        &top,
+        json!({"name": "router3", "tenant_id": project}),
+        &[&s3],
+        &w.ext,
+    )
+    .await;
+    (id(&n3), id(&router))
+}
+
 /// Polls `cond` every 10 ms, 10 s at most: what is awaited arrives in a
 /// few milliseconds unless the code under test waits for something held.
 async fn wait_until(what: &str, cond: impl Fn() -> bool) {
@@ -489,35 +510,7 @@ async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
     assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
     // A router of another project (a bridge network of its own) on a
     // network in az1, then its gateway on ext-net (whose copy RegionTwo has).
-    let project = "5c1e7a9d2b4f4e6a8c0d1f3b5a7c9e2d";
-    let top = e.neutron(TOP);
-    let (n3, s3) = network_in(
-        &top,
-        "net3",
-        "10.0.3.0/24",
-        json!({"availability_zone_hints": ["az1"], "tenant_id": project}),
-    )
-    .await;
-    let router = create(
-        &top,
-        "routers",
-        "router",
-        json!({"name": "router3", "tenant_id": project}),
-    )
-    .await;
-    let rid = id(&router);
-    put(
-        &top,
-        &format!("routers/{rid}/add_router_interface"),
-        json!({"subnet_id": id(&s3)}),
-    )
-    .await;
-    put(
-        &top,
-        &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": w.ext}}}),
-    )
-    .await;
+    let (n3, rid) = net3_gateway_router(&e, &w, "5c1e7a9d2b4f4e6a8c0d1f3b5a7c9e2d").await;
     let r2 = e.cloud.neutron(R2);
     let since = r2.requests().len();
     let held = r2.hold_next(Some("POST"), "/v2.0/networks", HOLD_RETRIES_TOO);
@@ -528,10 +521,7 @@ async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
     };
     let run = async {
         let ok = e
-            .run_job(
-                ROUTER_SETUP,
-                &format!("not_specified_pod#{rid}#{}", id(&n3)),
-            )
+            .run_job(ROUTER_SETUP, &format!("not_specified_pod#{rid}#{n3}"))
             .await;
         (ok, e.drain().await)
     };
@@ -1223,39 +1213,9 @@ async fn a_second_gateway_router_of_a_project_fails_with_a_clear_reason() {
     let w = tenant_world(&e).await;
     assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
 
-    let top = e.neutron(TOP);
-    let (n3, s3) = network_in(
-        &top,
-        "net3",
-        "10.0.3.0/24",
-        json!({"availability_zone_hints": ["az1"]}),
-    )
-    .await;
-    let r2 = create(
-        &top,
-        "routers",
-        "router",
-        json!({"name": "router2", "tenant_id": PROJECT}),
-    )
-    .await;
-    let rid = id(&r2);
-    put(
-        &top,
-        &format!("routers/{rid}/add_router_interface"),
-        json!({"subnet_id": id(&s3)}),
-    )
-    .await;
-    put(
-        &top,
-        &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": w.ext}}}),
-    )
-    .await;
-    e.run_job(
-        ROUTER_SETUP,
-        &format!("not_specified_pod#{rid}#{}", id(&n3)),
-    )
-    .await;
+    let (n3, rid) = net3_gateway_router(&e, &w, PROJECT).await;
+    e.run_job(ROUTER_SETUP, &format!("not_specified_pod#{rid}#{n3}"))
+        .await;
     let done = e.drain().await;
     assert!(
         done.iter()

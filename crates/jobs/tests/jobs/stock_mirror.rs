@@ -40,28 +40,15 @@ async fn tenant_world(e: &Env) -> World {
         nets.push(network_in(&top, name, cidr, json!({"availability_zone_hints": [az]})).await);
     }
     let (ext, _) = ext_network(&top, "az2").await;
-    let router = create(
+    let subnets: Vec<&Value> = nets.iter().map(|(_, s)| s).collect();
+    let router = gateway_router(
         &top,
-        "routers",
-        "router",
         json!({"name": "router", "tenant_id": PROJECT}),
+        &subnets,
+        &id(&ext),
     )
     .await;
     let rid = id(&router);
-    for (_, s) in &nets {
-        put(
-            &top,
-            &format!("routers/{rid}/add_router_interface"),
-            json!({"subnet_id": id(s)}),
-        )
-        .await;
-    }
-    put(
-        &top,
-        &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
-    )
-    .await;
     World {
         router: rid,
         net1: id(&nets[0].0),

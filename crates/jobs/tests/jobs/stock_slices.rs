@@ -483,26 +483,14 @@ async fn the_ns_interface_reservation_takes_a_head_address() {
             "mac_address": b_vm["mac_address"]}),
     )
     .await;
-    let router = create(
+    let router = gateway_router(
         &top,
-        "routers",
-        "router",
         json!({"name": "router", "tenant_id": PROJECT}),
+        &[&s],
+        &id(&ext),
     )
     .await;
     let rid = id(&router);
-    put(
-        &top,
-        &format!("routers/{rid}/add_router_interface"),
-        json!({"subnet_id": id(&s)}),
-    )
-    .await;
-    put(
-        &top,
-        &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": id(&ext)}}}),
-    )
-    .await;
     create(
         &top,
         "floatingips",

@@ -397,25 +397,17 @@ pub fn first_ip(v: &Value) -> String {
     v["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned()
 }
 
-/// What the tenant does through the central Neutron in the multi-pod
-/// guide: a router on every subnet of `nets` with its gateway on `ext`, a
-/// VM port on each network, and a floating IP on the second VM.
-/// Returns (router, VM ports, floating IP).
-pub async fn tenant_router(
+/// A top router made from `body`, with an interface on each of `subnets`,
+/// then its gateway on external network `ext_id` (as a tenant does it).
+pub async fn gateway_router(
     top: &NeutronClient,
-    project: &str,
-    nets: &[(Value, Value)],
-    ext: &Value,
-) -> (Value, Vec<Value>, Value) {
-    let router = create(
-        top,
-        "routers",
-        "router",
-        json!({"name": "router", "tenant_id": project}),
-    )
-    .await;
+    body: Value,
+    subnets: &[&Value],
+    ext_id: &str,
+) -> Value {
+    let router = create(top, "routers", "router", body).await;
     let rid = id(&router);
-    for (_, s) in nets {
+    for s in subnets {
         put(
             top,
             &format!("routers/{rid}/add_router_interface"),
@@ -426,7 +418,28 @@ pub async fn tenant_router(
     put(
         top,
         &format!("routers/{rid}"),
-        json!({"router": {"external_gateway_info": {"network_id": id(ext)}}}),
+        json!({"router": {"external_gateway_info": {"network_id": ext_id}}}),
+    )
+    .await;
+    router
+}
+
+/// What the tenant does through the central Neutron in the multi-pod
+/// guide: a router on every subnet of `nets` with its gateway on `ext`, a
+/// VM port on each network, and a floating IP on the second VM.
+/// Returns (router, VM ports, floating IP).
+pub async fn tenant_router(
+    top: &NeutronClient,
+    project: &str,
+    nets: &[(Value, Value)],
+    ext: &Value,
+) -> (Value, Vec<Value>, Value) {
+    let subnets: Vec<&Value> = nets.iter().map(|(_, s)| s).collect();
+    let router = gateway_router(
+        top,
+        json!({"name": "router", "tenant_id": project}),
+        &subnets,
+        &id(ext),
     )
     .await;
     let mut vms = Vec::new();
