@@ -577,8 +577,9 @@ def assert_routes():
 def assert_floating_ips():
     """Every floating IP lives in RegionTwo (ext-net's pod): on the VM's
     port for a VM there, on a shadow port carrying the VM's address for a
-    VM in RegionOne; each through an NS interface that is not the subnet's
-    gateway."""
+    VM in RegionOne; each through an NS interface: on the VM's own copy not
+    the subnet's gateway (RegionTwo's router holds it), on a shadow copy at
+    its gateway, which the top holds for the copy."""
     r2 = "RegionTwo"
     expect_equal("floating IPs in RegionOne", listing("RegionOne", "floatingips"), [])
     fips = {f["floating_ip_address"]: f for f in listing(r2, "floatingips")}
@@ -604,9 +605,15 @@ def assert_floating_ips():
         p = nget(r2, "/ports/" + bottom["port_id"])["port"]
         subnet = nget(r2, "/subnets/" + p["fixed_ips"][0]["subnet_id"])["subnet"]
         on = [ip_of(i) for i in itf if i["fixed_ips"][0]["subnet_id"] == subnet["id"]]
-        if len(on) != 1 or on[0] == subnet["gateway_ip"]:
-            raise Failed("NS interface on %s for %s: %s (want one, not the gateway %s)" % (
-                subnet["cidr"], vm, on, subnet["gateway_ip"]))
+        if v["region"] == r2:
+            if len(on) != 1 or on[0] == subnet["gateway_ip"]:
+                raise Failed("NS interface on %s for %s: %s (want one, not the gateway %s)" % (
+                    subnet["cidr"], vm, on, subnet["gateway_ip"]))
+        else:
+            held = [ip_of(p) for p in listing(TOP, "ports", "?name=interface_%s_%s" % (
+                r2, subnet["name"]))]
+            expect_equal("NS interface on %s's shadow copy of %s, and the top's hold on it" % (
+                vm, subnet["cidr"]), (on, held), ([subnet["gateway_ip"]], [subnet["gateway_ip"]]))
 
 
 def assert_mirrors():

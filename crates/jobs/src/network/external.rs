@@ -476,7 +476,7 @@ pub async fn ensure_interface_on(
 /// Stock mode: the top port reserving the address of the north-south
 /// router's interface on a copy of top subnet `t_sub` (made once; later
 /// calls find it by its routing).
-pub async fn reserve_ns_interface(
+async fn reserve_ns_interface(
     net: &NetworkContext,
     top_pod: &Pod,
     project_id: &str,
@@ -489,10 +489,23 @@ pub async fn reserve_ns_interface(
     bottom::reserve_in_head(net, project_id, top_pod, t_sub, tbody).await
 }
 
+/// On which copy the north-south router needs its interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NsCopy {
+    /// The VM's pod's own copy, whose gateway the east-west router holds.
+    Own,
+    /// A shadow copy (the VM lives in another pod): it holds shadow ports
+    /// only, so its gateway, reserved at the top for the copy, is free.
+    Shadow,
+}
+
 /// Stock mode, for floating IPs: the north-south router's own interface on
 /// bottom subnet `b_sub` (copy of `t_sub` on bottom network `b_net` in
-/// `pod`), at an address reserved by a top port so no VM ever gets it
-/// (`reserved`, when the caller made it ahead; else made here).
+/// `pod`). On a shadow copy it takes the copy's gateway (by subnet: no
+/// reservation and no port of its own, two writes fewer on the floating
+/// IP's path); elsewhere, or when another router holds that gateway, an
+/// address reserved by a top port `ns_interface_<router>_<subnet>` so no VM
+/// ever gets it.
 #[allow(clippy::too_many_arguments)]
 pub async fn ns_interface(
     net: &NetworkContext,
@@ -504,16 +517,29 @@ pub async fn ns_interface(
     t_sub: &Subnet,
     b_net: &str,
     b_sub: &str,
-    reserved: Option<Port>,
+    copy: NsCopy,
 ) -> NetResult<()> {
     let client = net.neutron(pod);
     if has_interface_on(&client, ns_router, b_sub).await? {
         return Ok(());
     }
-    let t_port = match reserved {
-        Some(p) => p,
-        None => reserve_ns_interface(net, top_pod, project_id, t_router_id, t_sub).await?,
-    };
+    if copy == NsCopy::Shadow {
+        match client.add_interface_subnet(ns_router, b_sub).await {
+            Ok(_) => return Ok(()),
+            Err(e) if has_interface_on(&client, ns_router, b_sub).await? => {
+                tracing::debug!(router = ns_router, error = %e, "interface attached meanwhile");
+                return Ok(());
+            }
+            // Another project's router took the copy's gateway first (a
+            // shared network): this one gets an address of its own.
+            Err(e) if address_taken(&e) => {
+                tracing::info!(router = ns_router, subnet = b_sub, error = %e,
+                    "the shadow copy's gateway is another router's; reserving an address");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let t_port = reserve_ns_interface(net, top_pod, project_id, t_router_id, t_sub).await?;
     let name = ns_interface_port_name(t_router_id, t_sub.id());
     let ip = bridge::first_ip(&t_port)
         .ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))?;

@@ -9,7 +9,8 @@ use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
 
 use super::bottom::{self, Copy};
-use super::{external, prefetch, shadow, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use super::external::{self, NsCopy};
+use super::{prefetch, shadow, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use tricircle_vocab::ResourceType;
 
 /// What the sync did, for logs and tests.
@@ -106,34 +107,16 @@ pub async fn sync(
         // In the VM's own pod its port is the target; elsewhere a shadow of
         // it on shadow copies of its network and subnet.
         let via_ns = net.settings.stock_neutron && through_ns;
-        let (b_net, b_sub, shadow_of, reserved) = if ext_pod.pod_id == b_pod.pod_id {
+        let (b_net, b_sub, shadow_of) = if ext_pod.pod_id == b_pod.pod_id {
             let b_net = net
                 .bottom_id(t_net.id(), b_pod, ResourceType::Network)
                 .await?;
             let b_sub = net.bottom_id(&t_sub, b_pod, ResourceType::Subnet).await?;
-            (b_net, b_sub, None, None)
+            (b_net, b_sub, None)
         } else {
-            // The north-south interface's address is reserved at the top
-            // while the shadow copies are made (it needs only the top
-            // subnet); both run to their end.
-            let reserve = async {
-                if !via_ns {
-                    return Ok(None);
-                }
-                let t_subnet = top.get_subnet(&t_sub).await?;
-                external::reserve_ns_interface(net, top_pod, project_id, t_router_id, &t_subnet)
-                    .await
-                    .map(Some)
-            };
-            let copies = async {
-                let b_port = b_client.get_port(&b_port_id).await?;
-                let (n, s) =
-                    shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub).await?;
-                NetResult::Ok((n, s, b_port))
-            };
-            let (copies, reserved) = tokio::join!(copies, reserve);
-            let ((n, s, b_port), reserved) = (copies?, reserved?);
-            (Some(n), Some(s), Some(b_port), reserved)
+            let b_port = b_client.get_port(&b_port_id).await?;
+            let (n, s) = shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub).await?;
+            (Some(n), Some(s), Some(b_port))
         };
         let target = async {
             match (&shadow_of, &b_net) {
@@ -173,7 +156,10 @@ pub async fn sync(
                 &t_subnet,
                 b_net,
                 b_sub,
-                reserved,
+                match shadow_of {
+                    Some(_) => NsCopy::Shadow,
+                    None => NsCopy::Own,
+                },
             )
             .await
         };

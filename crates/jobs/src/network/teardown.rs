@@ -220,12 +220,14 @@ async fn release_orphan_floating_ips(
     Ok(())
 }
 
-/// The NS router's interfaces that stock mode adds for floating IPs
-/// (reserved at the top by `ns_interface_<router>_<subnet>`), for the
-/// top subnets in `subnets` (all of the router's when `None`): the
-/// floating IPs through them, the interfaces, the top ports, the
-/// routings. Called when the router loses its interface on the network,
-/// its gateway, or itself.
+/// The NS router's interfaces that stock mode adds for floating IPs, for
+/// the top subnets in `subnets` (all of the router's when `None`): those
+/// reserved at the top by `ns_interface_<router>_<subnet>` (the floating
+/// IPs through them, the interfaces, the top ports, the routings), and
+/// those holding a shadow copy's gateway (the floating IPs through them,
+/// the interfaces; the copy keeps its gateway's reservation, as it keeps
+/// its shadow ports). Called when the router loses its interface on the
+/// network, its gateway, or itself.
 pub async fn withdraw_ns_interfaces(
     net: &NetworkContext,
     top_pod: &Pod,
@@ -246,6 +248,56 @@ pub async fn withdraw_ns_interfaces(
         }
         delete_top_port(net, top_pod, &row).await?;
         tracing::info!(port = %row.top_id, "north-south interface withdrawn");
+    }
+    withdraw_shadow_gateways(net, t_router_id, subnets).await
+}
+
+/// The NS router's interfaces on shadow copies of `subnets` (of every top
+/// subnet when `None`), found on the router: they have no routing of their
+/// own (Neutron made their ports, by subnet).
+async fn withdraw_shadow_gateways(
+    net: &NetworkContext,
+    t_router_id: &str,
+    subnets: Option<&BTreeSet<String>>,
+) -> NetResult<()> {
+    for (pod, ns_router) in net.mappings(t_router_id, ResourceType::NsRouter).await? {
+        let filter = RoutingFilter {
+            pod_id: Some(pod.pod_id.clone()),
+            resource_type: Some(ResourceType::ShadowSubnet.as_str().to_owned()),
+            ..RoutingFilter::default()
+        };
+        let copies: BTreeSet<String> = net
+            .db
+            .run(move |c| routings::find(c, &filter))
+            .await?
+            .into_iter()
+            .filter(|r| subnets.is_none_or(|s| s.contains(&r.top_id)))
+            .filter_map(|r| r.bottom_id.filter(|b| !b.is_empty()))
+            .collect();
+        if copies.is_empty() {
+            continue;
+        }
+        let client = net.neutron(&pod);
+        let on_copies = client
+            .list_ports(
+                &Filters::new()
+                    .eq("device_id", &ns_router)
+                    .eq("device_owner", device_owner::ROUTER_INTERFACE),
+            )
+            .await?
+            .into_iter()
+            .filter(|p| {
+                p.fixed_ips
+                    .iter()
+                    .flatten()
+                    .any(|f| f.subnet_id.as_ref().is_some_and(|s| copies.contains(s)))
+            });
+        for itf in on_copies {
+            release_floating_ips(&client, itf.id()).await?;
+            remove_interface(&client, &ns_router, itf.id()).await?;
+            tracing::info!(port = itf.id(), pod = %pod.region_name,
+                "north-south interface on a shadow copy withdrawn");
+        }
     }
     Ok(())
 }

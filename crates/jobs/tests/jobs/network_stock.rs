@@ -255,8 +255,10 @@ async fn bottom_copy_of_a_network_uses_the_pods_reserved_gateway() {
 
 /// vm1 lives in RegionOne, the external network in RegionTwo: its floating
 /// IP is mirrored onto a shadow port in RegionTwo (vm1's address, on the
-/// shadow copy of net1 there, reached through an NS interface that is not
-/// the subnet's gateway), and deleted when the top disassociates it.
+/// shadow copy of net1 there, reached through the NS router's interface at
+/// the copy's gateway, which the top holds for the copy: no reservation of
+/// its own), and deleted when the top disassociates it; the NS interface
+/// goes with the router's interface on net1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
     let e = env(true).await;
@@ -321,9 +323,18 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
         })
         .collect();
     assert_eq!(on_shadow.len(), 1);
-    assert_ne!(
+    assert_eq!(
         on_shadow[0]["fixed_ips"][0]["ip_address"],
         shadow_sub["gateway_ip"]
+    );
+    let sub1 = first_subnet(vm1);
+    let top_ports = e.cloud.neutron(TOP).dump("ports");
+    let held = named(&top_ports, &bottom::interface_port_name(R2, &sub1));
+    assert_eq!(held.len(), 1, "the copy's gateway is held at the top");
+    assert_eq!(first_ip(held[0]), first_ip(on_shadow[0]));
+    assert!(
+        named(&top_ports, &ns_interface_port_name(&w.router, &sub1)).is_empty(),
+        "no address reserved for the NS interface"
     );
     assert!(e.cloud.neutron(R1).dump("floatingips").is_empty());
 
@@ -345,6 +356,20 @@ async fn stock_floating_ip_of_a_vm_in_another_pod_uses_a_shadow_port() {
         .map(|f| f["floating_ip_address"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(left, vec![w.fip.clone()]);
+
+    // The router leaves net1: its NS interface on the shadow copy goes.
+    put(
+        &top,
+        &format!("routers/{}/remove_router_interface", w.router),
+        json!({"subnet_id": sub1}),
+    )
+    .await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let on_shadow = interfaces(r2.dump("ports"), &ns)
+        .into_iter()
+        .filter(|p| p["fixed_ips"][0]["subnet_id"] == shadow_sub["id"])
+        .count();
+    assert_eq!(on_shadow, 0, "the NS interface on the shadow copy went");
 }
 
 /// The stock guide converged, then its VMs booted and every job run again.
@@ -360,7 +385,7 @@ async fn converged_with_vms() -> (Env, World) {
 /// A floating IP of a VM in another pod needs a shadow port and the
 /// north-south router's interface on the shadow subnet; neither needs the
 /// other, so they are made at once: with the shadow port's creation held,
-/// the interface's port is made first (one after the other, the shadow
+/// the interface is attached meanwhile (one after the other, the shadow
 /// port always came first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_floating_ips_shadow_port_and_ns_interface_are_made_at_once() {
@@ -373,28 +398,32 @@ async fn a_floating_ips_shadow_port_and_ns_interface_are_made_at_once() {
         json!({"floating_network_id": w.ext, "port_id": id(vm1), "tenant_id": PROJECT}),
     )
     .await;
-    let r2 = e.cloud.neutron(R2);
-    let before = r2.creates().len();
-    // The first port made in RegionTwo from here on is the shadow port:
-    // the interface's first reserves its address at the top.
-    r2.delay_next(
-        Some("POST"),
-        "/v2.0/ports",
-        1,
-        std::time::Duration::from_millis(1500),
-    );
-    let done = run_all(&e, &w).await;
+    let r2_since = e.cloud.neutron(R2).requests().len();
+    // The only port made in RegionTwo from here on is the shadow port.
+    let held = e
+        .cloud
+        .neutron(R2)
+        .hold_next(Some("POST"), "/v2.0/ports", HOLD_RETRIES_TOO);
+    let sent = |method: &str, prefix: &str| {
+        requests_since(&e, R2, r2_since).iter().any(|(m, p)| {
+            m == method && p.starts_with(prefix) && p.ends_with("add_router_interface")
+        })
+    };
+    let meanwhile = async {
+        wait_until(
+            "the NS interface attached while the shadow port is held",
+            || sent("PUT", "/v2.0/routers/"),
+        )
+        .await;
+        held.release();
+    };
+    let (done, ()) = tokio::join!(run_all(&e, &w), meanwhile);
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
-    let ports: Vec<String> = r2.creates()[before..]
-        .iter()
-        .filter(|c| c.collection == "ports")
-        .map(|c| c.name.clone())
-        .collect();
-    let shadow = format!("shadow_port_{}", id(vm1));
-    assert_eq!(ports.len(), 2, "{ports:?}");
-    assert_eq!(
-        ports[1], shadow,
-        "the interface's port was made while the shadow port's was held: {ports:?}"
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    assert!(
+        fips.iter()
+            .any(|f| f["fixed_ip_address"].as_str() == Some(&first_ip(vm1))),
+        "{fips:?}"
     );
 }
 
@@ -547,52 +576,85 @@ async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
     );
 }
 
-/// A floating IP of a VM in another pod: the north-south interface's
-/// address is reserved at the top while the shadow copies are made (it
-/// needs only the top subnet); with the shadow network's creation held,
-/// the reservation is made meanwhile (it waited for the copies).
+/// A floating IP of a VM in another pod, when another router holds the
+/// shadow copy's gateway (a router of another project on a shared
+/// network): the NS router gets an address of its own, reserved at the
+/// top, instead of failing on the taken gateway at every run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_floating_ips_ns_address_is_reserved_while_the_shadow_copies_are_made() {
+async fn a_taken_shadow_gateway_gets_the_ns_interface_an_address_of_its_own() {
     let (e, w) = converged_with_vms().await;
     let vm1 = &w.vms[0];
-    create(
-        &e.neutron(TOP),
+    let top = e.neutron(TOP);
+    let fip = create(
+        &top,
         "floatingips",
         "floatingip",
         json!({"floating_network_id": w.ext, "port_id": id(vm1), "tenant_id": PROJECT}),
     )
     .await;
-    let r2_since = e.cloud.neutron(R2).requests().len();
-    let held = e
-        .cloud
-        .neutron(R2)
-        .hold_next(Some("POST"), "/v2.0/networks", HOLD_RETRIES_TOO);
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    // The interface at the copy's gateway goes and another router takes it.
+    let (r2, r2_fake) = (e.neutron(R2), e.cloud.neutron(R2));
+    let ns = named(&r2_fake.dump("routers"), &ns_router_name(&w.router))[0].clone();
+    let pod2 = e.pod("pod-2").await;
     let sub1 = first_subnet(vm1);
-    let reservation = ns_interface_port_name(&w.router, &sub1);
-    let reserved = || {
-        e.cloud
-            .neutron(TOP)
-            .dump("ports")
-            .iter()
-            .any(|p| p["name"] == reservation.as_str())
-    };
-    assert!(!reserved());
-    let meanwhile = async {
-        wait_until("the shadow network asked for", || {
-            requests_since(&e, R2, r2_since)
-                .contains(&("POST".to_owned(), "/v2.0/networks".to_owned()))
-        })
-        .await;
-        wait_until(
-            "the interface's address reserved while it is held",
-            reserved,
-        )
-        .await;
-        held.release();
-    };
-    let (done, ()) = tokio::join!(run_all(&e, &w), meanwhile);
+    let shadow_sub = e
+        .net
+        .bottom_id(&sub1, &pod2, ResourceType::ShadowSubnet)
+        .await
+        .unwrap()
+        .unwrap();
+    put(
+        &top,
+        &format!("floatingips/{}", id(&fip)),
+        json!({"floatingip": {"port_id": null}}),
+    )
+    .await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    put(
+        &r2,
+        &format!("routers/{}/remove_router_interface", id(&ns)),
+        json!({"subnet_id": shadow_sub}),
+    )
+    .await;
+    let other = create(
+        &r2,
+        "routers",
+        "router",
+        json!({"name": "other", "tenant_id": "other-project"}),
+    )
+    .await;
+    put(
+        &r2,
+        &format!("routers/{}/add_router_interface", id(&other)),
+        json!({"subnet_id": shadow_sub}),
+    )
+    .await;
+    put(
+        &top,
+        &format!("floatingips/{}", id(&fip)),
+        json!({"floatingip": {"port_id": id(vm1)}}),
+    )
+    .await;
+    let done = run_all(&e, &w).await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
-    let fips = e.cloud.neutron(R2).dump("floatingips");
+    let ports = r2_fake.dump("ports");
+    let on_shadow: Vec<&Value> = ports
+        .iter()
+        .filter(|p| {
+            p["device_id"] == ns["id"] && p["fixed_ips"][0]["subnet_id"] == shadow_sub.as_str()
+        })
+        .collect();
+    assert_eq!(on_shadow.len(), 1, "{ports:#?}");
+    let reserved = named(
+        &e.cloud.neutron(TOP).dump("ports"),
+        &ns_interface_port_name(&w.router, &sub1),
+    )
+    .into_iter()
+    .map(first_ip)
+    .collect::<Vec<_>>();
+    assert_eq!(reserved, vec![first_ip(on_shadow[0])]);
+    let fips = r2_fake.dump("floatingips");
     assert!(
         fips.iter()
             .any(|f| f["fixed_ip_address"].as_str() == Some(&first_ip(vm1))),
