@@ -7,6 +7,8 @@
 //! that pod, the top bridge port holding the bridge subnet's gateway
 //! address, and the north-south router's interface on the bridge subnet.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tricircle_db::models::Pod;
 use tricircle_openstack::neutron::{
     device_owner, ExternalGatewayInfo, Filters, FixedIp, Network, NeutronClient, NeutronError,
@@ -160,12 +162,25 @@ pub async fn north_south(
         .await;
     let client = net.neutron(&pod);
     let name = ns_router_name(t_router.id());
+    // The external network's copy is made with the network, as a rule:
+    // when it is there, the router is made with its gateway in the same
+    // POST (a write fewer on a router, whose writes go one at a time).
+    let want_gw = match net
+        .bottom_id(t_ext.id(), &pod, ResourceType::Network)
+        .await?
+    {
+        Some(b_ext) => wanted_gateway(net, &pod, &t_gw, &b_ext).await?,
+        None => None,
+    };
     let body = Router {
         tenant_id: Some(project_id.to_owned()),
         name: Some(name.clone()),
         admin_state_up: Some(true),
+        external_gateway_info: want_gw.clone().map(Some),
         ..Router::default()
     };
+    // Whether the router as made or found has the gateway already.
+    let gateway_there = AtomicBool::new(false);
     // The router, the external network's copy and the bridge's copy are
     // made at once; the gateway starts once the router and the external
     // copy are there, the bridge interface once the router and the bridge
@@ -174,8 +189,9 @@ pub async fn north_south(
     // expires.
     let (made, ns_router) = GotLater::channel("the north-south router");
     let (in_pod, named) = (&pod, &name);
+    let (want, there) = (&want_gw, &gateway_there);
     let router = async move {
-        let got = lock::get_or_create(
+        let (got, router) = lock::get_or_create_existing(
             net,
             project_id,
             in_pod,
@@ -187,6 +203,10 @@ pub async fn north_south(
             },
         )
         .await?;
+        let has = |w: &ExternalGatewayInfo| {
+            gateway_matches(router.external_gateway_info.clone().flatten(), w)
+        };
+        there.store(want.as_ref().is_some_and(has), Ordering::Relaxed);
         made.send_replace(Some(got));
         NetResult::Ok(())
     };
@@ -196,7 +216,9 @@ pub async fn north_south(
             id: ns_router,
             bound_now,
         } = ns_router.clone().get().await?;
-        gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router, bound_now).await?;
+        if !gateway_there.load(Ordering::Relaxed) {
+            gateway_as_top(net, &pod, &t_gw, &b_ext_net, &ns_router, bound_now).await?;
+        }
         NetResult::Ok((b_ext_net, ns_router))
     };
     let interface = async {
@@ -290,6 +312,33 @@ async fn bridge_gateway_taken(
     ))
 }
 
+/// The top router's gateway `t_gw` as `pod` has it: on bottom external
+/// network `b_ext_net`, same SNAT, same addresses on the copies of the top
+/// external subnets; `None` while one of those has no copy.
+async fn wanted_gateway(
+    net: &NetworkContext,
+    pod: &Pod,
+    t_gw: &ExternalGatewayInfo,
+    b_ext_net: &str,
+) -> NetResult<Option<ExternalGatewayInfo>> {
+    let mut fixed = Vec::new();
+    for f in t_gw.external_fixed_ips.iter().flatten() {
+        let t_sub = f.subnet_id.clone().unwrap_or_default();
+        let Some(b_sub) = net.bottom_id(&t_sub, pod, ResourceType::Subnet).await? else {
+            return Ok(None);
+        };
+        match &f.ip_address {
+            Some(ip) => fixed.push(FixedIp::address(&b_sub, ip)),
+            None => fixed.push(FixedIp::on_subnet(&b_sub)),
+        }
+    }
+    Ok(Some(ExternalGatewayInfo {
+        network_id: b_ext_net.to_owned(),
+        enable_snat: t_gw.enable_snat,
+        external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
+    }))
+}
+
 /// Give bottom router `b_router` in `pod` the top router's gateway `t_gw`:
 /// on bottom external network `b_ext_net`, same SNAT, same addresses on the
 /// copies of the top external subnets. Nothing is written when it already
@@ -303,23 +352,14 @@ pub async fn gateway_as_top(
     made_now: bool,
 ) -> NetResult<()> {
     let client = net.neutron(pod);
-    let mut fixed = Vec::new();
-    for f in t_gw.external_fixed_ips.iter().flatten() {
-        let t_sub = f.subnet_id.clone().unwrap_or_default();
-        let b_sub = net
-            .bottom_id(&t_sub, pod, ResourceType::Subnet)
-            .await?
-            .ok_or_else(|| NetError::Missing(format!("external subnet {t_sub} has no copy")))?;
-        match &f.ip_address {
-            Some(ip) => fixed.push(FixedIp::address(&b_sub, ip)),
-            None => fixed.push(FixedIp::on_subnet(&b_sub)),
-        }
-    }
-    let want = ExternalGatewayInfo {
-        network_id: b_ext_net.to_owned(),
-        enable_snat: t_gw.enable_snat,
-        external_fixed_ips: (!fixed.is_empty()).then_some(fixed),
-    };
+    let want = wanted_gateway(net, pod, t_gw, b_ext_net)
+        .await?
+        .ok_or_else(|| {
+            NetError::Missing(format!(
+                "a subnet of external network {} has no copy in {}",
+                t_gw.network_id, pod.region_name
+            ))
+        })?;
     let matches = |r: &Router| gateway_matches(r.external_gateway_info.clone().flatten(), &want);
     // A router made just now has no gateway: no need to read it.
     if made_now || !matches(&client.get_router(b_router).await?) {

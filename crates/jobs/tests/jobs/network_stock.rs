@@ -560,7 +560,9 @@ async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
         })
         .await;
         wait_until("the gateway set while the copy is held", || {
-            sent("PUT", "/v2.0/routers/")
+            named(&r2.dump("routers"), &ns_router_name(&rid))
+                .first()
+                .is_some_and(|ns| ns["external_gateway_info"].is_object())
         })
         .await;
         held.release();
@@ -573,6 +575,41 @@ async fn the_north_south_gateway_does_not_wait_for_the_bridge_copy() {
         interfaces(r2.dump("ports"), &ns).len(),
         1,
         "the bridge interface once its copy was made"
+    );
+}
+
+/// The external network's copy is there (made with the network): the
+/// north-south router is made with its gateway in its POST, at the top's
+/// address, and never updated for it (its writes go one at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_north_south_router_is_made_with_its_gateway() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    assert!(run_all(&e, &w).await.iter().all(|(_, _, ok)| *ok));
+    let (n3, rid) = net3_gateway_router(&e, &w, "5c1e7a9d2b4f4e6a8c0d1f3b5a7c9e2d").await;
+    assert!(
+        e.run_job(ROUTER_SETUP, &format!("not_specified_pod#{rid}#{n3}"))
+            .await
+    );
+    assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
+    let r2 = e.cloud.neutron(R2);
+    let ns = named(&r2.dump("routers"), &ns_router_name(&rid))[0].clone();
+    let t_router = e
+        .cloud
+        .neutron(TOP)
+        .dump("routers")
+        .into_iter()
+        .find(|r| r["id"] == rid.as_str())
+        .unwrap();
+    assert_eq!(
+        ns["external_gateway_info"]["external_fixed_ips"][0]["ip_address"],
+        t_router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"],
+        "{ns:#}"
+    );
+    assert_eq!(
+        r2.request_count("PUT", &format!("/v2.0/routers/{}", id(&ns))),
+        0,
+        "no update of the router for its gateway"
     );
 }
 
