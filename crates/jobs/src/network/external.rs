@@ -540,8 +540,8 @@ pub enum NsCopy {
 }
 
 /// Stock mode, for floating IPs: the north-south router's own interface on
-/// bottom subnet `b_sub` (copy of `t_sub` on bottom network `b_net` in
-/// `pod`). On a shadow copy it takes the copy's gateway (by subnet: no
+/// bottom subnet `b_sub` (copy of top subnet `t_sub` on bottom network
+/// `b_net` in `pod`). On a shadow copy it takes the copy's gateway (by subnet: no
 /// reservation and no port of its own, two writes fewer on the floating
 /// IP's path); elsewhere, or when another router holds that gateway, an
 /// address reserved by a top port `ns_interface_<router>_<subnet>` so no VM
@@ -554,7 +554,7 @@ pub async fn ns_interface(
     project_id: &str,
     t_router_id: &str,
     ns_router: &str,
-    t_sub: &Subnet,
+    t_sub: &str,
     b_net: &str,
     b_sub: &str,
     copy: NsCopy,
@@ -579,7 +579,8 @@ pub async fn ns_interface(
             Err(e) => return Err(e.into()),
         }
     }
-    let t_port = reserve_ns_interface(net, top_pod, project_id, t_router_id, t_sub).await?;
+    let t_sub = net.neutron(top_pod).get_subnet(t_sub).await?;
+    let t_port = reserve_ns_interface(net, top_pod, project_id, t_router_id, &t_sub).await?;
     let name = ns_interface_port_name(t_router_id, t_sub.id());
     let ip = bridge::first_ip(&t_port)
         .ok_or_else(|| NetError::Missing(format!("top port {name} has no address")))?;

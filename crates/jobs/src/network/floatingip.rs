@@ -114,8 +114,13 @@ pub async fn sync(
             let b_sub = net.bottom_id(&t_sub, b_pod, ResourceType::Subnet).await?;
             (b_net, b_sub, None)
         } else {
-            let b_port = b_client.get_port(&b_port_id).await?;
-            let (n, s) = shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub).await?;
+            // The VM's port is for the shadow port only: read beside the
+            // copies, which do not need it.
+            let (b_port, copies) = tokio::join!(
+                b_client.get_port(&b_port_id),
+                shadow_copies(net, top_pod, &ext_pod, project_id, &t_port, &t_sub)
+            );
+            let ((n, s), b_port) = (copies?, b_port?);
             (Some(n), Some(s), Some(b_port))
         };
         let target = async {
@@ -145,7 +150,6 @@ pub async fn sync(
                     ext_pod.region_name
                 )));
             };
-            let t_subnet = top.get_subnet(&t_sub).await?;
             external::ns_interface(
                 net,
                 top_pod,
@@ -153,7 +157,7 @@ pub async fn sync(
                 project_id,
                 t_router_id,
                 &ns,
-                &t_subnet,
+                &t_sub,
                 b_net,
                 b_sub,
                 match shadow_of {

@@ -613,6 +613,89 @@ async fn the_north_south_router_is_made_with_its_gateway() {
     );
 }
 
+/// A floating IP of a VM in another pod: the VM's port (for its shadow)
+/// is read beside the shadow copies, which do not need it: with that read
+/// held in RegionOne, the shadow network is asked for meanwhile (it was
+/// asked for once the read was answered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floating_ips_shadow_copies_do_not_wait_for_the_vms_port() {
+    let (e, w) = converged_with_vms().await;
+    // A VM booted in RegionOne, mirrored at the top (its port is routed,
+    // so the job reads it by id).
+    let pod1 = e.pod("pod-1").await;
+    let b_net = e
+        .net
+        .bottom_id(&w.net1, &pod1, ResourceType::Network)
+        .await
+        .unwrap()
+        .unwrap();
+    let vm3 = create(
+        &e.neutron(R1),
+        "ports",
+        "port",
+        json!({"network_id": b_net, "name": "vm3", "device_owner": "compute:nova",
+        "device_id": "vm3", "tenant_id": PROJECT}),
+    )
+    .await;
+    let b_port = id(&vm3);
+    assert!(
+        e.run_job(JobType::PortMirror.name(), &format!("pod-1#{b_port}"))
+            .await
+    );
+    assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
+    let filter = tricircle_db::routings::RoutingFilter {
+        bottom_id: Some(b_port.clone()),
+        resource_type: Some("port".into()),
+        ..Default::default()
+    };
+    let mirror =
+        e.db.db
+            .run(move |c| tricircle_db::routings::find(c, &filter))
+            .await
+            .unwrap()[0]
+            .top_id
+            .clone();
+    create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": w.ext, "port_id": mirror, "tenant_id": PROJECT}),
+    )
+    .await;
+    let r2_since = e.cloud.neutron(R2).requests().len();
+    let held = e.cloud.neutron(R1).hold_next(
+        Some("GET"),
+        &format!("/v2.0/ports/{b_port}"),
+        HOLD_RETRIES_TOO,
+    );
+    let meanwhile = async {
+        wait_until(
+            "the shadow network asked for while the port is held",
+            || {
+                requests_since(&e, R2, r2_since)
+                    .contains(&("POST".to_owned(), "/v2.0/networks".to_owned()))
+            },
+        )
+        .await;
+        held.release();
+    };
+    let (done, ()) = tokio::join!(run_all(&e, &w), meanwhile);
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    let vm3 = e
+        .cloud
+        .neutron(R1)
+        .dump("ports")
+        .into_iter()
+        .find(|p| p["id"] == b_port.as_str())
+        .unwrap();
+    assert!(
+        fips.iter()
+            .any(|f| f["fixed_ip_address"].as_str() == Some(&first_ip(&vm3))),
+        "{fips:?}"
+    );
+}
+
 /// A floating IP of a VM in another pod, when another router holds the
 /// shadow copy's gateway (a router of another project on a shared
 /// network): the NS router gets an address of its own, reserved at the
