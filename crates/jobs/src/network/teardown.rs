@@ -286,14 +286,9 @@ async fn withdraw_shadow_gateways(
             )
             .await?
             .into_iter()
-            .filter(|p| {
-                p.fixed_ips
-                    .iter()
-                    .flatten()
-                    .any(|f| f.subnet_id.as_ref().is_some_and(|s| copies.contains(s)))
-            });
+            .filter(|p| on_subnets(p, &copies));
         for itf in on_copies {
-            release_floating_ips(&client, itf.id()).await?;
+            release_floating_ips_of(&client, &itf).await?;
             remove_interface(&client, &ns_router, itf.id()).await?;
             tracing::info!(port = itf.id(), pod = %pod.region_name,
                 "north-south interface on a shadow copy withdrawn");
@@ -306,9 +301,22 @@ async fn withdraw_shadow_gateways(
 /// (those whose port is on its subnet, through its router): Neutron
 /// refuses to remove an interface they need.
 async fn release_floating_ips(client: &NeutronClient, b_port: &str) -> NetResult<()> {
-    let Some(itf) = client.find::<Port>(b_port).await? else {
-        return Ok(());
-    };
+    match client.find::<Port>(b_port).await? {
+        Some(itf) => release_floating_ips_of(client, &itf).await,
+        None => Ok(()),
+    }
+}
+
+/// Whether port `p` has an address on one of `subnets`.
+fn on_subnets(p: &Port, subnets: &BTreeSet<String>) -> bool {
+    p.fixed_ips
+        .iter()
+        .flatten()
+        .any(|f| f.subnet_id.as_ref().is_some_and(|s| subnets.contains(s)))
+}
+
+/// [`release_floating_ips`] of interface `itf` as already read.
+async fn release_floating_ips_of(client: &NeutronClient, itf: &Port) -> NetResult<()> {
     let Some(router) = itf.device_id.as_deref().filter(|d| !d.is_empty()) else {
         return Ok(());
     };
@@ -322,12 +330,7 @@ async fn release_floating_ips(client: &NeutronClient, b_port: &str) -> NetResult
         .list_ports(&Filters::new().eq("network_id", itf.network_id.clone().unwrap_or_default()))
         .await?
         .into_iter()
-        .filter(|p| {
-            p.fixed_ips
-                .iter()
-                .flatten()
-                .any(|f| f.subnet_id.as_ref().is_some_and(|s| subnets.contains(s)))
-        })
+        .filter(|p| on_subnets(p, &subnets))
         .map(|p| p.id().to_owned())
         .collect();
     for fip in client

@@ -622,39 +622,13 @@ async fn a_floating_ips_shadow_copies_do_not_wait_for_the_vms_port() {
     let (e, w) = converged_with_vms().await;
     // A VM booted in RegionOne, mirrored at the top (its port is routed,
     // so the job reads it by id).
-    let pod1 = e.pod("pod-1").await;
-    let b_net = e
-        .net
-        .bottom_id(&w.net1, &pod1, ResourceType::Network)
-        .await
-        .unwrap()
-        .unwrap();
-    let vm3 = create(
-        &e.neutron(R1),
-        "ports",
-        "port",
-        json!({"network_id": b_net, "name": "vm3", "device_owner": "compute:nova",
-        "device_id": "vm3", "tenant_id": PROJECT}),
-    )
-    .await;
-    let b_port = id(&vm3);
+    let b_port = id(&boot_on_net1(&e, &w, "vm3").await);
     assert!(
         e.run_job(JobType::PortMirror.name(), &format!("pod-1#{b_port}"))
             .await
     );
     assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
-    let filter = tricircle_db::routings::RoutingFilter {
-        bottom_id: Some(b_port.clone()),
-        resource_type: Some("port".into()),
-        ..Default::default()
-    };
-    let mirror =
-        e.db.db
-            .run(move |c| tricircle_db::routings::find(c, &filter))
-            .await
-            .unwrap()[0]
-            .top_id
-            .clone();
+    let mirror = mirror_routing(&e, "pod-1", &b_port).await.unwrap();
     create(
         &e.neutron(TOP),
         "floatingips",
@@ -789,21 +763,7 @@ async fn a_taken_shadow_gateway_gets_the_ns_interface_an_address_of_its_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vms_mirror_records_its_routers_routes_at_once() {
     let (e, w) = converged_with_vms().await;
-    let pod1 = e.pod("pod-1").await;
-    let b_net = e
-        .net
-        .bottom_id(&w.net1, &pod1, ResourceType::Network)
-        .await
-        .unwrap()
-        .unwrap();
-    let vm3 = create(
-        &e.neutron(R1),
-        "ports",
-        "port",
-        json!({"network_id": b_net, "name": "vm3", "device_owner": "compute:nova",
-        "device_id": "vm3", "tenant_id": PROJECT}),
-    )
-    .await;
+    let vm3 = boot_on_net1(&e, &w, "vm3").await;
     assert!(
         e.run_job(JobType::PortMirror.name(), &format!("pod-1#{}", id(&vm3)))
             .await

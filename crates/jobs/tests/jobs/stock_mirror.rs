@@ -144,23 +144,6 @@ async fn boot(e: &Env, region: &str, pod: &str, t_net: &str, vm: &str) -> Value 
     .await
 }
 
-/// The routing of the mirror of pod port `b_port` in `pod`: its top id.
-async fn mirror_routing(e: &Env, pod: &str, b_port: &str) -> Option<String> {
-    let f = tricircle_db::routings::RoutingFilter {
-        bottom_id: Some(b_port.into()),
-        pod_id: Some(pod.into()),
-        resource_type: Some("port".into()),
-        ..Default::default()
-    };
-    let rows =
-        e.db.db
-            .run(move |c| tricircle_db::routings::find(c, &f))
-            .await
-            .unwrap();
-    assert!(rows.len() <= 1, "{rows:?}");
-    rows.into_iter().next().map(|r| r.top_id)
-}
-
 fn top_port(e: &Env, id: &str) -> Option<Value> {
     e.cloud
         .neutron(TOP)

@@ -586,3 +586,39 @@ pub async fn run_all(e: &Env, w: &World) -> Vec<(String, String, bool)> {
     }
     e.drain().await
 }
+
+/// The routing of the mirror of pod port `b_port` in `pod`: its top id.
+pub async fn mirror_routing(e: &Env, pod: &str, b_port: &str) -> Option<String> {
+    let f = tricircle_db::routings::RoutingFilter {
+        bottom_id: Some(b_port.into()),
+        pod_id: Some(pod.into()),
+        resource_type: Some("port".into()),
+        ..Default::default()
+    };
+    let rows =
+        e.db.db
+            .run(move |c| tricircle_db::routings::find(c, &f))
+            .await
+            .unwrap();
+    assert!(rows.len() <= 1, "{rows:?}");
+    rows.into_iter().next().map(|r| r.top_id)
+}
+
+/// A VM's port booted in RegionOne on net1's copy, named and owned by
+/// `vm` (what Nova makes there; no mirror yet).
+pub async fn boot_on_net1(e: &Env, w: &World, vm: &str) -> Value {
+    let b_net = e
+        .net
+        .bottom_id(&w.net1, &e.pod("pod-1").await, ResourceType::Network)
+        .await
+        .unwrap()
+        .unwrap();
+    create(
+        &e.neutron(R1),
+        "ports",
+        "port",
+        json!({"network_id": b_net, "name": vm, "device_owner": "compute:nova",
+        "device_id": vm, "tenant_id": PROJECT}),
+    )
+    .await
+}
