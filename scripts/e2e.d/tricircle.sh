@@ -128,6 +128,7 @@ e2e_tricircle_start() {
     local dir bin
     dir="$(_e2e_tc_dir)"
     bin="$(_e2e_tc_bin)"
+    packages_install_build
     cargo build -q --bin tricircle-api --bin tricircle-xjob --bin tricircle-db-manage
     _e2e_tc_write_configs
     _ose_sql -e "DROP DATABASE IF EXISTS tricircle; CREATE DATABASE tricircle CHARACTER SET utf8"

@@ -4,6 +4,8 @@
 #   packages_install PKG...   install the packages that are missing (as root;
 #                             maintainer scripts may not start daemons: our
 #                             scripts start the servers they need themselves)
+#   packages_install_build    the client libraries the build links (diesel
+#                             links all three databases'); no server
 
 _pkgs_log() { echo "packages: $*" >&2; }
 
@@ -36,4 +38,8 @@ packages_install() {
         rm -f "$policy"
     fi
     return "$rc"
+}
+
+packages_install_build() {
+    packages_install libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev
 }
