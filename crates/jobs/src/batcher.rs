@@ -186,7 +186,7 @@ mod tests {
             let at = lease.claimed_at.expect("the claim's commit is noted");
             assert!(before <= at && at <= Instant::now(), "{}", t.backend);
             assert_eq!(
-                crate::recorded::latest(&lease.seen),
+                crate::recorded::latest(&lease.seen).map(|c| c.before),
                 Some(recorded_at),
                 "{}",
                 t.backend
@@ -207,7 +207,7 @@ mod tests {
             let next_at = next.claimed_at.expect("the finish's commit is noted");
             assert!(at <= next_at && next_at <= Instant::now(), "{}", t.backend);
             assert_eq!(
-                crate::recorded::latest(&next.seen),
+                crate::recorded::latest(&next.seen).map(|c| c.before),
                 Some(recorded_at),
                 "{}",
                 t.backend

@@ -28,6 +28,7 @@ use tricircle_vocab::JobType;
 use crate::batcher::Batcher;
 use crate::handler::{Handler, JobContext};
 use crate::queue::JobRequest;
+use crate::recorded::Causes;
 use crate::registry::Registry;
 
 /// The `[DEFAULT]` options that drive the engine.
@@ -603,13 +604,17 @@ impl Engine {
         );
         let started = Instant::now();
         let since = lease.claimed_at.unwrap_or(started);
-        let causes_before = crate::recorded::latest(&lease.seen).map_or(since, |at| at.min(since));
+        let causes =
+            crate::recorded::latest(&lease.seen).map_or(Causes::before(since), |c| Causes {
+                before: c.before.min(since),
+                ..c
+            });
         let calls = JobCalls::since(job.id.clone(), t.name(), since);
         let outcome = self
             .with_heartbeat(
                 &lock.id,
                 calls.scope(crate::recorded::serving(
-                    causes_before,
+                    causes,
                     AssertUnwindSafe(handler.handle(&ctx)).catch_unwind(),
                 )),
             )

@@ -22,6 +22,7 @@ use tricircle_vocab::{JobType, ResourceType};
 
 use crate::handlers::network_setup::is_tenant_network;
 use crate::network::{NetResult, NetworkContext, POD_NOT_SPECIFIED};
+use crate::recorded::Reach;
 
 /// A notification of one region's Neutron.
 #[derive(Debug, Clone, PartialEq)]
@@ -487,14 +488,27 @@ async fn in_each_pod(
         .collect())
 }
 
+/// What the change `event` tells of may have changed: a floating IP's
+/// moves no route.
+pub fn reach_of(event: &NeutronEvent) -> Reach {
+    match event.event_type.starts_with("floatingip.") {
+        true => Reach::FloatingIps,
+        false => Reach::Any,
+    }
+}
+
 /// Record `asks` as NEW jobs (one transaction: all or none) and queue them
-/// to run. The caller acknowledges the notification only after this.
+/// to run; their causes reach `reach`. The caller acknowledges the
+/// notification only after this.
 pub async fn record(
     net: &NetworkContext,
     asks: Vec<JobAsk>,
+    reach: Reach,
     context: &Map<String, Value>,
 ) -> NetResult<()> {
-    record_with(net, asks, context, false).await.map(drop)
+    record_with(net, asks, reach, context, false)
+        .await
+        .map(drop)
 }
 
 /// [`record`] for a source that asks again and again for what is still
@@ -506,12 +520,13 @@ pub async fn record_unless_pending(
     asks: Vec<JobAsk>,
     context: &Map<String, Value>,
 ) -> NetResult<Vec<JobAsk>> {
-    record_with(net, asks, context, true).await
+    record_with(net, asks, Reach::Any, context, true).await
 }
 
 async fn record_with(
     net: &NetworkContext,
     asks: Vec<JobAsk>,
+    reach: Reach,
     context: &Map<String, Value>,
     skip_pending: bool,
 ) -> NetResult<Vec<JobAsk>> {
@@ -545,7 +560,7 @@ async fn record_with(
         .await?;
     let mut asked = Vec::with_capacity(recorded.len());
     for (a, job_id, at) in recorded {
-        crate::recorded::noted(&job_id, at);
+        crate::recorded::noted_for(&job_id, at, reach);
         net.wake(a.job_type, &a.resource_id, context);
         asked.push(a);
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
-use tricircle_jobs::events::{jobs_for, record, NeutronEvent};
+use tricircle_jobs::events::{jobs_for, reach_of, record, NeutronEvent};
 use tricircle_jobs::network::NetworkContext;
 use tricircle_rpc::notification::{listen, notification_topology, Delivery, DEFAULT_PRIORITIES};
 use tricircle_rpc::{CancellationToken, RpcConfig, TransportUrl};
@@ -189,5 +189,5 @@ async fn handle(
             "recording jobs"
         );
     }
-    record(net, asks, &event.context).await
+    record(net, asks, reach_of(event), &event.context).await
 }

@@ -141,6 +141,9 @@ async fn setup(
     let (north_south, b_router): (NetResult<()>, _) = tokio::join!(north_south, wiring);
     let b_router = b_router?;
     north_south?;
+    // What the routes depend on is built by now: the floating IPs' writes
+    // below (north-south interfaces, shadow copies) move none.
+    let wired = JobCalls::current().map(|c| c.changes_made());
     floating_ips(
         net,
         &top_pod,
@@ -152,7 +155,7 @@ async fn setup(
         bridge.is_none(),
     )
     .await?;
-    if local.is_none() && !routes_covered(net, router_id) {
+    if local.is_none() && !routes_covered(net, router_id, wired) {
         net.submit_job(
             JobType::ConfigureRoute,
             router_id,
@@ -164,25 +167,30 @@ async fn setup(
     Ok(())
 }
 
-/// Whether the routes this job would ask for are configured by a run
-/// already: the job changed nothing (no Neutron write, no routing), and a
+/// Whether the routes this job would ask for need no run of their own:
+/// the job changed nothing they depend on (`wired`: its changes before the
+/// floating IPs, which move no route), and either its causes moved no
+/// route either (floating IPs' notifications, [`recorded::Reach`]) or a
 /// configure_route run of the router started in this process after
 /// whatever made the requests this run serves ([`recorded`]), so that run
 /// saw it. What else the job found was made by writers that record routes
 /// of their own. (The reference records one after every pod job; a
-/// rerun's three then read the same thing three times.) A job that wrote,
-/// or one whose covering run is not known here, records it.
-fn routes_covered(net: &NetworkContext, router_id: &str) -> bool {
-    let (Some(calls), Some(causes_before)) = (JobCalls::current(), recorded::causes_before())
-    else {
+/// rerun's three then read the same thing three times, and a floating
+/// IP's run made the external network's pod read the routers again for
+/// nothing.) A job that wrote what routes depend on, or whose causes are
+/// not known here, records it.
+fn routes_covered(net: &NetworkContext, router_id: &str, wired: Option<u64>) -> bool {
+    let (Some(0), Some(causes_before)) = (wired, recorded::causes_before()) else {
         return false;
     };
-    let covered =
-        !calls.changed_anything() && net.seen.routes_started_after(router_id, causes_before);
+    let reach = recorded::causes_reach();
+    let covered = reach == recorded::Reach::FloatingIps
+        || net.seen.routes_started_after(router_id, causes_before);
     if covered {
         tracing::debug!(
             router_id,
-            "nothing written and a configure_route run started after this job was asked for: none recorded"
+            ?reach,
+            "nothing the routes depend on written, and no cause of this run moved one or a configure_route run started after it: none recorded"
         );
     }
     covered

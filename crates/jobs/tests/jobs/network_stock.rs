@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::events::{jobs_for, JobAsk, NeutronEvent};
+use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
 use tricircle_jobs::network::bottom::{self, Copy};
 use tricircle_jobs::network::bridge;
 use tricircle_jobs::network::external::{ns_interface_port_name, ns_router_name};
+use tricircle_jobs::recorded::Reach;
 use tricircle_jobs::JobType;
 use tricircle_jobs::ResourceType;
 use tricircle_openstack::neutron::{Network, Subnet};
@@ -1109,8 +1110,9 @@ async fn stock_central_events_alone_converge_the_pods() {
     );
 
     // The VMs boot on the networks the jobs made. Until the pods' events
-    // are followed, the tenant's next central call brings their routes and
-    // floating IP: here the floating IP is updated.
+    // are followed, the tenant's next central calls bring their floating
+    // IP (here the floating IP is updated) and their routes (a call that
+    // may move one: here the router is updated; a floating IP moves none).
     let b_vms = boot_vms(&e, &w).await;
     let fips = e.cloud.neutron(TOP).dump("floatingips");
     put(
@@ -1128,7 +1130,32 @@ async fn stock_central_events_alone_converge_the_pods() {
     record_all(&e, &events).await;
     let done = e.drain().await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert!(
+        !done.iter().any(|(t, _, _)| t == CONFIGURE_ROUTE),
+        "{done:?}"
+    );
     let done = follow_central(&e).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let fips = e.cloud.neutron(R2).dump("floatingips");
+    assert!(
+        fips.iter().any(
+            |f| f["floating_ip_address"] == w.fip.as_str() && f["port_id"] == b_vms[1].as_str()
+        ),
+        "vm2's floating IP: {fips:#?}"
+    );
+    put(
+        &e.neutron(TOP),
+        &format!("routers/{}", w.router),
+        json!({"router": {"description": "guide"}}),
+    )
+    .await;
+    let routed = central_events(&e);
+    assert_eq!(
+        asks_of(&e, &routed).await,
+        router_setups(&w, &[&w.net1, &w.net2])
+    );
+    record_all(&e, &routed).await;
+    let done = e.drain().await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
     assert_converged(&e, &w, &b_vms).await;
 
@@ -1316,6 +1343,80 @@ async fn stock_vms_booted_in_the_pods_bring_their_routes_and_floating_ip() {
     assert_eq!(setups, want, "each VM's network, through the router on it");
     follow_central(&e).await;
     assert_converged(&e, &w, &b_vms).await;
+}
+
+/// A floating IP's notification asks for its router's pod job, which
+/// builds the floating IP's side in the external network's pod (here for
+/// vm1, in the other pod: shadow copies, north-south interface, floating
+/// IP) and records no configure_route: no route depends on floating IPs.
+/// The same pod job asked for by a cause that may move routes (a router's
+/// update, the sweep) records one when it writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floating_ips_jobs_record_no_routes() {
+    let e = env(true).await;
+    let w = tenant_world(&e).await;
+    follow_central(&e).await;
+    let b_vms = boot_vms(&e, &w).await;
+    let mut booted = events_of(&e, R1);
+    booted.extend(events_of(&e, R2));
+    record_all(&e, &booted).await;
+    assert!(e.drain().await.iter().all(|(_, _, ok)| *ok));
+    follow_central(&e).await;
+    assert_converged(&e, &w, &b_vms).await;
+
+    let fip = create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        json!({"floating_network_id": w.ext, "port_id": id(&w.vms[0]), "tenant_id": PROJECT}),
+    )
+    .await;
+    let addr = fip["floating_ip_address"].as_str().unwrap().to_owned();
+    let events = central_events(&e);
+    let fip_event = events
+        .iter()
+        .find(|ev| ev.event_type == "floatingip.create.end")
+        .expect("the floating IP's notification")
+        .clone();
+    record_all(&e, &events).await;
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let pod_job = format!("pod-1#{}#{}", w.router, w.net1);
+    assert!(
+        done.iter()
+            .any(|(t, r, _)| t == ROUTER_SETUP && *r == pod_job),
+        "{done:?}"
+    );
+    let b_fip = |e: &Env| {
+        e.cloud
+            .neutron(R2)
+            .dump("floatingips")
+            .into_iter()
+            .find(|f| f["floating_ip_address"] == addr.as_str())
+    };
+    let made = b_fip(&e).expect("the floating IP made in RegionTwo");
+    assert!(made["port_id"].is_string(), "{made}");
+    assert!(
+        !done.iter().any(|(t, _, _)| t == CONFIGURE_ROUTE),
+        "no route depends on a floating IP: {done:?}"
+    );
+    follow_central(&e).await;
+
+    // Lost in RegionTwo, it is made again by the same pod job asked for by
+    // a cause that may have moved a route.
+    e.neutron(R2).delete_floatingip(&id(&made)).await.unwrap();
+    let asks = jobs_for(&e.net, &fip_event).await.unwrap();
+    record(&e.net, asks, Reach::Any, &fip_event.context)
+        .await
+        .unwrap();
+    let done = e.drain().await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    assert!(b_fip(&e).is_some(), "made again");
+    assert!(
+        done.iter()
+            .any(|(t, r, _)| t == CONFIGURE_ROUTE && *r == w.router),
+        "{done:?}"
+    );
 }
 
 /// Notifications that arrive before the pods are registered ask for

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use network_common::*;
 use serde_json::{json, Value};
-use tricircle_jobs::events::{jobs_for, record, JobAsk};
+use tricircle_jobs::events::JobAsk;
 use tricircle_jobs::network::external::ns_router_name;
 use tricircle_jobs::network::{bottom, bridge, DEVICE_OWNER_HELPER};
 use tricircle_jobs::{JobType, ResourceType};
@@ -102,11 +102,7 @@ async fn follow(e: &Env) -> (BTreeSet<JobAsk>, Vec<(String, String, bool)>) {
         if asks.is_empty() {
             return (asked, done);
         }
-        for ev in &events {
-            record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
-                .await
-                .unwrap();
-        }
+        record_all(e, &events).await;
         asked.extend(asks);
         done.extend(e.drain().await);
     }

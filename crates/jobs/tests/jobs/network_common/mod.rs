@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use tricircle_db::testing::{create_pods, TestDb};
 use tricircle_db::{jobs, Backend};
 use tricircle_fakecloud::FakeCloud;
-use tricircle_jobs::events::{jobs_for, record, JobAsk, NeutronEvent};
+use tricircle_jobs::events::{jobs_for, reach_of, record, JobAsk, NeutronEvent};
 use tricircle_jobs::handlers::register_all;
 use tricircle_jobs::network::{ip::Cidr, NetworkContext, NetworkSettings};
 use tricircle_jobs::{Engine, Registry, ResourceType, Settings};
@@ -494,7 +494,8 @@ pub async fn asks_of(e: &Env, events: &[NeutronEvent]) -> BTreeSet<JobAsk> {
 /// Record the jobs `events` ask for, as xjob's listener does.
 pub async fn record_all(e: &Env, events: &[NeutronEvent]) {
     for ev in events {
-        record(&e.net, jobs_for(&e.net, ev).await.unwrap(), &ev.context)
+        let asks = jobs_for(&e.net, ev).await.unwrap();
+        record(&e.net, asks, reach_of(ev), &ev.context)
             .await
             .unwrap();
     }
