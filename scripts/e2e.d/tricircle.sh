@@ -201,6 +201,16 @@ e2e_xjob_start() {
     e2e_log "tricircle-xjob started again (pid $(cat "$dir/xjob.pid"))"
 }
 
+# tricircle-xjob started again with a sweep every $1 seconds (the bench
+# times changes without the e2e's frequent sweeps, then counts a sweep's
+# calls with them).
+e2e_xjob_reconcile_every() {
+    openstack_env_info >/dev/null
+    TRICIRCLE_E2E_RECONCILE_INTERVAL="$1" _e2e_tc_write_configs
+    e2e_xjob_stop
+    e2e_xjob_start
+}
+
 # Drops what the regions' Neutron published while xjob was stopped (the
 # walk's wipe of an earlier run: those events name resources that are gone).
 e2e_notifications_purge() {
