@@ -39,6 +39,9 @@ seconds from the POSTs to every job SUCCESS, and the calls per job type
 and xjob used meanwhile; runs a reconciliation sweep overlapped are
 marked.
 
+Then the floor of the guide's last step (FLOOR, below): the writes it
+needs in RegionTwo, one at a time on its idle neutron-server.
+
 Then the sweep's cost: SWEEP_ROUTERS (default 100; 0 skips) more routers
 created by the tenant at the top (without interfaces: no bottom copies),
 the engine settled, xjob started again sweeping every SWEEP_INTERVAL
@@ -290,6 +293,125 @@ def service_cpu():
     return out
 
 
+FLOOR = int(os.environ.get("FLOOR", "3"))
+
+
+def region_cpu(region):
+    """CPU seconds `region`'s neutron-server (its parent and workers) used
+    so far."""
+    with open(os.path.join(os.environ["TRICIRCLE_E2E_STATE"], "run", "neutron-%s.pid" % region)) as f:
+        parent = f.read().strip()
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if pid == parent or fields[1] == parent:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def floor():
+    """The physical floor of the guide's last step (PACED=1: the first two
+    floating IPs): the writes it needs in the external network's pod made
+    one at a time, xjob stopped, on RegionTwo's otherwise idle
+    neutron-server, FLOOR times (0 skips): for vm2 (in that pod) the
+    north-south interface's port, the interface, the floating IP; for vm1
+    (in the other pod) the shadow network, subnet and port, the interface
+    (by subnet) and the floating IP. Made on a router, networks and
+    addresses of their own, then deleted."""
+    if FLOOR <= 0:
+        return
+    r2 = "RegionTwo"
+    made = {"fips": [], "interfaces": [], "routers": [], "ports": [], "networks": []}
+    rows = {}
+
+    def write(name, method, path, body=None):
+        time.sleep(0.3)  # what came before is done in the server too
+        c0, w0 = region_cpu(r2), time.monotonic()
+        if method == "POST":
+            out = n.npost(r2, path, body)
+        else:
+            out = n.nput(r2, path, body)
+        rows.setdefault(name, []).append((time.monotonic() - w0, region_cpu(r2) - c0))
+        return out
+
+    n.shell("e2e_xjob_stop")
+    try:
+        for rep in range(FLOOR):
+            tag = "bench-floor-%d-%s" % (rep, uuid.uuid4().hex[:6])
+            ext = n.npost(r2, "networks", {"name": tag, "router:external": True,
+                                           "provider:network_type": "vlan",
+                                           "provider:physical_network": "extern"})
+            made["networks"].append(ext["id"])
+            n.npost(r2, "subnets", {"network_id": ext["id"], "cidr": "172.31.%d.0/24" % rep,
+                                    "ip_version": 4, "enable_dhcp": False})
+            ns = n.npost(r2, "routers", {"name": tag + "-ns",
+                                         "external_gateway_info": {"network_id": ext["id"]}})
+            ew = n.npost(r2, "routers", {"name": tag + "-ew"})
+            made["routers"] += [ns["id"], ew["id"]]
+            net2 = n.npost(r2, "networks", {"name": tag + "-net2"})
+            made["networks"].append(net2["id"])
+            sub2 = n.npost(r2, "subnets", {"network_id": net2["id"], "cidr": "10.250.%d.0/24" % rep,
+                                           "ip_version": 4, "enable_dhcp": False})
+            n.nput(r2, "/routers/%s/add_router_interface" % ew["id"], {"subnet_id": sub2["id"]})
+            made["interfaces"].append((ew["id"], {"subnet_id": sub2["id"]}))
+            vm2 = n.npost(r2, "ports", {"network_id": net2["id"], "device_owner": "compute:nova",
+                                        "device_id": tag + "-vm2"})
+            made["ports"].append(vm2["id"])
+            # vm2, in the external network's pod.
+            itf = write("vm2: port for the north-south interface", "POST", "ports",
+                        {"network_id": net2["id"], "fixed_ips": [{"subnet_id": sub2["id"]}]})
+            write("vm2: interface (by port)", "PUT", "/routers/%s/add_router_interface" % ns["id"],
+                  {"port_id": itf["id"]})
+            made["interfaces"].append((ns["id"], {"port_id": itf["id"]}))
+            fip = write("vm2: floating IP", "POST", "floatingips",
+                        {"floating_network_id": ext["id"], "port_id": vm2["id"]})
+            made["fips"].append(fip["id"])
+            # vm1, in the other pod: its shadow copies here.
+            net1 = write("vm1: shadow network", "POST", "networks", {"name": tag + "-net1"})
+            made["networks"].append(net1["id"])
+            sub1 = write("vm1: shadow subnet", "POST", "subnets",
+                         {"network_id": net1["id"], "cidr": "10.251.%d.0/24" % rep, "ip_version": 4,
+                          "enable_dhcp": False, "allocation_pools": []})
+            shadow = write("vm1: shadow port", "POST", "ports",
+                           {"network_id": net1["id"], "device_owner": "compute:shadow",
+                            "fixed_ips": [{"subnet_id": sub1["id"],
+                                           "ip_address": "10.251.%d.5" % rep}]})
+            made["ports"].append(shadow["id"])
+            write("vm1: interface (by subnet)", "PUT",
+                  "/routers/%s/add_router_interface" % ns["id"], {"subnet_id": sub1["id"]})
+            made["interfaces"].append((ns["id"], {"subnet_id": sub1["id"]}))
+            fip = write("vm1: floating IP", "POST", "floatingips",
+                        {"floating_network_id": ext["id"], "port_id": shadow["id"]})
+            made["fips"].append(fip["id"])
+    finally:
+        for fip in made["fips"]:
+            n.ndelete(r2, "/floatingips/" + fip)
+        for router, body in made["interfaces"]:
+            n.nput(r2, "/routers/%s/remove_router_interface" % router, body)
+        for router in made["routers"]:
+            n.nput(r2, "/routers/" + router, {"router": {"external_gateway_info": {}}})
+            n.ndelete(r2, "/routers/" + router)
+        for port in made["ports"]:
+            n.ndelete(r2, "/ports/" + port)
+        for net in made["networks"]:
+            n.ndelete(r2, "/networks/" + net)
+        n.shell("e2e_notifications_purge")
+        n.shell("e2e_xjob_start")
+    print("== the floor of the guide's last step: its %d writes in RegionTwo one at a time on an"
+          " idle neutron-server (median of %d)" % (len(rows), FLOOR))
+    walls, cpus = 0.0, 0.0
+    for name, rs in rows.items():
+        wall, cpu = pct([w for w, _ in rs], 0.5), pct([c for _, c in rs], 0.5)
+        walls, cpus = walls + wall, cpus + cpu
+        print("  %-42s %.2f s (CPU %.2f s)" % (name, wall, cpu))
+    print("  %-42s %.2f s (CPU %.2f s); vm2's interface and vm1's go one after the other"
+          " (one router)" % ("all", walls, cpus))
+
+
 def rerun_through_jobs():
     """The guide router's jobs posted again through the API, as the plugins
     cast them; nothing is left to change. RERUNS times; a run that a
@@ -386,6 +508,7 @@ def main():
     posts, _ = n.posted_jobs_since(n.W["log-offset"])
     print("  POST /v1.0/jobs during the rounds: %d" % len(posts))
     rerun_through_jobs()
+    floor()
     sweep_cost()
 
 

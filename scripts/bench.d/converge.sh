@@ -10,7 +10,9 @@
 # tenant's last call to the state being visible in the regions' Neutron;
 # p50/p99 printed per kind and over all. Then the guide router's jobs
 # posted again RERUNS times (default 5) with nothing to change: seconds,
-# reads, and the CPU each service used meanwhile.
+# reads, and the CPU each service used meanwhile. Then the floor of the
+# guide's last step (FLOOR, default 3 times; 0 skips): the writes it needs
+# in RegionTwo made one at a time on its idle neutron-server.
 #
 # Before that, the scale figure on the fake cloud (release build; SCALE=0
 # skips it): 100 routers, each with a network in each of three pods, from
