@@ -273,10 +273,11 @@ SERVICES = (("neutron", "neutron-server"), ("keystone", "keystone"), ("mariadb",
             ("xjob", "tricircle-xjob"))
 
 
-def service_cpu():
-    """Service -> CPU seconds its processes used so far (this machine's
-    /proc): where a rerun's time goes when the servers are busy."""
-    out = dict.fromkeys((name for name, _ in SERVICES), 0.0)
+def cpu_by(key):
+    """Group -> CPU seconds its processes used so far (this machine's
+    /proc), each process grouped by key(pid, parent pid, command line)
+    (None: not counted)."""
+    out = {}
     tick = os.sysconf("SC_CLK_TCK")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -286,11 +287,18 @@ def service_cpu():
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        for name, marker in SERVICES:
-            if marker in cmd:
-                out[name] += (int(fields[11]) + int(fields[12])) / tick
-                break
+        group = key(pid, fields[1], cmd)
+        if group is not None:
+            out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def service_cpu():
+    """Service -> CPU seconds its processes used so far: where a rerun's
+    time goes when the servers are busy."""
+    def service(_pid, _ppid, cmd):
+        return next((name for name, marker in SERVICES if marker in cmd), None)
+    return {**dict.fromkeys((name for name, _ in SERVICES), 0.0), **cpu_by(service)}
 
 
 FLOOR = int(os.environ.get("FLOOR", "3"))
@@ -301,16 +309,7 @@ def region_cpu(region):
     so far."""
     with open(os.path.join(os.environ["TRICIRCLE_E2E_STATE"], "run", "neutron-%s.pid" % region)) as f:
         parent = f.read().strip()
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if pid == parent or fields[1] == parent:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return sum(cpu_by(lambda pid, ppid, _cmd: parent in (pid, ppid) or None).values())
 
 
 def floor():

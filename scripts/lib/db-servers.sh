@@ -109,10 +109,7 @@ _dbs_stop_pid() {
 }
 
 db_servers_install() {
-    # libssl-dev and pkg-config: the libpq built into the binaries (pq-sys's
-    # `bundled`) links the system's OpenSSL.
-    packages_install mariadb-server postgresql libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev \
-        libssl-dev pkg-config
+    packages_install_build && packages_install mariadb-server postgresql
 }
 
 _mariadb_dirs() {

@@ -4,8 +4,11 @@
 #   packages_install PKG...   install the packages that are missing (as root;
 #                             maintainer scripts may not start daemons: our
 #                             scripts start the servers they need themselves)
-#   packages_install_build    the client libraries the build links (diesel
-#                             links all three databases'); no server
+#   packages_install_build    what the build links: the three databases'
+#                             client libraries (diesel links all three), and
+#                             libssl-dev and pkg-config for the libpq built
+#                             into the binaries (pq-sys's `bundled` links the
+#                             system's OpenSSL); no server
 
 _pkgs_log() { echo "packages: $*" >&2; }
 
@@ -41,5 +44,6 @@ packages_install() {
 }
 
 packages_install_build() {
-    packages_install libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev
+    packages_install libmariadb-dev libmariadb-dev-compat libpq-dev libsqlite3-dev \
+        libssl-dev pkg-config
 }

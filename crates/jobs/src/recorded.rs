@@ -114,21 +114,14 @@ pub fn noted(job_id: &str, at: Instant) {
 /// reach no further than `reach` (a notification's). Within a run the
 /// run's causes decide.
 pub fn noted_for(job_id: &str, at: Instant, reach: Reach) {
-    let calls = JobCalls::current();
-    let relayed = calls.as_ref().is_some_and(|c| !c.changed_anything());
-    let causes = match RUN_CAUSES.try_with(|c| *c).ok() {
-        Some(run) if relayed => Causes {
+    let causes = match (JobCalls::current(), RUN_CAUSES.try_with(|c| *c).ok()) {
+        (None, _) => Causes { before: at, reach },
+        (Some(calls), Some(run)) if !calls.changed_anything() => Causes {
             before: run.before.min(at),
             reach: run.reach,
         },
         // Recorded after a change: the run's own writes are causes too.
-        _ => Causes {
-            before: at,
-            reach: match calls {
-                Some(_) => Reach::Any,
-                None => reach,
-            },
-        },
+        (Some(_), _) => Causes::before(at),
     };
     let mut rows = table();
     if rows.len() >= MAX_ROWS {
