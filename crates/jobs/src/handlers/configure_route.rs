@@ -21,7 +21,7 @@ use tricircle_openstack::neutron::{
 use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::ip::Cidr;
 use crate::network::seen::RouterInterfaces;
-use crate::network::{NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use crate::network::{NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use crate::resource::RouterRoutes;
 use tricircle_vocab::JobType;
 use tricircle_vocab::ResourceType;
@@ -331,14 +331,15 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
         routers.push((p, b, true));
     }
 
-    // The top router, each bottom router with its ports and its pod's
-    // subnets and ports are read at once across pods, and each phase's
-    // routes are set at once too: a job waits for its slowest pod, not for
-    // the sum.
+    // The top router, each pod's bottom routers with their ports and the
+    // pod's subnets and ports are read at once across pods, and each
+    // phase's routes are set at once too: a job waits for its slowest pod,
+    // not for the sum.
     let cidr = net.settings.bridge_cidr;
-    let reads = routers
+    let order: Vec<String> = routers.iter().map(|(_, b, _)| b.clone()).collect();
+    let reads = by_pod(routers)
         .into_iter()
-        .map(|(pod, b_router, is_ns)| read_bottom(net, pod, b_router, is_ns, cidr));
+        .map(|(pod, in_pod)| read_pod(net, pod, in_pod, cidr));
     let top = net.neutron(&top_pod);
     let t_router = async { NetResult::Ok(top.find::<Router>(router_id).await?) };
     let (t_router, read) = tokio::try_join!(t_router, try_join_all(reads))?;
@@ -349,15 +350,17 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut views: BTreeMap<String, PodView> = BTreeMap::new();
     let mut current: BTreeMap<String, Option<Vec<Route>>> = BTreeMap::new();
-    let mut bottoms = Vec::new();
-    for (pod, b, view, routes) in read {
-        let into = views.entry(pod.region_name.clone()).or_default();
-        into.subnets.extend(view.subnets);
-        into.ports_by_network.extend(view.ports_by_network);
-        current.insert(b.router_id.clone(), routes);
-        bottoms.push(b);
+    let mut found: BTreeMap<String, BottomPorts> = BTreeMap::new();
+    for (pod, in_pod, view) in read {
+        for (b, routes) in in_pod {
+            current.insert(b.router_id.clone(), routes);
+            found.insert(b.router_id.clone(), b);
+        }
+        views.insert(pod.region_name.clone(), view);
         pods.insert(pod.region_name.clone(), pod);
     }
+    // In the routing table's order (east-west routers, then north-south).
+    let bottoms: Vec<BottomPorts> = order.iter().filter_map(|b| found.remove(b)).collect();
 
     let plan = plan(has_gateway, &cidr, &bottoms, &views);
     let set_routes = plan.routes.iter().map(|r| {
@@ -398,63 +401,126 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     Ok(())
 }
 
-/// One bottom router's route ports and current extra routes, and what its
-/// pod holds that their routes depend on: two rounds of reads, each at
-/// once. The second depends on the first; it is read ahead with the first
-/// from the interfaces a job last found there, so that when they did not
-/// change (a rerun) it is answered from the job's reads.
-async fn read_bottom(
+/// Bottom routers grouped by pod, in the order first met.
+fn by_pod(routers: Vec<(Pod, String, bool)>) -> Vec<(Pod, Vec<(String, bool)>)> {
+    let mut out: Vec<(Pod, Vec<(String, bool)>)> = Vec::new();
+    for (pod, b_router, is_ns) in routers {
+        match out.iter_mut().find(|(p, _)| p.pod_id == pod.pod_id) {
+            Some((_, in_pod)) => in_pod.push((b_router, is_ns)),
+            None => out.push((pod, vec![(b_router, is_ns)])),
+        }
+    }
+    out
+}
+
+/// The interfaces' subnets and networks of several routers, each once, in
+/// a fixed order (so that a read ahead from the last ones asks exactly
+/// what the read after it asks when nothing changed).
+fn union<'a>(all: impl IntoIterator<Item = &'a RouterInterfaces>) -> RouterInterfaces {
+    let mut out = RouterInterfaces::default();
+    for one in all {
+        for s in &one.subnet_ids {
+            if !out.subnet_ids.contains(s) {
+                out.subnet_ids.push(s.clone());
+            }
+        }
+        for n in &one.net_ids {
+            if !out.net_ids.contains(n) {
+                out.net_ids.push(n.clone());
+            }
+        }
+    }
+    out
+}
+
+/// One pod's bottom routers (the external network's pod holds two: the
+/// east-west and the north-south one) with their route ports and current
+/// extra routes, and what the pod holds that their routes depend on: two
+/// rounds of reads, each at once and one list per kind for all the
+/// routers (a router's GET is among the costliest reads of a
+/// neutron-server). The second round depends on the first; it is read
+/// ahead with the first from the interfaces a job last found there, so
+/// that when they did not change (a rerun) it is answered from the job's
+/// reads.
+async fn read_pod(
     net: &NetworkContext,
     pod: Pod,
-    b_router: String,
-    is_ns: bool,
+    routers: Vec<(String, bool)>,
     cidr: Cidr,
-) -> NetResult<(Pod, BottomPorts, PodView, Option<Vec<Route>>)> {
+) -> NetResult<(Pod, Vec<(BottomPorts, Option<Vec<Route>>)>, PodView)> {
     let client = net.neutron(&pod);
-    let route_ports = Filters::new()
-        .eq("device_id", &b_router)
-        .any("device_owner", route_owners(is_ns));
-    let guess = net.seen.interfaces(&pod.region_name, &b_router);
+    let ids: Vec<&str> = routers.iter().map(|(r, _)| r.as_str()).collect();
+    // An east-west router's owners include the north-south one's.
+    let owners = route_owners(routers.iter().all(|(_, is_ns)| *is_ns));
+    let by_owner = Filters::new()
+        .any("device_id", &ids)
+        .any("device_owner", owners);
+    let guesses: Vec<RouterInterfaces> = routers
+        .iter()
+        .filter_map(|(r, _)| net.seen.interfaces(&pod.region_name, r))
+        .collect();
     let ahead = async {
-        if let Some(g) = &guess {
+        if !guesses.is_empty() {
+            let g = union(&guesses);
             // A failed read-ahead is the real read's to report.
             let _ = read_view(&client, &g.subnet_ids, &g.net_ids).await;
         }
     };
-    let (ports, router, ()) = tokio::join!(
-        client.list_ports(&route_ports),
-        client.get_router(&b_router),
-        ahead
-    );
-    let (ports, router) = (ports?, router?);
-    let b = BottomPorts {
-        region: pod.region_name.clone(),
-        router_id: b_router,
-        is_ns,
-        ports,
+    let current = async {
+        // One router is read by id, as the other jobs read it.
+        if let [one] = ids.as_slice() {
+            return Ok(vec![client.get_router(one).await?]);
+        }
+        client
+            .list_routers(&Filters::new().any("id", &ids))
+            .await
+            .map_err(NetError::from)
     };
-    let mut subnet_ids: Vec<String> = Vec::new();
-    let mut net_ids: Vec<String> = Vec::new();
-    for (itf, first) in tenant_interfaces(&b, &cidr) {
-        let subnet = first.subnet_id.clone().unwrap_or_default();
-        if !subnet_ids.contains(&subnet) {
-            subnet_ids.push(subnet);
+    let (ports, current, ()) = tokio::join!(client.list_ports(&by_owner), current, ahead);
+    let (ports, mut current) = (ports?, current?);
+    let mut read = Vec::new();
+    let mut seen = Vec::new();
+    for (b_router, is_ns) in routers {
+        let at = current
+            .iter()
+            .position(|r| r.id() == b_router)
+            .ok_or_else(|| {
+                NetError::Missing(format!(
+                    "bottom router {b_router} is gone from {}",
+                    pod.region_name
+                ))
+            })?;
+        let routes = current.swap_remove(at).routes;
+        let b = BottomPorts {
+            region: pod.region_name.clone(),
+            ports: ports
+                .iter()
+                .filter(|p| route_ports(p, &b_router, is_ns))
+                .cloned()
+                .collect(),
+            router_id: b_router,
+            is_ns,
+        };
+        let mut itfs = RouterInterfaces::default();
+        for (itf, first) in tenant_interfaces(&b, &cidr) {
+            let subnet = first.subnet_id.clone().unwrap_or_default();
+            if !itfs.subnet_ids.contains(&subnet) {
+                itfs.subnet_ids.push(subnet);
+            }
+            let network = itf.network_id.clone().unwrap_or_default();
+            if !itfs.net_ids.contains(&network) {
+                itfs.net_ids.push(network);
+            }
         }
-        let network = itf.network_id.clone().unwrap_or_default();
-        if !net_ids.contains(&network) {
-            net_ids.push(network);
-        }
+        seen.push((b.router_id.clone(), itfs));
+        read.push((b, routes));
     }
-    let view = read_view(&client, &subnet_ids, &net_ids).await?;
-    net.seen.set_interfaces(
-        &pod.region_name,
-        &b.router_id,
-        RouterInterfaces {
-            subnet_ids,
-            net_ids,
-        },
-    );
-    Ok((pod, b, view, router.routes))
+    let all = union(seen.iter().map(|(_, i)| i));
+    let view = read_view(&client, &all.subnet_ids, &all.net_ids).await?;
+    for (b_router, itfs) in seen {
+        net.seen.set_interfaces(&pod.region_name, &b_router, itfs);
+    }
+    Ok((pod, read, view))
 }
 
 /// The subnets `subnet_ids` and the ports on networks `net_ids`.

@@ -330,30 +330,32 @@ async fn read_ahead(
             )
             .await?
             .unwrap_or_default();
-        let b_router = async {
-            match net
-                .bottom_id(router_id, &b_pod, ResourceType::Router)
-                .await?
-            {
-                Some(b) => router_and_ports(&net.neutron(&b_pod), &b).await,
-                None => Ok(()),
+        let (b_router, ns) = tokio::try_join!(
+            net.bottom_id(router_id, &b_pod, ResourceType::Router),
+            net.mappings(router_id, ResourceType::NsRouter),
+        )?;
+        // The pod's router and the north-south one (in the external
+        // network's pod, maybe this one) in one pair of lists per pod.
+        let mut by_pod: Vec<(Pod, Vec<String>)> = Vec::new();
+        for (pod, b) in b_router.map(|b| (b_pod.clone(), b)).into_iter().chain(ns) {
+            match by_pod.iter_mut().find(|(p, _)| p.pod_id == pod.pod_id) {
+                Some((_, ids)) if !ids.contains(&b) => ids.push(b),
+                Some(_) => {}
+                None => by_pod.push((pod, vec![b])),
             }
-        };
+        }
+        let routers = by_pod
+            .iter()
+            .map(|(pod, ids)| routers_and_ports(net.neutron(pod), ids));
         tokio::try_join!(
             read_networks(net, &top, &b_pod, net_id, &bridge_net, ext),
-            b_router,
+            futures_util::future::try_join_all(routers),
         )?;
         NetResult::Ok(())
     };
     let top_ports = async {
         top.list_ports(&Filters::new().eq("device_id", router_id))
             .await?;
-        NetResult::Ok(())
-    };
-    let north_south = async {
-        for (pod, ns) in net.mappings(router_id, ResourceType::NsRouter).await? {
-            router_and_ports(&net.neutron(&pod), &ns).await?;
-        }
         NetResult::Ok(())
     };
     let top_fips = async {
@@ -404,14 +406,25 @@ async fn read_ahead(
         }
         NetResult::Ok(())
     };
-    let done = tokio::join!(copies, top_ports, north_south, top_fips, bottom_fips, pool);
+    let done = tokio::join!(copies, top_ports, top_fips, bottom_fips, pool);
     tracing::trace!(?done, "read ahead");
 }
 
-/// Router `id` and its ports (read ahead).
-async fn router_and_ports(client: &NeutronClient, id: &str) -> NetResult<()> {
-    let ports = Filters::new().eq("device_id", id);
-    tokio::try_join!(client.find::<Router>(id), client.list_ports(&ports))?;
+/// Routers `ids` of one pod and their ports (read ahead): one by id, more
+/// in one list (a router's GET is among a neutron-server's costliest
+/// reads); the job's later GET of each is answered from the list.
+async fn routers_and_ports(client: NeutronClient, ids: &[String]) -> NetResult<()> {
+    let ports = Filters::new().any("device_id", ids);
+    let routers = async {
+        match ids {
+            [one] => client.find::<Router>(one).await.map(|_| ()),
+            _ => client
+                .list_routers(&Filters::new().any("id", ids))
+                .await
+                .map(|_| ()),
+        }
+    };
+    tokio::try_join!(routers, client.list_ports(&ports))?;
     Ok(())
 }
 

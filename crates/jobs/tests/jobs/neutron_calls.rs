@@ -628,3 +628,51 @@ async fn a_pod_job_recorded_here_before_a_configure_route_started_leaves_routes_
     run(&e, JobType::RouterSetup, &pod_job).await;
     assert_eq!(new_route_jobs(&e, &w.router).await, 1);
 }
+
+/// A configure_route, and a router_setup in the external network's pod,
+/// read the routers of one pod in one request, and their ports in
+/// another: that pod holds the east-west and the north-south router, and a
+/// router's GET is among the costliest reads of a real neutron-server (it
+/// loads the router with its ports).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_routers_are_read_in_one_list() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    let routers_in_r2 = e
+        .neutron(R2)
+        .list_routers(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        routers_in_r2.len(),
+        2,
+        "east-west and north-south: {routers_in_r2:?}"
+    );
+    let before = e.snapshot().await;
+    let pod_2 = format!("pod-2#{}#{}", w.router, w.net2);
+    for (t, resource_id) in [
+        (JobType::ConfigureRoute, w.router.as_str()),
+        (JobType::RouterSetup, pod_2.as_str()),
+    ] {
+        clear(&e);
+        run(&e, t, resource_id).await;
+        let r2 = requests_of(&e, R2);
+        let router_reads: Vec<&String> = r2
+            .iter()
+            .filter(|r| r.starts_with("GET /v2.0/routers"))
+            .collect();
+        assert_eq!(router_reads.len(), 1, "{t}: {r2:#?}");
+        assert!(
+            routers_in_r2
+                .iter()
+                .all(|r| router_reads[0].contains(r.id())),
+            "{t}: both routers in it: {r2:#?}"
+        );
+        let port_reads_by_router = r2
+            .iter()
+            .filter(|r| r.starts_with("GET /v2.0/ports?device_id="))
+            .count();
+        assert_eq!(port_reads_by_router, 1, "{t}: {r2:#?}");
+    }
+    assert_eq!(e.snapshot().await, before, "the reruns changed nothing");
+}
