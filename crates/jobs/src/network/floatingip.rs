@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use tricircle_db::models::Pod;
-use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port};
+use tricircle_openstack::neutron::{Filters, FloatingIp, Network, NeutronClient, Port, Subnet};
 
 use super::bottom::{self, Copy};
 use super::external::{self, NsCopy};
@@ -91,6 +91,9 @@ pub async fn sync(
         prefetch::ports(&top, &t_ports),
         prefetch::ports(&b_client, &b_ports)
     )?;
+    if ext_pod.pod_id != b_pod.pod_id {
+        shadows_ahead(net, top_pod, &ext_pod, t_net, &t_ports).await?;
+    }
     let mut out = FipSync::default();
     for (addr, (t_port_id, mut b_port_id)) in routed {
         let t_port = top.get_port(&t_port_id).await?;
@@ -257,6 +260,58 @@ async fn shadow_copies(
     .await?;
     let b_sub = map[t_sub.id()].clone();
     Ok((b_net_id, b_sub))
+}
+
+/// What the floating IPs of VMs in another pod than the external
+/// network's (top ports `t_ports`, on `t_net`) find made already in that
+/// pod: the shadow copy of the network, of each port's subnet, the top
+/// ports reserving those copies' gateways, and the shadow ports, read
+/// ahead in one list per kind at once, so that each floating IP finds
+/// them among the job's reads (read by id, they were three rounds one
+/// after the other per floating IP). Nothing is read for what has no
+/// routing yet.
+async fn shadows_ahead(
+    net: &NetworkContext,
+    top_pod: &Pod,
+    ext_pod: &Pod,
+    t_net: &Network,
+    t_ports: &[&str],
+) -> NetResult<()> {
+    let top = net.neutron(top_pod);
+    let (mut subnets, mut gateways, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+    for t_port_id in t_ports {
+        let t_port = top.get_port(t_port_id).await?;
+        if t_port.network_id.as_deref() != Some(t_net.id()) {
+            continue;
+        }
+        let Ok(t_sub) = port_subnet(&t_port) else {
+            continue;
+        };
+        let gateway = bottom::interface_port_name(&ext_pod.region_name, &t_sub);
+        let (subnet, gateway, port) = tokio::try_join!(
+            net.bottom_id(&t_sub, ext_pod, ResourceType::ShadowSubnet),
+            net.bottom_id(&gateway, top_pod, ResourceType::Port),
+            net.bottom_id(t_port_id, ext_pod, ResourceType::ShadowPort),
+        )?;
+        subnets.extend(subnet);
+        gateways.extend(gateway);
+        ports.extend(port);
+    }
+    if subnets.is_empty() && ports.is_empty() {
+        // Not made yet: the first run makes them.
+        return Ok(());
+    }
+    let network = net
+        .bottom_id(t_net.id(), ext_pod, ResourceType::ShadowNetwork)
+        .await?;
+    let ext = net.neutron(ext_pod);
+    tokio::try_join!(
+        prefetch::by_id::<Network>(&ext, network.as_slice()),
+        prefetch::by_id::<Subnet>(&ext, &subnets),
+        prefetch::by_id::<Port>(&ext, &ports),
+        prefetch::by_id::<Port>(&top, &gateways),
+    )?;
+    Ok(())
 }
 
 /// The shadow of VM port `b_port` (top `t_port`) on shadow network

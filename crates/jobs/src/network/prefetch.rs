@@ -5,7 +5,7 @@
 //! job nothing would keep the answers, so nothing is read ahead.
 
 use tricircle_openstack::calls::JobCalls;
-use tricircle_openstack::neutron::{Filters, NeutronClient};
+use tricircle_openstack::neutron::{Filters, NeutronClient, Resource};
 
 use super::NetResult;
 
@@ -57,5 +57,17 @@ pub async fn ports(client: &NeutronClient, ids: &[&str]) -> NetResult<()> {
         return Ok(());
     }
     client.list_ports(&Filters::new().any("id", &ids)).await?;
+    Ok(())
+}
+
+/// The resources `ids` of one collection in one list, read at once with
+/// the job's other reads ahead (even one: a list by id costs a
+/// neutron-server what its GET does, and the job's GET finds it).
+pub async fn by_id<R: Resource>(client: &NeutronClient, ids: &[String]) -> NetResult<()> {
+    let ids = distinct(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+    if ids.is_empty() || JobCalls::current().is_none() {
+        return Ok(());
+    }
+    client.list::<R>(&Filters::new().any("id", &ids)).await?;
     Ok(())
 }

@@ -676,3 +676,72 @@ async fn a_pods_routers_are_read_in_one_list() {
     }
     assert_eq!(e.snapshot().await, before, "the reruns changed nothing");
 }
+
+/// A router_setup rerun in the pod of VMs whose floating IPs live in the
+/// external network's pod reads their shadow copies and shadow ports (and
+/// the top ports reserving the copies' gateways) ahead, in lists: each
+/// floating IP used to read them by id, one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_setup_reads_its_shadows_ahead_in_lists() {
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    // vm1 is in pod-1, the external network in pod-2: its floating IP
+    // goes through a shadow port there.
+    create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        serde_json::json!({"floating_network_id": w.ext, "port_id": id(&w.vms[0]), "tenant_id": PROJECT}),
+    )
+    .await;
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let shadows: Vec<String> = e
+        .neutron(R2)
+        .list_ports(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.device_owner.as_deref() == Some("compute:shadow"))
+        .map(|p| p.id().to_owned())
+        .collect();
+    assert_eq!(shadows.len(), 1, "vm1's shadow port in pod-2");
+    let before = e.snapshot().await;
+    clear(&e);
+    run(
+        &e,
+        JobType::RouterSetup,
+        &format!("pod-1#{}#{}", w.router, w.net1),
+    )
+    .await;
+    let by_id = |region: &str| -> Vec<String> {
+        requests_of(&e, region)
+            .into_iter()
+            .filter(|r| {
+                ["networks/", "subnets/", "ports/"]
+                    .iter()
+                    .any(|c| r.starts_with(&format!("GET /v2.0/{c}")))
+            })
+            .collect()
+    };
+    assert_eq!(
+        by_id(R2),
+        Vec::<String>::new(),
+        "{:#?}",
+        requests_of(&e, R2)
+    );
+    assert_eq!(
+        by_id(TOP),
+        Vec::<String>::new(),
+        "{:#?}",
+        requests_of(&e, TOP)
+    );
+    assert!(
+        requests_of(&e, R2)
+            .iter()
+            .any(|r| r.starts_with("GET /v2.0/ports?") && r.contains(&shadows[0])),
+        "the shadow port in a list: {:#?}",
+        requests_of(&e, R2)
+    );
+    assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
+}
