@@ -745,3 +745,84 @@ async fn a_router_setup_reads_its_shadows_ahead_in_lists() {
     );
     assert_eq!(e.snapshot().await, before, "a rerun changes nothing");
 }
+
+/// A pod job's rerun with the floating IPs of several VMs of its pod (the
+/// external network is in the other pod: each goes through a shadow port
+/// there) reads no more per region than with one: the shadows are read in
+/// lists, not by id for each floating IP. Prints the time with every call
+/// held 20 ms (no timing asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_jobs_rerun_reads_as_much_with_four_floating_ips_as_with_one() {
+    const VMS: usize = 4;
+    let e = env(true).await;
+    let (w, _) = converged(&e).await;
+    let top = e.neutron(TOP);
+    let b_net = e
+        .net
+        .bottom_id(
+            &w.net1,
+            &e.pod("pod-1").await,
+            tricircle_vocab::ResourceType::Network,
+        )
+        .await
+        .unwrap()
+        .expect("net1's copy in pod-1");
+    for i in 0..VMS {
+        // A VM booted in pod-1, its mirror at the top, and the tenant's
+        // floating IP on the mirror.
+        let b_port = create(
+            &e.neutron(R1),
+            "ports",
+            "port",
+            serde_json::json!({"network_id": b_net, "name": format!("fvm{i}"),
+                "device_owner": "compute:nova", "device_id": format!("fvm{i}"),
+                "tenant_id": PROJECT}),
+        )
+        .await;
+        run(&e, JobType::PortMirror, &format!("pod-1#{}", id(&b_port))).await;
+        let mirror = mirror_routing(&e, "pod-1", &id(&b_port))
+            .await
+            .expect("the VM's mirror");
+        create(
+            &top,
+            "floatingips",
+            "floatingip",
+            serde_json::json!({"floating_network_id": w.ext, "port_id": mirror, "tenant_id": PROJECT}),
+        )
+        .await;
+    }
+    let done = run_all(&e, &w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let shadows = e
+        .cloud
+        .neutron(R2)
+        .dump("ports")
+        .into_iter()
+        .filter(|p| p["device_owner"] == "compute:shadow")
+        .count();
+    assert_eq!(shadows, VMS, "a shadow port in pod-2 for each VM");
+    let before = e.snapshot().await;
+    let mut faults = Vec::new();
+    let pod_1 = format!("pod-1#{}#{}", w.router, w.net1);
+    cheap_rerun(&e, JobType::RouterSetup, &pod_1, &mut faults).await;
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+    clear(&e);
+    for region in [TOP, R1, R2] {
+        e.cloud.neutron(region).delay_next(
+            None,
+            "/v2.0/",
+            100_000,
+            std::time::Duration::from_millis(20),
+        );
+    }
+    let started = std::time::Instant::now();
+    run(&e, JobType::RouterSetup, &pod_1).await;
+    println!(
+        "pod-1 router_setup rerun with {VMS} floating IPs through shadow ports, 20 ms per call: {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    for region in [TOP, R1, R2] {
+        e.cloud.neutron(region).clear_faults();
+    }
+    assert_eq!(e.snapshot().await, before, "the reruns changed nothing");
+}
