@@ -38,7 +38,7 @@ use tricircle_openstack::neutron::{device_owner, Filters, FixedIp, NeutronClient
 
 use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::lock::{CreatorWait, EXPIRE_SECONDS};
-use crate::network::{NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW, POD_NOT_SPECIFIED};
+use crate::network::{NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use crate::resource::InPod;
 use tricircle_vocab::{JobType, ResourceType};
 
@@ -110,7 +110,7 @@ pub async fn mirror(
     }
     if !matches!(done, Mirrored::Unchanged(_)) {
         let top = net.neutron(&top_pod);
-        router_setups(net, &top, &vm.top_net, &vm.project, request).await?;
+        router_setups(net, &top, &pod, &vm.top_net, &vm.project, request).await?;
     }
     Ok(done)
 }
@@ -575,7 +575,7 @@ async fn remove(
                 .or_else(|| row.project_id.clone())
                 .unwrap_or_default();
             let t_net = m.network_id.clone().unwrap_or_default();
-            router_setups(net, &top, &t_net, &project, request).await?;
+            router_setups(net, &top, pod, &t_net, &project, request).await?;
         }
         if !pod_port_exists {
             // Last, so a run cut short finds the mirror's routing again.
@@ -616,11 +616,17 @@ async fn remove_shadows(net: &NetworkContext, mirror_id: &str) -> NetResult<()> 
     Ok(())
 }
 
-/// router_setup `not_specified_pod#<router>#<top net>` for every top router
-/// with an interface on `t_net`: floating IPs and routes follow the VM.
+/// router_setup `<pod>#<router>#<top net>` for every top router with an
+/// interface on `t_net`, in the VM's pod: floating IPs and routes follow
+/// the VM. Only that pod's job, as the reference's plugin asks when a VM
+/// port is bound (`_trigger_router_xjob_for_vm_port`): the VM changes
+/// nothing the other pods' jobs build (its routes are `configure_route`'s,
+/// below), and their checks would only take the pods' servers from the
+/// jobs that do change something.
 async fn router_setups(
     net: &NetworkContext,
     top: &NeutronClient,
+    pod: &Pod,
     t_net: &str,
     project: &str,
     request: &Map<String, Value>,
@@ -643,7 +649,7 @@ async fn router_setups(
     for r in &routers {
         net.submit_job(
             JobType::RouterSetup,
-            &format!("{POD_NOT_SPECIFIED}#{r}#{t_net}"),
+            &format!("{}#{r}#{t_net}", pod.pod_id),
             project,
             request,
         )

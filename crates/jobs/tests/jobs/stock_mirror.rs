@@ -217,10 +217,11 @@ async fn pod_vms_are_mirrored_get_floating_ips_and_go_with_their_mirror() {
     record_all(&e, &booted).await;
     let done = e.drain().await;
     assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let pod1 = e.pod("pod-1").await.pod_id;
     assert!(
         done.iter().any(|(t, r, _)| t == "router_setup"
-            && *r == format!("not_specified_pod#{}#{}", w.router, w.net1)),
-        "router_setup follows the mirror: {done:?}"
+            && *r == format!("{pod1}#{}#{}", w.router, w.net1)),
+        "the VM's pod's router_setup follows the mirror: {done:?}"
     );
     let m1 = assert_mirror(&e, "pod-1", &vm1, &w.net1).await;
     follow_ok(&e).await;
