@@ -21,7 +21,7 @@ use tricircle_openstack::neutron::{
 use crate::handler::{HandlerResult, Job, JobContext};
 use crate::network::ip::Cidr;
 use crate::network::seen::RouterInterfaces;
-use crate::network::{NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
+use crate::network::{routers, NetError, NetResult, NetworkContext, DEVICE_OWNER_SHADOW};
 use crate::resource::RouterRoutes;
 use tricircle_vocab::JobType;
 use tricircle_vocab::ResourceType;
@@ -337,7 +337,8 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     // not for the sum.
     let cidr = net.settings.bridge_cidr;
     let order: Vec<String> = routers.iter().map(|(_, b, _)| b.clone()).collect();
-    let reads = by_pod(routers)
+    let in_pods = routers::by_pod(routers.into_iter().map(|(p, b, is_ns)| (p, (b, is_ns))));
+    let reads = in_pods
         .into_iter()
         .map(|(pod, in_pod)| read_pod(net, pod, in_pod, cidr));
     let top = net.neutron(&top_pod);
@@ -401,34 +402,13 @@ pub async fn configure(net: &NetworkContext, router_id: &str) -> NetResult<()> {
     Ok(())
 }
 
-/// Bottom routers grouped by pod, in the order first met.
-fn by_pod(routers: Vec<(Pod, String, bool)>) -> Vec<(Pod, Vec<(String, bool)>)> {
-    let mut out: Vec<(Pod, Vec<(String, bool)>)> = Vec::new();
-    for (pod, b_router, is_ns) in routers {
-        match out.iter_mut().find(|(p, _)| p.pod_id == pod.pod_id) {
-            Some((_, in_pod)) => in_pod.push((b_router, is_ns)),
-            None => out.push((pod, vec![(b_router, is_ns)])),
-        }
-    }
-    out
-}
-
 /// The interfaces' subnets and networks of several routers, each once, in
 /// a fixed order (so that a read ahead from the last ones asks exactly
 /// what the read after it asks when nothing changed).
 fn union<'a>(all: impl IntoIterator<Item = &'a RouterInterfaces>) -> RouterInterfaces {
     let mut out = RouterInterfaces::default();
     for one in all {
-        for s in &one.subnet_ids {
-            if !out.subnet_ids.contains(s) {
-                out.subnet_ids.push(s.clone());
-            }
-        }
-        for n in &one.net_ids {
-            if !out.net_ids.contains(n) {
-                out.net_ids.push(n.clone());
-            }
-        }
+        out.add(&one.subnet_ids, &one.net_ids);
     }
     out
 }
@@ -466,31 +446,23 @@ async fn read_pod(
             let _ = read_view(&client, &g.subnet_ids, &g.net_ids).await;
         }
     };
-    let current = async {
-        // One router is read by id, as the other jobs read it.
-        if let [one] = ids.as_slice() {
-            return Ok(vec![client.get_router(one).await?]);
-        }
-        client
-            .list_routers(&Filters::new().any("id", &ids))
-            .await
-            .map_err(NetError::from)
-    };
-    let (ports, current, ()) = tokio::join!(client.list_ports(&by_owner), current, ahead);
+    let (ports, current, ()) = tokio::join!(
+        client.list_ports(&by_owner),
+        routers::read(&client, &ids),
+        ahead
+    );
     let (ports, mut current) = (ports?, current?);
     let mut read = Vec::new();
     let mut seen = Vec::new();
     for (b_router, is_ns) in routers {
-        let at = current
-            .iter()
-            .position(|r| r.id() == b_router)
+        let routes = routers::take(&mut current, &b_router)
             .ok_or_else(|| {
                 NetError::Missing(format!(
                     "bottom router {b_router} is gone from {}",
                     pod.region_name
                 ))
-            })?;
-        let routes = current.swap_remove(at).routes;
+            })?
+            .routes;
         let b = BottomPorts {
             region: pod.region_name.clone(),
             ports: ports
@@ -504,13 +476,8 @@ async fn read_pod(
         let mut itfs = RouterInterfaces::default();
         for (itf, first) in tenant_interfaces(&b, &cidr) {
             let subnet = first.subnet_id.clone().unwrap_or_default();
-            if !itfs.subnet_ids.contains(&subnet) {
-                itfs.subnet_ids.push(subnet);
-            }
             let network = itf.network_id.clone().unwrap_or_default();
-            if !itfs.net_ids.contains(&network) {
-                itfs.net_ids.push(network);
-            }
+            itfs.add(&[subnet], &[network]);
         }
         seen.push((b.router_id.clone(), itfs));
         read.push((b, routes));

@@ -23,7 +23,9 @@ use crate::network::bridge::{self, TopBridge};
 use crate::network::external;
 use crate::network::lock::{self, Element, Got, GotLater};
 use crate::network::seen::SeenRouter;
-use crate::network::{floatingip, ip, prefetch, teardown, NetError, NetResult, NetworkContext};
+use crate::network::{
+    floatingip, ip, prefetch, routers, teardown, NetError, NetResult, NetworkContext,
+};
 use crate::recorded;
 use crate::resource::{PodScope, RouterInPod};
 use tricircle_vocab::JobType;
@@ -336,15 +338,8 @@ async fn read_ahead(
         )?;
         // The pod's router and the north-south one (in the external
         // network's pod, maybe this one) in one pair of lists per pod.
-        let mut by_pod: Vec<(Pod, Vec<String>)> = Vec::new();
-        for (pod, b) in b_router.map(|b| (b_pod.clone(), b)).into_iter().chain(ns) {
-            match by_pod.iter_mut().find(|(p, _)| p.pod_id == pod.pod_id) {
-                Some((_, ids)) if !ids.contains(&b) => ids.push(b),
-                Some(_) => {}
-                None => by_pod.push((pod, vec![b])),
-            }
-        }
-        let routers = by_pod
+        let in_pods = routers::by_pod(b_router.map(|b| (b_pod.clone(), b)).into_iter().chain(ns));
+        let routers = in_pods
             .iter()
             .map(|(pod, ids)| routers_and_ports(net.neutron(pod), ids));
         tokio::try_join!(
@@ -410,21 +405,12 @@ async fn read_ahead(
     tracing::trace!(?done, "read ahead");
 }
 
-/// Routers `ids` of one pod and their ports (read ahead): one by id, more
-/// in one list (a router's GET is among a neutron-server's costliest
-/// reads); the job's later GET of each is answered from the list.
+/// Routers `ids` of one pod and their ports (read ahead).
 async fn routers_and_ports(client: NeutronClient, ids: &[String]) -> NetResult<()> {
     let ports = Filters::new().any("device_id", ids);
-    let routers = async {
-        match ids {
-            [one] => client.find::<Router>(one).await.map(|_| ()),
-            _ => client
-                .list_routers(&Filters::new().any("id", ids))
-                .await
-                .map(|_| ()),
-        }
-    };
-    tokio::try_join!(routers, client.list_ports(&ports))?;
+    let (routers, ports) = tokio::join!(routers::read(&client, ids), client.list_ports(&ports));
+    routers?;
+    ports?;
     Ok(())
 }
 

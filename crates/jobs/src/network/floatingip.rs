@@ -278,7 +278,10 @@ async fn shadows_ahead(
     t_ports: &[&str],
 ) -> NetResult<()> {
     let top = net.neutron(top_pod);
-    let (mut subnets, mut gateways, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+    // The ports on `t_net` and their subnets, each subnet once (floating
+    // IPs of one subnet share its shadow copy and gateway).
+    let mut on_net: Vec<&str> = Vec::new();
+    let mut t_subs: Vec<String> = Vec::new();
     for t_port_id in t_ports {
         let t_port = top.get_port(t_port_id).await?;
         if t_port.network_id.as_deref() != Some(t_net.id()) {
@@ -287,15 +290,26 @@ async fn shadows_ahead(
         let Ok(t_sub) = port_subnet(&t_port) else {
             continue;
         };
-        let gateway = bottom::interface_port_name(&ext_pod.region_name, &t_sub);
-        let (subnet, gateway, port) = tokio::try_join!(
-            net.bottom_id(&t_sub, ext_pod, ResourceType::ShadowSubnet),
+        on_net.push(t_port_id);
+        if !t_subs.contains(&t_sub) {
+            t_subs.push(t_sub);
+        }
+    }
+    let (mut subnets, mut gateways, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+    for t_sub in &t_subs {
+        let gateway = bottom::interface_port_name(&ext_pod.region_name, t_sub);
+        let (subnet, gateway) = tokio::try_join!(
+            net.bottom_id(t_sub, ext_pod, ResourceType::ShadowSubnet),
             net.bottom_id(&gateway, top_pod, ResourceType::Port),
-            net.bottom_id(t_port_id, ext_pod, ResourceType::ShadowPort),
         )?;
         subnets.extend(subnet);
         gateways.extend(gateway);
-        ports.extend(port);
+    }
+    for t_port_id in on_net {
+        ports.extend(
+            net.bottom_id(t_port_id, ext_pod, ResourceType::ShadowPort)
+                .await?,
+        );
     }
     if subnets.is_empty() && ports.is_empty() {
         // Not made yet: the first run makes them.

@@ -11,6 +11,7 @@ pub mod floatingip;
 pub mod ip;
 pub mod lock;
 pub mod prefetch;
+pub mod routers;
 pub mod seen;
 pub mod sfc;
 pub mod shadow;

@@ -37,6 +37,22 @@ pub struct RouterInterfaces {
     pub net_ids: Vec<String>,
 }
 
+impl RouterInterfaces {
+    /// `subnet_ids` and `net_ids` not held yet, in order.
+    pub fn add(&mut self, subnet_ids: &[String], net_ids: &[String]) {
+        for (have, new) in [
+            (&mut self.subnet_ids, subnet_ids),
+            (&mut self.net_ids, net_ids),
+        ] {
+            for id in new {
+                if !have.contains(id) {
+                    have.push(id.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Top routers and networks, and bottom routers' interfaces, as jobs last
 /// read them; when this process last started to configure a router's
 /// routes.

@@ -62,6 +62,40 @@ fn counted_since(
     out
 }
 
+/// Every call to every region held `ms` milliseconds, as a real server
+/// would take ([`release_calls`] ends it).
+fn hold_every_call(e: &Env, ms: u64) {
+    for region in [TOP, R1, R2] {
+        e.cloud.neutron(region).delay_next(
+            None,
+            "/v2.0/",
+            100_000,
+            std::time::Duration::from_millis(ms),
+        );
+    }
+}
+
+fn release_calls(e: &Env) {
+    for region in [TOP, R1, R2] {
+        e.cloud.neutron(region).clear_faults();
+    }
+}
+
+/// A floating IP on vm1 (net1 in pod-1; the external network is in
+/// pod-2, so it goes through a shadow port there), its jobs run.
+async fn fip_on_vm1(e: &Env, w: &World) -> serde_json::Value {
+    let fip = create(
+        &e.neutron(TOP),
+        "floatingips",
+        "floatingip",
+        serde_json::json!({"floating_network_id": w.ext, "port_id": id(&w.vms[0]), "tenant_id": PROJECT}),
+    )
+    .await;
+    let done = run_all(e, w).await;
+    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    fip
+}
+
 /// Record a NEW job (as the API would) and run it through `engine`.
 async fn record_and_handle(
     engine: &tricircle_jobs::Engine,
@@ -268,14 +302,7 @@ async fn a_routers_jobs_rerun_with_20ms_per_call() {
     let e = env(true).await;
     let (w, _) = converged(&e).await;
     clear(&e);
-    for region in [TOP, R1, R2] {
-        e.cloud.neutron(region).delay_next(
-            None,
-            "/v2.0/",
-            100_000,
-            std::time::Duration::from_millis(20),
-        );
-    }
+    hold_every_call(&e, 20);
     for n in [&w.net1, &w.net2] {
         let (ty, r) = (
             JobType::RouterSetup.name(),
@@ -289,9 +316,7 @@ async fn a_routers_jobs_rerun_with_20ms_per_call() {
     let started = std::time::Instant::now();
     let runs = run_rounds(&e).await;
     let elapsed = started.elapsed();
-    for region in [TOP, R1, R2] {
-        e.cloud.neutron(region).clear_faults();
-    }
+    release_calls(&e);
     let got = recorded(&e);
     println!(
         "router rerun, 20 ms per call: {} job runs in {:.0} ms; calls {got:?}",
@@ -362,15 +387,7 @@ async fn a_router_setup_reads_its_floating_ips_ports_in_one_list() {
     let (w, _) = converged(&e).await;
     // A second floating IP, on vm1 (net1 in pod-1; the external network
     // is in pod-2): mirrored through a shadow port there.
-    let fip = create(
-        &e.neutron(TOP),
-        "floatingips",
-        "floatingip",
-        serde_json::json!({"floating_network_id": w.ext, "port_id": id(&w.vms[0]), "tenant_id": PROJECT}),
-    )
-    .await;
-    let done = run_all(&e, &w).await;
-    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    let fip = fip_on_vm1(&e, &w).await;
     let addr = fip["floating_ip_address"].as_str().unwrap();
     let mirrored = e
         .neutron(R2)
@@ -687,15 +704,7 @@ async fn a_router_setup_reads_its_shadows_ahead_in_lists() {
     let (w, _) = converged(&e).await;
     // vm1 is in pod-1, the external network in pod-2: its floating IP
     // goes through a shadow port there.
-    create(
-        &e.neutron(TOP),
-        "floatingips",
-        "floatingip",
-        serde_json::json!({"floating_network_id": w.ext, "port_id": id(&w.vms[0]), "tenant_id": PROJECT}),
-    )
-    .await;
-    let done = run_all(&e, &w).await;
-    assert!(done.iter().all(|(_, _, ok)| *ok), "{done:?}");
+    fip_on_vm1(&e, &w).await;
     let shadows: Vec<String> = e
         .neutron(R2)
         .list_ports(&Default::default())
@@ -807,22 +816,13 @@ async fn a_pod_jobs_rerun_reads_as_much_with_four_floating_ips_as_with_one() {
     cheap_rerun(&e, JobType::RouterSetup, &pod_1, &mut faults).await;
     assert!(faults.is_empty(), "{}", faults.join("\n"));
     clear(&e);
-    for region in [TOP, R1, R2] {
-        e.cloud.neutron(region).delay_next(
-            None,
-            "/v2.0/",
-            100_000,
-            std::time::Duration::from_millis(20),
-        );
-    }
+    hold_every_call(&e, 20);
     let started = std::time::Instant::now();
     run(&e, JobType::RouterSetup, &pod_1).await;
     println!(
         "pod-1 router_setup rerun with {VMS} floating IPs through shadow ports, 20 ms per call: {:.0} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    for region in [TOP, R1, R2] {
-        e.cloud.neutron(region).clear_faults();
-    }
+    release_calls(&e);
     assert_eq!(e.snapshot().await, before, "the reruns changed nothing");
 }

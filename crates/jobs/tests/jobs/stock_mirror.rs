@@ -223,6 +223,12 @@ async fn pod_vms_are_mirrored_get_floating_ips_and_go_with_their_mirror() {
             && *r == format!("{pod1}#{}#{}", w.router, w.net1)),
         "the VM's pod's router_setup follows the mirror: {done:?}"
     );
+    assert!(
+        !done
+            .iter()
+            .any(|(t, r, _)| t == "router_setup" && r.starts_with("not_specified_pod#")),
+        "no fan-out over the network's pods: {done:?}"
+    );
     let m1 = assert_mirror(&e, "pod-1", &vm1, &w.net1).await;
     follow_ok(&e).await;
 
